@@ -1,0 +1,1 @@
+"""Qt-free core: data, augmentation, models, methods, training, embeddings, projections, evaluation, runs."""
