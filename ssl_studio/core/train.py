@@ -1,0 +1,238 @@
+"""The one training loop, shared by the GUI, the command line and multi-process runs.
+
+It is a generator of progress events so any caller (a Qt worker, a progress bar, a test) can drive it, watch it
+and stop it between steps. The dataset lives on the training device as uint8 and is augmented there, batch by batch.
+Under torchrun it shards each epoch's permutation by rank, wraps the method in DistributedDataParallel, agrees on
+when to stop, and lets rank 0 alone write checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from .cancel import CancelToken
+from .checkpoint import load_checkpoint, load_state_into, save_checkpoint
+from .config import TrainConfig, resolve_device
+from .methods import Method
+
+REPORT_EVERY_S = 0.25
+
+
+class TrainingError(Exception):
+    """Training cannot go on (diverged, out of memory, unusable data); the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    step: int
+    epoch: int
+    total_steps: int | None
+    fraction: float
+    loss: float
+    views_per_second: float
+    elapsed: float
+    eta: float | None
+    health: float | None  # spread of the normalized embeddings: about 1 when healthy, toward 0 on collapse
+    lr: float
+
+
+@dataclass(frozen=True)
+class TrainFinished:
+    reason: str  # "completed" (epochs done), "budget" (time is up) or "cancelled"
+    steps: int
+    seconds: float
+    views_per_second: float
+    checkpoint: Path | None
+    history: list
+
+
+def embedding_health(z: torch.Tensor) -> float:
+    """Mean per-dimension std of l2-normalized embeddings, scaled by sqrt(dim): ~1 if spread, 0 if collapsed."""
+    if z.shape[0] < 2:
+        return float("nan")
+    z = F.normalize(z.detach().float().flatten(1), dim=1)
+    return float(z.std(dim=0).mean() * math.sqrt(z.shape[1]))
+
+
+def lr_at(base: float, fraction: float, warmup: float) -> float:
+    """Linear warm-up then cosine decay, driven by the fraction of the budget used (steps or seconds)."""
+    if fraction < warmup:
+        return base * (fraction + 1e-3) / warmup
+    progress = min(1.0, (fraction - warmup) / max(1e-8, 1 - warmup))
+    return base * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    # Derived from (seed, epoch) alone so a resumed run visits the same batches it would have.
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def _distributed() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _any_rank(flag: bool, device: torch.device, world: int) -> bool:
+    if world == 1:
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    state = optimizer.state_dict()
+    tensors = {f"optim.{idx}.{key}": value for idx, entry in state["state"].items()
+               for key, value in entry.items() if torch.is_tensor(value)}
+    return tensors, state["param_groups"]
+
+
+def _restore_optimizer(optimizer, tensors: dict[str, torch.Tensor], param_groups: list) -> None:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+
+
+def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig, *,
+          cancel: CancelToken | None = None, checkpoint_path: str | Path | None = None, resume: bool = False,
+          extra_meta: dict | None = None, checkpoint_every: float = 30.0) -> Iterator[TrainProgress | TrainFinished]:
+    """Train ``method`` on uint8 ``images`` (N,3,R,R); yields TrainProgress events, then one TrainFinished."""
+    if method.needs_labels and labels is None:
+        raise TrainingError(f"{method.name} training needs labels: open a folder with one subfolder per class")
+    if len(images) < 2:
+        raise TrainingError("training needs at least 2 images")
+    device = resolve_device(config.device)
+    rank, world = _distributed()
+    cancel = cancel or CancelToken()
+    cuda = device.type == "cuda"
+
+    method.to(device)
+    if cuda:
+        method.to(memory_format=torch.channels_last)
+    model = torch.nn.parallel.DistributedDataParallel(method) if world > 1 else method
+    optimizer = torch.optim.AdamW(method.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed * 7919 + rank)
+
+    step, elapsed_before, history = 0, 0.0, []
+    checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+    if resume and checkpoint_path and checkpoint_path.exists():
+        tensors, meta = load_checkpoint(checkpoint_path)
+        if (meta.get("method"), meta.get("config", {}).get("backbone")) != (method.name, config.backbone):
+            raise TrainingError(f"{checkpoint_path.name} holds a {meta.get('method')} run, not {method.name}")
+        load_state_into(method, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, method.name)
+        _restore_optimizer(optimizer, tensors, meta["optimizer_param_groups"])
+        generator.set_state(tensors["rng"])
+        step, elapsed_before, history = meta["step"], meta["elapsed"], meta["history"]
+
+    n = len(images)
+    batch = min(config.batch_size, n // world)
+    if batch < 2:
+        raise TrainingError(f"{n} images are too few for {world} processes with batches of at least 2")
+    steps_per_epoch = max(1, n // (batch * world))
+    total_steps = config.epochs * steps_per_epoch if config.epochs else None
+    images = images.to(device, non_blocking=True)
+    labels = labels.to(device) if labels is not None else None
+
+    def fraction_done(elapsed: float) -> float:
+        parts = [step / total_steps] if total_steps else []
+        if config.time_budget:
+            parts.append(elapsed / config.time_budget)
+        return min(1.0, max(parts))
+
+    def save(finished: bool) -> Path | None:
+        if checkpoint_path is None or rank != 0:
+            return None
+        opt_tensors, groups = _optimizer_tensors(optimizer)
+        tensors = {**{f"model.{k}": v for k, v in method.state_dict().items()}, **opt_tensors,
+                   "rng": generator.get_state()}
+        meta = {**(extra_meta or {}), "method": method.name, "config": config.to_dict(),
+                "recipe": method.recipe.to_dict(), "step": step, "elapsed": elapsed_before + clock(),
+                "history": history, "finished": finished, "optimizer_param_groups": groups,
+                "versions": {"torch": torch.__version__}}
+        return save_checkpoint(checkpoint_path, tensors, meta)
+
+    start = time.perf_counter()
+
+    def clock() -> float:
+        return time.perf_counter() - start
+
+    def stop_reason(elapsed: float) -> str | None:
+        if cancel.cancelled:
+            return "cancelled"
+        if total_steps and step >= total_steps:
+            return "completed"
+        if config.time_budget and elapsed >= config.time_budget:
+            return "budget"
+        return None
+
+    method.train()
+    last_report = last_save = 0.0
+    views_total = views_since = loss_count = 0
+    loss_sum = torch.zeros((), device=device)
+    z = None
+    while True:
+        now = clock()
+        reason = stop_reason(elapsed_before + now)
+        if _any_rank(reason is not None, device, world):
+            reason = reason or "budget"  # another rank ran out of time first
+        if loss_count and (reason is not None or now - last_report >= REPORT_EVERY_S):
+            elapsed = elapsed_before + now
+            mean_loss = float(loss_sum) / loss_count
+            if not math.isfinite(mean_loss):
+                raise TrainingError(f"the loss became {mean_loss} at step {step}: training diverged. "
+                                    f"Try a lower learning rate (now {config.lr:g}) or a higher temperature.")
+            history.append([step, round(elapsed, 3), mean_loss])
+            fraction = fraction_done(elapsed)
+            yield TrainProgress(step=step, epoch=step // steps_per_epoch, total_steps=total_steps,
+                                fraction=fraction, loss=mean_loss,
+                                views_per_second=views_since / max(1e-9, now - last_report), elapsed=elapsed,
+                                eta=elapsed / fraction - elapsed if fraction > 0 else None,
+                                health=embedding_health(z), lr=optimizer.param_groups[0]["lr"])
+            last_report, views_since, loss_count = now, 0, 0
+            loss_sum.zero_()
+        if reason is not None:
+            break
+        if now - last_save >= checkpoint_every:
+            save(finished=False)
+            last_save = now
+
+        epoch, offset = divmod(step, steps_per_epoch)
+        order = _epoch_order(n, config.seed, epoch)
+        idx = order[(offset * world + rank) * batch:(offset * world + rank + 1) * batch].to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(config.lr, fraction_done(elapsed_before + now), config.warmup_fraction)
+        try:
+            views, targets = method.make_views(images[idx], labels[idx] if labels is not None else None, generator)
+            if cuda:
+                views = views.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                loss, z = model(views, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        except torch.OutOfMemoryError as exc:
+            raise TrainingError(f"the device ran out of memory at batch size {config.batch_size}; "
+                                f"try {max(2, config.batch_size // 2)} or a smaller backbone") from exc
+        method.after_step()
+        step += 1
+        views_since += views.shape[0] * world
+        views_total += views.shape[0] * world
+        loss_sum += loss.detach().float()
+        loss_count += 1
+
+    seconds = clock()
+    yield TrainFinished(reason=reason, steps=step, seconds=elapsed_before + seconds,
+                        views_per_second=views_total / max(1e-9, seconds),
+                        checkpoint=save(finished=reason != "cancelled"), history=history)
