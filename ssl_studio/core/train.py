@@ -159,7 +159,8 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
                    "rng": generator.get_state()}
         meta = {**(extra_meta or {}), "method": method.name, "config": config.to_dict(),
                 "recipe": method.recipe.to_dict(), "step": step, "elapsed": elapsed_before + clock(),
-                "history": history, "finished": finished, "optimizer_param_groups": groups,
+                "history": history, "finished": finished,
+                "views_per_second": views_total / max(1e-9, clock()), "optimizer_param_groups": groups,
                 "versions": {"torch": torch.__version__}}
         return save_checkpoint(checkpoint_path, tensors, meta)
 
@@ -182,27 +183,32 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     views_total = views_since = loss_count = 0
     loss_sum = torch.zeros((), device=device)
     z = None
+
+    def report(now: float) -> TrainProgress:
+        nonlocal last_report, views_since, loss_count
+        elapsed = elapsed_before + now
+        mean_loss = float(loss_sum) / loss_count
+        if not math.isfinite(mean_loss):
+            raise TrainingError(f"the loss became {mean_loss} at step {step}: training diverged. "
+                                f"Try a lower learning rate (now {config.lr:g}) or a higher temperature.")
+        history.append([step, round(elapsed, 3), mean_loss])
+        fraction = fraction_done(elapsed)
+        event = TrainProgress(step=step, epoch=step // steps_per_epoch, total_steps=total_steps,
+                              fraction=fraction, loss=mean_loss,
+                              views_per_second=views_since / max(1e-9, now - last_report), elapsed=elapsed,
+                              eta=elapsed / fraction - elapsed if fraction > 0 else None,
+                              health=embedding_health(z), lr=optimizer.param_groups[0]["lr"])
+        last_report, views_since, loss_count = now, 0, 0
+        loss_sum.zero_()
+        return event
+
     while True:
         now = clock()
+        if loss_count and now - last_report >= REPORT_EVERY_S:
+            yield report(now)
         reason = stop_reason(elapsed_before + now)
         if _any_rank(reason is not None, device, world):
             reason = reason or "budget"  # another rank ran out of time first
-        if loss_count and (reason is not None or now - last_report >= REPORT_EVERY_S):
-            elapsed = elapsed_before + now
-            mean_loss = float(loss_sum) / loss_count
-            if not math.isfinite(mean_loss):
-                raise TrainingError(f"the loss became {mean_loss} at step {step}: training diverged. "
-                                    f"Try a lower learning rate (now {config.lr:g}) or a higher temperature.")
-            history.append([step, round(elapsed, 3), mean_loss])
-            fraction = fraction_done(elapsed)
-            yield TrainProgress(step=step, epoch=step // steps_per_epoch, total_steps=total_steps,
-                                fraction=fraction, loss=mean_loss,
-                                views_per_second=views_since / max(1e-9, now - last_report), elapsed=elapsed,
-                                eta=elapsed / fraction - elapsed if fraction > 0 else None,
-                                health=embedding_health(z), lr=optimizer.param_groups[0]["lr"])
-            last_report, views_since, loss_count = now, 0, 0
-            loss_sum.zero_()
-        if reason is not None:
             break
         if now - last_save >= checkpoint_every:
             save(finished=False)
@@ -233,6 +239,8 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         loss_count += 1
 
     seconds = clock()
+    if loss_count:
+        yield report(seconds)
     yield TrainFinished(reason=reason, steps=step, seconds=elapsed_before + seconds,
                         views_per_second=views_total / max(1e-9, seconds),
                         checkpoint=save(finished=reason != "cancelled"), history=history)

@@ -1,0 +1,34 @@
+import json
+
+import pytest
+import torch
+
+from ssl_studio.core.config import TrainConfig, available_devices, resolve_device
+
+
+def test_config_round_trips_through_json():
+    cfg = TrainConfig(method="rotation", epochs=3, time_budget=None, lr=0.01)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"method": "magic"}, "unknown method"),
+    ({"batch_size": 1}, "batch size"),
+    ({"batch_size": 2.5}, "whole number"),
+    ({"epochs": None, "time_budget": None}, "time budget or a number of epochs"),
+    ({"lr": "fast"}, "number"),
+    ({"device": "tpu"}, "unknown device"),
+    ({"colour": "red"}, "unknown training setting"),
+])
+def test_bad_settings_are_refused_with_a_message(bad, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_dict(bad)
+
+
+def test_devices():
+    assert available_devices()[:2] == ["auto", "cpu"]
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available"):
+            resolve_device("cuda")

@@ -1,0 +1,65 @@
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ssl_studio.core.methods import build_method, info_nce, rotation_loss
+from ssl_studio.core.methods.rotation import rotate_four
+from ssl_studio.core.models import build_backbone
+
+
+def test_info_nce_matches_a_hand_computed_value():
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # Each view: positive similarity 1, two negatives at 0, temperature 1: -log(e / (e + 2)).
+    assert math.isclose(info_nce(z, z.clone(), 1.0).item(), math.log(math.e + 2) - 1, rel_tol=1e-6)
+
+
+def test_info_nce_matches_the_textbook_formula_on_random_vectors():
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    t = 0.3
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    sim = z @ z.T / t
+    losses = []
+    for i in range(10):
+        positive = (i + 5) % 10
+        denominator = sum(math.exp(sim[i, j]) for j in range(10) if j != i)
+        losses.append(-math.log(math.exp(sim[i, positive]) / denominator))
+    assert math.isclose(info_nce(z1, z2, t).item(), sum(losses) / 10, rel_tol=1e-5)
+
+
+def test_info_nce_is_finite_at_low_temperature():
+    z = torch.randn(64, 16) * 100
+    assert torch.isfinite(info_nce(z, z + 1, 0.01))
+
+
+def test_rotation_loss_of_uniform_logits_is_log_four():
+    assert math.isclose(rotation_loss(torch.zeros(8, 4), torch.arange(4).repeat(2)).item(), math.log(4), rel_tol=1e-6)
+
+
+def test_rotate_four_rotates_and_labels():
+    x = torch.arange(4.0).view(1, 1, 2, 2).expand(1, 3, 2, 2)
+    views, targets = rotate_four(x)
+    assert targets.tolist() == [0, 1, 2, 3]
+    assert torch.equal(views[2], x[0].flip(-1).flip(-2))
+
+
+def test_each_method_gives_a_scalar_loss_with_gradients():
+    images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    g = torch.Generator().manual_seed(0)
+    for name, views_per_image in (("simclr", 2), ("rotation", 4), ("supervised", 1)):
+        method = build_method(name, "small-cnn", num_classes=3)
+        views, targets = method.make_views(images, labels, g)
+        assert views.shape[0] == 6 * views_per_image
+        loss, embedding = method(views, targets)
+        loss.backward()
+        assert loss.ndim == 0 and torch.isfinite(loss)
+        assert embedding.shape[0] == views.shape[0]
+        assert all(p.grad is not None for p in method.backbone.parameters())
+
+
+def test_backbones_map_small_images_to_features():
+    for name in ("small-cnn", "resnet18"):
+        net = build_backbone(name)
+        assert net(torch.rand(2, 3, 16, 16)).shape == (2, net.feature_dim)

@@ -1,0 +1,155 @@
+import json
+import math
+
+import pytest
+import torch
+
+from ssl_studio.core import train as train_module
+from ssl_studio.core.cancel import CancelToken
+from ssl_studio.core.checkpoint import CheckpointError, load_checkpoint, load_state_into
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.methods import build_method
+from ssl_studio.core.methods.simclr import SimCLR
+from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress, embedding_health, lr_at, train
+
+IMAGES = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+LABELS = torch.arange(16) % 2
+
+
+@pytest.fixture(autouse=True)
+def report_every_step(monkeypatch):
+    # Reports are time-based; every step makes event counts deterministic.
+    monkeypatch.setattr(train_module, "REPORT_EVERY_S", 0.0)
+
+
+def config(**kw):
+    base = dict(method="simclr", epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def run(method_name, cfg, **kw):
+    torch.manual_seed(0)
+    method = build_method(method_name, cfg.backbone, num_classes=2)
+    events = list(train(method, IMAGES, LABELS, cfg, **kw))
+    return method, events
+
+
+@pytest.mark.parametrize("name", ["simclr", "rotation", "supervised"])
+def test_two_steps_of_each_method(name, tmp_path):
+    method, events = run(name, config(method=name), checkpoint_path=tmp_path / "ck.safetensors")
+    progress = [e for e in events if isinstance(e, TrainProgress)]
+    done = events[-1]
+    assert isinstance(done, TrainFinished) and done.reason == "completed" and done.steps == 2
+    assert [p.step for p in progress] == [1, 2]
+    assert all(math.isfinite(p.loss) and p.views_per_second > 0 for p in progress)
+    assert progress[-1].fraction == 1.0 and progress[-1].eta == 0.0
+    assert done.checkpoint == tmp_path / "ck.safetensors"
+
+
+def test_checkpoint_round_trip_restores_the_same_network(tmp_path):
+    path = tmp_path / "ck.safetensors"
+    method, _ = run("simclr", config(), checkpoint_path=path)
+    tensors, meta = load_checkpoint(path)
+    assert meta["method"] == "simclr" and meta["finished"] and meta["step"] == 2
+    assert json.loads(path.with_suffix(".json").read_text())["step"] == 2
+    fresh = build_method("simclr", "small-cnn")
+    load_state_into(fresh, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, "simclr")
+    x = torch.rand(4, 3, 16, 16)
+    method.eval(), fresh.eval()
+    assert torch.equal(method.backbone(x), fresh.backbone(x))
+
+
+def test_cancel_then_resume_continues_to_the_same_weights(tmp_path):
+    straight, events = run("simclr", config(epochs=2))
+    assert events[-1].steps == 4
+
+    path = tmp_path / "ck.safetensors"
+    cancel = CancelToken()
+    torch.manual_seed(0)
+    first = build_method("simclr", "small-cnn")
+    history = []
+    for event in train(first, IMAGES, None, config(epochs=2), cancel=cancel, checkpoint_path=path):
+        if isinstance(event, TrainProgress) and event.step == 2:
+            cancel.cancel()
+        history.append(event)
+    assert history[-1].reason == "cancelled" and history[-1].steps == 2
+    assert load_checkpoint(path)[1]["finished"] is False
+
+    torch.manual_seed(123)  # the checkpoint, not the seed, must decide the weights
+    resumed = build_method("simclr", "small-cnn")
+    events = list(train(resumed, IMAGES, None, config(epochs=2), checkpoint_path=path, resume=True))
+    assert events[-1].reason == "completed" and events[-1].steps == 4
+    assert [h[0] for h in events[-1].history] == [1, 2, 3, 4]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5)
+
+
+def test_cancel_before_start_stops_at_once():
+    cancel = CancelToken()
+    cancel.cancel()
+    _, events = run("simclr", config(), cancel=cancel)
+    assert len(events) == 1 and events[0].reason == "cancelled" and events[0].steps == 0
+
+
+def test_time_budget_stops_the_run():
+    _, events = run("simclr", config(epochs=None, time_budget=0.01))
+    assert events[-1].reason == "budget" and events[-1].steps >= 1
+
+
+class NaNSimCLR(SimCLR):
+    def forward(self, views, targets=None):
+        loss, z = super().forward(views, targets)
+        return loss * float("nan"), z
+
+
+def test_nan_loss_stops_with_a_clear_message():
+    torch.manual_seed(0)
+    method = build_method("simclr", "small-cnn")
+    bad = NaNSimCLR(method.backbone, method.recipe)
+    with pytest.raises(TrainingError, match="nan.*lower learning rate"):
+        list(train(bad, IMAGES, None, config()))
+
+
+def test_out_of_memory_suggests_a_smaller_batch(monkeypatch):
+    torch.manual_seed(0)
+    method = build_method("simclr", "small-cnn")
+
+    def explode(*args, **kw):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(method, "forward", explode)
+    with pytest.raises(TrainingError, match="try 4"):
+        list(train(method, IMAGES, None, config()))
+
+
+def test_supervised_without_labels_is_refused():
+    method = build_method("supervised", "small-cnn", num_classes=2)
+    with pytest.raises(TrainingError, match="needs labels"):
+        list(train(method, IMAGES, None, config(method="supervised")))
+
+
+def test_resume_refuses_a_checkpoint_of_another_method(tmp_path):
+    path = tmp_path / "ck.safetensors"
+    run("rotation", config(method="rotation"), checkpoint_path=path)
+    method = build_method("simclr", "small-cnn")
+    with pytest.raises(TrainingError, match="rotation"):
+        list(train(method, IMAGES, None, config(), checkpoint_path=path, resume=True))
+
+
+def test_a_pickle_where_weights_belong_is_refused(tmp_path):
+    path = tmp_path / "ck.safetensors"
+    path.write_bytes(b"\x80\x04\x95" + b"cos\nsystem\n(S'echo pwned'\ntR." * 3)
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        load_checkpoint(path)
+
+
+def test_learning_rate_warms_up_then_decays():
+    assert lr_at(1.0, 0.0, 0.1) < lr_at(1.0, 0.1, 0.1)
+    assert lr_at(1.0, 0.1, 0.1) == pytest.approx(1.0)
+    assert lr_at(1.0, 1.0, 0.1) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_health_reads_one_when_spread_and_zero_when_collapsed():
+    g = torch.Generator().manual_seed(0)
+    assert embedding_health(torch.randn(512, 32, generator=g)) == pytest.approx(1.0, abs=0.1)
+    assert embedding_health(torch.ones(512, 32)) == pytest.approx(0.0, abs=1e-6)
