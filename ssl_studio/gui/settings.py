@@ -1,0 +1,65 @@
+"""What the app remembers between sessions, in QSettings.
+
+Structured values are stored as JSON strings: QSettings' native types round-trip differently per backend (an
+INI file gives back a one-element list as a plain string), JSON gives back exactly what was stored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import platformdirs
+from PySide6.QtCore import QSettings
+
+ORGANIZATION = "ssl-studio"
+APPLICATION = "SSL Studio"
+MAX_RECENT = 8
+
+
+def store() -> QSettings:
+    # Organization and application names come from the QApplication (set in app.py and the tests' conftest).
+    return QSettings()
+
+
+def load_json(key: str, default=None):
+    raw = store().value(key)
+    if not isinstance(raw, str):
+        return default
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return default
+
+
+def save_json(key: str, value) -> None:
+    store().setValue(key, json.dumps(value))
+
+
+def recent_folders() -> list[str]:
+    value = load_json("recent_folders", [])
+    return [p for p in value if isinstance(p, str)] if isinstance(value, list) else []
+
+
+def remember_folder(path: str | Path) -> list[str]:
+    path = str(Path(path))
+    folders = [path] + [p for p in recent_folders() if p != path]
+    save_json("recent_folders", folders[:MAX_RECENT])
+    return folders[:MAX_RECENT]
+
+
+def forget_folder(path: str | Path) -> None:
+    save_json("recent_folders", [p for p in recent_folders() if p != str(Path(path))])
+
+
+def default_runs_dir() -> Path:
+    return platformdirs.user_data_path("ssl-studio") / "runs"
+
+
+def runs_dir() -> Path:
+    value = load_json("runs_dir")
+    return Path(value) if isinstance(value, str) and value else default_runs_dir()
+
+
+def set_runs_dir(path: str | Path) -> None:
+    save_json("runs_dir", str(path))

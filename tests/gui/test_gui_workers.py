@@ -1,0 +1,80 @@
+"""Job: a core generator in a superqt worker, with batched events, outcomes, cancel and stop-and-join."""
+
+import threading
+
+from ssl_studio.gui.workers import Job
+
+
+def test_events_arrive_in_order_then_the_return_value(qtbot):
+    def work(token):
+        for i in range(50):
+            yield i
+        return "done"
+
+    job = Job(work)
+    received = []
+    job.events.connect(received.extend)
+    with qtbot.waitSignal(job.succeeded) as outcome, qtbot.waitSignal(job.ended):
+        job.start()
+    assert received == list(range(50))
+    assert outcome.args == ["done"]
+    assert not job.running
+
+
+def test_an_exception_is_reported_not_raised(qtbot):
+    def work(token):
+        yield 1
+        raise ValueError("bad setting")
+
+    job = Job(work)
+    with qtbot.waitSignal(job.failed) as failed:
+        job.start()
+    assert isinstance(failed.args[0], ValueError)
+    assert str(failed.args[0]) == "bad setting"
+
+
+def test_cancel_stops_a_generator_that_honours_the_token(qtbot):
+    started = threading.Event()
+
+    def work(token):
+        while True:
+            started.set()
+            token.raise_if_cancelled()
+            yield None
+
+    job = Job(work).start()
+    assert started.wait(5)
+    with qtbot.waitSignal(job.cancelled):
+        job.cancel()
+
+
+def test_a_generator_that_ends_itself_on_cancel_counts_as_cancelled(qtbot):
+    def work(token):
+        while not token.cancelled:
+            yield 1
+        return "partial"
+
+    job = Job(work)
+    with qtbot.waitSignal(job.events):
+        job.start()
+    with qtbot.waitSignal(job.cancelled):
+        job.cancel()
+
+
+def test_stop_all_cancels_and_joins_every_live_job(qtbot):
+    gate = threading.Event()
+
+    def work(token):
+        gate.set()
+        while True:
+            token.raise_if_cancelled()
+            yield
+
+    jobs = [Job(work).start() for _ in range(2)]
+    assert gate.wait(5)
+    assert Job.stop_all(2.0)
+    assert all(job.token.cancelled for job in jobs)
+    assert not Job.live_jobs()
+    # The outcome signals still arrive once the event loop runs again.
+    qtbot.waitUntil(lambda: all(not job.running for job in jobs))
+
