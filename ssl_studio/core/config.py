@@ -40,13 +40,21 @@ def _coerce(value, hint, what: str):
         if not isinstance(value, hint):
             raise ValueError(f"{what} must be {'true or false' if hint is bool else 'a string'}")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise ValueError(f"{what} must be a finite number")
     if hint is int:
         if value != int(value):
             raise ValueError(f"{what} must be a whole number")
         return int(value)
     return float(value)
+
+
+def _finite(value: int | float) -> bool:
+    # JSON integers have no size limit, and math.isfinite raises OverflowError past the float range.
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 @dataclass(frozen=True)
