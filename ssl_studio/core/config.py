@@ -102,6 +102,10 @@ class TrainConfig:
             raise ValueError("the warm-up fraction must be in [0, 1)")
         if not 8 <= self.resolution <= 512:
             raise ValueError("the resolution must be between 8 and 512 pixels")
+        # numpy and scikit-learn take seeds in [0, 2**32); the training loop's seed * 100_003 + epoch stays in
+        # torch's 64-bit range.
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"the seed must be between 0 and {2**32 - 1}")
 
     def __post_init__(self) -> None:
         self.validate()
