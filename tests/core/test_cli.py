@@ -1,0 +1,80 @@
+"""End to end through the command line, on tiny generated folders."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ssl_studio.cli import main
+from ssl_studio.core.pipeline import open_run
+from ssl_studio.core.samples import make_shapes
+
+FAST = ["--epochs", "1", "--batch-size", "16", "--resolution", "16", "--no-umap"]
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("data") / "shapes", per_class=6, size=24, seed=1)
+
+
+def test_inspect_json_lists_images_classes_and_skipped_files(shapes, tmp_path):
+    folder = tmp_path / "data"
+    shutil.copytree(shapes, folder)
+    (folder / "circle" / "broken.png").write_bytes(b"not a png")
+    out = subprocess.run([sys.executable, "-m", "ssl_studio", "inspect", str(folder), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    summary = json.loads(out)
+    assert summary["images"] == 48
+    assert summary["classes"] == {name: 6 for name in sorted(p.name for p in shapes.iterdir())}
+    assert [s["path"] for s in summary["skipped"]] == ["circle/broken.png"]
+    assert summary["skipped"][0]["reason"]
+
+
+def test_run_writes_a_complete_run_folder(shapes, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(shapes), "--out", str(out), *FAST]) == 0
+    for name in ("config.json", "dataset.json", "split.json", "metrics.json", "report.png",
+                 "ssl.safetensors", "ssl.json", "supervised.safetensors"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == {"images": 48, "classes": {n: 6 for n in metrics["dataset"]["classes"]},
+                                  "skipped": 0}
+    assert set(metrics["embeddings"]) == {"ssl", "supervised", "untrained", "pixels"}
+    for scores in metrics["embeddings"].values():
+        assert set(scores) == {"knn_top1", "linear_top1"} and all(0 <= v <= 1 for v in scores.values())
+    for which in ("ssl", "supervised"):
+        assert set(metrics["train"][which]) >= {"seconds", "steps", "views_per_second"}
+        assert metrics["train"][which]["steps"] >= 1
+    for space in ("ssl", "supervised", "untrained", "pixels"):
+        assert np.load(out / "embeddings" / f"{space}.npy").shape[0] == 48
+        assert np.load(out / "projections" / f"{space}_pca.npy").shape == (48, 2)
+    assert Image.open(out / "report.png").size[0] > 400
+    loaded = open_run(out)
+    assert loaded.class_names == sorted(metrics["dataset"]["classes"]) and len(loaded.paths) == 48
+    assert loaded.history["ssl"] and loaded.history["supervised"]
+    assert "kNN" in capsys.readouterr().err
+
+
+def test_unlabeled_folder_runs_without_accuracies_and_says_why(shapes, tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i, png in enumerate(sorted(shapes.glob("*/*.png"))[:20]):
+        shutil.copy(png, flat / f"{i}.png")
+    out = tmp_path / "run"
+    assert main(["run", str(flat), "--out", str(out), *FAST]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["embeddings"] == {} and "supervised" not in metrics["train"]
+    assert "unlabeled" in metrics["note"]
+    assert not (out / "supervised.safetensors").exists()
+    assert (out / "report.png").is_file()
+
+
+def test_bad_input_gives_a_clear_error_and_exit_code(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing"), "--out", str(tmp_path / "run"), *FAST]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["run", str(tmp_path), "--out", str(tmp_path / "run"), "--batch-size", "1"]) == 2
+    assert "batch size" in capsys.readouterr().err
