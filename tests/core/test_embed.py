@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ssl_studio.core.embed import SPACES, embed, pixel_features
+
+
+class Recorder(nn.Module):
+    """Flatten + linear, remembering what each forward saw."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3 * 4 * 4, 5)
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((self.training, torch.is_grad_enabled(), x.dtype, float(x.min()), float(x.max()), len(x)))
+        return self.linear(x.flatten(1))
+
+
+def images(n, seed=0):
+    return torch.randint(0, 256, (n, 3, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def test_spaces_are_the_four_compared():
+    assert SPACES == ("ssl", "supervised", "untrained", "pixels")
+
+
+def test_embed_matches_the_module_on_images_scaled_to_unit_range():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
+    x = images(7)
+    out = embed(model, x)
+    assert out.dtype == np.float32 and out.shape == (7, 5)
+    with torch.no_grad():
+        expected = model(x.float() / 255).numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_embed_batches_in_eval_mode_without_grad_and_restores_the_mode():
+    model = Recorder()
+    model.train()
+    out = embed(model, images(7), batch_size=3)
+    assert model.training, "the caller's train mode must come back"
+    assert [c[-1] for c in model.calls] == [3, 3, 1]
+    for training, grad, dtype, lo, hi, _ in model.calls:
+        assert not training and not grad and dtype == torch.float32 and 0.0 <= lo <= hi <= 1.0
+    np.testing.assert_allclose(out, embed(model, images(7), batch_size=512), rtol=1e-6, atol=1e-6)
+
+    model.eval()
+    embed(model, images(2), device="cpu")
+    assert not model.training
+
+
+def test_embed_restores_the_mode_when_the_backbone_fails():
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("boom")
+
+    model = Broken().train()
+    with pytest.raises(RuntimeError):
+        embed(model, images(2))
+    assert model.training
+
+
+def test_embed_refuses_nothing_to_embed_and_bad_batch_size():
+    model = nn.Sequential(nn.Flatten())  # no parameters: the device defaults to the CPU
+    with pytest.raises(ValueError):
+        embed(model, images(0))
+    with pytest.raises(ValueError):
+        embed(model, images(2), batch_size=0)
+
+
+def test_pixel_features_downsample_flatten_and_stay_in_unit_range():
+    white = torch.full((2, 3, 8, 8), 255, dtype=torch.uint8)
+    out = pixel_features(white, size=4)
+    assert out.dtype == np.float32 and out.shape == (2, 3 * 4 * 4)
+    assert np.all(out == 1.0)  # antialiasing rounds a hair above 1 without the clamp
+
+    checker = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
+    checker[..., 0, 0] = checker[..., 1, 1] = 255
+    np.testing.assert_allclose(pixel_features(checker, size=1), 0.5, atol=1e-6)
+
+
+def test_pixel_features_are_the_same_in_batches():
+    x = torch.randint(0, 256, (5, 3, 12, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    np.testing.assert_array_equal(pixel_features(x, size=4, batch_size=2), pixel_features(x, size=4))
+    assert pixel_features(x[:0], size=4).shape == (0, 48)
