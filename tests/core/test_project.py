@@ -1,0 +1,61 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ssl_studio.core.project import pca_2d, umap_2d
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pca_finds_the_direction_of_largest_spread():
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=100)
+    x = np.stack([t * 10, rng.normal(scale=0.01, size=100), np.zeros(100)], axis=1)
+    out = pca_2d(x)
+    assert out.dtype == np.float32 and out.shape == (100, 2)
+    assert abs(np.corrcoef(out[:, 0], t)[0, 1]) > 0.999
+    assert out[:, 0].std() > 100 * out[:, 1].std()
+    np.testing.assert_array_equal(out, pca_2d(x))
+
+
+@pytest.mark.parametrize("shape", [(5, 1), (1, 4), (2, 4), (3, 4), (0, 3)])
+def test_pca_pads_what_the_data_lacks_with_zeros(shape):
+    x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    out = pca_2d(x)
+    assert out.shape == (shape[0], 2) and out.dtype == np.float32 and np.all(np.isfinite(out))
+    if shape[1] == 1 or shape[0] <= 2:
+        assert np.all(out[:, 1] == 0)
+
+
+def test_umap_falls_back_to_pca_below_four_points():
+    x = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 0.0], [3.0, 3.0, 3.0]])
+    np.testing.assert_array_equal(umap_2d(x), pca_2d(x))
+
+
+def test_umap_in_a_fresh_process_is_lazy_and_caches_its_jit(tmp_path):
+    """One slow test (umap-learn JIT-compiles on first use), in a subprocess so it sees a cold start."""
+    script = """
+import json, os, sys
+import numpy as np
+import ssl_studio.core.project as project
+lazy = "umap" not in sys.modules and "numba" not in sys.modules
+x = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+x[150:] += 5.0
+out = project.umap_2d(x, seed=0)
+print(json.dumps({"lazy": lazy, "shape": out.shape, "dtype": str(out.dtype),
+                  "finite": bool(np.isfinite(out).all()), "numba_cache": os.environ["NUMBA_CACHE_DIR"]}))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["SSL_STUDIO_CACHE_DIR"] = str(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"lazy": True, "shape": [300, 2], "dtype": "float32", "finite": True,
+                      "numba_cache": str(tmp_path / "numba")}  # fmt: skip
+    assert any((tmp_path / "numba").rglob("*.nbi")), "numba's compiled code should be cached for the next launch"
