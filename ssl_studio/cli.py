@@ -108,10 +108,11 @@ def _load(gen, quiet: bool):
             bar.close()
 
 
-def _bar(desc: str, total: float, unit: str = "img"):
+def _bar(desc: str, total: float):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=True, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
 
 
 def _run(args) -> int:
@@ -138,7 +139,7 @@ def _run(args) -> int:
                 bar.refresh()
             elif isinstance(event, TrainEvent) and not isinstance(event.event, TrainFinished):
                 p = event.event
-                bar = bar or _bar(event.which, 100.0, unit="%")
+                bar = bar or _bar(event.which, 100.0)
                 bar.n = round(100 * p.fraction, 1)
                 bar.set_postfix(loss=f"{p.loss:.3f}", views_s=f"{p.views_per_second:.0f}",
                                 health=f"{p.health:.2f}" if p.health == p.health else "-", refresh=False)
