@@ -71,6 +71,10 @@ class TrainConfig:
     temperature: float = 0.2
     warmup_fraction: float = 0.05
     resolution: int = 32
+    # Views are rendered smaller than the images: at 0.75 a view has 56% of the pixels, so training is nearly
+    # twice as fast; and a network trained on random crops sees objects larger than in the full image, so
+    # evaluating on full-size images suits it (Touvron et al. 2019, FixRes).
+    view_fraction: float = 0.75
     device: str = "auto"
     seed: int = 0
 
@@ -102,6 +106,12 @@ class TrainConfig:
             raise ValueError("the warm-up fraction must be in [0, 1)")
         if not 8 <= self.resolution <= 512:
             raise ValueError("the resolution must be between 8 and 512 pixels")
+        if not 0.25 <= self.view_fraction <= 1:
+            raise ValueError("the view size must be between 25% and 100% of the resolution")
+
+    @property
+    def view_size(self) -> int:
+        return max(8, round(self.resolution * self.view_fraction))
         # numpy and scikit-learn take seeds in [0, 2**32); the training loop's seed * 100_003 + epoch stays in
         # torch's 64-bit range.
         if not 0 <= self.seed < 2**32:

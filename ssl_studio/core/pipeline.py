@@ -140,7 +140,8 @@ def train_models(dataset: ImageDataset, run: RunFolder, config: TrainConfig, rec
                                   f"{job_config.backbone}) on {len(images)} images")
         _seeded(job_config.seed)
         method = build_method(job_config.method, job_config.backbone, job_recipe,
-                              num_classes=len(dataset.class_names) or None, temperature=job_config.temperature)
+                              num_classes=len(dataset.class_names) or None, temperature=job_config.temperature,
+                              view_size=job_config.view_size)
         for event in train(method, images, labels, job_config, cancel=cancel, checkpoint_path=path,
                            resume=resume, extra_meta={"class_names": dataset.class_names}):
             yield TrainEvent(which, event)

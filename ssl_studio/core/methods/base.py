@@ -20,13 +20,14 @@ class Method(nn.Module):
     name = "method"
     needs_labels = False
 
-    def __init__(self, backbone: nn.Module, recipe: Recipe) -> None:
+    def __init__(self, backbone: nn.Module, recipe: Recipe, view_size: int | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.recipe = recipe
+        self.view_size = view_size
 
     def augment(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return augment(images, self.recipe, generator)
+        return augment(images, self.recipe, generator, out_size=self.view_size)
 
     @torch.no_grad()
     def make_views(self, images: torch.Tensor, labels: torch.Tensor | None,

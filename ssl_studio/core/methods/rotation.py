@@ -23,8 +23,8 @@ def rotation_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 class RotationPrediction(Method):
     name = "rotation"
 
-    def __init__(self, backbone, recipe) -> None:
-        super().__init__(backbone, recipe)
+    def __init__(self, backbone, recipe, view_size=None) -> None:
+        super().__init__(backbone, recipe, view_size)
         self.head = nn.Linear(backbone.feature_dim, 4)
 
     @torch.no_grad()

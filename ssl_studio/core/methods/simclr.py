@@ -26,9 +26,9 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Te
 class SimCLR(Method):
     name = "simclr"
 
-    def __init__(self, backbone, recipe, temperature: float = 0.2, hidden_dim: int = 512,
+    def __init__(self, backbone, recipe, view_size=None, temperature: float = 0.2, hidden_dim: int = 512,
                  out_dim: int = 128) -> None:
-        super().__init__(backbone, recipe)
+        super().__init__(backbone, recipe, view_size)
         self.temperature = temperature
         self.head = mlp_head(backbone.feature_dim, hidden_dim, out_dim)
 

@@ -13,8 +13,8 @@ class Supervised(Method):
     name = "supervised"
     needs_labels = True
 
-    def __init__(self, backbone, recipe, num_classes: int) -> None:
-        super().__init__(backbone, recipe)
+    def __init__(self, backbone, recipe, num_classes: int, view_size=None) -> None:
+        super().__init__(backbone, recipe, view_size)
         self.head = nn.Linear(backbone.feature_dim, num_classes)
 
     @torch.no_grad()
