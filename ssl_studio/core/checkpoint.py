@@ -6,14 +6,15 @@ sidecar beside it repeats the metadata for people and other tools.
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
-from .atomic import write_atomic, write_json_atomic
+from .atomic import write_bytes_atomic, write_json_atomic
 
 FORMAT = "ssl_studio.checkpoint/1"
 
@@ -26,8 +27,15 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
     path = Path(path)
     meta = {**meta, "format": FORMAT}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={"ssl_studio": json.dumps(meta)}))
-    write_json_atomic(path.with_suffix(".json"), meta)
+    # Serialized in memory and written by Python: safetensors' own file writer reports a full disk as a
+    # SafetensorError with no errno, which no caller would recognise as an I/O failure.
+    data = save(tensors, metadata={"ssl_studio": json.dumps(meta)})
+    try:
+        write_bytes_atomic(path, data)
+        write_json_atomic(path.with_suffix(".json"), meta)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write the checkpoint {path}: {exc.strerror or exc}"
+                              + (" (disk full)" if exc.errno == errno.ENOSPC else "")) from exc
     return path
 
 
