@@ -1,0 +1,176 @@
+"""Runs the sections in order, prints the table and writes the JSON: the body of `python -m ssl_studio.bench`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ssl_studio.core.atomic import write_json_atomic
+from ssl_studio.core.samples import sample_folder
+
+from .augment import VIEW_PX, measure_augment
+from .common import Table, cuda_available, load_average, machine
+from .ingest import measure_ingest
+from .projection import measure_projection
+from .quality import measure_quality
+from .training import StepPlan, measure_training
+from .ui import measure_ui
+
+SECTIONS = ("ingest", "augment", "train", "project", "ui", "quality")
+NEEDS_IMAGES = {"augment", "train", "ui"}  # these use the folder the ingest section generates
+
+
+@dataclass(frozen=True)
+class Sizes:
+    images: int = 5000
+    augment_batch: int = 256
+    augment_rounds: int = 10
+    loader_batches: int = 12
+    train: dict = field(default_factory=lambda: {
+        ("small-cnn", "cpu"): StepPlan(batch=256, steps=6, loop_seconds=10),
+        ("resnet18", "cpu"): StepPlan(batch=64, steps=2, loop_seconds=15),
+        ("small-cnn", "cuda"): StepPlan(batch=512, steps=20, loop_seconds=10),
+        ("resnet18", "cuda"): StepPlan(batch=512, steps=20, loop_seconds=10),
+    })
+    umap_points: int = 10_000
+    umap_dim: int = 256
+    ui_train_seconds: float = 15  # per model (SSL, then the supervised baseline)
+    quality_budgets: tuple[float, ...] = (30, 60, 120)
+
+
+FULL = Sizes()
+QUICK = Sizes(images=2000, augment_rounds=5, loader_batches=6, train={
+    ("small-cnn", "cpu"): StepPlan(batch=128, steps=2, loop_seconds=2),
+    ("resnet18", "cpu"): StepPlan(batch=16, steps=1, loop_seconds=1),
+    ("small-cnn", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
+    ("resnet18", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
+}, umap_points=3000, umap_dim=128, ui_train_seconds=5, quality_budgets=())
+
+
+def run(sizes: Sizes, sections=SECTIONS, json_path: Path | None = None, table: Table | None = None,
+        quick: bool = False) -> dict:
+    """Measure the chosen sections in order; a section that fails is reported and the others still run."""
+    table = table or Table()
+    devices = ["cpu"] + (["cuda"] if cuda_available() else [])
+    report: dict = {"machine": machine(), "quick": quick, "sizes": _jsonable(sizes), "skipped": {}, "errors": {},
+                    "section_seconds": {}}
+    m = report["machine"]
+    table.print(f"SSL Studio bench ({'quick' if quick else 'full'}) - {m['cpu_count']} CPUs ({m['cpu_model']}), "
+                f"torch {m['torch']} with {m['torch_threads']} threads, devices: {', '.join(devices)}"
+                + (f" ({m['cuda']})" if m["cuda"] else ""))
+    table.print(f"load average at start {m['load_average']}: above {m['cpu_count']} means other processes competed")
+    started = time.perf_counter()
+    dataset = None
+    with tempfile.TemporaryDirectory(prefix="ssl-studio-bench-") as tmp:
+        work = Path(tmp)
+
+        def section(name: str, title: str, measure) -> None:
+            table.section(title)
+            wall, cpu = time.perf_counter(), _cpu_seconds()
+            try:
+                measure()
+            except Exception as exc:
+                traceback.print_exc()
+                report["errors"][name] = f"{type(exc).__name__}: {exc}"
+                table.row(name, "error", "", report["errors"][name])
+            # CPU seconds (this process and its children) barely change when other processes compete; wall does.
+            report["section_seconds"][name] = {"wall": time.perf_counter() - wall, "cpu": _cpu_seconds() - cpu}
+            table.row(f"({name}: {report['section_seconds'][name]['wall']:.0f} s wall, "
+                      f"{report['section_seconds'][name]['cpu']:.0f} s CPU)", "")
+
+        def ingest():
+            nonlocal dataset
+            report["ingest"], dataset = measure_ingest(table, sizes.images, work)
+
+        def augment():
+            report["augment"] = measure_augment(table, dataset.images, sizes.augment_batch, sizes.augment_rounds,
+                                                sizes.loader_batches)
+            report["augment_speedup_vs_torchvision"] = report["augment"]["speedup"]
+
+        def train():
+            images = F.interpolate(dataset.images.float(), size=VIEW_PX, mode="bilinear", antialias=True)
+            images = images.round_().clamp_(0, 255).to(torch.uint8)
+            report["train"] = measure_training(table, images, dataset.labels, devices, sizes.train)
+            report["train_views_per_second"] = {k: v["loop_views_per_second"] for k, v in report["train"].items()}
+
+        def project():
+            report["projection"] = measure_projection(table, sizes.umap_points, sizes.umap_dim)
+            report["umap_seconds"] = {"cold": report["projection"]["cold"]["total"],
+                                      "warm": report["projection"]["warm"]}
+
+        def ui():
+            figures = measure_ui(table, dataset.root, sizes.ui_train_seconds, limit=600)
+            report["ui"] = figures
+            report["ui_max_gap_ms"] = figures["max_gap_ms"] if figures else None
+            if figures is None:
+                report["skipped"]["ui"] = "the main window is not available (see the table)"
+
+        def quality():
+            if not sizes.quality_budgets:
+                table.row("quality per time", "skipped", "", "full run only")
+                report["skipped"]["quality"] = "full run only"
+                return
+            folders = {name: sample_folder(name) for name in ("shapes", "digits")}
+            report["quality"] = measure_quality(table, folders, sizes.quality_budgets, work / "quality-cache")
+
+        steps = {"ingest": ("Ingest", ingest), "augment": ("Augmentation (SimCLR recipe)", augment),
+                 "train": ("Training throughput (views/s of core.train.train; phase split timed by hand)", train),
+                 "project": ("Projection", project), "ui": ("UI responsiveness (main window, offscreen)", ui),
+                 "quality": ("Quality per time (default TrainConfig, kNN top-1 on held-out 20%)", quality)}
+        wanted = set(sections) | ({"ingest"} if NEEDS_IMAGES & set(sections) else set())
+        for name in SECTIONS:
+            if name not in wanted:
+                continue
+            if name in NEEDS_IMAGES and dataset is None:
+                table.section(steps[name][0])
+                report["skipped"][name] = "no images: the ingest section failed"
+                table.row(name, "skipped", "", report["skipped"][name])
+                continue
+            section(name, *steps[name])
+
+    report["seconds"] = time.perf_counter() - started
+    report["load_average_at_end"] = load_average()
+    table.print(f"\ndone in {report['seconds']:.0f} s; load average at end {report['load_average_at_end']}")
+    if json_path is not None:
+        write_json_atomic(json_path, report)
+        table.print(f"figures written to {json_path}")
+    return report
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _jsonable(sizes: Sizes) -> dict:
+    plans = {f"{b}/{d}": vars(p) for (b, d), p in sizes.train.items()}
+    return {**{k: v for k, v in vars(sizes).items() if k != "train"}, "train": plans}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ssl_studio.bench", description="Measure SSL Studio beside its alternatives, in one process run.")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: about 3 minutes on 2 cores")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure to FILE")
+    parser.add_argument("--only", metavar="SECTIONS", help=f"comma-separated subset of: {', '.join(SECTIONS)}")
+    args = parser.parse_args(argv)
+    sections = SECTIONS
+    if args.only:
+        sections = tuple(s.strip() for s in args.only.split(",") if s.strip())
+        unknown = sorted(set(sections) - set(SECTIONS))
+        if unknown:
+            parser.error(f"unknown section(s): {', '.join(unknown)} (choose from {', '.join(SECTIONS)})")
+    report = run(QUICK if args.quick else FULL, sections, args.json, quick=args.quick)
+    return 1 if report["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

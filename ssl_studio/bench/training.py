@@ -1,0 +1,97 @@
+"""Training throughput per method, backbone and device: the loop's own views/s, and where a step's time goes.
+
+core.train.train gives the real figure. It does not expose its phases, so a few steps are also timed here by hand,
+the way the loop runs them (channels_last and bf16 autocast on CUDA), with a device sync between phases.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import torch
+
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.methods import METHODS, build_method
+from ssl_studio.core.models import BACKBONES
+from ssl_studio.core.train import TrainFinished, train
+
+from .common import Table, clock
+
+PHASES = ("augment", "forward", "backward", "optimizer")
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    batch: int  # images per step (a SimCLR step makes 2 views of each, rotation 4)
+    steps: int  # steps timed by hand for the split, after one warm-up step
+    loop_seconds: float  # time budget given to core.train.train
+
+
+def phase_split(method, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int,
+                device: torch.device) -> tuple[dict[str, float], int]:
+    """Median seconds per phase over ``steps`` steps (after one warm-up step), and views per step."""
+    cuda = device.type == "cuda"
+    method.to(device)
+    if cuda:
+        method.to(memory_format=torch.channels_last)
+    method.train()
+    optimizer = torch.optim.AdamW(method.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    times: dict[str, list[float]] = {p: [] for p in PHASES}
+    for step in range(steps + 1):
+        idx = torch.randint(len(images), (batch,), generator=gen).to(device)
+        t0 = clock(device)
+        views, targets = method.make_views(images[idx], labels[idx], gen)
+        if cuda:
+            views = views.contiguous(memory_format=torch.channels_last)
+        t1 = clock(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            loss, _ = method(views, targets)
+        t2 = clock(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t3 = clock(device)
+        optimizer.step()
+        t4 = clock(device)
+        if step:
+            for phase, seconds in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                times[phase].append(seconds)
+    return {p: statistics.median(t) for p, t in times.items()}, views.shape[0]
+
+
+def train_to_end(method, images, labels, config: TrainConfig) -> TrainFinished:
+    for event in train(method, images, labels, config):
+        if isinstance(event, TrainFinished):
+            return event
+    raise RuntimeError("core.train.train ended without a TrainFinished event")
+
+
+def measure_training(table: Table, images: torch.Tensor, labels: torch.Tensor, devices: list[str],
+                     plans: dict[tuple[str, str], StepPlan], methods=METHODS) -> dict:
+    """images: uint8 (N, 3, R, R) at training resolution; a backbone is measured on the devices it has a plan for."""
+    num_classes = int(labels.max()) + 1
+    results = {}
+    for device_name in devices:
+        device = torch.device(device_name)
+        on_device = (images.to(device), labels.to(device))
+        for backbone in BACKBONES:
+            plan = plans.get((backbone, device.type))
+            if plan is None:
+                continue
+            for method_name in methods:
+                key = f"{method_name}/{backbone}/{device.type}"
+                torch.manual_seed(0)
+                method = build_method(method_name, backbone, num_classes=num_classes)
+                split, views = phase_split(method, *on_device, plan.batch, plan.steps, device)
+                config = TrainConfig(method=method_name, backbone=backbone, time_budget=plan.loop_seconds,
+                                     batch_size=plan.batch, device=device.type)
+                done = train_to_end(method, images, labels, config)
+                step = sum(split.values())
+                results[key] = {"batch": plan.batch, "views_per_step": views, "seconds_per_step": split,
+                                "split_views_per_second": views / step, "loop_views_per_second": done.views_per_second,
+                                "loop_steps": done.steps, "loop_seconds": done.seconds}
+                shares = " ".join(f"{p[:3]} {split[p] / step:.0%}" for p in PHASES)
+                table.row(key, done.views_per_second, "views/s",
+                          f"loop {done.steps} steps; b={plan.batch} ({views} views): {shares}, {step:.3g} s/step")
+    return results

@@ -1,0 +1,134 @@
+"""UI responsiveness: the longest gap between event-loop turns of the real main window while it works.
+
+A 5 ms QTimer records the time between its own timeouts while the window (offscreen) opens a folder, trains
+with the time budget given, and computes every map, warming UMAP up in the background from the start as the app
+does. It runs in a fresh process (``python -m ssl_studio.bench.ui``) with its own settings, runs folder and image
+cache, so it neither inherits this process's state nor touches the user's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ssl_studio.core.data import cache_root
+
+from .common import Table, source_root
+
+TICK_MS = 5
+SLOW_MS = 100  # the goal: no gap above this
+
+
+def unavailable() -> str | None:
+    """Why the measurement cannot run here, or None."""
+    gui = Path(__file__).resolve().parent.parent / "gui"
+    if not (gui / "main_window.py").is_file():
+        return "ssl_studio/gui/main_window.py does not exist yet"
+    try:
+        import PySide6  # noqa: F401
+    except ImportError as exc:
+        return f"PySide6 cannot be imported: {exc}"
+    return None
+
+
+def measure_ui(table: Table, folder: Path, budget: float, limit: float) -> dict | None:
+    """Figures, or None (with the reason printed) when there is no window to measure."""
+    reason = unavailable()
+    if reason:
+        table.row("UI max gap", "skipped", "", reason)
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ui.json"
+        # The image cache is isolated (the folder is decoded, not read back), numba's is the user's: a usual launch.
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": source_root(),
+               "SSL_STUDIO_CACHE_DIR": str(Path(tmp) / "cache"),
+               "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(cache_root() / "numba"))}
+        done = subprocess.run([sys.executable, "-m", "ssl_studio.bench.ui", str(folder), str(budget), str(limit),
+                               str(out), tmp], env=env, capture_output=True, text=True)
+        if done.returncode or not out.is_file():
+            raise RuntimeError(f"the UI probe failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+        figures = json.loads(out.read_text())
+    phases = ", ".join(f"{p} {ms:.0f}" for p, ms in figures["phase_max_gap_ms"].items())
+    table.row("UI max gap (load, train, maps)", figures["max_gap_ms"], "ms", f"goal <= {SLOW_MS}; by phase: {phases}")
+    table.row(f"UI gaps over {SLOW_MS} ms", figures["gaps_over_slow"], "",
+              f"of {figures['ticks']} ticks in {figures['seconds']:.0f} s; p99 gap {figures['p99_gap_ms']:.0f} ms")
+    return figures
+
+
+def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> None:
+    """Drive the main window the way its tests do (tests/gui/conftest.py) and write the gap figures as JSON."""
+    from PySide6.QtCore import QSettings, QTimer
+
+    from ssl_studio.gui import settings
+    from ssl_studio.gui.app import create_application
+
+    app = create_application()
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(Path(workdir) / "settings"))
+    settings.set_runs_dir(Path(workdir) / "runs")
+
+    from ssl_studio.gui.main_window import MainWindow
+
+    window = MainWindow(warm_up_umap=True)
+    window.resize(1280, 820)
+    window.show()
+    window.compare.use_umap.setChecked(True)
+
+    gaps: list[float] = []
+    phase_max: dict[str, float] = {}
+    state = {"phase": "load", "last": time.perf_counter(), "error": None}
+    start = time.perf_counter()
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gap = (now - state["last"]) * 1000
+        state["last"] = now
+        gaps.append(gap)
+        phase_max[state["phase"]] = max(phase_max.get(state["phase"], 0.0), gap)
+
+    def train(_dataset) -> None:
+        state["phase"] = "train"
+        page = window.train
+        page.by_time.setChecked(True)
+        page.time_budget.setValue(int(budget))
+        window.go(2)
+        page.start_button.click()
+
+    def maps(_run) -> None:
+        state["phase"] = "maps"
+        window.go(3)
+
+    def give_up() -> None:
+        state["error"] = (f"not finished after {limit:.0f} s in phase {state['phase']}: "
+                          f"{window.statusBar().currentMessage()!r}, compare page: {window.compare.status.text()!r}")
+        app.quit()
+
+    window.data.datasetLoaded.connect(train)
+    window.train.trainingFinished.connect(maps)
+    window.compare.comparisonFinished.connect(lambda _run: app.quit())
+    timer = QTimer(interval=TICK_MS, timeout=tick)
+    timer.start()
+    QTimer.singleShot(int(limit * 1000), give_up)
+    window.open_path(folder)
+    app.exec()
+    timer.stop()
+    seconds = time.perf_counter() - start
+    window.close()  # stops and joins the window's jobs
+    if state["error"]:
+        raise SystemExit(state["error"])
+    ordered = sorted(gaps)
+    Path(out).write_text(json.dumps({
+        "max_gap_ms": ordered[-1], "p99_gap_ms": ordered[int(0.99 * (len(ordered) - 1))],
+        "gaps_over_slow": sum(g > SLOW_MS for g in gaps), "ticks": len(gaps), "seconds": seconds,
+        "tick_ms": TICK_MS, "phase_max_gap_ms": phase_max, "train_budget_seconds": budget}))
+
+
+if __name__ == "__main__":
+    folder, budget, limit, out, workdir = sys.argv[1:6]
+    probe(folder, float(budget), float(limit), out, workdir)

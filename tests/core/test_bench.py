@@ -1,0 +1,124 @@
+"""The bench's sections at tiny sizes: the figures they report are present, finite and positive. Never their speed."""
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ssl_studio.bench import projection
+from ssl_studio.bench.common import Table, fastest_rounds
+from ssl_studio.bench.quality import measure_quality
+from ssl_studio.bench.runner import Sizes, main, run
+from ssl_studio.bench.training import PHASES, StepPlan, measure_training
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.methods import METHODS
+from ssl_studio.core.samples import make_shapes
+
+TINY = Sizes(images=16, augment_batch=8, augment_rounds=1, loader_batches=1,
+             train={("small-cnn", "cpu"): StepPlan(batch=4, steps=1, loop_seconds=0.5)},
+             umap_points=60, umap_dim=8, ui_train_seconds=5, quality_budgets=())
+
+
+def positive(x) -> bool:
+    return isinstance(x, float) and math.isfinite(x) and x > 0
+
+
+def test_run_writes_every_figure_of_the_sections_it_ran(tmp_path):
+    out = io.StringIO()
+    report = run(TINY, ("ingest", "augment", "train", "quality"), tmp_path / "bench.json", Table(out), quick=True)
+
+    assert report["errors"] == {}
+    assert json.loads((tmp_path / "bench.json").read_text()) == json.loads(json.dumps(report))
+    assert report["machine"]["cpu_count"] >= 1 and report["machine"]["torch"]
+    ingest = report["ingest"]
+    assert ingest["images"] == 16
+    assert all(positive(ingest[k]) for k in ("decode_images_per_second", "cache_images_per_second", "cache_speedup"))
+    assert positive(report["augment_speedup_vs_torchvision"])
+    assert set(report["augment"]["views_per_second"]) == {"core", "core_1_thread", "torchvision_1_process",
+                                                          "torchvision_dataloader"}
+    assert all(positive(v) for v in report["augment"]["views_per_second"].values())
+    assert set(report["train_views_per_second"]) == {f"{m}/small-cnn/cpu" for m in METHODS}
+    assert all(positive(v) for v in report["train_views_per_second"].values())
+    for figures in report["train"].values():
+        assert set(figures["seconds_per_step"]) == set(PHASES)
+        assert all(positive(s) for s in figures["seconds_per_step"].values())
+        assert figures["loop_steps"] >= 1
+    assert report["train"]["simclr/small-cnn/cpu"]["views_per_step"] == 2 * 4
+    assert report["train"]["rotation/small-cnn/cpu"]["views_per_step"] == 4 * 4
+    assert report["skipped"] == {"quality": "full run only"}
+    assert "projection" not in report and "ui_max_gap_ms" not in report
+    text = out.getvalue()
+    assert "rotation/small-cnn/cpu" in text and "speedup vs torchvision" in text and "skipped" in text
+
+
+def test_training_measures_each_planned_backbone_only():
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8, generator=gen)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    plans = {("resnet18", "cpu"): StepPlan(batch=2, steps=1, loop_seconds=0.5)}
+
+    results = measure_training(Table(io.StringIO()), images, labels, ["cpu"], plans, methods=("supervised",))
+
+    assert list(results) == ["supervised/resnet18/cpu"]
+    figures = results["supervised/resnet18/cpu"]
+    assert figures["views_per_step"] == 2 and figures["loop_steps"] >= 1
+    assert positive(figures["loop_views_per_second"]) and positive(figures["split_views_per_second"])
+
+
+def test_projection_reports_pca_cold_and_warm_umap(monkeypatch):
+    # UMAP's JIT takes tens of seconds: the bench's own runs measure it; here only the bookkeeping is checked.
+    calls = []
+    monkeypatch.setattr(projection, "warm_up_umap", lambda: calls.append("warm-up"))
+    monkeypatch.setattr(projection, "umap_2d", lambda x: calls.append(x.shape) or np.zeros((len(x), 2)))
+    monkeypatch.setattr(projection, "cold_umap", lambda x: {"import": 1.0, "first_fit": 2.0, "total": 3.0})
+
+    figures = projection.measure_projection(Table(io.StringIO()), 60, 8)
+
+    assert calls == ["warm-up", (60, 8), (60, 8)]
+    assert figures["cold"]["total"] == 3.0
+    assert all(positive(figures[k]) for k in ("pca_seconds", "warm_up_seconds", "warm", "warm_again"))
+
+
+def test_embeddings_like_is_seeded_and_shaped():
+    x = projection.embeddings_like(50, 6)
+    assert x.shape == (50, 6) and x.dtype == np.float32
+    assert np.array_equal(x, projection.embeddings_like(50, 6))
+
+
+def test_quality_scores_ssl_beside_pixels_and_untrained(tmp_path):
+    folder = make_shapes(tmp_path / "shapes", per_class=4, size=32)
+    config = TrainConfig(batch_size=8)
+
+    results = measure_quality(Table(io.StringIO()), {"shapes": folder}, (0.05,), tmp_path / "cache", config)
+
+    shapes = results["shapes"]
+    assert shapes["images"] == 32 and shapes["classes"] == 8
+    for top1 in (shapes["pixels"], shapes["untrained"], shapes["ssl"]["0.05"]["knn_top1"]):
+        assert 0.0 <= top1 <= 1.0
+    assert shapes["ssl"]["0.05"]["steps"] >= 1
+
+
+def test_fastest_rounds_calls_each_contestant_in_turn():
+    calls = []
+    best = fastest_rounds({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=2)
+    assert calls == ["a", "b"] * 3  # one warm-up round, then two timed
+    assert set(best) == {"a", "b"} and all(s >= 0 for s in best.values())
+
+
+def test_table_rows_are_fixed_width():
+    out = io.StringIO()
+    table = Table(out)
+    table.row("first", 12345.6, "views/s", "note")
+    table.row("second", 0.01234, "s")
+    first, second = out.getvalue().splitlines()
+    assert first.index("12,346") + len("12,346") == second.index("0.0123") + len("0.0123")
+
+
+def test_unknown_section_is_refused(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--only", "ingest,nonsense"])
+    assert exc.value.code == 2
+    assert "nonsense" in capsys.readouterr().err
