@@ -1,0 +1,103 @@
+"""Start the desktop app: `ssl-studio`, `ssl-studio DATA_DIR` or `ssl-studio RUN_DIR`.
+
+On Linux, Qt aborts the whole process (no Python exception to catch) when its platform plugin cannot start, so
+the likely causes are checked before a QApplication exists:
+  * no display at all (an SSH session without X forwarding, a container);
+  * Qt 6.5+'s xcb plugin needs libxcb-cursor, which many minimal installs lack:
+        sudo apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import sys
+from pathlib import Path
+
+XCB_HINT = ("Qt 6.5 and later needs the xcb-cursor library to open windows on X11. Install it with:\n"
+            "    sudo apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1\n"
+            "(Fedora: sudo dnf install xcb-util-cursor; Arch: sudo pacman -S xcb-util-cursor)")
+NO_DISPLAY = ("ssl-studio: no display found (neither WAYLAND_DISPLAY nor DISPLAY is set), so the app cannot open "
+              "a window.\nRun it from a desktop session, over SSH with X forwarding (ssh -X), or use the command "
+              "line instead: ssl-studio run DATA_DIR --out RUN_DIR")
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+
+def display_problem(environ=os.environ, platform: str = sys.platform, find_library=ctypes.util.find_library):
+    """Why Qt could not open a window here, as a message for the user; None when it should work."""
+    if not platform.startswith("linux"):
+        return None
+    chosen = environ.get("QT_QPA_PLATFORM", "")
+    if chosen:
+        would_use_xcb = chosen.split(";")[0].split(":")[0] == "xcb"
+    elif not environ.get("WAYLAND_DISPLAY") and not environ.get("DISPLAY"):
+        return NO_DISPLAY
+    else:
+        would_use_xcb = not environ.get("WAYLAND_DISPLAY")
+    if would_use_xcb and find_library("xcb-cursor") is None:
+        return "ssl-studio: cannot start the X11 (xcb) display plugin.\n" + XCB_HINT
+    return None
+
+
+def _style(app) -> None:
+    from PySide6.QtGui import QIcon
+
+    app.setStyle("Fusion")  # the same look on every platform, which the stylesheet is written against
+    stylesheet = RESOURCES / "style.qss"
+    if stylesheet.is_file():
+        app.setStyleSheet(stylesheet.read_text(encoding="utf-8"))
+    icon = RESOURCES / "icon.svg"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+
+
+def collect_garbage_on_gui_thread(app) -> None:
+    """Run Python's cycle collector only from a GUI-thread timer.
+
+    Left automatic, it runs in whichever thread happens to allocate, often a worker's; collecting a cycle that
+    holds a Qt object there destroys that object off the GUI thread, and Qt crashes (seen here: a segfault while a
+    data-loading thread decoded a PNG). pyqtgraph's GarbageCollector disables the automatic collector and collects
+    on a QTimer instead.
+    """
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    if getattr(app, "_ssl_studio_gc", None) is None:
+        app._ssl_studio_gc = GarbageCollector(interval=0.5)
+
+
+def create_application(args: list[str] | None = None):
+    """The QApplication with SSL Studio's names (which QSettings uses), style, icon and GUI-thread GC."""
+    from PySide6.QtWidgets import QApplication
+
+    from . import settings
+
+    app = QApplication.instance() or QApplication(args or ["ssl-studio"])
+    app.setOrganizationName(settings.ORGANIZATION)
+    app.setApplicationName(settings.APPLICATION)
+    app.setApplicationDisplayName(settings.APPLICATION)
+    _style(app)
+    collect_garbage_on_gui_thread(app)
+    return app
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        print("ssl-studio: give at most one folder (a folder of images, or a run folder)", file=sys.stderr)
+        return 2
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    app = create_application([sys.argv[0] if sys.argv else "ssl-studio"])
+
+    from .main_window import MainWindow
+    from .workers import Job
+
+    window = MainWindow(warm_up_umap=True)
+    window.show()
+    if argv:
+        window.open_path(Path(argv[0]).expanduser())
+    code = app.exec()
+    Job.stop_all()
+    return code

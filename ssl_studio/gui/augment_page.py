@@ -1,0 +1,292 @@
+"""Stage 2, Augment: edit the augmentation recipe and see pairs of views of the same images, live.
+
+The preview calls core.augment.augment, the very function training calls with this same Recipe, on 8 images at
+the working resolution: a few milliseconds, so it runs on the GUI thread, throttled to one redraw per 50 ms
+while a slider moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+import torch
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                               QScrollArea, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
+from superqt import QLabeledDoubleRangeSlider, QLabeledDoubleSlider
+from superqt.utils import qthrottled
+
+from ssl_studio.core.augment import PRESETS, Recipe, augment
+from ssl_studio.core.data import ImageDataset
+
+from . import settings
+from .images import to_pixmap
+from .widgets import Banner, EmptyState, NextButton, footer, page_header
+
+PRESET_TITLES = {"simclr": "SimCLR", "rotation": "Rotation prediction", "supervised": "Supervised (light)",
+                 "none": "None (identity)"}
+CUSTOM = "custom"
+PREVIEW_IMAGES = 8
+PREVIEW_SIZE = 96
+
+# (field, label, minimum, maximum, tooltip), grouped as the user thinks of them. Every Recipe field appears once.
+CONTROLS = {
+    "Crop and resize": [
+        ("crop_scale", "Area kept", 0.05, 1.0, "Fraction of the image each view crops (min, max) before resizing "
+                                               "back. Small crops force the network to match parts to wholes."),
+        ("crop_ratio", "Aspect ratio", 0.25, 4.0, "Width/height of the crop (min, max)."),
+    ],
+    "Flip": [("flip_p", "Probability", 0.0, 1.0, "Chance of a horizontal flip.")],
+    "Color jitter": [
+        ("jitter_p", "Probability", 0.0, 1.0, "Chance a view gets its colors jittered. SimCLR found color "
+                                              "jitter essential: without it, color alone tells views apart."),
+        ("brightness", "Brightness", 0.0, 1.0, "Up to ± this factor."),
+        ("contrast", "Contrast", 0.0, 1.0, "Up to ± this factor."),
+        ("saturation", "Saturation", 0.0, 1.0, "Up to ± this factor."),
+        ("hue", "Hue", 0.0, 0.5, "Up to ± this fraction of the color wheel."),
+    ],
+    "Grayscale": [("grayscale_p", "Probability", 0.0, 1.0, "Chance a view loses its color entirely.")],
+    "Blur": [
+        ("blur_p", "Probability", 0.0, 1.0, "Chance of a Gaussian blur."),
+        ("blur_sigma", "Sigma (px)", 0.1, 5.0, "Blur strength (min, max)."),
+    ],
+    "Rotation": [
+        ("rotate_p", "Probability", 0.0, 1.0, "Chance of a random rotation."),
+        ("rotate_degrees", "Degrees", 0.0, 180.0, "Up to ± this angle."),
+    ],
+    "Solarize": [
+        ("solarize_p", "Probability", 0.0, 1.0, "Chance of inverting every pixel above the threshold."),
+        ("solarize_threshold", "Threshold", 0.0, 1.0, "Brightness above which pixels are inverted."),
+    ],
+}
+
+
+class AugmentPage(QWidget):
+    recipeChanged = Signal(object)  # Recipe
+    dataRequested = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.dataset: ImageDataset | None = None
+        self._controls: dict[str, QLabeledDoubleSlider | QLabeledDoubleRangeSlider] = {}
+        self._sample_seed = 0
+        self._indices = np.zeros(0, dtype=np.int64)
+        self.redraws = 0  # how many times the preview was drawn (for tests and the curious)
+
+        self.banner = Banner()
+        self.preset = QComboBox(toolTip="A starting point; editing any control makes it Custom.")
+        for key, title in PRESET_TITLES.items():
+            self.preset.addItem(title, key)
+        self.preset.addItem("Custom", CUSTOM)
+        self.preset.activated.connect(self._preset_chosen)
+        self.seed = QSpinBox(minimum=0, maximum=999_999, toolTip="Seed of the random augmentation parameters: "
+                                                                 "the same seed draws the same views.")
+        self.seed.valueChanged.connect(lambda _: self.redraw())
+        self.new_sample = QPushButton("New sample", toolTip="Show 8 other images")
+        self.new_sample.clicked.connect(self.next_sample)
+
+        controls = QWidget()
+        form_layout = QVBoxLayout(controls)
+        preset_row = QFormLayout()
+        preset_row.addRow("Recipe", self.preset)
+        form_layout.addLayout(preset_row)
+        for group_title, rows in CONTROLS.items():
+            group = QGroupBox(group_title)
+            form = QFormLayout(group)
+            for name, label, lo, hi, tip in rows:
+                widget = self._make_control(name, lo, hi)
+                widget.setToolTip(tip)
+                title = QLabel(label, toolTip=tip)
+                form.addRow(title, widget)
+            form_layout.addWidget(group)
+        form_layout.addStretch(1)
+        scroll = QScrollArea(widgetResizable=True, minimumWidth=380)
+        scroll.setWidget(controls)
+
+        self.preview = QWidget()
+        self.grid = QGridLayout(self.preview)
+        self.grid.setSpacing(6)
+        self._cells: list[tuple[QLabel, QLabel, QLabel, QLabel]] = []
+        for i in range(PREVIEW_IMAGES):
+            row, col = divmod(i, 2)
+            cell = []
+            for j in range(3):
+                label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, objectName="previewImage")
+                label.setFixedSize(PREVIEW_SIZE + 4, PREVIEW_SIZE + 4)
+                self.grid.addWidget(label, 2 * row + 1, col * 4 + j)
+                cell.append(label)
+            caption = QLabel(objectName="caption", alignment=Qt.AlignmentFlag.AlignCenter)
+            self.grid.addWidget(caption, 2 * row + 2, col * 4, 1, 3)
+            self._cells.append((*cell, caption))
+        for col in (0, 4):
+            for j, text in enumerate(("image", "view 1", "view 2")):
+                self.grid.addWidget(QLabel(text, objectName="caption", alignment=Qt.AlignmentFlag.AlignCenter),
+                                    0, col + j)
+        self.grid.setColumnMinimumWidth(3, 24)
+
+        preview_box = QWidget()
+        preview_layout = QVBoxLayout(preview_box)
+        tools = QHBoxLayout()
+        tools.addWidget(QLabel("Two random views of each image, as training will see them"), 1)
+        tools.addWidget(QLabel("Seed"))
+        tools.addWidget(self.seed)
+        tools.addWidget(self.new_sample)
+        preview_layout.addLayout(tools)
+        preview_layout.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
+        preview_layout.addStretch(1)
+
+        self.empty = EmptyState("No images yet", "Open a folder or a sample dataset on the Data page to see what "
+                                                 "the augmentations do to your images.")
+        self.empty.add_button("Go to Data", self.dataRequested.emit, primary=True)
+        self.empty.finish_buttons()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(preview_box)
+
+        body = QHBoxLayout()
+        body.addWidget(scroll)
+        body.addWidget(self.stack, 1)
+        self.next = NextButton("Train")
+        layout = QVBoxLayout(self)
+        layout.addWidget(page_header(
+            "2 · Augment", "Self-supervised learning asks two views of one image to look alike. The recipe decides "
+                           "what the network must ignore (color, crop, flips…): it is most of what SSL learns."))
+        layout.addWidget(self.banner)
+        layout.addLayout(body, 1)
+        layout.addLayout(footer(self.next))
+
+        self.set_recipe(self._saved_recipe(), self._saved_preset())
+
+    def _make_control(self, name: str, lo: float, hi: float):
+        default = getattr(Recipe(), name)
+        if isinstance(default, tuple):
+            widget = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
+            # Values in the edge boxes (like the single sliders), not on the handles, where close ones overlap.
+            widget.setHandleLabelPosition(QLabeledDoubleRangeSlider.LabelPosition.NoLabel)
+            widget.setEdgeLabelMode(QLabeledDoubleRangeSlider.EdgeLabelMode.LabelIsValue)
+        else:
+            widget = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        widget.setDecimals(0 if hi > 10 else 2)
+        widget.setRange(lo, hi)
+        widget.setSingleStep((hi - lo) / 100)
+        widget.valueChanged.connect(lambda _: self._edited())
+        self._controls[name] = widget
+        return widget
+
+    # --- the recipe -------------------------------------------------------------------------------------------
+    def control(self, name: str):
+        return self._controls[name]
+
+    def recipe(self) -> Recipe:
+        values = {}
+        for f in fields(Recipe):
+            value = self._controls[f.name].value()
+            values[f.name] = tuple(float(v) for v in value) if isinstance(value, tuple) else float(value)
+        return Recipe(**values)
+
+    def preset_name(self) -> str:
+        return self.preset.currentData()
+
+    def set_recipe(self, recipe: Recipe, preset: str = CUSTOM) -> None:
+        for name, widget in self._controls.items():
+            widget.blockSignals(True)
+            value = getattr(recipe, name)
+            # Sliders clamp to their range; a recipe from a run file may reach further, so widen to fit.
+            low, high = (min(value), max(value)) if isinstance(value, tuple) else (value, value)
+            if low < widget.minimum() or high > widget.maximum():
+                widget.setRange(min(low, widget.minimum()), max(high, widget.maximum()))
+            widget.setValue(value)
+            widget.blockSignals(False)
+        self.preset.setCurrentIndex(self.preset.findData(preset if preset in PRESET_TITLES else CUSTOM))
+        self._recipe_changed()
+
+    def _preset_chosen(self) -> None:
+        key = self.preset.currentData()
+        if key in PRESETS:
+            self.set_recipe(PRESETS[key], key)
+
+    def _edited(self) -> None:
+        self.preset.setCurrentIndex(self.preset.findData(CUSTOM))
+        self._recipe_changed()
+
+    def _recipe_changed(self) -> None:
+        try:
+            recipe = self.recipe()
+        except ValueError as exc:
+            self.banner.show_message(f"This recipe is not valid: {exc}")
+            return
+        self.banner.hide()
+        settings.save_json("recipe", {"preset": self.preset_name(), "values": recipe.to_dict()})
+        self.recipeChanged.emit(recipe)
+        self.redraw()
+
+    @staticmethod
+    def _saved_preset() -> str:
+        saved = settings.load_json("recipe", {})
+        return saved.get("preset", "simclr") if isinstance(saved, dict) else "simclr"
+
+    @staticmethod
+    def _saved_recipe() -> Recipe:
+        saved = settings.load_json("recipe", {})
+        try:
+            return Recipe.from_dict(saved["values"])
+        except (KeyError, TypeError, ValueError):
+            return PRESETS["simclr"]
+
+    # --- the preview ------------------------------------------------------------------------------------------
+    def set_dataset(self, dataset: ImageDataset | None) -> None:
+        self.dataset = dataset
+        self.stack.setCurrentIndex(1 if dataset is not None else 0)
+        self._sample_seed = 0
+        self._pick_images()
+        self.redraw()
+
+    def next_sample(self) -> None:
+        self._sample_seed += 1
+        self._pick_images()
+        self.redraw()
+
+    def _pick_images(self) -> None:
+        if self.dataset is None:
+            self._indices = np.zeros(0, dtype=np.int64)
+            return
+        rng = np.random.default_rng(self._sample_seed)
+        n = len(self.dataset)
+        if self.dataset.labeled:
+            # One image per class in turn, so a sample shows the variety of the data rather than its biggest class.
+            labels = self.dataset.labels.numpy()
+            pools = [rng.permutation(np.flatnonzero(labels == k)) for k in rng.permutation(labels.max() + 1)]
+            picked = [int(pool[i]) for i in range(max(map(len, pools))) for pool in pools if i < len(pool)]
+            self._indices = np.asarray(picked[:PREVIEW_IMAGES], dtype=np.int64)
+        else:
+            self._indices = rng.choice(n, size=min(PREVIEW_IMAGES, n), replace=False)
+
+    @qthrottled(timeout=50, leading=True)
+    def redraw(self) -> None:
+        if self.dataset is None or not len(self._indices):
+            return
+        try:
+            recipe = self.recipe()
+        except ValueError:
+            return  # the banner already says why
+        images = self.dataset.images[torch.as_tensor(self._indices)]
+        generator = torch.Generator().manual_seed(self.seed.value())
+        views = [augment(images, recipe, generator), augment(images, recipe, generator)]
+        for i, (original, first, second, caption) in enumerate(self._cells):
+            if i >= len(images):
+                for label in (original, first, second, caption):
+                    label.clear()
+                continue
+            original.setPixmap(to_pixmap(images[i], PREVIEW_SIZE))
+            first.setPixmap(to_pixmap(views[0][i], PREVIEW_SIZE))
+            second.setPixmap(to_pixmap(views[1][i], PREVIEW_SIZE))
+            index = int(self._indices[i])
+            caption.setText(self.dataset.class_names[int(self.dataset.labels[index])] if self.dataset.labeled
+                            else self.dataset.paths[index].rsplit("/", 1)[-1])
+        self.redraws += 1
+
+    def view_image(self, i: int, view: int):
+        """The QImage shown for image ``i``'s view 1 or 2 (0 is the original)."""
+        pixmap = self._cells[i][view].pixmap()
+        return pixmap.toImage() if pixmap is not None else None

@@ -1,0 +1,353 @@
+"""The main window: four stages in order (sidebar + pages), menus, status bar, drag-and-drop, settings, shutdown."""
+
+from __future__ import annotations
+
+import base64
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QMainWindow, QMessageBox, QStackedWidget, QWidget)
+
+from ssl_studio import __version__
+from ssl_studio.core.data import DataError, ImageDataset, LoadProgress, iter_load
+from ssl_studio.core.pipeline import open_run
+from ssl_studio.core.runs import RunError, is_run_folder
+
+from . import settings
+from .augment_page import PRESET_TITLES, AugmentPage
+from .compare_page import ComparePage, cluster_colors
+from .data_page import SAMPLE_TITLES, DataPage
+from .train_page import TrainPage
+from .workers import JOIN_TIMEOUT_S, Job
+
+STAGES = ("Data", "Augment", "Train", "Compare")
+
+
+class _WarmUpSignals(QObject):
+    done = Signal(str)  # "" when UMAP is ready, else why it is not
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, *, warm_up_umap: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("SSL Studio")
+        self.setAcceptDrops(True)
+        self.dataset: ImageDataset | None = None
+        self.run_job: Job | None = None
+        self._quit_when_stopped = False
+
+        self.data = DataPage()
+        self.augment = AugmentPage()
+        self.train = TrainPage()
+        self.compare = ComparePage()
+        self.pages = QStackedWidget()
+        for page in (self.data, self.augment, self.train, self.compare):
+            self.pages.addWidget(page)
+        self.stages = QListWidget(objectName="stages")
+        self.stages.setFixedWidth(150)
+        self.stages.setIconSize(QSize(0, 0))
+        for i, name in enumerate(STAGES):
+            self.stages.addItem(QListWidgetItem(f"{i + 1}  {name}"))
+        self.stages.currentRowChanged.connect(self.pages.setCurrentIndex)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.stages)
+        layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+
+        self.data_status = QLabel("No data open")
+        self.umap_status = QLabel()
+        self.statusBar().addPermanentWidget(self.data_status)
+        self.statusBar().addPermanentWidget(self.umap_status)
+
+        self._build_menus()
+        self._wire()
+        self.train.set_recipe(self.augment.recipe(), self._recipe_title())
+        self._restore_geometry()
+        self.go(0)
+        if warm_up_umap:
+            self._start_umap_warm_up()
+
+    # --- menus ------------------------------------------------------------------------------------------------
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self, statusTip=tip)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        file.addAction(self._action("&Open folder…", self.data.open_folder_dialog, QKeySequence.StandardKey.Open,
+                                    "Open a folder of images (one subfolder per class, or flat)"))
+        samples = file.addMenu("Open &sample dataset")
+        for name, title in SAMPLE_TITLES.items():
+            samples.addAction(self._action(title, lambda _=False, n=name: self.open_sample(n)))
+        self.recent_menu = file.addMenu("Open &recent folder")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file.addAction(self._action("Open &run…", self.open_run_dialog, "Ctrl+Shift+O",
+                                    "Open a run folder saved by SSL Studio (app or command line)"))
+        file.addSeparator()
+        self.export_action = self._action("&Export maps and embeddings…", self.export_dialog, "Ctrl+E",
+                                          "Save the maps as PNG and SVG, the embeddings as NPY and CSV")
+        file.addAction(self.export_action)
+        file.aboutToShow.connect(lambda: self.export_action.setEnabled(self.compare.can_export()))
+        file.addSeparator()
+        file.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+
+        go = self.menuBar().addMenu("&Go")
+        for i, name in enumerate(STAGES):
+            go.addAction(self._action(f"&{i + 1} {name}", lambda _=False, k=i: self.go(k), f"Ctrl+{i + 1}"))
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("&About SSL Studio", self._about))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = settings.recent_folders()
+        for folder in folders:
+            self.recent_menu.addAction(self._action(folder, lambda _=False, f=folder: self.open_path(f)))
+        if not folders:
+            self.recent_menu.addAction("No recent folders").setEnabled(False)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About SSL Studio",
+                          f"<b>SSL Studio {__version__}</b><p>See what self-supervised learning does: augmentations, "
+                          "SSL pretraining, and maps of the learned space beside a supervised baseline, an "
+                          "untrained network and raw pixels.</p>")
+
+    # --- wiring between stages --------------------------------------------------------------------------------
+    def _wire(self) -> None:
+        self.data.datasetLoaded.connect(self.set_dataset)
+        self.data.openRunRequested.connect(self.open_run_dialog)
+        self.data.next.go.connect(lambda: self.go(1))
+        self.augment.recipeChanged.connect(lambda recipe: self.train.set_recipe(recipe, self._recipe_title()))
+        self.augment.dataRequested.connect(lambda: self.go(0))
+        self.augment.next.go.connect(lambda: self.go(2))
+        self.train.augmentRequested.connect(lambda: self.go(1))
+        self.train.trainingFinished.connect(self._training_finished)
+        self.train.next.go.connect(lambda: self.go(3))
+        self.compare.trainRequested.connect(lambda: self.go(2))
+        self.compare.openRunRequested.connect(self.open_run_dialog)
+        self.compare.comparisonFinished.connect(
+            lambda run: self._mark_done(3) or self.statusBar().showMessage(f"Maps ready; the run is saved in "
+                                                                           f"{run.path}", 10_000))
+
+    def _recipe_title(self) -> str:
+        return PRESET_TITLES.get(self.augment.preset_name(), "Custom recipe")
+
+    def go(self, stage: int) -> None:
+        self.stages.setCurrentRow(stage)
+
+    def _mark_done(self, stage: int, done: bool = True) -> None:
+        self.stages.item(stage).setText(f"{stage + 1}  {STAGES[stage]}" + ("  ✓" if done else ""))
+
+    def set_dataset(self, dataset: ImageDataset) -> None:
+        """New data resets every later stage: results of other data would be misleading beside it."""
+        if self.train.is_running():
+            self.train.cancel()
+        self.compare.clear()
+        self.dataset = dataset
+        self.augment.set_dataset(dataset)
+        self.train.set_dataset(dataset)
+        for stage in range(4):
+            self._mark_done(stage, stage == 0)
+        kind = f"{len(dataset.class_names)} classes" if dataset.labeled else "unlabeled"
+        self.data_status.setText(f"{dataset.root.name} · {len(dataset):,} images · {kind} · "
+                                 f"{dataset.resolution} px")
+        self.statusBar().showMessage(f"Opened {dataset.root}", 5000)
+
+    def _training_finished(self, run) -> None:
+        self._mark_done(2)
+        self.statusBar().showMessage("Training done. Computing the maps on the Compare page…", 10_000)
+        if self.dataset is not None:
+            self.compare.start(self.dataset, run)
+
+    # --- opening ----------------------------------------------------------------------------------------------
+    def _may_interrupt_training(self) -> bool:
+        if not self.train.is_running():
+            return True
+        answer = QMessageBox.question(self, "Stop training?", "Training is running. Stop it and open other data?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.train.cancel()
+            return True
+        return False
+
+    def open_sample(self, name: str) -> None:
+        if self._may_interrupt_training():
+            self.go(0)
+            self.data.open_sample(name)
+
+    def open_path(self, path: str | Path) -> None:
+        """A data folder, or a run folder (`ssl-studio DATA_DIR`, drag-and-drop, recent folders)."""
+        if not self._may_interrupt_training():
+            return
+        if is_run_folder(path):
+            self.open_run(path)
+        else:
+            self.go(0)
+            self.data.load(path)
+
+    def open_run_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(settings.runs_dir()))
+        if folder and self._may_interrupt_training():
+            self.open_run(folder)
+
+    def open_run(self, path: str | Path) -> None:
+        """Read a run folder in the background (and its images, when its data folder is still there)."""
+        if self.run_job is not None and self.run_job.running:
+            return
+        self.statusBar().showMessage(f"Opening the run {path}…")
+        job = Job(lambda token: _read_run(path, token), self)
+        job.events.connect(self._run_progress)
+        job.succeeded.connect(self._run_opened)
+        job.failed.connect(self._run_failed)
+        job.cancelled.connect(lambda: self.statusBar().showMessage("Opening the run was cancelled.", 5000))
+        self.run_job = job.start()
+
+    def _run_progress(self, events: list) -> None:
+        event = events[-1]
+        if isinstance(event, LoadProgress) and event.total:
+            self.statusBar().showMessage(f"Opening the run: reading its images ({event.done:,} of {event.total:,})")
+
+    def _run_failed(self, exc: Exception) -> None:
+        self.statusBar().clearMessage()
+        if not isinstance(exc, (RunError, DataError, ValueError, OSError)):
+            traceback.print_exception(exc, file=sys.stderr)
+        self.go(3)
+        self.compare.banner.show_message(f"Could not open the run: {exc}")
+
+    def _run_opened(self, result) -> None:
+        loaded, dataset, images, clusters = result
+        if dataset is not None:
+            self.data.show_dataset(dataset)
+            self.set_dataset(dataset)
+        self.augment.set_recipe(loaded.recipe)
+        self.train.set_config(loaded.config)
+        self.train.show_history(loaded.run, loaded.history)
+        self.compare.show_loaded(loaded, images, clusters)
+        for stage in range(4):
+            self._mark_done(stage, stage != 1 or dataset is not None)
+        self.statusBar().showMessage(f"Opened the run {loaded.run.path}", 10_000)
+        self.go(3)
+
+    def export_dialog(self) -> None:
+        if not self.compare.can_export():
+            self.statusBar().showMessage("Nothing to export yet: train a model or open a run first.", 5000)
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export maps and embeddings into", str(Path.home()))
+        if folder:
+            self.go(3)
+            self.compare.export(folder)
+
+    # --- drag and drop ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _dropped_folder(event) -> str | None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
+        return str(paths[0]) if len(paths) == 1 and paths[0].is_dir() else None
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        if self._dropped_folder(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        folder = self._dropped_folder(event)
+        if folder:
+            event.acceptProposedAction()
+            self.open_path(folder)
+
+    # --- UMAP warm-up -----------------------------------------------------------------------------------------
+    def _start_umap_warm_up(self) -> None:
+        """Import umap-learn and JIT-compile it while the user looks at data, so the first map is quick.
+
+        A daemon thread, not a pool worker: the warm-up cannot be interrupted (import + numba compile), and a pool
+        worker would hold the application's exit until it finished; a daemon thread is simply dropped on exit.
+        """
+        from ssl_studio.core.project import warm_up_umap
+
+        signals = _WarmUpSignals(self)
+        signals.done.connect(self._umap_warmed)
+        self.umap_status.setText("UMAP: warming up…")
+        self.umap_status.setToolTip("UMAP is imported and compiled in the background; until it is ready, the "
+                                    "maps show PCA first.")
+
+        def warm() -> None:
+            try:
+                warm_up_umap()
+                message = ""
+            except Exception as exc:  # a broken umap install must not take the app down: PCA still works
+                message = f"{type(exc).__name__}: {exc}"
+            try:
+                signals.done.emit(message)
+            except RuntimeError:
+                pass  # the window is gone already
+
+        threading.Thread(target=warm, name="umap-warm-up", daemon=True).start()
+
+    def _umap_warmed(self, problem: str) -> None:
+        if problem:
+            self.umap_status.setText("UMAP unavailable (PCA maps only)")
+            self.umap_status.setToolTip(problem)
+            self.compare.use_umap.setChecked(False)
+            self.compare.use_umap.setEnabled(False)
+        else:
+            self.umap_status.setText("UMAP ready")
+
+    # --- settings and shutdown --------------------------------------------------------------------------------
+    def _restore_geometry(self) -> None:
+        saved = settings.load_json("geometry")
+        if isinstance(saved, str) and self.restoreGeometry(base64.b64decode(saved)):
+            return
+        self.resize(1280, 820)
+
+    def save_settings(self) -> None:
+        settings.save_json("geometry", base64.b64encode(bytes(self.saveGeometry())).decode())
+        self.train.save_settings()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.save_settings()
+        if Job.live_jobs():
+            self.statusBar().showMessage("Stopping the running jobs…")
+            if not Job.stop_all(JOIN_TIMEOUT_S):
+                # A step that cannot be interrupted (one UMAP fit) is still running. Its cancel is requested; hide
+                # now and close for real when it returns, rather than leave a thread running under a dead window.
+                event.ignore()
+                self.hide()
+                self._quit_when_stopped = True
+                for job in Job.live_jobs():
+                    job.ended.connect(self.close)
+                return
+        event.accept()
+        if self._quit_when_stopped:
+            QApplication.quit()
+
+
+def _read_run(path, token):
+    """open_run, then the run's images from its data folder when it still holds the same files."""
+    loaded = open_run(path)
+    dataset = images = None
+    if loaded.data_root.is_dir():
+        try:
+            dataset = yield from iter_load(loaded.data_root, loaded.config.resolution, cancel=token)
+        except DataError:
+            dataset = None
+    if dataset is not None:
+        where = {p: i for i, p in enumerate(dataset.paths)}
+        found = np.array([where.get(p, -1) for p in loaded.paths])
+        if (found >= 0).all():
+            images = dataset.images[torch.from_numpy(found)]
+        if dataset.paths != loaded.paths:
+            dataset = None  # the folder changed since: show its images, but do not offer it as the run's data
+    clusters = None
+    if loaded.labels is None and loaded.embeddings:
+        clusters = cluster_colors(loaded.embeddings, loaded.config.seed)
+    return loaded, dataset, images, clusters

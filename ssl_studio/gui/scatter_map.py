@@ -1,0 +1,216 @@
+"""One 2-D map of an embedding space: a pyqtgraph scatter that stays smooth at 20k points.
+
+All points are one ScatterPlotItem fed arrays, with one shared QBrush per class and no pens. Hover does not use
+per-point items: mouse moves are throttled and answered by a KD-tree over the map's coordinates. The linked
+overlays (hovered point, selection, neighbours) are small separate scatter items, so highlighting never touches
+the 20k main points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QPoint, QRectF, Qt, Signal
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from scipy.spatial import cKDTree
+from superqt.utils import qthrottled
+
+HOVER_RADIUS_PX = 8
+POINT_SIZE = 5
+
+
+class SelectViewBox(pg.ViewBox):
+    """A ViewBox whose left drag draws a selection rectangle (in select mode, or always with Shift held)."""
+
+    rectSelected = Signal(object)  # QRectF in view coordinates
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.select_mode = False
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (Qt API)
+        selecting = self.select_mode or bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if ev.button() != Qt.MouseButton.LeftButton or not selecting:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        if ev.isFinish():
+            self.rbScaleBox.hide()
+            rect = QRectF(ev.buttonDownPos(ev.button()), ev.pos()).normalized()
+            self.rectSelected.emit(self.childGroup.mapRectFromParent(rect))
+        else:
+            self.updateScaleBox(ev.buttonDownPos(), ev.pos())
+
+
+class ScatterMap(QWidget):
+    hovered = Signal(int)  # dataset index under the mouse, -1 when none
+    clicked = Signal(int)
+    selected = Signal(object)  # np.ndarray of dataset indices inside a dragged rectangle
+
+    def __init__(self, space: str, parent=None) -> None:
+        super().__init__(parent)
+        self.space = space
+        self.coords: np.ndarray | None = None
+        self._tree: cKDTree | None = None
+
+        self.title = QLabel(objectName="mapTitle", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.view_box = SelectViewBox()
+        self.view_box.rectSelected.connect(self._rect_selected)
+        self.plot = pg.PlotWidget(viewBox=self.view_box, background="w")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        # Map axes carry no units (UMAP/PCA coordinates), so hide them; equal aspect keeps distances honest.
+        for axis in ("left", "bottom"):
+            self.plot.hideAxis(axis)
+        self.view_box.setAspectLocked(True)
+
+        self.points = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE, pen=None, hoverable=False)
+        self.selection = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE + 4, brush=None,
+                                            pen=pg.mkPen("#111111", width=1.2))
+        self.neighbours = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE + 7, brush=None, symbol="s",
+                                             pen=pg.mkPen("#d81b60", width=2))
+        self.hover = pg.ScatterPlotItem(pxMode=True, size=16, brush=pg.mkBrush(255, 255, 255, 60),
+                                        pen=pg.mkPen("#000000", width=2.5))
+        for item in (self.points, self.selection, self.neighbours, self.hover):
+            self.plot.addItem(item)
+        self.points.setZValue(0)
+        self.selection.setZValue(1)
+        self.neighbours.setZValue(2)
+        self.hover.setZValue(3)
+
+        self.placeholder = QLabel("Waiting for this map…", self.plot, objectName="mapPlaceholder")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        # A thumbnail that follows the mouse: a child widget rather than a QToolTip, so it updates without
+        # flicker and works under any platform plugin.
+        self.preview = QFrame(self.plot, objectName="hoverPreview")
+        self.preview_image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.preview_caption = QLabel(objectName="caption", alignment=Qt.AlignmentFlag.AlignCenter)
+        preview_layout = QVBoxLayout(self.preview)
+        preview_layout.setContentsMargins(4, 4, 4, 4)
+        preview_layout.setSpacing(2)
+        preview_layout.addWidget(self.preview_image)
+        preview_layout.addWidget(self.preview_caption)
+        self.preview.hide()
+
+        self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.plot.scene().sigMouseClicked.connect(self._mouse_clicked)
+        self.plot.viewport().installEventFilter(self)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.plot, 1)
+
+    # --- data -------------------------------------------------------------------------------------------------
+    def set_points(self, coords: np.ndarray, brushes: list) -> None:
+        """Show (N, 2) coordinates with one brush per point (the same QBrush object for every point of a class)."""
+        coords = np.asarray(coords, dtype=np.float64)
+        self.coords = coords
+        self._tree = cKDTree(coords)
+        self.points.setData(x=coords[:, 0], y=coords[:, 1], data=np.arange(len(coords)), brush=brushes,
+                            pen=None, size=POINT_SIZE)
+        self.placeholder.hide()
+        self.view_box.autoRange(padding=0.05)
+
+    def set_brushes(self, brushes: list) -> None:
+        if self.coords is not None:
+            self.points.setBrush(brushes)
+
+    def clear(self) -> None:
+        self.coords = None
+        self._tree = None
+        for item in (self.points, self.selection, self.neighbours, self.hover):
+            item.clear()
+        self.title.setText("")
+        self.placeholder.show()
+
+    def has_points(self) -> bool:
+        return self.coords is not None
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self.placeholder.resize(self.plot.size())
+
+    # --- linked highlights ------------------------------------------------------------------------------------
+    def _overlay(self, item: pg.ScatterPlotItem, indices) -> None:
+        if self.coords is None or indices is None or len(indices) == 0:
+            item.clear()
+            return
+        indices = np.asarray(indices, dtype=np.int64)
+        item.setData(x=self.coords[indices, 0], y=self.coords[indices, 1])
+
+    def show_hover(self, index: int) -> None:
+        self._overlay(self.hover, [index] if index >= 0 else None)
+
+    def show_selection(self, indices) -> None:
+        self._overlay(self.selection, indices)
+
+    def show_neighbours(self, indices) -> None:
+        self._overlay(self.neighbours, indices)
+
+    # --- mouse ------------------------------------------------------------------------------------------------
+    def point_at(self, scene_pos) -> int:
+        """The dataset index of the point nearest ``scene_pos`` within HOVER_RADIUS_PX pixels, else -1."""
+        if self._tree is None or not self.view_box.sceneBoundingRect().contains(scene_pos):
+            return -1
+        p = self.view_box.mapSceneToView(scene_pos)
+        px_w, px_h = self.view_box.viewPixelSize()
+        # A ball wide enough for the larger pixel side holds every candidate; then compare in pixels.
+        candidates = self._tree.query_ball_point([p.x(), p.y()], r=HOVER_RADIUS_PX * max(px_w, px_h))
+        if not candidates:
+            return -1
+        offsets = (self.coords[candidates] - [p.x(), p.y()]) / [px_w, px_h]
+        best = int(np.argmin((offsets ** 2).sum(axis=1)))
+        return int(candidates[best]) if (offsets[best] ** 2).sum() <= HOVER_RADIUS_PX ** 2 else -1
+
+    def scene_pos_of(self, index: int):
+        """Scene position of a point (for tests and for placing the preview)."""
+        return self.view_box.mapViewToScene(pg.Point(*self.coords[index]))
+
+    @qthrottled(timeout=30, leading=True)
+    def _mouse_moved(self, scene_pos) -> None:
+        self.hovered.emit(self.point_at(scene_pos))
+
+    def _mouse_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.double():
+            return
+        index = self.point_at(event.scenePos())
+        if index >= 0:
+            self.clicked.emit(index)
+
+    def _rect_selected(self, rect: QRectF) -> None:
+        if self.coords is None:
+            return
+        x, y = self.coords[:, 0], self.coords[:, 1]
+        inside = (x >= rect.left()) & (x <= rect.right()) & (y >= rect.top()) & (y <= rect.bottom())
+        self.selected.emit(np.flatnonzero(inside))
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt API)
+        if event.type() == QEvent.Type.Leave:
+            self.hovered.emit(-1)
+        return False
+
+    def show_preview(self, index: int, pixmap, caption: str) -> None:
+        """Show the hovered image's thumbnail and label beside its point, inside this map."""
+        if index < 0 or self.coords is None or pixmap is None:
+            self.preview.hide()
+            return
+        self.preview_image.setPixmap(pixmap)
+        self.preview_caption.setText(caption)
+        self.preview_caption.setVisible(bool(caption))
+        self.preview.adjustSize()
+        pos = self.plot.mapFromScene(self.scene_pos_of(index))
+        x, y = pos.x() + 12, pos.y() + 12
+        # Keep it inside the plot: flip to the other side of the point near the right or bottom edge.
+        if x + self.preview.width() > self.plot.width():
+            x = pos.x() - 12 - self.preview.width()
+        if y + self.preview.height() > self.plot.height():
+            y = pos.y() - 12 - self.preview.height()
+        self.preview.move(QPoint(max(0, int(x)), max(0, int(y))))
+        self.preview.show()
+        self.preview.raise_()
+
+    def hide_preview(self) -> None:
+        self.preview.hide()

@@ -1,0 +1,152 @@
+"""Drive the real app through the demo flow and save a PNG per stage: `python -m ssl_studio.gui.screenshots OUT_DIR`.
+
+It opens the Shapes sample, shows the augmentations, trains with the default settings (or --budget seconds per
+model), waits for the UMAP maps, hovers, selects and clicks a point, and grabs the window at each stage. Settings
+and the run folder live in a temporary directory, so the user's own are never touched.
+
+Options: --budget SECONDS (time per model; default: the app's default), --sample shapes|digits, --folder DIR
+(any folder instead of a sample), --epochs N (instead of a time budget), --no-umap, --size WxH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _wait(app, condition, timeout: float, what: str) -> None:
+    """Run the event loop until condition() holds; the app stays live meanwhile (workers deliver their events)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def _save(window, out: Path, name: str) -> Path:
+    """Grab the window and save it as a small palette PNG (screenshots have few colors)."""
+    from PIL import Image
+    from PySide6.QtWidgets import QApplication
+
+    for _ in range(3):  # let pending layouts (status bar, splitters) settle before the grab
+        QApplication.processEvents()
+    path = out / f"{name}.png"
+    raw = out / f".{name}.raw.png"
+    window.grab().save(str(raw))
+    with Image.open(raw) as image:
+        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    raw.unlink()
+    print(f"saved {path}", file=sys.stderr)
+    return path
+
+
+def _pick_demo_points(compare) -> tuple[int, np.ndarray]:
+    """A point deep inside its class in the SSL map, and a rectangle's worth of its class-mates there."""
+    from PySide6.QtCore import QRectF
+
+    space = "ssl" if compare.maps["ssl"].has_points() else next(s for s, m in compare.maps.items() if m.has_points())
+    coords = compare.maps[space].coords
+    colors = compare.colors if compare.colors is not None else np.zeros(len(coords), dtype=np.int64)
+    k = int(np.bincount(colors).argmax())
+    members = np.flatnonzero(colors == k)
+    center = np.median(coords[members], axis=0)
+    point = int(members[np.argmin(((coords[members] - center) ** 2).sum(axis=1))])
+    lo, hi = np.quantile(coords[members], 0.3, axis=0), np.quantile(coords[members], 0.7, axis=0)
+    compare.maps[space].view_box.rectSelected.emit(QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]))
+    return point, space
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ssl_studio.gui.screenshots", description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--sample", default="shapes", choices=("shapes", "digits"))
+    parser.add_argument("--folder", type=Path, help="use this folder instead of a sample dataset")
+    parser.add_argument("--budget", type=int, help="seconds of training per model (default: the app's default)")
+    parser.add_argument("--epochs", type=int, help="train for this many epochs instead")
+    parser.add_argument("--no-umap", action="store_true")
+    parser.add_argument("--size", default="1280x820")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    args.out.mkdir(parents=True, exist_ok=True)
+    width, height = (int(v) for v in args.size.split("x"))
+
+    from PySide6.QtCore import QSettings
+
+    from . import settings
+    from .app import create_application
+
+    scratch = Path(tempfile.mkdtemp(prefix="ssl-studio-screenshots-"))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(scratch / "settings"))
+    app = create_application()
+    settings.set_runs_dir(scratch / "runs")
+    settings.save_json("use_umap", not args.no_umap)
+
+    from .main_window import MainWindow
+    from .workers import Job
+
+    window = MainWindow(warm_up_umap=not args.no_umap)
+    window.resize(width, height)
+    window.show()
+    try:
+        _wait(app, lambda: True, 1, "the window")
+        _save(window, args.out, "0-start")
+
+        if args.folder:
+            window.open_path(args.folder)
+        else:
+            window.open_sample(args.sample)
+        _wait(app, lambda: window.dataset is not None, 600, "the data to load")
+        window.data.grid.scrollToTop()
+        _save(window, args.out, "1-data")
+
+        window.data.next.click()
+        window.augment.next_sample()
+        _wait(app, lambda: window.augment.redraws > 0, 10, "the augmentation preview")
+        _save(window, args.out, "2-augment")
+
+        window.augment.next.click()
+        page = window.train
+        page.device.setCurrentText("auto")
+        if args.epochs:
+            page.by_epochs.setChecked(True)
+            page.epochs.setValue(args.epochs)
+        elif args.budget:
+            page.by_time.setChecked(True)
+            page.time_budget.setValue(args.budget)
+        if not page.start():
+            raise RuntimeError(f"training did not start: {page.banner.text()}")
+        # Mid-way through the supervised baseline (or the SSL run when there is none), both curves are visible.
+        last = page._models[-1]
+        _wait(app, lambda: len(page._points.get(last, [])) > 8 or not page.is_running(), 3600, "training")
+        _save(window, args.out, "3-train")
+
+        finished = []
+        window.compare.comparisonFinished.connect(finished.append)
+        _wait(app, lambda: finished or (not page.is_running() and page.banner.text()), 3600, "the maps")
+        if not finished:
+            raise RuntimeError(f"training stopped: {page.banner.text()}")
+        window.train.next.click()
+        compare = window.compare
+        point, space = _pick_demo_points(compare)
+        compare.show_neighbours(point)
+        compare.set_hover(point, space)
+        _wait(app, lambda: True, 0.5, "the highlights")
+        _save(window, args.out, "4-compare")
+        metrics = {s: compare.scores.get(s) for s in compare.maps}
+        print(f"scores: {metrics}", file=sys.stderr)
+    finally:
+        window.close()
+        Job.stop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,476 @@
+"""Stage 3, Train: settings, then SSL pretraining and the supervised baseline in the background, watched live."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QRadioButton, QSpinBox,
+                               QVBoxLayout, QWidget)
+from superqt import QElidingLabel
+
+from ssl_studio.core.augment import Recipe
+from ssl_studio.core.checkpoint import CheckpointError
+from ssl_studio.core.config import TrainConfig, available_devices
+from ssl_studio.core.data import ImageDataset
+from ssl_studio.core.methods import SSL_METHODS
+from ssl_studio.core.models import BACKBONES
+from ssl_studio.core.pipeline import SPACE_TITLES, StageStarted, TrainEvent, prepare_run, train_models
+from ssl_studio.core.runs import RunError, RunFolder
+from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
+
+from . import settings
+from .widgets import Banner, NextButton, footer, page_header
+from .workers import Job
+
+METHOD_TITLES = {"simclr": "SimCLR (contrastive, InfoNCE)", "rotation": "Rotation prediction"}
+BACKBONE_TITLES = {"small-cnn": "Small CNN (fast on a CPU)", "resnet18": "ResNet-18 (better on a GPU)"}
+CURVE_COLORS = {"ssl": "#1f77b4", "supervised": "#ff7f0e"}
+HEALTH_TIP = ("<b>Representation health</b>: how spread out the embeddings of a batch are (the std of the "
+              "l2-normalized features, times √dim).<br>About <b>1</b>: images map to varied points, healthy.<br>"
+              "Toward <b>0</b>: <i>collapse</i>, every image maps to the same point and the network learns "
+              "nothing. Below ~0.2 try a higher temperature, a lower learning rate or stronger augmentations.")
+
+
+@dataclass(frozen=True)
+class RunPrepared:
+    """First event of a training job: the run folder exists and records the settings."""
+
+    run: RunFolder
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def health_words(health: float | None) -> tuple[str, str]:
+    """(text, color) for a health reading."""
+    if health is None or not math.isfinite(health):
+        return "–", "#777"
+    if health >= 0.5:
+        return f"{health:.2f} healthy", "#2e7d32"
+    if health >= 0.2:
+        return f"{health:.2f} low", "#b26a00"
+    return f"{health:.2f} collapsing", "#c62828"
+
+
+class TrainPage(QWidget):
+    trainingFinished = Signal(object)  # RunFolder, after both models trained
+    trainingStarted = Signal()
+    augmentRequested = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.dataset: ImageDataset | None = None
+        self.recipe: Recipe | None = None
+        self.recipe_title = "SimCLR"
+        self.run: RunFolder | None = None
+        self.job: Job | None = None
+        self._config: TrainConfig | None = None
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._points: dict[str, list[tuple[float, float]]] = {}
+        self._models: list[str] = []
+        self._current: str | None = None
+        self.finished_events: dict[str, TrainFinished] = {}
+
+        self.banner = Banner()
+        settings_box = self._build_settings()
+        monitor = self._build_monitor()
+        body = QHBoxLayout()
+        body.addWidget(settings_box)
+        body.addWidget(monitor, 1)
+        self.next = NextButton("Compare")
+        self.next.setEnabled(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(page_header(
+            "3 · Train", "Pretrain a network without labels (self-supervised), then the same network with labels "
+                         "as a baseline, with the same time budget. Training runs in the background."))
+        layout.addWidget(self.banner)
+        layout.addLayout(body, 1)
+        layout.addLayout(footer(self.next))
+        self._load_settings()
+        self._update_enabled()
+
+    # --- settings form ----------------------------------------------------------------------------------------
+    def _build_settings(self) -> QWidget:
+        defaults = TrainConfig()
+        box = QGroupBox("Settings")
+        box.setMinimumWidth(340)
+        box.setMaximumWidth(420)
+        form = QFormLayout(box)
+        self.method = QComboBox(toolTip="The self-supervised objective.")
+        for m in SSL_METHODS:
+            self.method.addItem(METHOD_TITLES.get(m, m), m)
+        self.backbone = QComboBox(toolTip="The network that turns an image into an embedding.")
+        for b in BACKBONES:
+            self.backbone.addItem(BACKBONE_TITLES.get(b, b), b)
+        self.by_time = QRadioButton("Time")
+        self.by_epochs = QRadioButton("Epochs")
+        group = QButtonGroup(self)
+        group.addButton(self.by_time)
+        group.addButton(self.by_epochs)
+        self.by_time.setChecked(True)
+        self.time_budget = QSpinBox(minimum=5, maximum=24 * 3600, value=int(defaults.time_budget), suffix=" s",
+                                    singleStep=30, toolTip="Seconds of training for each model.")
+        self.epochs = QSpinBox(minimum=1, maximum=10_000, value=20, toolTip="Passes over the training images.")
+        budget = QGridLayout()
+        budget.addWidget(self.by_time, 0, 0)
+        budget.addWidget(self.time_budget, 0, 1)
+        budget.addWidget(self.by_epochs, 1, 0)
+        budget.addWidget(self.epochs, 1, 1)
+        self.batch_size = QSpinBox(minimum=2, maximum=8192, value=defaults.batch_size, singleStep=32,
+                                   toolTip="Images per step. SimCLR likes large batches: more negatives.")
+        self.lr = QDoubleSpinBox(decimals=5, minimum=0.00001, maximum=1.0, singleStep=0.0005, value=defaults.lr,
+                                 toolTip="Peak learning rate (AdamW, warm-up then cosine decay).")
+        self.temperature = QDoubleSpinBox(decimals=3, minimum=0.01, maximum=10.0, singleStep=0.05,
+                                          value=defaults.temperature,
+                                          toolTip="InfoNCE temperature: lower sharpens the contrast between "
+                                                  "the positive pair and the negatives.")
+        self.device = QComboBox(toolTip="auto picks a GPU when there is one.")
+        self.device.addItems(available_devices())
+        self.seed = QSpinBox(minimum=0, maximum=999_999, toolTip="Seeds the weights, the batches and the split.")
+        self.recipe_label = QLabel(wordWrap=True)
+        self.recipe_label.linkActivated.connect(lambda _: self.augmentRequested.emit())
+        self.resolution_label = QLabel()
+        self.runs_label = QElidingLabel(elideMode=Qt.TextElideMode.ElideMiddle)
+        change = QPushButton("Change…")
+        change.clicked.connect(self._choose_runs_dir)
+        runs = QHBoxLayout()
+        runs.addWidget(self.runs_label, 1)
+        runs.addWidget(change)
+        form.addRow("Method", self.method)
+        form.addRow("Backbone", self.backbone)
+        form.addRow("Budget", budget)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Device", self.device)
+        form.addRow("Seed", self.seed)
+        form.addRow("Augmentation", self.recipe_label)
+        form.addRow("Resolution", self.resolution_label)
+        form.addRow("Save runs in", runs)
+
+        self.start_button = QPushButton("Start training", objectName="primary")
+        self.start_button.clicked.connect(lambda: self.start())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume", toolTip="Continue the cancelled run from its last checkpoint")
+        self.resume_button.clicked.connect(lambda: self.start(resume=True))
+        self.resume_button.hide()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.resume_button)
+        buttons.addWidget(self.cancel_button)
+        form.addRow(buttons)
+        self.method.currentIndexChanged.connect(self._update_enabled)
+        self.by_time.toggled.connect(self._update_enabled)
+        return box
+
+    def _build_monitor(self) -> QWidget:
+        box = QWidget()
+        self.stage = QLabel("Not started yet.", objectName="stageText")
+        self.run_label = QElidingLabel(objectName="caption", elideMode=Qt.TextElideMode.ElideMiddle)
+        self.progress = QProgressBar(maximum=1000, value=0, textVisible=True)
+        self.progress.setFormat("")
+        self.loss_label = QLabel("Loss –")
+        self.speed_label = QLabel("– views/s")
+        self.health_label = QLabel("Health –", toolTip=HEALTH_TIP, textFormat=Qt.TextFormat.RichText)
+        self.health_label.setCursor(Qt.CursorShape.WhatsThisCursor)
+        stats = QHBoxLayout()
+        for label in (self.loss_label, self.speed_label, self.health_label):
+            label.setObjectName("stat")
+            stats.addWidget(label)
+        stats.addStretch(1)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setMenuEnabled(False)
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.setLabel("bottom", "seconds of training")
+        self.plot.setLabel("left", "loss")
+        self.plot.addLegend(offset=(-10, 10))
+        self.plot.setMouseEnabled(x=False, y=False)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stage)
+        layout.addWidget(self.run_label)
+        layout.addWidget(self.progress)
+        layout.addLayout(stats)
+        layout.addWidget(self.plot, 1)
+        return box
+
+    def _load_settings(self) -> None:
+        saved = settings.load_json("train", {})
+        if not isinstance(saved, dict):
+            return
+        for combo, key in ((self.method, "method"), (self.backbone, "backbone")):
+            index = combo.findData(saved.get(key))
+            if index >= 0:
+                combo.setCurrentIndex(index)
+        device = self.device.findText(str(saved.get("device")))
+        if device >= 0:
+            self.device.setCurrentIndex(device)
+        for spin, key in ((self.time_budget, "time_budget"), (self.epochs, "epochs"),
+                          (self.batch_size, "batch_size"), (self.lr, "lr"), (self.temperature, "temperature"),
+                          (self.seed, "seed")):
+            value = saved.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                spin.setValue(value)
+        (self.by_epochs if saved.get("budget") == "epochs" else self.by_time).setChecked(True)
+        self._show_runs_dir()
+
+    def save_settings(self) -> None:
+        settings.save_json("train", {
+            "method": self.method.currentData(), "backbone": self.backbone.currentData(),
+            "budget": "epochs" if self.by_epochs.isChecked() else "time", "time_budget": self.time_budget.value(),
+            "epochs": self.epochs.value(), "batch_size": self.batch_size.value(), "lr": self.lr.value(),
+            "temperature": self.temperature.value(), "device": self.device.currentText(),
+            "seed": self.seed.value()})
+
+    def _choose_runs_dir(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save runs in", str(settings.runs_dir()))
+        if folder:
+            settings.set_runs_dir(folder)
+            self._show_runs_dir()
+
+    def _show_runs_dir(self) -> None:
+        self.runs_label.setText(str(settings.runs_dir()))
+        self.runs_label.setToolTip(str(settings.runs_dir()))
+
+    def config(self) -> TrainConfig:
+        """The settings as a TrainConfig; raises ValueError with the core's message when they cannot work."""
+        by_epochs = self.by_epochs.isChecked()
+        return TrainConfig(method=self.method.currentData(), backbone=self.backbone.currentData(),
+                           epochs=self.epochs.value() if by_epochs else None,
+                           time_budget=None if by_epochs else float(self.time_budget.value()),
+                           batch_size=self.batch_size.value(), lr=self.lr.value(),
+                           temperature=self.temperature.value(), device=self.device.currentText(),
+                           seed=self.seed.value(),
+                           resolution=self.dataset.resolution if self.dataset else TrainConfig().resolution)
+
+    def set_config(self, config: TrainConfig) -> None:
+        """Show a run's settings (File ▸ Open run…)."""
+        self.method.setCurrentIndex(max(0, self.method.findData(config.method)))
+        self.backbone.setCurrentIndex(max(0, self.backbone.findData(config.backbone)))
+        (self.by_epochs if config.epochs else self.by_time).setChecked(True)
+        if config.epochs:
+            self.epochs.setValue(config.epochs)
+        if config.time_budget:
+            self.time_budget.setValue(int(config.time_budget))
+        self.batch_size.setValue(config.batch_size)
+        self.lr.setValue(config.lr)
+        self.temperature.setValue(config.temperature)
+        self.seed.setValue(config.seed)
+        if self.device.findText(config.device) >= 0:
+            self.device.setCurrentIndex(self.device.findText(config.device))
+
+    # --- inputs from the other stages -------------------------------------------------------------------------
+    def set_dataset(self, dataset: ImageDataset | None) -> None:
+        self.dataset = dataset
+        if dataset is not None:
+            self.resolution_label.setText(f"{dataset.resolution} px (set on the Data page)")
+        self.reset_monitor()
+        self.run = None
+        self.next.setEnabled(False)
+        self.resume_button.hide()
+        self._update_enabled()
+
+    def set_recipe(self, recipe: Recipe, title: str) -> None:
+        self.recipe, self.recipe_title = recipe, title
+        self.recipe_label.setText(f"{title} <a href='augment'>edit…</a>")
+
+    # --- running ----------------------------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def start(self, resume: bool = False) -> bool:
+        """Start (or resume) training; False, with a message in the banner, when it cannot start."""
+        if self.is_running():
+            return False
+        if self.dataset is None:
+            self.banner.show_message("Open a folder or a sample dataset on the Data page first.", "info")
+            return False
+        try:
+            config = self._config if resume and self._config else self.config()
+        except ValueError as exc:
+            self.banner.show_message(f"These settings cannot work: {exc}.")
+            return False
+        self.save_settings()
+        self.banner.hide()
+        recipe, dataset = self.recipe or Recipe(), self.dataset
+        if resume and self.run is not None:
+            run = self.run
+            make = lambda token: self._resume(dataset, run, config, recipe, token)  # noqa: E731
+        else:
+            self.reset_monitor()
+            folder = settings.runs_dir() / time.strftime("%Y-%m-%d_%H-%M-%S")
+            make = lambda token: self._train(dataset, folder, config, recipe, token)  # noqa: E731
+        self._config = config
+        self._models = ["ssl"] + (["supervised"] if dataset.labeled and len(dataset.class_names) >= 2 else [])
+        self.stage.setText("Starting…")
+        self.progress.setRange(0, 0)
+        job = Job(make, self)
+        job.events.connect(self._on_events)
+        job.succeeded.connect(self._on_succeeded)
+        job.failed.connect(self._on_failed)
+        job.cancelled.connect(self._on_cancelled)
+        job.ended.connect(self._update_enabled)
+        self.job = job.start()
+        self.next.setEnabled(False)
+        self.resume_button.hide()
+        self._update_enabled()
+        self.trainingStarted.emit()
+        return True
+
+    @staticmethod
+    def _train(dataset, folder: Path, config, recipe, token):
+        run = prepare_run(dataset, folder, config, recipe)
+        yield RunPrepared(run)
+        yield from train_models(dataset, run, config, recipe, cancel=token)
+        return run
+
+    @staticmethod
+    def _resume(dataset, run, config, recipe, token):
+        yield RunPrepared(run)
+        yield from train_models(dataset, run, config, recipe, cancel=token, resume=True)
+        return run
+
+    def cancel(self) -> None:
+        if self.is_running():
+            self.job.cancel()
+            self.stage.setText("Cancelling… (finishing the current step and saving a checkpoint)")
+
+    def _on_events(self, events: list) -> None:
+        latest: TrainProgress | None = None
+        for event in events:
+            if isinstance(event, RunPrepared):
+                self.run = event.run
+                self._show_run_folder()
+            elif isinstance(event, StageStarted):
+                self._current = event.name
+                self._points.setdefault(event.name, [])
+                step = self._models.index(event.name) + 1 if event.name in self._models else 1
+                self.stage.setText(f"Step {step} of {len(self._models)}: {event.text}")
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(0)
+            elif isinstance(event, TrainEvent):
+                if isinstance(event.event, TrainProgress):
+                    self._points.setdefault(event.which, []).append((event.event.elapsed, event.event.loss))
+                    latest = event.event
+                else:
+                    self.finished_events[event.which] = event.event
+        # One redraw per delivered batch (at most ~10 per second), however many points arrived.
+        for which, points in self._points.items():
+            self._draw_curve(which, points)
+        if latest is not None:
+            self._show_progress(latest)
+
+    def _draw_curve(self, which: str, points) -> None:
+        if not points:
+            return
+        if which not in self._curves:
+            self._curves[which] = self.plot.plot(name=SPACE_TITLES.get(which, which),
+                                                 pen=pg.mkPen(CURVE_COLORS.get(which, "#555"), width=2))
+        xy = np.asarray(points, dtype=np.float64)
+        self._curves[which].setData(xy[:, 0], xy[:, 1])
+
+    def _show_progress(self, p: TrainProgress) -> None:
+        which = self._current or "ssl"
+        remaining_models = max(0, len(self._models) - 1 - self._models.index(which)) if which in self._models else 0
+        eta = None if p.eta is None else p.eta + remaining_models * (p.elapsed + p.eta)
+        self.progress.setValue(int(1000 * p.fraction))
+        self.progress.setFormat(f"{SPACE_TITLES.get(which, which)} · {p.fraction:.0%} · "
+                                f"ETA {format_seconds(eta)}" + (" (both models)" if remaining_models else ""))
+        self.loss_label.setText(f"Loss {p.loss:.3f}")
+        self.speed_label.setText(f"{p.views_per_second:,.0f} views/s · epoch {p.epoch + 1}")
+        text, color = health_words(p.health)
+        self.health_label.setText(f"Health <span style='color:{color}'>●</span> {text}")
+
+    def _on_succeeded(self, run: RunFolder) -> None:
+        self.run = run
+        seconds = sum(f.seconds for f in self.finished_events.values())
+        self.stage.setText(f"Done: {len(self.finished_events)} model(s) trained in {format_seconds(seconds)}. "
+                           "The maps are being computed on the Compare page.")
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(1000)
+        self.progress.setFormat("Done")
+        self.next.setEnabled(True)
+        self.trainingFinished.emit(run)
+
+    def _on_failed(self, exc: Exception) -> None:
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("Stopped")
+        if isinstance(exc, TrainingError):
+            message = f"Training stopped: {exc}"
+        elif isinstance(exc, (ValueError, RunError, CheckpointError)):
+            message = f"Training could not run: {exc}"
+        else:
+            traceback.print_exception(exc, file=sys.stderr)
+            message = f"Training failed with an unexpected error ({type(exc).__name__}: {exc})."
+        self.stage.setText("Stopped.")
+        self.banner.show_message(message)
+        self.resume_button.setVisible(self.run is not None and self.run.checkpoint("ssl").exists())
+
+    def _on_cancelled(self) -> None:
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("Cancelled")
+        where = f" The last checkpoint is kept in {self.run.path}." if self.run is not None else ""
+        self.stage.setText("Cancelled.")
+        self.banner.show_message("Training was cancelled." + where + " Resume continues from it.", "info")
+        self.resume_button.setVisible(self.run is not None)
+
+    def _show_run_folder(self) -> None:
+        text = f"Run folder: {self.run.path}" if self.run is not None else ""
+        self.run_label.setText(text)
+        self.run_label.setToolTip(text)
+
+    def _update_enabled(self) -> None:
+        running = self.is_running()
+        for widget in (self.method, self.backbone, self.by_time, self.by_epochs, self.batch_size, self.lr,
+                       self.device, self.seed):
+            widget.setEnabled(not running)
+        self.time_budget.setEnabled(not running and self.by_time.isChecked())
+        self.epochs.setEnabled(not running and self.by_epochs.isChecked())
+        self.temperature.setEnabled(not running and self.method.currentData() == "simclr")
+        self.start_button.setEnabled(not running and self.dataset is not None)
+        self.start_button.setToolTip("" if self.dataset is not None else "Open data on the Data page first")
+        self.cancel_button.setEnabled(running)
+        self.resume_button.setEnabled(not running)
+
+    # --- results from elsewhere -------------------------------------------------------------------------------
+    def reset_monitor(self) -> None:
+        self.plot.clear()
+        self.plot.addLegend(offset=(-10, 10)).clear()
+        self._curves.clear()
+        self._points.clear()
+        self.finished_events.clear()
+        self._current = None
+        self.stage.setText("Not started yet.")
+        self.run_label.setText("")
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.loss_label.setText("Loss –")
+        self.speed_label.setText("– views/s")
+        self.health_label.setText("Health –")
+
+    def show_history(self, run: RunFolder, history: dict[str, list]) -> None:
+        """Show a saved run's loss curves ([[step, elapsed, loss], ...] per model)."""
+        self.reset_monitor()
+        self.run = run
+        for which, rows in history.items():
+            self._points[which] = [(row[1], row[2]) for row in rows]
+            self._draw_curve(which, self._points[which])
+        self.stage.setText("Opened a saved run.")
+        self._show_run_folder()
+        self.next.setEnabled(True)

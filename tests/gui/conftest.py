@@ -1,0 +1,169 @@
+"""GUI tests run offscreen, with their own settings, cache and runs folders, and fail if a thread is left running."""
+
+import os
+
+# Before anything can create a QApplication: no display is needed, and none of the user's is touched.
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+import gc  # noqa: E402
+import threading  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+from PySide6.QtCore import QSettings, QThreadPool  # noqa: E402
+
+from ssl_studio.gui import settings  # noqa: E402
+from ssl_studio.gui.workers import Job  # noqa: E402
+
+CLASSES = ("disk", "bar", "check")
+JOIN_S = 5.0
+PER_CLASS = 12
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gui_thread_gc(qapp):
+    """As the app does: collect garbage only on the GUI thread (a worker thread collecting a dead test's widgets
+    would destroy Qt objects off the GUI thread and crash)."""
+    from ssl_studio.gui.app import collect_garbage_on_gui_thread
+
+    collect_garbage_on_gui_thread(qapp)
+    yield
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch, qapp):
+    """Settings in a temp INI file, the image cache and runs in temp folders: never the user's real ones."""
+    monkeypatch.setenv("SSL_STUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    qapp.setOrganizationName(settings.ORGANIZATION)
+    qapp.setApplicationName(settings.APPLICATION)
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(tmp_path / "settings"))
+    settings.set_runs_dir(tmp_path / "runs")
+    settings.save_json("use_umap", False)  # UMAP's import and JIT take far longer than a test may
+    yield tmp_path
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running(qapp):
+    """Fail a test that leaves a worker or a Python thread running once its widgets are closed.
+
+    A finished job's thread is back in the pool a moment after its last signal, so the check joins (with a
+    generous timeout) rather than samples: a thread that is merely finishing passes, one that keeps running fails.
+    """
+    before = set(threading.enumerate())
+    yield
+    problems = []
+    if not QThreadPool.globalInstance().waitForDone(JOIN_S * 1000):
+        problems.append(f"{QThreadPool.globalInstance().activeThreadCount()} worker thread(s) still running")
+    qapp.processEvents()  # deliver the finished jobs' last signals
+    if Job.live_jobs():
+        problems.append(f"{len(Job.live_jobs())} job(s) never ended")
+    # Dummy threads are Qt's pool threads seen from Python: they stay listed after their work ends.
+    extra = [t for t in set(threading.enumerate()) - before if not isinstance(t, threading._DummyThread)]
+    for thread in extra:
+        thread.join(JOIN_S)
+    alive = [t.name for t in extra if t.is_alive()]
+    if alive:
+        problems.append(f"Python thread(s) still alive: {alive}")
+    if problems:
+        Job.stop_all(JOIN_S)
+        pytest.fail("; ".join(problems))
+
+
+def _draw(kind: str, rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """A shape on a random background, in a random color: class = shape, as in the shapes sample."""
+    yy, xx = np.mgrid[:size, :size] / size
+    cx, cy = rng.uniform(0.35, 0.65, size=2)
+    if kind == "disk":
+        mask = (xx - cx) ** 2 + (yy - cy) ** 2 < 0.08
+    elif kind == "bar":
+        mask = np.abs(xx - cx) < 0.12
+    else:
+        mask = ((xx * 8).astype(int) + (yy * 8).astype(int)) % 2 == 0
+    background = rng.integers(0, 256, size=3)
+    color = rng.integers(0, 256, size=3)
+    return np.where(mask[..., None], color, background).astype(np.uint8)
+
+
+def make_folder(root, classes=CLASSES, per_class=PER_CLASS, seed=0, broken=True):
+    """A small labeled folder of 32 px PNGs (plus one broken file, to be skipped with a reason)."""
+    rng = np.random.default_rng(seed)
+    for kind in classes:
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(_draw(kind, rng)).save(root / kind / f"{i:03d}.png")
+    if broken:
+        (root / classes[0] / "broken.png").write_bytes(b"not a png at all")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_spec():
+    """(class names, images per class) of tiny_folder."""
+    return CLASSES, PER_CLASS
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory):
+    return make_folder(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def flat_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flat")
+    rng = np.random.default_rng(1)
+    for i in range(20):
+        Image.fromarray(_draw(CLASSES[i % 3], rng)).save(root / f"img{i:02d}.png")
+    return root
+
+
+@pytest.fixture
+def window(qtbot):
+    from ssl_studio.gui.main_window import MainWindow
+
+    w = MainWindow(warm_up_umap=False)
+    qtbot.addWidget(w)
+    w.resize(1280, 820)
+    w.show()
+    return w
+
+
+class Driver:
+    """Steps the tests share, done through the window's real widgets and signals."""
+
+    def __init__(self, qtbot) -> None:
+        self.qtbot = qtbot
+
+    def open_folder(self, window, folder, timeout=15_000):
+        with self.qtbot.waitSignal(window.data.datasetLoaded, timeout=timeout):
+            window.open_path(folder)
+        return window.dataset
+
+    @staticmethod
+    def tiny_training(window, epochs=1, batch_size=8):
+        window.go(2)
+        page = window.train
+        page.by_epochs.setChecked(True)
+        page.epochs.setValue(epochs)
+        page.batch_size.setValue(batch_size)
+        page.device.setCurrentText("cpu")
+
+    def train_and_compare(self, window, timeout=30_000):
+        """Train with the tiny settings, then wait until the Compare page has drawn every map."""
+        self.tiny_training(window)
+        with self.qtbot.waitSignal(window.compare.comparisonFinished, timeout=timeout):
+            window.train.start_button.click()
+        return window.compare
+
+
+@pytest.fixture
+def drive(qtbot):
+    return Driver(qtbot)
+
+
+@pytest.fixture
+def folder_factory(tmp_path):
+    return lambda name="data", **kw: make_folder(tmp_path / name, **kw)

@@ -1,0 +1,90 @@
+"""Stage 2: the recipe's controls redraw the preview, and the recipe edited here is the one training gets."""
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+from ssl_studio.core.augment import PRESETS, Recipe
+from ssl_studio.gui.augment_page import AugmentPage
+
+
+def pixels(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    data = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
+    return data.reshape(image.height(), image.bytesPerLine())[:, : image.width() * 3].copy()
+
+
+def views(page):
+    return [pixels(page.view_image(i, v)) for i in range(8) for v in (1, 2)]
+
+
+def changed(before, after):
+    return any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_preview_shows_eight_images_with_two_views_each(window, drive, tiny_folder):
+    drive.open_folder(window, tiny_folder)
+    page = window.augment
+    assert page.stack.currentIndex() == 1
+    for i in range(8):
+        for v in range(3):
+            assert not page.view_image(i, v).isNull()
+    # Two views of one image differ: that difference is what SSL learns to ignore.
+    assert not np.array_equal(pixels(page.view_image(0, 1)), pixels(page.view_image(0, 2)))
+
+
+def test_moving_a_slider_redraws_the_preview(window, drive, qtbot, tiny_folder):
+    drive.open_folder(window, tiny_folder)
+    page = window.augment
+    before = views(page)
+    redraws = page.redraws
+    page.control("grayscale_p").setValue(1.0)
+    qtbot.waitUntil(lambda: page.redraws > redraws)
+    after = views(page)
+    assert changed(before, after)
+    # Every view is now gray: R == G == B.
+    first = after[0].reshape(after[0].shape[0], -1, 3).astype(int)
+    assert np.abs(first[..., 0] - first[..., 1]).max() <= 1
+    assert page.preset_name() == "custom"
+    assert page.recipe().grayscale_p == 1.0
+
+
+def test_a_preset_sets_every_control(window):
+    page = window.augment
+    page.preset.setCurrentIndex(page.preset.findData("rotation"))
+    page.preset.activated.emit(page.preset.currentIndex())
+    assert page.recipe() == PRESETS["rotation"]
+    assert page.preset_name() == "rotation"
+
+
+def test_every_recipe_field_has_a_control(window):
+    from dataclasses import fields
+
+    assert {f.name for f in fields(Recipe)} == set(window.augment._controls)
+
+
+def test_seed_and_new_sample_change_what_is_shown(window, drive, qtbot, tiny_folder):
+    drive.open_folder(window, tiny_folder)
+    page = window.augment
+    originals = [pixels(page.view_image(i, 0)) for i in range(8)]
+    before = views(page)
+    redraws = page.redraws
+    page.seed.setValue(page.seed.value() + 1)
+    qtbot.waitUntil(lambda: page.redraws > redraws)
+    assert changed(before, views(page))
+    redraws = page.redraws
+    page.new_sample.click()
+    qtbot.waitUntil(lambda: page.redraws > redraws)
+    assert changed(originals, [pixels(page.view_image(i, 0)) for i in range(8)])
+
+
+def test_the_edited_recipe_reaches_training_and_is_remembered(window, qtbot):
+    page = window.augment
+    page.control("rotate_p").setValue(0.5)
+    page.control("rotate_degrees").setValue(30.0)
+    assert window.train.recipe.rotate_p == 0.5
+    assert window.train.recipe.rotate_degrees == 30.0
+    assert "Custom" in window.train.recipe_label.text()
+    again = AugmentPage()
+    qtbot.addWidget(again)
+    assert again.recipe() == page.recipe()
+    assert again.preset_name() == "custom"

@@ -1,0 +1,106 @@
+"""Stage 3: training runs in the background, shows its progress, can be cancelled, and reports errors inline."""
+
+import math
+
+import pytest
+
+from ssl_studio.core.train import TrainingError
+from ssl_studio.gui import train_page
+from ssl_studio.gui.train_page import format_seconds, health_words
+
+
+def test_start_then_cancel_keeps_the_last_checkpoint(window, drive, qtbot, tiny_folder):
+    drive.open_folder(window, tiny_folder)
+    window.data.next.click()
+    window.augment.next.click()
+    page = window.train
+    assert window.pages.currentWidget() is page
+    page.time_budget.setValue(600)
+    page.batch_size.setValue(8)
+    page.device.setCurrentText("cpu")
+    page.start_button.click()
+    assert page.is_running()
+    assert not page.start_button.isEnabled() and page.cancel_button.isEnabled()
+    assert not page.method.isEnabled()  # settings are locked while they are in use
+    qtbot.waitUntil(lambda: "ssl" in page._curves, timeout=20_000)  # the live curve has points
+    assert page.loss_label.text().startswith("Loss ")
+    assert "views/s" in page.speed_label.text()
+    assert "Health" in page.health_label.text()
+    assert "ETA" in page.progress.format()
+    with qtbot.waitSignal(page.job.cancelled, timeout=10_000):
+        page.cancel_button.click()
+    assert page.finished_events["ssl"].reason == "cancelled"
+    assert page.run.checkpoint("ssl").exists()
+    assert "cancelled" in page.banner.text()
+    assert page.resume_button.isVisible() and page.start_button.isEnabled()
+    assert not page.next.isEnabled()
+
+
+def test_a_finished_training_fills_the_maps(window, drive, qtbot, tiny_folder):
+    drive.open_folder(window, tiny_folder)
+    compare = drive.train_and_compare(window)
+    page = window.train
+    assert set(page.finished_events) == {"ssl", "supervised"}  # labeled data: SSL, then the baseline
+    assert all(e.reason == "completed" for e in page.finished_events.values())
+    assert page.next.isEnabled()
+    assert set(page._curves) == {"ssl", "supervised"}
+    assert (page.run.path / "metrics.json").is_file()
+    assert str(page.run.path.parent) == page.runs_label.text()
+    for space in ("ssl", "supervised", "untrained", "pixels"):
+        m = compare.maps[space]
+        assert m.has_points() and len(m.coords) == len(window.dataset)
+        assert "kNN" in m.title.text() and "linear" in m.title.text()
+    assert "✓" in window.stages.item(3).text()
+
+
+def test_an_unavailable_device_is_a_clear_message_and_the_app_keeps_running(window, drive, qtbot, tiny_folder):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    drive.open_folder(window, tiny_folder)
+    drive.tiny_training(window)
+    page = window.train
+    page.device.addItem("cuda")  # as if listed by mistake: the core must refuse it, the app must carry on
+    page.device.setCurrentText("cuda")
+    assert page.start()
+    with qtbot.waitSignal(page.job.failed, timeout=10_000):
+        pass
+    assert "not available" in page.banner.text()
+    assert page.start_button.isEnabled()
+
+
+def test_a_diverged_training_shows_the_cores_message(window, drive, qtbot, tiny_folder, monkeypatch):
+    def diverging(*args, **kwargs):
+        raise TrainingError("the loss became nan at step 3: training diverged. Try a lower learning rate.")
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(train_page, "train_models", diverging)
+    drive.open_folder(window, tiny_folder)
+    drive.tiny_training(window)
+    page = window.train
+    page.start()
+    with qtbot.waitSignal(page.job.failed, timeout=10_000):
+        pass
+    assert "diverged" in page.banner.text()
+    assert page.banner.kind() == "error"
+    assert page.start_button.isEnabled()
+
+
+def test_settings_the_core_refuses_are_shown_before_anything_starts(window, drive, tiny_folder):
+    drive.open_folder(window, tiny_folder)
+    page = window.train
+    page.batch_size.setMinimum(1)  # let a value through that TrainConfig refuses
+    page.batch_size.setValue(1)
+    assert not page.start()
+    assert "batch size must be at least 2" in page.banner.text()
+    assert not page.is_running()
+
+
+def test_number_formatting():
+    assert format_seconds(65) == "1:05"
+    assert format_seconds(3725) == "1:02:05"
+    assert format_seconds(None) == "–"
+    assert health_words(0.9)[0].endswith("healthy")
+    assert health_words(0.05)[0].endswith("collapsing")
+    assert health_words(math.nan)[0] == "–"
