@@ -32,7 +32,8 @@ def umap_2d(x, seed: int | None = None, n_neighbors: int = 15, min_dist: float =
     """UMAP to float32 (N, 2); fewer than 4 points fall back to PCA.
 
     seed=None (the default) runs on all cores. A fixed seed makes umap-learn single-threaded:
-    measured on 2 cores, 2.7 s -> 5.1 s at 5k x 128 and 5.2 s -> 9.6 s at 10k x 256. Maps are
+    measured on 2 idle cores, 2.7 s -> 5.1 s at 5k x 128 and 5.2 s -> 9.6 s at 10k x 256 (on
+    cores busy with other work the order flips: numba's threads wait on each other). Maps are
     saved with the run, so reproducing a run reads them back rather than recomputing; pass an
     int only where bitwise-identical maps are worth twice the wait.
     """
