@@ -19,7 +19,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from .cancel import CancelToken
-from .checkpoint import load_checkpoint, load_state_into, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_state_into, save_checkpoint
 from .config import TrainConfig, resolve_device
 from .methods import Method
 
@@ -129,12 +129,20 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
     if resume and checkpoint_path and checkpoint_path.exists():
         tensors, meta = load_checkpoint(checkpoint_path)
-        if (meta.get("method"), meta.get("config", {}).get("backbone")) != (method.name, config.backbone):
-            raise TrainingError(f"{checkpoint_path.name} holds a {meta.get('method')} run, not {method.name}")
-        load_state_into(method, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, method.name)
-        _restore_optimizer(optimizer, tensors, meta["optimizer_param_groups"])
-        generator.set_state(tensors["rng"])
-        step, elapsed_before, history = meta["step"], meta["elapsed"], meta["history"]
+        try:
+            if (meta.get("method"), meta.get("config", {}).get("backbone")) != (method.name, config.backbone):
+                raise TrainingError(f"{checkpoint_path.name} holds a {meta.get('method')} run, not {method.name}")
+            load_state_into(method, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, method.name)
+            _restore_optimizer(optimizer, tensors, meta["optimizer_param_groups"])
+            generator.set_state(tensors["rng"])
+            step, elapsed_before, history = meta["step"], meta["elapsed"], meta["history"]
+            if not (isinstance(step, int) and step >= 0 and isinstance(elapsed_before, (int, float))
+                    and isinstance(history, list)):
+                raise ValueError("its step, elapsed time or history has the wrong type")
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            # A checkpoint that is readable but not one this loop wrote (edited, damaged) must not crash the app.
+            raise CheckpointError(f"{checkpoint_path.name} cannot be resumed, it is damaged or was edited "
+                                  f"({type(exc).__name__}: {exc})") from exc
 
     n = len(images)
     batch = min(config.batch_size, n // world)
