@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return gui_main(argv)
     args = _parser().parse_args(argv)
+    # A file name that is not valid UTF-8 reaches Python as lone surrogates, which a strict UTF-8 terminal
+    # refuses; printed as \udcXX escapes instead (valid inside JSON strings too, decoding to the same name).
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
     try:
         return _inspect(args) if args.command == "inspect" else _run(args)
     except (DataError, RunError, CheckpointError, TrainingError, ValueError) as exc:
