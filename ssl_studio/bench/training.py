@@ -81,17 +81,19 @@ def measure_training(table: Table, images: torch.Tensor, labels: torch.Tensor, d
                 continue
             for method_name in methods:
                 key = f"{method_name}/{backbone}/{device.type}"
-                torch.manual_seed(0)
-                method = build_method(method_name, backbone, num_classes=num_classes)
-                split, views = phase_split(method, *on_device, plan.batch, plan.steps, device)
                 config = TrainConfig(method=method_name, backbone=backbone, time_budget=plan.loop_seconds,
-                                     batch_size=plan.batch, device=device.type)
+                                     batch_size=plan.batch, resolution=images.shape[-1], device=device.type)
+                torch.manual_seed(0)
+                method = build_method(method_name, backbone, num_classes=num_classes, view_size=config.view_size)
+                split, views = phase_split(method, *on_device, plan.batch, plan.steps, device)
                 done = train_to_end(method, images, labels, config)
                 step = sum(split.values())
-                results[key] = {"batch": plan.batch, "views_per_step": views, "seconds_per_step": split,
+                results[key] = {"batch": plan.batch, "view_px": config.view_size, "views_per_step": views,
+                                "seconds_per_step": split,
                                 "split_views_per_second": views / step, "loop_views_per_second": done.views_per_second,
                                 "loop_steps": done.steps, "loop_seconds": done.seconds}
                 shares = " ".join(f"{p[:3]} {split[p] / step:.0%}" for p in PHASES)
                 table.row(key, done.views_per_second, "views/s",
-                          f"loop {done.steps} steps; b={plan.batch} ({views} views): {shares}, {step:.3g} s/step")
+                          f"loop {done.steps} steps; b={plan.batch} ({views} views of {config.view_size} px): "
+                          f"{shares}, {step:.3g} s/step")
     return results

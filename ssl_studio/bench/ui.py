@@ -57,6 +57,8 @@ def measure_ui(table: Table, folder: Path, budget: float, limit: float) -> dict 
     table.row("UI max gap (load, train, maps)", figures["max_gap_ms"], "ms", f"goal <= {SLOW_MS}; by phase: {phases}")
     table.row(f"UI gaps over {SLOW_MS} ms", figures["gaps_over_slow"], "",
               f"of {figures['ticks']} ticks in {figures['seconds']:.0f} s; p99 gap {figures['p99_gap_ms']:.0f} ms")
+    for gap in figures["slowest"][:3]:
+        table.row(f"  {gap['ms']:.0f} ms gap at {gap['at_s']:.1f} s ({gap['phase']})", "", "", gap["doing"])
     return figures
 
 
@@ -85,12 +87,20 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
     state = {"phase": "load", "last": time.perf_counter(), "error": None}
     start = time.perf_counter()
 
+    # What the window said it was doing when a long gap ended: a lead to what blocked the event loop.
+    doing = {"load": window.data.progress_text, "train": window.train.stage, "maps": window.compare.status}
+    slow: list[dict] = []
+
     def tick() -> None:
         now = time.perf_counter()
         gap = (now - state["last"]) * 1000
         state["last"] = now
         gaps.append(gap)
-        phase_max[state["phase"]] = max(phase_max.get(state["phase"], 0.0), gap)
+        phase = state["phase"]
+        phase_max[phase] = max(phase_max.get(phase, 0.0), gap)
+        if gap > SLOW_MS:
+            slow.append({"ms": round(gap, 1), "phase": phase, "at_s": round(now - start, 2),
+                         "doing": doing[phase].text()})
 
     def train(_dataset) -> None:
         state["phase"] = "train"
@@ -126,7 +136,8 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
     Path(out).write_text(json.dumps({
         "max_gap_ms": ordered[-1], "p99_gap_ms": ordered[int(0.99 * (len(ordered) - 1))],
         "gaps_over_slow": sum(g > SLOW_MS for g in gaps), "ticks": len(gaps), "seconds": seconds,
-        "tick_ms": TICK_MS, "phase_max_gap_ms": phase_max, "train_budget_seconds": budget}))
+        "tick_ms": TICK_MS, "phase_max_gap_ms": phase_max, "train_budget_seconds": budget,
+        "slowest": sorted(slow, key=lambda g: -g["ms"])[:10]}))
 
 
 if __name__ == "__main__":
