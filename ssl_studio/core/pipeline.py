@@ -89,7 +89,11 @@ def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig,
     run = RunFolder.create(out_dir)
     labels = dataset.labels.numpy() if dataset.labeled else None
     split = None
-    if labels is not None:
+    if labels is not None and len(dataset.class_names) < 2:
+        # Every prediction would be right: 100% would only mislead, and a classifier has nothing to learn.
+        split = {"error": f"the folder has only one class ({dataset.class_names[0]}); with nothing to tell apart "
+                          "there is no supervised baseline either. Add one subfolder per class"}
+    elif labels is not None:
         try:
             train_idx, test_idx = split_indices(labels, seed=config.seed)
             split = {"train": train_idx.tolist(), "test": test_idx.tolist()}
