@@ -26,7 +26,7 @@ from .models import build_backbone
 from .project import pca_2d, umap_2d
 from .report import render_report
 from .runs import FORMAT, RunError, RunFolder
-from .train import TrainFinished, TrainProgress, train
+from .train import TrainFinished, TrainingError, TrainProgress, train
 
 SPACE_TITLES = {"ssl": "Self-supervised", "supervised": "Supervised", "untrained": "Untrained network",
                 "pixels": "Raw pixels"}
@@ -86,6 +86,9 @@ def _seeded(seed: int):
 
 def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig, recipe: Recipe) -> RunFolder:
     """Create the run folder and record what the run is made of: settings, images, evaluation split."""
+    if len(dataset) < 2:  # refused before anything is written, so no empty run is left for the app to open
+        raise TrainingError(f"training needs at least 2 images, and {dataset.root} has only {len(dataset)} "
+                            "usable image")
     run = RunFolder.create(out_dir)
     labels = dataset.labels.numpy() if dataset.labeled else None
     split = None
