@@ -250,8 +250,7 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
     """Everything, start to finish. With ``resume`` an existing run folder's own settings are used."""
     cancel = cancel or CancelToken()
     if resume:
-        stored = RunFolder.open(out_dir).read_json("config.json")
-        config, recipe = TrainConfig.from_dict(stored["train"]), Recipe.from_dict(stored["recipe"])
+        config, recipe, _ = _stored_settings(RunFolder.open(out_dir))
     recipe = recipe or default_recipe(config.method)
     yield StageStarted("load", f"Loading {data_dir}")
     dataset = yield from iter_load(data_dir, config.resolution, cancel=cancel)
@@ -265,16 +264,19 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
     yield from compare(dataset, run, cancel=cancel, use_umap=use_umap)
 
 
+def _stored_settings(run: RunFolder) -> tuple[TrainConfig, Recipe, Path]:
+    stored = run.read_json("config.json")
+    try:
+        return (TrainConfig.from_dict(stored["train"]), Recipe.from_dict(stored["recipe"]),
+                Path(stored["data"]["root"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunError(f"config.json in {run.path} is not valid: {exc}") from exc
+
+
 def open_run(path: str | Path) -> LoadedRun:
     """Read a finished (or partly finished) run folder back, validating every file against the others."""
     run = RunFolder.open(path)
-    stored = run.read_json("config.json")
-    try:
-        config = TrainConfig.from_dict(stored["train"])
-        recipe = Recipe.from_dict(stored["recipe"])
-        data_root = Path(stored["data"]["root"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RunError(f"config.json in {path} is not valid: {exc}") from exc
+    config, recipe, data_root = _stored_settings(run)
     dataset = run.read_json("dataset.json")
     paths, labels, class_names = dataset.get("paths"), dataset.get("labels"), dataset.get("class_names")
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or \
