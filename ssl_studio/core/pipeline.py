@@ -113,13 +113,24 @@ def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig,
     return run
 
 
-def _train_indices(run: RunFolder, n: int) -> torch.Tensor:
+def _read_split(run: RunFolder, n: int) -> dict:
+    """split.json, checked: indices that are not whole numbers in range would crash training or scoring."""
     split = run.read_json("split.json")
+    if "train" in split and not all(isinstance(part, list) and all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in part)
+            for part in (split["train"], split.get("test"))):
+        raise RunError(f"split.json in {run.path} is not valid (train and test must list image numbers "
+                       f"from 0 to {n - 1})")
+    return split
+
+
+def _train_indices(run: RunFolder, n: int) -> torch.Tensor:
+    split = _read_split(run, n)
     return torch.tensor(split["train"]) if "train" in split else torch.arange(n)
 
 
 def _has_baseline(dataset: ImageDataset, run: RunFolder) -> bool:
-    return dataset.labeled and "train" in run.read_json("split.json") and len(dataset.class_names) >= 2
+    return dataset.labeled and "train" in _read_split(run, len(dataset)) and len(dataset.class_names) >= 2
 
 
 def _finished(path: Path) -> bool:
@@ -179,7 +190,7 @@ def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None
     cancel = cancel or CancelToken()
     config = TrainConfig.from_dict(run.read_json("config.json")["train"])
     device = resolve_device(config.device)
-    split = run.read_json("split.json")
+    split = _read_split(run, len(dataset))
     labels = dataset.labels.numpy() if dataset.labeled else None
 
     yield StageStarted("embed", "Computing embeddings")
