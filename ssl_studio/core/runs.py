@@ -59,13 +59,14 @@ class RunFolder:
         return run
 
     def checkpoint(self, which: str) -> Path:
+        self._inside(f"{which}.safetensors")
         return self.path / f"{which}.safetensors"
 
     def exists(self, name: str) -> bool:
         return (self.path / name).is_file()
 
     def write_json(self, name: str, obj) -> Path:
-        return self._write(lambda: write_json_atomic(self.path / name, obj))
+        return self._write(name, lambda: write_json_atomic(self.path / name, obj))
 
     def read_json(self, name: str) -> dict:
         target = self._inside(name)
@@ -82,7 +83,7 @@ class RunFolder:
     def save_array(self, name: str, array: np.ndarray) -> Path:
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-        return self._write(lambda: write_bytes_atomic(self.path / name, buffer.getvalue()))
+        return self._write(name, lambda: write_bytes_atomic(self.path / name, buffer.getvalue()))
 
     def load_array(self, name: str, rows: int | None = None, cols: int | None = None) -> np.ndarray:
         """Load an .npy without pickle and check its shape, so a tampered file is refused, not half-used."""
@@ -108,7 +109,7 @@ class RunFolder:
 
     def write_with(self, name: str, write) -> Path:
         """Write a file through ``write(tmp_path)`` atomically (used for report.png)."""
-        return self._write(lambda: write_atomic(self.path / name, write))
+        return self._write(name, lambda: write_atomic(self.path / name, write))
 
     def _inside(self, name: str) -> Path:
         target = (self.path / name).resolve()
@@ -116,7 +117,9 @@ class RunFolder:
             raise RunError(f"{name} points outside the run folder {self.path}")
         return target
 
-    def _write(self, write) -> Path:
+    def _write(self, name: str, write) -> Path:
+        # A tampered folder may link a subfolder elsewhere: writing through the link would change files outside.
+        self._inside(name)
         try:
             return write()
         except OSError as exc:
