@@ -284,6 +284,13 @@ def _stored_settings(run: RunFolder) -> tuple[TrainConfig, Recipe, Path]:
         raise RunError(f"config.json in {run.path} is not valid: {exc}") from exc
 
 
+def _is_curve(history) -> bool:
+    """[[step, elapsed seconds, loss], ...] as the training loop records it."""
+    return isinstance(history, list) and all(
+        isinstance(point, list) and len(point) == 3
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point) for point in history)
+
+
 def open_run(path: str | Path) -> LoadedRun:
     """Read a finished (or partly finished) run folder back, validating every file against the others."""
     run = RunFolder.open(path)
@@ -307,6 +314,8 @@ def open_run(path: str | Path) -> LoadedRun:
                 history[which] = load_checkpoint(run.checkpoint(which))[1].get("history", [])
             except CheckpointError as exc:
                 raise RunError(str(exc)) from exc
+            if not _is_curve(history[which]):  # the app plots it: a malformed one would fail inside a view
+                raise RunError(f"{which}.safetensors in {path} holds no valid loss curve")
     metrics = run.read_json("metrics.json") if run.exists("metrics.json") else {}
     return LoadedRun(run, config, recipe, data_root, paths, np.asarray(labels) if labels is not None else None,
                      class_names, embeddings, projections, metrics, history)
