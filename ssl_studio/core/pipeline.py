@@ -184,6 +184,21 @@ def _train_figures(run: RunFolder, which: str) -> dict | None:
             "views_per_second": round(meta.get("views_per_second", 0.0), 1), "finished": meta["finished"]}
 
 
+def _embed_in_memory(backbone, images, device, space: str) -> np.ndarray:
+    """Embed, retrying with smaller batches when the device runs out of memory (no setting for the user to lower)."""
+    batch = 512
+    while True:
+        try:
+            return embed(backbone, images, batch_size=batch, device=device)
+        except torch.OutOfMemoryError as exc:
+            if batch <= 8:
+                raise TrainingError(f"the device ran out of memory computing the {space} embeddings, even {batch} "
+                                    "images at a time; free memory on it or run on the CPU (--device cpu)") from exc
+            batch //= 4
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
 def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None = None,
             use_umap: bool = True) -> Iterator[StageStarted | SpaceReady | ProjectionReady | PipelineFinished]:
     """Embed every image in each space, score the spaces on the held-out split, map them to 2-D, write it all."""
@@ -207,7 +222,7 @@ def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None
             backbone = load_backbone(run, space, config.backbone)
         else:
             continue
-        spaces[space] = embed(backbone.to(device), dataset.images, device=device)
+        spaces[space] = _embed_in_memory(backbone.to(device), dataset.images, device, space)
 
     yield StageStarted("evaluate", "Scoring each space with kNN and a linear probe")
     scores = {}
