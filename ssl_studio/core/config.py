@@ -108,14 +108,14 @@ class TrainConfig:
             raise ValueError("the resolution must be between 8 and 512 pixels")
         if not 0.25 <= self.view_fraction <= 1:
             raise ValueError("the view size must be between 25% and 100% of the resolution")
-
-    @property
-    def view_size(self) -> int:
-        return max(8, round(self.resolution * self.view_fraction))
         # numpy and scikit-learn take seeds in [0, 2**32); the training loop's seed * 100_003 + epoch stays in
         # torch's 64-bit range.
         if not 0 <= self.seed < 2**32:
             raise ValueError(f"the seed must be between 0 and {2**32 - 1}")
+
+    @property
+    def view_size(self) -> int:
+        return max(8, round(self.resolution * self.view_fraction))
 
     def __post_init__(self) -> None:
         self.validate()
