@@ -21,7 +21,7 @@ from .common import Table, source_root
 _COLD = """
 import json, sys, time
 import numpy as np
-x = np.load(sys.argv[1])
+x = np.load(sys.argv[1], allow_pickle=False)
 start = time.perf_counter()
 import umap
 imported = time.perf_counter()
