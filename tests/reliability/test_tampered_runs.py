@@ -1,0 +1,216 @@
+"""A run folder is untrusted input: a tampered one is refused with a clear message, by core.pipeline.open_run (what
+the app's File > Open run... calls) and by `ssl-studio run --resume`, and nothing in it is ever executed. The app
+also opens no network connection during a whole run."""
+
+import json
+import pickle
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ssl_studio.cli import main
+from ssl_studio.core.checkpoint import load_checkpoint, save_checkpoint
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.pipeline import PipelineFinished, open_run, run_pipeline
+from ssl_studio.core.runs import RunError
+
+CONFIG = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
+N = 16  # images in the `labeled` fixture
+
+
+class Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    import reliability_corpus
+
+    base = tmp_path_factory.mktemp("finished")
+    data = reliability_corpus.build_labeled(base / "data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SSL_STUDIO_CACHE_DIR", str(base / "cache"))
+        events = list(run_pipeline(data, base / "run", CONFIG, use_umap=False))
+    assert isinstance(events[-1], PipelineFinished)
+    return base / "run"
+
+
+@pytest.fixture
+def run(finished_run, tmp_path):
+    """A private copy of a finished run, to tamper with; `outside` is a folder beside it."""
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy, symlinks=True)
+    (tmp_path / "outside").mkdir()
+    return copy
+
+
+def edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def rewrite_checkpoint(path: Path, tensors=None, meta=None) -> None:
+    old_tensors, old_meta = load_checkpoint(path)
+    save_checkpoint(path, tensors if tensors is not None else old_tensors, meta if meta is not None else old_meta)
+
+
+def symlink_outside(run: Path, name: str, content_from: Path | None = None) -> None:
+    """Replace run/name by a link to a copy outside the run folder (a copy of the genuine file, so only the
+    link itself is wrong)."""
+    target = run.parent / "outside" / Path(name).name
+    if content_from is not None and content_from.is_dir():
+        shutil.copytree(content_from, target)
+        shutil.rmtree(run / name)
+    else:
+        shutil.copy(run / name, target)
+        (run / name).unlink()
+    (run / name).symlink_to(target)
+
+
+def _npy(run, name, array, **kw):
+    np.save(run / name, array, **kw)
+
+
+TAMPERINGS = {
+    "config.json invalid JSON": (lambda r: (r / "config.json").write_text("{not json"), "config.json"),
+    "config.json a list": (lambda r: (r / "config.json").write_text("[]"), "config.json"),
+    "config.json unknown method": (lambda r: edit_json(r / "config.json",
+                                                       lambda d: d["train"].update(method="evil")), "config.json"),
+    "config.json no recipe": (lambda r: edit_json(r / "config.json", lambda d: d.pop("recipe")), "config.json"),
+    "config.json foreign format": (lambda r: edit_json(r / "config.json", lambda d: d.update(format="x")),
+                                   "not an SSL Studio run"),
+    "config.json not UTF-8": (lambda r: (r / "config.json").write_bytes(b'{"a": "\xff"}'), "config.json"),
+    "dataset.json missing": (lambda r: (r / "dataset.json").unlink(), "dataset.json"),
+    "dataset.json label out of range": (lambda r: edit_json(r / "dataset.json",
+                                                            lambda d: d["labels"].__setitem__(0, 7)), "dataset.json"),
+    "dataset.json paths not a list": (lambda r: edit_json(r / "dataset.json", lambda d: d.update(paths="x")),
+                                      "dataset.json"),
+    "embedding with too few rows": (lambda r: _npy(r, "embeddings/ssl.npy", np.zeros((N - 1, 4), np.float32)),
+                                    "ssl.npy"),
+    "embedding of objects": (lambda r: _npy(r, "embeddings/ssl.npy", np.array([[Payload(r / "pwned")]] * N,
+                                                                              dtype=object), allow_pickle=True),
+                             "ssl.npy"),
+    "embedding with NaN": (lambda r: _npy(r, "embeddings/ssl.npy", np.full((N, 4), np.nan, np.float32)), "ssl.npy"),
+    "embedding of strings": (lambda r: _npy(r, "embeddings/ssl.npy", np.full((N, 4), "a")), "ssl.npy"),
+    "projection with 3 columns": (lambda r: _npy(r, "projections/ssl_pca.npy", np.zeros((N, 3), np.float32)),
+                                  "ssl_pca.npy"),
+    "embedding not an npy file": (lambda r: (r / "embeddings/ssl.npy").write_bytes(b"\x93NUMPY garbage"),
+                                  "ssl.npy"),
+    "embedding linked outside": (lambda r: symlink_outside(r, "embeddings/ssl.npy"), "outside the run folder"),
+    "embeddings folder linked outside": (lambda r: symlink_outside(r, "embeddings", r / "embeddings"),
+                                         "outside the run folder"),
+    "config.json linked outside": (lambda r: symlink_outside(r, "config.json"), "outside the run folder"),
+    "checkpoint linked outside": (lambda r: symlink_outside(r, "ssl.safetensors"), "outside the run folder"),
+    "checkpoint is a pickle": (lambda r: (r / "ssl.safetensors").write_bytes(pickle.dumps(Payload(r / "pwned"))),
+                               "ssl.safetensors"),
+    "checkpoint truncated": (lambda r: (r / "ssl.safetensors").write_bytes((r / "ssl.safetensors").read_bytes()[:999]),
+                             "ssl.safetensors"),
+    "checkpoint history not a curve": (lambda r: rewrite_checkpoint(
+        r / "ssl.safetensors", meta={**load_checkpoint(r / "ssl.safetensors")[1], "history": "rm -rf"}),
+        "ssl.safetensors"),
+    "metrics.json invalid": (lambda r: (r / "metrics.json").write_text("{"), "metrics.json"),
+}
+
+
+@pytest.mark.parametrize("tamper", TAMPERINGS)
+def test_open_run_refuses_a_tampered_folder_with_a_clear_message(run, tamper):
+    change, message = TAMPERINGS[tamper]
+    open_run(run)  # the genuine copy opens
+    change(run)
+    with pytest.raises(RunError, match=message.replace(".", r"\.")):
+        open_run(run)
+    assert not (run / "pwned").exists()
+
+
+def unfinished(run: Path, which: str = "ssl") -> None:
+    """Mark a checkpoint unfinished, so --resume has to load it and continue training."""
+    path = run / f"{which}.safetensors"
+    rewrite_checkpoint(path, meta={**load_checkpoint(path)[1], "finished": False})
+    (run / "metrics.json").unlink()
+
+
+def wrong_shapes(run: Path) -> None:
+    unfinished(run)
+    tensors, meta = load_checkpoint(run / "ssl.safetensors")
+    key = next(k for k in tensors if k.startswith("model.") and tensors[k].ndim == 4)
+    tensors[key] = torch.zeros(3, 3, 3, 3)
+    rewrite_checkpoint(run / "ssl.safetensors", tensors=tensors)
+
+
+def without(key: str):
+    def change(run: Path) -> None:
+        unfinished(run)
+        meta = load_checkpoint(run / "ssl.safetensors")[1]
+        meta.pop(key)
+        rewrite_checkpoint(run / "ssl.safetensors", meta=meta)
+
+    return change
+
+
+def bad_rng(run: Path) -> None:
+    unfinished(run)
+    tensors = load_checkpoint(run / "ssl.safetensors")[0]
+    rewrite_checkpoint(run / "ssl.safetensors", tensors={**tensors, "rng": torch.zeros(3)})
+
+
+RESUME_TAMPERINGS = {
+    "config.json without train settings": lambda r: (unfinished(r),
+                                                     edit_json(r / "config.json", lambda d: d.pop("train"))),
+    "config.json with a bad recipe": lambda r: (unfinished(r),
+                                                edit_json(r / "config.json", lambda d: d.update(recipe=[]))),
+    "split.json not indices": lambda r: (unfinished(r), edit_json(r / "split.json", lambda d: d.update(train="x"))),
+    "split.json index out of range": lambda r: (unfinished(r), edit_json(r / "split.json",
+                                                                         lambda d: d["train"].append(10**6))),
+    "checkpoint with wrong tensor shapes": wrong_shapes,
+    "checkpoint without optimizer settings": without("optimizer_param_groups"),
+    "checkpoint without its step": without("step"),
+    "checkpoint with a broken random state": bad_rng,
+    "checkpoint is a pickle": lambda r: (unfinished(r),
+                                         (r / "ssl.safetensors").write_bytes(pickle.dumps(Payload(r / "pwned")))),
+    "checkpoint linked outside": lambda r: (unfinished(r), symlink_outside(r, "ssl.safetensors")),
+    "embeddings folder linked outside": lambda r: ((r / "metrics.json").unlink(),
+                                                   symlink_outside(r, "embeddings", r / "embeddings")),
+}
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("tamper", RESUME_TAMPERINGS)
+def test_resume_refuses_a_tampered_folder_with_a_clear_message(run, tamper, capsys):
+    data = json.loads((run / "config.json").read_text())["data"]["root"]
+    RESUME_TAMPERINGS[tamper](run)
+    outside = snapshot(run.parent / "outside")
+    assert main(["run", data, "--out", str(run), "--resume", "--no-umap"]) == 2
+    err = capsys.readouterr().err
+    assert "ssl-studio: error:" in err and "Traceback" not in err
+    assert not (run / "pwned").exists() and not (run / "metrics.json").exists()
+    assert snapshot(run.parent / "outside") == outside  # nothing outside the run folder was written
+
+
+def test_no_network_connection_during_a_whole_run(labeled, tmp_path, monkeypatch):
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network access is blocked in this test")
+
+    for name in ("connect", "connect_ex", "sendto"):
+        monkeypatch.setattr(socket.socket, name, refuse)
+    for name in ("create_connection", "getaddrinfo", "gethostbyname"):
+        monkeypatch.setattr(socket, name, refuse)
+    assert main(["inspect", str(labeled)]) == 0
+    events = list(run_pipeline(labeled, tmp_path / "run", CONFIG, use_umap=False))
+    assert isinstance(events[-1], PipelineFinished)
+    open_run(tmp_path / "run")
+    assert attempts == []
