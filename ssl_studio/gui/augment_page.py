@@ -18,6 +18,7 @@ from superqt import QLabeledDoubleRangeSlider, QLabeledDoubleSlider
 from superqt.utils import qthrottled
 
 from ssl_studio.core.augment import PRESETS, Recipe, augment
+from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.data import ImageDataset
 
 from . import settings
@@ -101,7 +102,7 @@ class AugmentPage(QWidget):
                 form.addRow(title, widget)
             form_layout.addWidget(group)
         form_layout.addStretch(1)
-        scroll = QScrollArea(widgetResizable=True, minimumWidth=380)
+        scroll = QScrollArea(widgetResizable=True, minimumWidth=340)
         scroll.setWidget(controls)
 
         self.preview = QWidget()
@@ -128,13 +129,19 @@ class AugmentPage(QWidget):
         preview_box = QWidget()
         preview_layout = QVBoxLayout(preview_box)
         tools = QHBoxLayout()
-        tools.addWidget(QLabel("Two random views of each image, as training will see them"), 1)
+        tools.addWidget(QLabel("Two random views of each image, as training will see them", wordWrap=True), 1)
         tools.addWidget(QLabel("Seed"))
         tools.addWidget(self.seed)
         tools.addWidget(self.new_sample)
         preview_layout.addLayout(tools)
-        preview_layout.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
-        preview_layout.addStretch(1)
+        # Scrollable, so the grid never forces a minimum window size on small screens.
+        preview_scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        preview_holder = QWidget()
+        holder_layout = QVBoxLayout(preview_holder)
+        holder_layout.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
+        holder_layout.addStretch(1)
+        preview_scroll.setWidget(preview_holder)
+        preview_layout.addWidget(preview_scroll, 1)
 
         self.empty = EmptyState("No images yet", "Open a folder or a sample dataset on the Data page to see what "
                                                  "the augmentations do to your images.")
@@ -272,7 +279,10 @@ class AugmentPage(QWidget):
             return  # the banner already says why
         images = self.dataset.images[torch.as_tensor(self._indices)]
         generator = torch.Generator().manual_seed(self.seed.value())
-        views = [augment(images, recipe, generator), augment(images, recipe, generator)]
+        # At the size training renders its views (a fraction of the working resolution), so what is seen here is
+        # exactly what the network gets.
+        size = TrainConfig(resolution=self.dataset.resolution).view_size
+        views = [augment(images, recipe, generator, out_size=size), augment(images, recipe, generator, out_size=size)]
         for i, (original, first, second, caption) in enumerate(self._cells):
             if i >= len(images):
                 for label in (original, first, second, caption):

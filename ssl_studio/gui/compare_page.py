@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
@@ -382,7 +382,7 @@ class ComparePage(QWidget):
         brushes = self._brushes or [class_brush(0)] * len(coords)
         self.maps[space].set_points(coords, brushes)
         self._update_title(space)
-        self.maps[space].show_selection(self.selection)
+        self.maps[space].show_selection(self.selection, self._selection_brushes())
 
     def _update_title(self, space: str) -> None:
         title = f"<b>{SPACE_TITLES[space]}</b>"
@@ -466,8 +466,9 @@ class ComparePage(QWidget):
 
     def set_selection(self, indices) -> None:
         self.selection = np.asarray(indices, dtype=np.int64)
+        brushes = self._selection_brushes()
         for m in self.maps.values():
-            m.show_selection(self.selection)
+            m.show_selection(self.selection, brushes)
         if hasattr(self, "selection_model"):
             self.selection_model.set_rows(self.selection)
         n = len(self.selection)
@@ -482,6 +483,9 @@ class ComparePage(QWidget):
                 parts = " · ".join(f"{counts[k]} {self.color_names[k]}" for k in top if counts[k])
             self.selection_label.setText(f"Selection: {n:,} image(s)" + (f" ({parts})" if parts else ""))
         self.clear_selection_button.setEnabled(n > 0)
+
+    def _selection_brushes(self) -> list | None:
+        return None if self._brushes is None else [self._brushes[i] for i in self.selection]
 
     def neighbours_of(self, index: int, space: str, k: int = NEIGHBOURS) -> np.ndarray:
         """The k images most cosine-similar to image ``index`` in ``space`` (itself excluded), closest first."""
@@ -560,8 +564,10 @@ class ComparePage(QWidget):
         generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
         generator.setTitle("SSL Studio maps")
         painter = QPainter(generator)
-        self.maps_box.render(painter)
-        painter.end()
+        try:
+            self.maps_box.render(painter, QPoint(0, 0))
+        finally:
+            painter.end()
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
         return QSize(1200, 800)

@@ -272,6 +272,7 @@ class DataPage(QWidget):
             self.skipped.item(row, 1).setToolTip(skip.reason)
         self.skipped_title.setText(f"Skipped files ({len(dataset.skipped)})" if dataset.skipped
                                    else "Skipped files: none, every image could be read")
+        self.skipped.setVisible(bool(dataset.skipped))
         self.stack.setCurrentIndex(2)
 
     def _filter_changed(self) -> None:

@@ -35,6 +35,8 @@ class _WarmUpSignals(QObject):
 
 
 class MainWindow(QMainWindow):
+    runOpened = Signal(object)  # the LoadedRun, once every stage shows it
+
     def __init__(self, *, warm_up_umap: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("SSL Studio")
@@ -238,6 +240,7 @@ class MainWindow(QMainWindow):
             self._mark_done(stage, stage != 1 or dataset is not None)
         self.statusBar().showMessage(f"Opened the run {loaded.run.path}", 10_000)
         self.go(3)
+        self.runOpened.emit(loaded)
 
     def export_dialog(self) -> None:
         if not self.compare.can_export():

@@ -65,8 +65,7 @@ class ScatterMap(QWidget):
         self.view_box.setAspectLocked(True)
 
         self.points = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE, pen=None, hoverable=False)
-        self.selection = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE + 4, brush=None,
-                                            pen=pg.mkPen("#111111", width=1.2))
+        self.selection = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE + 2, pen=pg.mkPen("#202020", width=0.8))
         self.neighbours = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE + 7, brush=None, symbol="s",
                                              pen=pg.mkPen("#d81b60", width=2))
         self.hover = pg.ScatterPlotItem(pxMode=True, size=16, brush=pg.mkBrush(255, 255, 255, 60),
@@ -134,18 +133,22 @@ class ScatterMap(QWidget):
         self.placeholder.resize(self.plot.size())
 
     # --- linked highlights ------------------------------------------------------------------------------------
-    def _overlay(self, item: pg.ScatterPlotItem, indices) -> None:
+    def _overlay(self, item: pg.ScatterPlotItem, indices, **style) -> bool:
         if self.coords is None or indices is None or len(indices) == 0:
             item.clear()
-            return
+            return False
         indices = np.asarray(indices, dtype=np.int64)
-        item.setData(x=self.coords[indices, 0], y=self.coords[indices, 1])
+        item.setData(x=self.coords[indices, 0], y=self.coords[indices, 1], **style)
+        return True
 
     def show_hover(self, index: int) -> None:
         self._overlay(self.hover, [index] if index >= 0 else None)
 
-    def show_selection(self, indices) -> None:
-        self._overlay(self.selection, indices)
+    def show_selection(self, indices, brushes=None) -> None:
+        """Draw the selected points over the others, which fade: one opacity change, not 20k new brushes."""
+        style = {"brush": brushes} if brushes is not None else {}
+        selected = self._overlay(self.selection, indices, **style)
+        self.points.setOpacity(0.2 if selected else 1.0)
 
     def show_neighbours(self, indices) -> None:
         self._overlay(self.neighbours, indices)

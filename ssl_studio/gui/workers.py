@@ -63,7 +63,9 @@ class Job(QObject):
         worker.finished.connect(self._on_finished)
         self._worker = worker
         Job._live.add(self)
-        worker.start()
+        # Straight into the pool: superqt's worker.start() defers this by a 1 ms timer when an event loop runs,
+        # and a window closing right after start() would then wait on a job that cannot begin until it returns.
+        QThreadPool.globalInstance().start(worker)
         return self
 
     def cancel(self) -> None:
@@ -76,6 +78,7 @@ class Job(QObject):
     def _run(self):
         # Runs in the worker thread. ``_done`` is set however the generator ends, so join() never waits forever.
         try:
+            self.token.raise_if_cancelled()  # stopped before the pool got to it: do not begin
             return (yield from self._make_generator(self.token))
         finally:
             self._done.set()

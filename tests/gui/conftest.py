@@ -120,6 +120,21 @@ def flat_folder(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tiny_folder, tmp_path_factory):
+    """A finished run folder of tiny_folder, made once by the core pipeline (as the command line does)."""
+    from ssl_studio.core.config import TrainConfig
+    from ssl_studio.core.pipeline import run_pipeline
+
+    root = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SSL_STUDIO_CACHE_DIR", str(root / "cache"))
+        config = TrainConfig(epochs=1, time_budget=None, batch_size=8, device="cpu")
+        for _ in run_pipeline(tiny_folder, root / "run", config, use_umap=False):
+            pass
+    return root / "run"
+
+
 @pytest.fixture
 def window(qtbot):
     from ssl_studio.gui.main_window import MainWindow
@@ -150,6 +165,11 @@ class Driver:
         page.epochs.setValue(epochs)
         page.batch_size.setValue(batch_size)
         page.device.setCurrentText("cpu")
+
+    def open_run(self, window, run, timeout=20_000):
+        with self.qtbot.waitSignal(window.runOpened, timeout=timeout):
+            window.open_run(run)
+        return window.compare
 
     def train_and_compare(self, window, timeout=30_000):
         """Train with the tiny settings, then wait until the Compare page has drawn every map."""

@@ -1,0 +1,149 @@
+"""Stage 4: the four maps, linked hover, selection and neighbours, space choice, export, and opening runs."""
+
+import csv
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRectF, Qt
+
+from ssl_studio.core.pipeline import ProjectionReady
+
+SPACES = ("ssl", "supervised", "untrained", "pixels")
+
+
+def view_point(m, index) -> QPoint:
+    """Where image ``index`` is drawn, in the map's viewport pixels."""
+    return m.plot.mapFromScene(m.scene_pos_of(index))
+
+
+def test_opening_a_run_fills_every_stage(window, drive, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    assert window.pages.currentWidget() is compare
+    for space in SPACES:
+        m = compare.maps[space]
+        assert m.has_points() and m.isVisible()
+        assert "kNN" in m.title.text()
+    assert compare.colors is not None and compare.legend_layout.count() == 3
+    assert set(window.train._curves) == {"ssl", "supervised"}  # the loss curves come back too
+    assert window.dataset is not None and len(window.dataset) == len(compare.paths)
+
+
+def test_hover_highlights_the_same_image_in_every_map(window, drive, qtbot, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    source = compare.maps["ssl"]
+    index = 5
+    qtbot.mouseMove(source.plot.viewport(), view_point(source, index))
+    qtbot.waitUntil(lambda: len(source.hover.data) == 1)
+    for space in SPACES:
+        hover = compare.maps[space].hover.data
+        assert len(hover) == 1
+        assert np.allclose([hover[0]["x"], hover[0]["y"]], compare.maps[space].coords[index])
+    assert source.preview.isVisible()  # the thumbnail beside the point, in the map under the mouse only
+    assert not compare.maps["pixels"].preview.isVisible()
+    assert compare.paths[index] in compare.inspect_text.text()
+
+
+def test_a_dragged_rectangle_selects_in_every_map(window, drive, qtbot, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    compare.select_button.click()
+    m = compare.maps["pixels"]
+    x, y = m.coords[:, 0], m.coords[:, 1]
+    rect = QRectF(float(np.median(x)), float(np.median(y)), float(x.max() - np.median(x)) + 1,
+                  float(y.max() - np.median(y)) + 1)
+    expected = np.flatnonzero((x >= rect.left()) & (y >= rect.top()))
+    with qtbot.waitSignal(m.selected) as selected:
+        m.view_box.rectSelected.emit(rect)
+    assert sorted(selected.args[0]) == sorted(expected)
+    assert compare.selection_model.rowCount() == len(expected)
+    for space in SPACES:
+        assert len(compare.maps[space].selection.data) == len(expected)
+    assert f"{len(expected)} image" in compare.selection_label.text()
+    compare.clear_selection_button.click()
+    assert all(len(compare.maps[s].selection.data) == 0 for s in SPACES)
+
+
+def test_a_real_shift_drag_draws_the_selection(window, drive, qtbot, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    m = compare.maps["ssl"]
+    viewport = m.plot.viewport()
+    with qtbot.waitSignal(m.selected, timeout=5000) as selected:
+        qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, QPoint(5, 5))
+        for step in range(1, 11):
+            qtbot.mouseMove(viewport, QPoint(5 + step * (viewport.width() - 10) // 10,
+                                             5 + step * (viewport.height() - 10) // 10))
+        qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
+                           QPoint(viewport.width() - 5, viewport.height() - 5))
+    assert len(selected.args[0]) == len(m.coords)  # the whole view: every point
+
+
+def test_clicking_a_point_shows_its_nearest_neighbours_in_each_space(window, drive, qtbot, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    m = compare.maps["supervised"]
+    index = 7
+    with qtbot.waitSignal(m.clicked) as clicked:
+        qtbot.mouseClick(m.plot.viewport(), Qt.MouseButton.LeftButton, pos=view_point(m, index))
+    assert clicked.args == [index]
+    for space in SPACES:
+        x = compare.embeddings[space]
+        unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+        sims = unit @ unit[index]
+        sims[index] = -np.inf
+        expected = np.argsort(-sims)[:8]
+        model = compare.neighbour_models[space]
+        shown = [model.dataset_index(r) for r in range(model.rowCount())]
+        assert np.allclose(sims[shown], sims[expected])  # the 8 most similar (ties in any order)
+        assert len(compare.maps[space].neighbours.data) == 8
+        assert "same class" in compare.neighbour_rows[space][0].text()
+
+
+def test_the_checkboxes_choose_which_maps_are_shown(window, drive, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    compare.show_boxes["pixels"].setChecked(False)
+    compare.show_boxes["untrained"].setChecked(False)
+    assert compare.visible_spaces() == ["ssl", "supervised"]
+    assert not compare.maps["pixels"].isVisible() and compare.maps["ssl"].isVisible()
+
+
+def test_umap_replaces_the_pca_map_when_it_arrives(window, drive, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    coords = np.random.default_rng(0).normal(size=(len(compare.paths), 2)).astype(np.float32)
+    compare._on_events([ProjectionReady("ssl", "umap", coords)])
+    assert np.allclose(compare.maps["ssl"].coords, coords)
+    assert compare.kinds["ssl"] == "umap"
+    assert "UMAP" in compare.projection_label.text()
+
+
+def test_export_writes_pictures_and_embeddings(window, drive, qtbot, tiny_run, tmp_path):
+    compare = drive.open_run(window, tiny_run)
+    out = tmp_path / "export"
+    job = compare.export(out)
+    with qtbot.waitSignal(job.ended, timeout=20_000):
+        pass
+    assert (out / "maps.png").stat().st_size > 1000
+    assert (out / "maps.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    for space in SPACES:
+        x = np.load(out / f"embedding_{space}.npy")
+        assert x.shape == compare.embeddings[space].shape
+        with open(out / f"embedding_{space}.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        assert rows[0][:3] == ["path", "label", "e0"]
+        assert len(rows) == len(x) + 1
+        assert rows[1][0] == compare.paths[0]
+        assert np.isclose(float(rows[1][2]), x[0, 0], rtol=1e-4, atol=1e-6)
+    assert "Exported" in compare.banner.text()
+
+
+def test_an_unlabeled_folder_is_colored_by_cluster(window, drive, qtbot, flat_folder):
+    drive.open_folder(window, flat_folder)
+    compare = drive.train_and_compare(window)
+    assert not compare.show_boxes["supervised"].isEnabled()  # no labels, no supervised baseline
+    assert compare.visible_spaces() == ["ssl", "untrained", "pixels"]
+    assert compare.colors is not None and compare.color_names[0] == "cluster 1"
+    assert "kNN" not in compare.maps["ssl"].title.text()
+    assert "k-means" in compare.status.text()
+
+
+def test_a_folder_that_is_not_a_run_gives_a_clear_message(window, qtbot, tmp_path):
+    window.open_run(tmp_path)
+    qtbot.waitUntil(lambda: bool(window.compare.banner.text()))
+    assert "Could not open the run" in window.compare.banner.text()
+    assert window.pages.currentWidget() is window.compare

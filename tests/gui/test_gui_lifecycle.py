@@ -1,0 +1,63 @@
+"""Closing during any job stops and joins it; what the user set up comes back in the next session."""
+
+from ssl_studio.core.augment import PRESETS
+from ssl_studio.gui import settings
+from ssl_studio.gui.main_window import MainWindow
+from ssl_studio.gui.workers import Job
+
+
+def test_closing_during_training_stops_and_joins_it(window, drive, qtbot, tiny_folder):
+    drive.open_folder(window, tiny_folder)
+    page = window.train
+    window.go(2)
+    page.time_budget.setValue(600)
+    page.batch_size.setValue(8)
+    page.start_button.click()
+    qtbot.waitUntil(lambda: "ssl" in page._curves, timeout=20_000)
+    run = page.run
+    assert window.close()
+    assert not Job.live_jobs()  # joined inside closeEvent, not left to finish later
+    assert run.checkpoint("ssl").exists()  # the cancelled run kept its last checkpoint
+
+
+def test_closing_while_loading_stops_the_loader(window, tiny_folder):
+    window.open_path(tiny_folder)
+    assert window.data.is_loading()
+    assert window.close()
+    assert not Job.live_jobs()
+
+
+def test_closing_while_the_maps_are_computed_stops_them(window, drive, qtbot, tiny_folder):
+    drive.open_folder(window, tiny_folder)
+    drive.tiny_training(window)
+    with qtbot.waitSignal(window.train.trainingFinished, timeout=30_000):
+        window.train.start_button.click()
+    assert window.compare.is_running()
+    assert window.close()
+    assert not Job.live_jobs()
+
+
+def test_what_the_user_set_up_is_remembered(qtbot, drive, tiny_folder):
+    first = MainWindow(warm_up_umap=False)
+    qtbot.addWidget(first)
+    first.show()
+    drive.open_folder(first, tiny_folder)
+    first.resize(first.width(), 751)  # the offscreen screen is 800x800: restoring clamps a wider window's width
+    first.augment.preset.setCurrentIndex(first.augment.preset.findData("rotation"))
+    first.augment.preset.activated.emit(first.augment.preset.currentIndex())
+    first.augment.control("solarize_p").setValue(0.3)
+    first.train.batch_size.setValue(64)
+    first.train.by_epochs.setChecked(True)
+    first.train.epochs.setValue(7)
+    first.compare.use_umap.setChecked(True)
+    first.close()
+
+    second = MainWindow(warm_up_umap=False)
+    qtbot.addWidget(second)
+    assert second.height() == 751
+    assert settings.recent_folders() == [str(tiny_folder)]
+    assert second.augment.recipe() == PRESETS["rotation"].replace(solarize_p=0.3)
+    assert second.train.recipe == second.augment.recipe()
+    assert second.train.batch_size.value() == 64
+    assert second.train.by_epochs.isChecked() and second.train.epochs.value() == 7
+    assert second.compare.use_umap.isChecked()
