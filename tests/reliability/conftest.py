@@ -10,10 +10,6 @@ import reliability_corpus as corpus_module
 
 # Before any QApplication exists (the GUI test imports Qt lazily): no display is needed anywhere in this suite.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# On 2 cores shared with other jobs, torch's default two threads measured 10x slower per step than one
-# (0.7 s vs 0.06 s); child processes inherit the variable.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +17,17 @@ def isolated_cache(tmp_path, monkeypatch):
     root = tmp_path / "cache"
     monkeypatch.setenv("SSL_STUDIO_CACHE_DIR", str(root))
     return root
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread(monkeypatch):
+    """On 2 cores shared with other jobs, torch's default two threads measured 10x slower per training step than
+    one (0.7 s vs 0.06 s). Child processes get the same through OMP_NUM_THREADS."""
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -36,9 +36,12 @@ def finished_run(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("finished")
     data = reliability_corpus.build_labeled(base / "data")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as conftest's one_torch_thread, which a module fixture runs before
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SSL_STUDIO_CACHE_DIR", str(base / "cache"))
         events = list(run_pipeline(data, base / "run", CONFIG, use_umap=False))
+    torch.set_num_threads(threads)
     assert isinstance(events[-1], PipelineFinished)
     return base / "run"
 
