@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections import deque
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
@@ -88,6 +89,8 @@ class ComparePage(QWidget):
         self.selection = np.zeros(0, dtype=np.int64)
         self.clicked_index = -1
         self._unit: dict[str, np.ndarray] = {}  # l2-normalized embeddings for cosine neighbours
+        self._queue: deque = deque()  # job events not applied yet (see _drain)
+        self._drain_scheduled = False
         self._brushes: list | None = None
 
         self.banner = Banner()
@@ -246,6 +249,7 @@ class ComparePage(QWidget):
     def clear(self) -> None:
         """Forget every result (new data was opened)."""
         self.stop()
+        self._queue.clear()
         self.run = None
         self.embeddings, self.scores, self.kinds, self._unit = {}, {}, {}, {}
         self.colors, self._brushes = None, None
@@ -294,9 +298,9 @@ class ComparePage(QWidget):
         use_umap = self.use_umap.isChecked()
         job = Job(lambda token: _compare_with_clusters(dataset, run, use_umap, token), self)
         job.events.connect(self._on_events)
-        job.succeeded.connect(lambda _: self._on_done())
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(lambda: self._on_stopped("Stopped."))
+        job.succeeded.connect(lambda _: self._on_events([self._on_done]))
+        job.failed.connect(lambda exc: self._on_events([lambda: self._on_failed(exc)]))
+        job.cancelled.connect(lambda: self._on_events([lambda: self._on_stopped("Stopped.")]))
         self.job = job.start()
 
     def show_loaded(self, loaded, images: torch.Tensor | None, clusters: np.ndarray | None) -> None:
@@ -353,21 +357,43 @@ class ComparePage(QWidget):
             self.legend_layout.addWidget(row)
 
     def _on_events(self, events: list) -> None:
-        for event in events:
-            if isinstance(event, StageStarted):
-                self.status.setText(event.text + "…")
-            elif isinstance(event, SpaceReady):
-                self._space_ready(event.space, event.embedding, event.metrics)
-            elif isinstance(event, ClustersReady):
-                self._set_colors(event.labels, [f"cluster {k + 1}" for k in range(int(event.labels.max()) + 1)])
-            elif isinstance(event, ProjectionReady):
-                self._projection_ready(event.space, event.kind, event.coords)
-                if event.kind == "umap":
-                    done = sum(k == "umap" for k in self.kinds.values())
-                    self.status.setText(f"UMAP maps: {done} of {len(self.embeddings)} ready…")
-            elif isinstance(event, PipelineFinished):
-                self.run = event.run
+        self._queue.extend(events)
+        if not self._drain_scheduled:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Apply queued events in order, at most one map drawn per event-loop turn.
+
+        Setting a 20k-point map takes up to ~80 ms, and the four PCA maps usually arrive in one batch: drawn in one
+        go they would freeze the window for a third of a second.
+        """
+        self._drain_scheduled = False
+        while self._queue:
+            event = self._queue.popleft()
+            if callable(event):  # the job's outcome, queued behind its events
+                event()
+                continue
+            self._apply(event)
+            if isinstance(event, ProjectionReady) and self._queue:
+                self._drain_scheduled = True
+                QTimer.singleShot(0, self._drain)
+                return
         self._update_space_boxes()
+
+    def _apply(self, event) -> None:
+        if isinstance(event, StageStarted):
+            self.status.setText(event.text + "…")
+        elif isinstance(event, SpaceReady):
+            self._space_ready(event.space, event.embedding, event.metrics)
+        elif isinstance(event, ClustersReady):
+            self._set_colors(event.labels, [f"cluster {k + 1}" for k in range(int(event.labels.max()) + 1)])
+        elif isinstance(event, ProjectionReady):
+            self._projection_ready(event.space, event.kind, event.coords)
+            if event.kind == "umap":
+                done = sum(k == "umap" for k in self.kinds.values())
+                self.status.setText(f"UMAP maps: {done} of {len(self.embeddings)} ready…")
+        elif isinstance(event, PipelineFinished):
+            self.run = event.run
 
     def _space_ready(self, space: str, embedding: np.ndarray, metrics: dict | None) -> None:
         self.embeddings[space] = embedding

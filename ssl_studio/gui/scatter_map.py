@@ -65,7 +65,7 @@ class ScatterMap(QWidget):
         self.view_box.setAspectLocked(True)
 
         self.points = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE, pen=None, hoverable=False)
-        self.selection = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE + 2, pen=pg.mkPen("#202020", width=0.8))
+        self.selection = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE + 1, pen=None)
         self.neighbours = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE + 7, brush=None, symbol="s",
                                              pen=pg.mkPen("#d81b60", width=2))
         self.hover = pg.ScatterPlotItem(pxMode=True, size=16, brush=pg.mkBrush(255, 255, 255, 60),
@@ -148,7 +148,7 @@ class ScatterMap(QWidget):
         """Draw the selected points over the others, which fade: one opacity change, not 20k new brushes."""
         style = {"brush": brushes} if brushes is not None else {}
         selected = self._overlay(self.selection, indices, **style)
-        self.points.setOpacity(0.2 if selected else 1.0)
+        self.points.setOpacity(0.15 if selected else 1.0)
 
     def show_neighbours(self, indices) -> None:
         self._overlay(self.neighbours, indices)

@@ -31,7 +31,8 @@ def _wait(app, condition, timeout: float, what: str) -> None:
 
 
 def _save(window, out: Path, name: str) -> Path:
-    """Grab the window and save it as a small palette PNG (screenshots have few colors)."""
+    """Grab the window and save it as a small PNG: 256 colors, chosen by octree so that the small class-color
+    swatches and points keep their hue (median cut merged them with the large grey areas)."""
     from PIL import Image
     from PySide6.QtWidgets import QApplication
 
@@ -41,24 +42,29 @@ def _save(window, out: Path, name: str) -> Path:
     raw = out / f".{name}.raw.png"
     window.grab().save(str(raw))
     with Image.open(raw) as image:
-        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+        image.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE,
+                                      dither=Image.Dither.NONE).save(path, optimize=True)
     raw.unlink()
     print(f"saved {path}", file=sys.stderr)
     return path
 
 
-def _pick_demo_points(compare) -> tuple[int, np.ndarray]:
-    """A point deep inside its class in the SSL map, and a rectangle's worth of its class-mates there."""
+def _pick_demo_points(compare) -> tuple[int, str]:
+    """A point deep inside its class in the SSL map, and a rectangle around its neighbourhood there, selected:
+    the selection then shows where those images land in every other space."""
     from PySide6.QtCore import QRectF
 
     space = "ssl" if compare.maps["ssl"].has_points() else next(s for s, m in compare.maps.items() if m.has_points())
     coords = compare.maps[space].coords
     colors = compare.colors if compare.colors is not None else np.zeros(len(coords), dtype=np.int64)
-    k = int(np.bincount(colors).argmax())
-    members = np.flatnonzero(colors == k)
+    # The class whose points sit closest together in this map, and its most central point.
+    spread = [coords[colors == k].std(axis=0).sum() if (colors == k).any() else np.inf
+              for k in range(int(colors.max()) + 1)]
+    members = np.flatnonzero(colors == int(np.argmin(spread)))
     center = np.median(coords[members], axis=0)
     point = int(members[np.argmin(((coords[members] - center) ** 2).sum(axis=1))])
-    lo, hi = np.quantile(coords[members], 0.3, axis=0), np.quantile(coords[members], 0.7, axis=0)
+    near = np.argsort(((coords - coords[point]) ** 2).sum(axis=1))[:60]
+    lo, hi = coords[near].min(axis=0), coords[near].max(axis=0)
     compare.maps[space].view_box.rectSelected.emit(QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]))
     return point, space
 
@@ -125,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"training did not start: {page.banner.text()}")
         # Mid-way through the supervised baseline (or the SSL run when there is none), both curves are visible.
         last = page._models[-1]
-        _wait(app, lambda: len(page._points.get(last, [])) > 8 or not page.is_running(), 3600, "training")
+        _wait(app, lambda: (page._current == last and page.progress.value() >= 500) or not page.is_running(),
+              3600, "training")
         _save(window, args.out, "3-train")
 
         finished = []
