@@ -1,7 +1,9 @@
 """Augmentation: the project's batched per-sample pipeline against torchvision's per-image one, same recipe.
 
-torchvision runs the way a training script feeds a model: per PIL image, in-process (one core), and through a
-DataLoader with one worker per core, so both sides of the headline ratio use every core.
+torchvision runs the way a training script feeds a model: per PIL image, in one process, and through a DataLoader
+with one worker per core. The headline ratio gives each side one core (one torch thread against one process): the
+same work on the same resources, and the figure that survives a busy machine. With every core, the ratio also
+measures how torch's threads scale against worker processes, which on a loaded machine is mostly noise.
 """
 
 from __future__ import annotations
@@ -90,9 +92,9 @@ def measure_augment(table: Table, images: torch.Tensor, batch: int, rounds: int,
     table.row("torchvision v2 per PIL image (1 process)", rate["tv_1"], "views/s")
     table.row(f"torchvision v2 DataLoader ({workers} workers)", rate["tv_loader"], "views/s",
               f"steady state, {loader_batches} batches")
-    table.row("speedup vs torchvision (all cores each)", speedup, "x", "goal >= 4")
-    table.row("speedup vs torchvision (one core each)", per_core, "x")
+    table.row("speedup vs torchvision (one core each)", per_core, "x", "goal >= 4; the headline figure")
+    table.row("speedup vs torchvision (all cores each)", speedup, "x", "threads vs worker processes")
     return {"views_per_second": {"core": rate["core"], "core_1_thread": rate["core_1"],
                                  "torchvision_1_process": rate["tv_1"], "torchvision_dataloader": rate["tv_loader"]},
             "batch": len(sources), "source_px": images.shape[-1], "view_px": VIEW_PX, "threads": cores,
-            "dataloader_workers": workers, "speedup_per_core": per_core, "speedup": speedup}
+            "dataloader_workers": workers, "speedup_per_core": per_core, "speedup_all_cores": speedup}

@@ -1,4 +1,9 @@
-"""Projection: UMAP cold (a fresh process, empty numba cache: a first launch) and warm (after warm_up_umap), PCA."""
+"""Projection: PCA, and UMAP from a first launch (cold) to a warmed-up process (warm).
+
+UMAP runs in a fresh interpreter with an empty numba cache, so nothing this process imported or compiled helps it:
+it times `import umap`, the first fit (which JIT-compiles), core.project.warm_up_umap, then one more fit: what
+the app's maps cost once its background warm-up is done.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +18,29 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import make_blobs
 
-from ssl_studio.core.project import pca_2d, umap_2d, warm_up_umap
+from ssl_studio.core.project import pca_2d
 
 from .common import Table, source_root
 
-# Run in a fresh interpreter: times `import umap` and the first fit, which JIT-compiles into an empty cache.
-_COLD = """
+_CHILD = """
 import json, sys, time
 import numpy as np
 x = np.load(sys.argv[1], allow_pickle=False)
-start = time.perf_counter()
+times, last = {}, time.perf_counter()
+def lap(name):
+    global last
+    now = time.perf_counter()
+    times[name], last = now - last, now
 import umap
-imported = time.perf_counter()
-from ssl_studio.core.project import umap_2d
+lap("import")
+from ssl_studio.core.project import umap_2d, warm_up_umap
 umap_2d(x)
-print(json.dumps({"import": imported - start, "first_fit": time.perf_counter() - imported}))
+lap("first_fit")
+warm_up_umap()
+lap("warm_up")
+umap_2d(x)
+lap("warm")
+print(json.dumps(times))
 """
 
 
@@ -37,41 +50,29 @@ def embeddings_like(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def cold_umap(x: np.ndarray) -> dict:
+def umap_in_fresh_process(x: np.ndarray) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "x.npy"
         np.save(data, x)
         env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba"), "PYTHONPATH": source_root()}
-        done = subprocess.run([sys.executable, "-c", _COLD, str(data)], env=env, capture_output=True, text=True,
-                              check=True)
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return {**figures, "total": figures["import"] + figures["first_fit"]}
+        done = subprocess.run([sys.executable, "-c", _CHILD, str(data)], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"the UMAP child process failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**times, "cold": times["import"] + times["first_fit"]}
 
 
-def measure_projection(table: Table, n: int, dim: int, cold: bool = True) -> dict:
+def measure_projection(table: Table, n: int, dim: int) -> dict:
     x = embeddings_like(n, dim)
     shape = f"{n} x {dim}"
-    figures: dict = {"points": n, "dim": dim}
-
     start = time.perf_counter()
     pca_2d(x)
-    figures["pca_seconds"] = time.perf_counter() - start
-    table.row(f"PCA {shape}", figures["pca_seconds"], "s")
+    pca = time.perf_counter() - start
+    table.row(f"PCA {shape}", pca, "s")
 
-    if cold:
-        figures["cold"] = cold_umap(x)
-        table.row(f"UMAP cold {shape} (new process, empty JIT cache)", figures["cold"]["total"], "s",
-                  f"import umap {figures['cold']['import']:.1f} s + first fit {figures['cold']['first_fit']:.1f} s")
-
-    start = time.perf_counter()
-    warm_up_umap()
-    figures["warm_up_seconds"] = time.perf_counter() - start
-    table.row("core.project.warm_up_umap (in process)", figures["warm_up_seconds"], "s",
-              "import + JIT, or load from numba's cache")
-    for name in ("warm", "warm_again"):
-        start = time.perf_counter()
-        umap_2d(x)
-        figures[name] = time.perf_counter() - start
-    table.row(f"UMAP warm {shape} (first fit after warm-up)", figures["warm"], "s",
-              f"then {figures['warm_again']:.2f} s for another fit")
-    return figures
+    umap = umap_in_fresh_process(x)
+    table.row(f"UMAP cold {shape} (new process, empty JIT cache)", umap["cold"], "s",
+              f"import umap {umap['import']:.1f} s + first fit {umap['first_fit']:.1f} s")
+    table.row("then core.project.warm_up_umap", umap["warm_up"], "s", "what JIT the first fit left to it")
+    table.row(f"UMAP warm {shape} (fit after the warm-up)", umap["warm"], "s")
+    return {"points": n, "dim": dim, "pca_seconds": pca, "umap": umap}
