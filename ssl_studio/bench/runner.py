@@ -113,7 +113,7 @@ def run(sizes: Sizes, sections=SECTIONS, json_path: Path | None = None, table: T
             folder = dataset.root
             if sizes.ui_images < len(dataset):
                 folder = make_shapes(work / "ui-images", per_class=math.ceil(sizes.ui_images / len(SHAPES)), size=64)
-            figures = measure_ui(table, folder, sizes.ui_train_seconds, limit=600)
+            figures = measure_ui(table, folder, sizes.ui_train_seconds, limit=1200)
             report["ui"] = figures
             report["ui_max_gap_ms"] = figures["max_gap_ms"] if figures else None
             if figures is None:

@@ -19,6 +19,7 @@ from ssl_studio.core.train import TrainFinished, train
 from .common import Table, clock
 
 PHASES = ("augment", "forward", "backward", "optimizer")
+SHORT = {"augment": "aug", "forward": "fwd", "backward": "bwd", "optimizer": "opt"}
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def measure_training(table: Table, images: torch.Tensor, labels: torch.Tensor, d
                                 "seconds_per_step": split,
                                 "split_views_per_second": views / step, "loop_views_per_second": done.views_per_second,
                                 "loop_steps": done.steps, "loop_seconds": done.seconds}
-                shares = " ".join(f"{p[:3]} {split[p] / step:.0%}" for p in PHASES)
+                shares = " ".join(f"{SHORT[p]} {split[p] / step:.0%}" for p in PHASES)
                 table.row(key, done.views_per_second, "views/s",
                           f"loop {done.steps} steps; b={plan.batch} ({views} views of {config.view_size} px): "
                           f"{shares}, {step:.3g} s/step")
