@@ -78,10 +78,11 @@ class Recipe:
         return dataclass_from_dict(cls, data, "augmentation")
 
 
-# SimCLR's recipe (Chen et al. 2020, CIFAR variant: blur off at small resolution) and lighter ones where the
-# pretext task or the labels carry the signal.
+# SimCLR's recipe (Chen et al. 2020, CIFAR variant: blur off at small resolution) with crops of at least 35% of
+# the image: on a 2-minute budget, 15 epochs of shapes reached 49.6% kNN against 39.4% with SimCLR's 20%
+# (tuning notes in README), and lighter recipes where the pretext task or the labels carry the signal.
 PRESETS: dict[str, Recipe] = {
-    "simclr": Recipe(blur_p=0.0),
+    "simclr": Recipe(crop_scale=(0.35, 1.0), blur_p=0.0),
     "rotation": Recipe(crop_scale=(0.5, 1.0), flip_p=0.5, jitter_p=0.5, brightness=0.3, contrast=0.3,
                        saturation=0.3, hue=0.05, grayscale_p=0.1),
     "supervised": Recipe(crop_scale=(0.5, 1.0), jitter_p=0.0, grayscale_p=0.0),

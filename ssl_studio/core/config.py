@@ -65,7 +65,9 @@ class TrainConfig:
     backbone: str = "small-cnn"
     epochs: int | None = None
     time_budget: float | None = 120.0
-    batch_size: int = 256
+    # Small batches: on a CPU the cost is per view, so 64 gives twice the updates of 128 for the same time; over
+    # 15 epochs of shapes that was 39.4% kNN against 32.9% (README, "Defaults").
+    batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
     temperature: float = 0.2
