@@ -14,7 +14,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
 
 from ssl_studio.core.data import cache_root
@@ -24,6 +27,7 @@ from .common import Table, source_root
 TICK_MS = 5
 SLOW_MS = 100  # the goal: no gap above this
 IDLE_MS = 3000
+LATE_MS = 50  # the watchdog samples the main thread once the timer is this late
 
 
 def unavailable() -> str | None:
@@ -63,6 +67,8 @@ def measure_ui(table: Table, folder: Path, budget: float, limit: float) -> dict 
               f"{figures['idle_seconds']:.0f} s; what other processes alone cost the timer")
     for gap in figures["slowest"][:3]:
         table.row(f"  {gap['ms']:.0f} ms gap at {gap['at_s']:.1f} s ({gap['phase']})", "", "", gap["doing"])
+    for stall in figures.get("stalled_in", [])[:3]:
+        table.row("  main thread while the timer was late", stall["samples"], "x 50 ms", stall["where"])
     return figures
 
 
@@ -96,6 +102,10 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
 
     timer = QTimer(interval=TICK_MS, timeout=tick)
     timer.start()
+    stalls: Counter = Counter()
+    stop = threading.Event()
+    watchdog = threading.Thread(target=_watch_main_thread, args=(state, stalls, stop), daemon=True)
+    watchdog.start()
     # The control: the same timer with no window and no work shows what the machine alone does to it.
     QTimer.singleShot(IDLE_MS, app.quit)
     app.exec()
@@ -134,6 +144,8 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
     window.open_path(folder)
     app.exec()
     timer.stop()
+    stop.set()
+    watchdog.join()
     seconds = time.perf_counter() - start
     window.close()  # stops and joins the window's jobs
     if state["error"]:
@@ -145,7 +157,23 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
         "gaps_over_slow": sum(g > SLOW_MS for g in work), "ticks": len(work), "seconds": seconds,
         "idle_max_gap_ms": max(idle), "idle_seconds": IDLE_MS / 1000, "tick_ms": TICK_MS,
         "phase_max_gap_ms": {phase: max(g) for phase, g in gaps.items()}, "train_budget_seconds": budget,
-        "slowest": sorted(slow, key=lambda g: -g["ms"])[:10]}))
+        "slowest": sorted(slow, key=lambda g: -g["ms"])[:10],
+        "stalled_in": [{"where": where, "samples": n} for where, n in stalls.most_common(8)]}))
+
+
+def _watch_main_thread(state: dict, stalls: Counter, stop: threading.Event) -> None:
+    """While the timer is late, sample where the main thread is, every 50 ms.
+
+    A slot or a paint running in Python shows up by name. The probe's own app.exec() line means the main thread
+    was inside Qt's C++ loop: painting, or waiting for the GIL that a background thread holds.
+    """
+    main = threading.main_thread().ident
+    while not stop.wait(0.05):
+        if state["phase"] == "idle" or (time.perf_counter() - state["last"]) * 1000 < LATE_MS:
+            continue
+        frame = sys._current_frames().get(main)
+        stack = traceback.extract_stack(frame)[-3:] if frame is not None else []
+        stalls[" < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack))] += 1
 
 
 if __name__ == "__main__":

@@ -68,11 +68,11 @@ def test_training_measures_each_planned_backbone_only():
     assert positive(figures["loop_views_per_second"]) and positive(figures["split_views_per_second"])
 
 
-def test_projection_reports_pca_and_the_umap_child_figures(monkeypatch):
+def test_projection_reports_pca_and_both_umap_processes(monkeypatch, tmp_path):
     # UMAP's JIT takes tens of seconds: the bench's own runs measure it; here only the bookkeeping is checked.
     shapes = []
-    times = {"import": 1.0, "first_fit": 2.0, "warm_up": 0.5, "warm": 0.25, "cold": 3.0}
-    monkeypatch.setattr(projection, "umap_in_fresh_process", lambda x: shapes.append(x.shape) or times)
+    times = {"cold": {"import": 1.0, "fit": 2.0}, "warm": {"import": 0.5, "warm_up": 0.5, "fit": 0.25}}
+    monkeypatch.setattr(projection, "umap_in_fresh_processes", lambda x: shapes.append(x.shape) or times)
 
     figures = projection.measure_projection(Table(io.StringIO()), 60, 8)
 
