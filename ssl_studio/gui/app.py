@@ -52,32 +52,18 @@ def _style(app) -> None:
         app.setWindowIcon(QIcon(str(icon)))
 
 
-def collect_garbage_on_gui_thread(app) -> None:
-    """Run Python's cycle collector only from a GUI-thread timer.
-
-    Left automatic, it runs in whichever thread happens to allocate, often a worker's; collecting a cycle that
-    holds a Qt object there destroys that object off the GUI thread, and Qt crashes (seen here: a segfault while a
-    data-loading thread decoded a PNG). pyqtgraph's GarbageCollector disables the automatic collector and collects
-    on a QTimer instead.
-    """
-    from pyqtgraph.util.garbage_collector import GarbageCollector
-
-    if getattr(app, "_ssl_studio_gc", None) is None:
-        app._ssl_studio_gc = GarbageCollector(interval=0.5)
-
-
 def create_application(args: list[str] | None = None):
     """The QApplication with SSL Studio's names (which QSettings uses), style, icon and GUI-thread GC."""
     from PySide6.QtWidgets import QApplication
 
-    from . import settings
+    from . import gc_timer, settings
 
     app = QApplication.instance() or QApplication(args or ["ssl-studio"])
     app.setOrganizationName(settings.ORGANIZATION)
     app.setApplicationName(settings.APPLICATION)
     app.setApplicationDisplayName(settings.APPLICATION)
     _style(app)
-    collect_garbage_on_gui_thread(app)
+    gc_timer.install(app)
     return app
 
 

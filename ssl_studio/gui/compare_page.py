@@ -214,6 +214,8 @@ class ComparePage(QWidget):
             strip = ThumbnailView(strip=True, size=NEIGHBOUR_SIZE)
             strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the 8 fit the panel
             strip.setFixedHeight(NEIGHBOUR_SIZE + 14)
+            strip.clicked.connect(lambda index, view=strip: self.show_neighbours(
+                view.model().dataset_index(index.row())))
             rows_layout.addWidget(title)
             rows_layout.addWidget(strip)
             self.neighbour_rows[space] = (title, strip)
@@ -263,6 +265,9 @@ class ComparePage(QWidget):
         self.run = run
         self.paths, self.labels, self.class_names = paths, labels, class_names
         self.cache = ThumbnailCache(images, 64)
+        for view in [self.selection_strip] + [strip for _, strip in self.neighbour_rows.values()]:
+            if view.model() is not None:
+                view.model().deleteLater()  # the previous run's models, their pixmaps and images
         self.selection_model = ThumbnailModel(self.cache, paths, labels, class_names, self, size=40)
         self.selection_model.set_rows([])
         self.selection_strip.setModel(self.selection_model)
@@ -271,7 +276,6 @@ class ComparePage(QWidget):
             model = ThumbnailModel(self.cache, paths, labels, class_names, self, size=NEIGHBOUR_SIZE)
             model.set_rows([])
             strip.setModel(model)
-            strip.clicked.connect(lambda index, m=model: self.show_neighbours(m.dataset_index(index.row())))
             self.neighbour_models[space] = model
             title.hide()
             strip.hide()

@@ -235,9 +235,12 @@ class DataPage(QWidget):
     def show_dataset(self, dataset: ImageDataset) -> None:
         self.dataset = dataset
         labels = dataset.labels.numpy() if dataset.labeled else None
+        previous = self.grid.model()
         self.model = ThumbnailModel(ThumbnailCache(dataset.images, 64), dataset.paths, labels,
                                     dataset.class_names, self)
         self.grid.setModel(self.model)
+        if previous is not None:
+            previous.deleteLater()  # and with it its pixmaps and its hold on the old images
         kind = (f"{len(dataset.class_names)} classes" if dataset.labeled
                 else "unlabeled (no class subfolders: maps will be colored by cluster)")
         self.summary.setText(f"<b>{dataset.root}</b><br>{len(dataset):,} images · {kind} · "

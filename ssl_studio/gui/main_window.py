@@ -20,7 +20,7 @@ from ssl_studio.core.data import DataError, ImageDataset, LoadProgress, iter_loa
 from ssl_studio.core.pipeline import open_run
 from ssl_studio.core.runs import RunError, is_run_folder
 
-from . import settings
+from . import gc_timer, settings
 from .augment_page import PRESET_TITLES, AugmentPage
 from .compare_page import ComparePage, cluster_colors
 from .data_page import SAMPLE_TITLES, DataPage
@@ -76,6 +76,9 @@ class MainWindow(QMainWindow):
         self.train.set_recipe(self.augment.recipe(), self._recipe_title())
         self._restore_geometry()
         self.go(0)
+        # torch, scikit-learn, pyqtgraph and the window itself are here for the whole session: keep the collector
+        # from walking their ~400k objects again and again (half a second per young collection, measured).
+        gc_timer.install(QApplication.instance()).freeze_long_lived()
         if warm_up_umap:
             self._start_umap_warm_up()
 
@@ -279,6 +282,9 @@ class MainWindow(QMainWindow):
 
         signals = _WarmUpSignals(self)
         signals.done.connect(self._umap_warmed)
+        # umap-learn and numba bring ~700k objects that live as long as the app: a full collection during their
+        # import would walk them all (~0.7 s frozen); they are frozen out of sight once the warm-up is done.
+        gc_timer.install(QApplication.instance()).hold_full = True
         self.umap_status.setText("UMAP: warming up…")
         self.umap_status.setToolTip("UMAP is imported and compiled in the background; until it is ready, the "
                                     "maps show PCA first.")
@@ -304,6 +310,9 @@ class MainWindow(QMainWindow):
             self.compare.use_umap.setEnabled(False)
         else:
             self.umap_status.setText("UMAP ready")
+        collector = gc_timer.install(QApplication.instance())
+        collector.freeze_long_lived()
+        collector.hold_full = False
 
     # --- settings and shutdown --------------------------------------------------------------------------------
     def _restore_geometry(self) -> None:

@@ -110,6 +110,8 @@ class Job(QObject):
         self._flush()
         self._ended = True
         Job._live.discard(self)
+        # The generator's closure holds its inputs (a dataset, a run): let them go with it, here on the GUI thread.
+        self._make_generator = self._worker = None
         if isinstance(self._error, Cancelled) or (self._error is None and self.token.cancelled):
             self.cancelled.emit()
         elif self._error is not None:

@@ -25,9 +25,9 @@ PER_CLASS = 12
 def gui_thread_gc(qapp):
     """As the app does: collect garbage only on the GUI thread (a worker thread collecting a dead test's widgets
     would destroy Qt objects off the GUI thread and crash)."""
-    from ssl_studio.gui.app import collect_garbage_on_gui_thread
+    from ssl_studio.gui import gc_timer
 
-    collect_garbage_on_gui_thread(qapp)
+    gc_timer.install(qapp)
     yield
     gc.enable()
 
