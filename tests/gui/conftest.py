@@ -11,7 +11,8 @@ import threading  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QSettings, QThreadPool  # noqa: E402
+from PySide6.QtCore import QSettings, QThreadPool, QtMsgType, qInstallMessageHandler  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from ssl_studio.gui import settings  # noqa: E402
 from ssl_studio.gui.workers import Job  # noqa: E402
@@ -46,9 +47,36 @@ def isolated(tmp_path, monkeypatch, qapp):
     yield tmp_path
 
 
+# The offscreen platform plugin says this of every window it shows; it is not about our code.
+BENIGN_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item):
+    """Close every window the test left open, first thing in teardown, listening for Qt's warnings meanwhile
+    (e.g. "QThread: Destroyed while thread is still running"); no_thread_left_running reports them."""
+    app = QApplication.instance()
+    if app is not None:
+        warnings = item.qt_close_warnings = []
+
+        def handler(kind, context, message):
+            if kind != QtMsgType.QtDebugMsg and message not in BENIGN_QT_MESSAGES:
+                warnings.append(message)
+
+        previous = qInstallMessageHandler(handler)
+        try:
+            for widget in app.topLevelWidgets():
+                widget.close()
+            app.processEvents()
+        finally:
+            qInstallMessageHandler(previous)
+    return (yield)
+
+
 @pytest.fixture(autouse=True)
-def no_thread_left_running(qapp):
-    """Fail a test that leaves a worker or a Python thread running once its widgets are closed.
+def no_thread_left_running(qapp, request):
+    """Fail a test that leaves a worker or a Python thread running once its windows are closed, or whose windows
+    made Qt warn while closing.
 
     A finished job's thread is back in the pool a moment after its last signal, so the check joins (with a
     generous timeout) rather than samples: a thread that is merely finishing passes, one that keeps running fails.
@@ -68,6 +96,9 @@ def no_thread_left_running(qapp):
     alive = [t.name for t in extra if t.is_alive()]
     if alive:
         problems.append(f"Python thread(s) still alive: {alive}")
+    warnings = getattr(request.node, "qt_close_warnings", [])
+    if warnings:
+        problems.append(f"Qt warned while the windows closed: {warnings}")
     if problems:
         Job.stop_all(JOIN_S)
         pytest.fail("; ".join(problems))
