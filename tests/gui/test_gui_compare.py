@@ -147,3 +147,28 @@ def test_a_folder_that_is_not_a_run_gives_a_clear_message(window, qtbot, tmp_pat
     qtbot.waitUntil(lambda: bool(window.compare.banner.text()))
     assert "Could not open the run" in window.compare.banner.text()
     assert window.pages.currentWidget() is window.compare
+
+
+def test_a_run_whose_data_folder_is_gone_still_opens(window, drive, tiny_run, tmp_path):
+    import json
+    import shutil
+
+    moved = tmp_path / "run"
+    shutil.copytree(tiny_run, moved)
+    config = json.loads((moved / "config.json").read_text())
+    config["data"]["root"] = str(tmp_path / "deleted-data")
+    (moved / "config.json").write_text(json.dumps(config))
+    compare = drive.open_run(window, moved)
+    assert all(compare.maps[s].has_points() for s in SPACES)
+    assert compare.cache.images is None  # grey placeholders instead of thumbnails
+    assert "could not be read" in compare.status.text()
+    assert window.dataset is None
+
+
+def test_clicking_a_neighbour_thumbnail_follows_it(window, drive, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    compare.show_neighbours(3)
+    strip = compare.neighbour_rows["ssl"][1]
+    first = strip.model().dataset_index(0)
+    strip.clicked.emit(strip.model().index(0))
+    assert compare.clicked_index == first

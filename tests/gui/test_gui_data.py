@@ -100,3 +100,12 @@ def test_changing_the_working_resolution_reloads(window, drive, qtbot, tiny_fold
         page.resolution.activated.emit(page.resolution.currentIndex())
     assert window.dataset.resolution == 16
     assert "16 px" in window.train.resolution_label.text()
+
+
+def test_the_file_menu_lists_recent_folders(window, qtbot, tiny_folder):
+    settings.remember_folder(tiny_folder)
+    window.recent_menu.aboutToShow.emit()
+    actions = [a for a in window.recent_menu.actions() if a.text() == str(tiny_folder)]
+    assert len(actions) == 1
+    with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
+        actions[0].trigger()
