@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QPoint, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
@@ -529,7 +529,7 @@ class ComparePage(QWidget):
     def show_neighbours(self, index: int) -> None:
         self.clicked_index = index
         self._inspect(index)
-        self.neighbours_title.setText(f"Nearest neighbours of this image (cosine similarity in each space)"
+        self.neighbours_title.setText("Nearest neighbours of this image (cosine similarity in each space)"
                                       if self.labels is None else
                                       f"Nearest neighbours of this <b>{self.caption(index)}</b> "
                                       f"(cosine similarity in each space)")
@@ -599,8 +599,6 @@ class ComparePage(QWidget):
         finally:
             painter.end()
 
-    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
-        return QSize(1200, 800)
 
 
 def _save_npy(path: Path, x: np.ndarray) -> None:
