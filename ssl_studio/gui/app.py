@@ -3,7 +3,8 @@
 On Linux, Qt aborts the whole process (no Python exception to catch) when its platform plugin cannot start, so
 the likely causes are checked before a QApplication exists:
   * no display at all (an SSH session without X forwarding, a container);
-  * Qt 6.5+'s xcb plugin needs libxcb-cursor, which many minimal installs lack:
+  * Qt 6.5+'s xcb plugin needs libxcb-cursor (and libxcb-icccm, libxcb-keysyms, libxkbcommon-x11), which many
+    minimal installs lack:
         sudo apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
 """
 
@@ -14,9 +15,14 @@ import os
 import sys
 from pathlib import Path
 
-XCB_HINT = ("Qt 6.5 and later needs the xcb-cursor library to open windows on X11. Install it with:\n"
+# The libraries Qt's xcb plugin loads that desktop installs have and minimal ones often lack, with the Debian and
+# Ubuntu package of each (seen here: xcb-cursor present, xcb-icccm and xcb-keysyms missing).
+XCB_LIBRARIES = {"xcb-cursor": "libxcb-cursor0", "xcb-icccm": "libxcb-icccm4", "xcb-keysyms": "libxcb-keysyms1",
+                 "xkbcommon-x11": "libxkbcommon-x11-0"}
+XCB_HINT = ("Qt 6.5 and later needs these libraries to open windows on X11. Install them with:\n"
             "    sudo apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1\n"
-            "(Fedora: sudo dnf install xcb-util-cursor; Arch: sudo pacman -S xcb-util-cursor)")
+            "(Fedora: sudo dnf install xcb-util-cursor xcb-util-wm xcb-util-keysyms; "
+            "Arch: sudo pacman -S xcb-util-cursor xcb-util-wm xcb-util-keysyms)")
 NO_DISPLAY = ("ssl-studio: no display found (neither WAYLAND_DISPLAY nor DISPLAY is set), so the app cannot open "
               "a window.\nRun it from a desktop session, over SSH with X forwarding (ssh -X), or use the command "
               "line instead: ssl-studio run DATA_DIR --out RUN_DIR")
@@ -35,8 +41,13 @@ def display_problem(environ=os.environ, platform: str = sys.platform, find_libra
         return NO_DISPLAY
     else:
         would_use_xcb = not environ.get("WAYLAND_DISPLAY")
-    if would_use_xcb and find_library("xcb-cursor") is None:
-        return "ssl-studio: cannot start the X11 (xcb) display plugin.\n" + XCB_HINT
+    missing = [name for name in XCB_LIBRARIES if find_library(name) is None] if would_use_xcb else []
+    if missing:
+        hint = XCB_HINT
+        if "xkbcommon-x11" in missing:
+            hint = hint.replace("libxcb-keysyms1\n", "libxcb-keysyms1 libxkbcommon-x11-0\n")
+        return (f"ssl-studio: cannot start the X11 (xcb) display plugin: "
+                f"{', '.join('lib' + name for name in missing)} not found.\n" + hint)
     return None
 
 

@@ -1,6 +1,6 @@
 """Start-up checks that run before Qt can abort the process."""
 
-from ssl_studio.gui.app import NO_DISPLAY, XCB_HINT, display_problem, main
+from ssl_studio.gui.app import NO_DISPLAY, display_problem, main
 
 
 def found(name):
@@ -17,8 +17,18 @@ def test_no_display_on_linux_says_so():
 
 def test_x11_without_xcb_cursor_prints_the_install_hint():
     message = display_problem({"DISPLAY": ":0"}, "linux", missing)
-    assert XCB_HINT in message
-    assert "libxcb-cursor0" in message
+    assert "libxcb-cursor" in message.splitlines()[0]
+    assert "sudo apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1" in message
+
+
+def test_each_missing_xcb_library_is_named():
+    # As on this machine: xcb-cursor installed, xcb-icccm and xcb-keysyms not.
+    def some(name):
+        return None if name in ("xcb-icccm", "xcb-keysyms") else found(name)
+
+    first_line = display_problem({"DISPLAY": ":0"}, "linux", some).splitlines()[0]
+    assert "libxcb-icccm, libxcb-keysyms not found" in first_line
+    assert "cursor" not in first_line
 
 
 def test_wayland_or_a_working_x11_is_fine():
@@ -28,7 +38,7 @@ def test_wayland_or_a_working_x11_is_fine():
 
 def test_an_explicit_platform_is_respected():
     assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux", missing) is None
-    assert XCB_HINT in display_problem({"QT_QPA_PLATFORM": "xcb"}, "linux", missing)
+    assert "apt-get install" in display_problem({"QT_QPA_PLATFORM": "xcb"}, "linux", missing)
 
 
 def test_other_systems_are_not_checked():
