@@ -164,7 +164,7 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
 def _watch_main_thread(state: dict, stalls: Counter, stop: threading.Event) -> None:
     """While the timer is late, sample where the main thread is, every 50 ms.
 
-    A slot or a paint running in Python shows up by name. The probe's own app.exec() line means the main thread
+    A slot or a paint running in Python shows up by name; the probe's own app.exec() line means the main thread
     was inside Qt's C++ loop: painting, or waiting for the GIL that a background thread holds.
     """
     main = threading.main_thread().ident
@@ -173,7 +173,10 @@ def _watch_main_thread(state: dict, stalls: Counter, stop: threading.Event) -> N
             continue
         frame = sys._current_frames().get(main)
         stack = traceback.extract_stack(frame)[-3:] if frame is not None else []
-        stalls[" < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack))] += 1
+        if stack and stack[-1].name == "probe":
+            stalls["Qt's C++ event loop (painting, or waiting for the GIL)"] += 1
+        else:
+            stalls[" < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack))] += 1
 
 
 if __name__ == "__main__":
