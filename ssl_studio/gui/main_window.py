@@ -16,7 +16,9 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
                                QMainWindow, QMessageBox, QStackedWidget, QWidget)
 
 from ssl_studio import __version__
+from ssl_studio.core.augment import PRESETS
 from ssl_studio.core.data import DataError, ImageDataset, LoadProgress, iter_load
+from ssl_studio.core.methods import default_recipe
 from ssl_studio.core.pipeline import open_run
 from ssl_studio.core.runs import RunError, is_run_folder
 
@@ -138,6 +140,7 @@ class MainWindow(QMainWindow):
         self.augment.dataRequested.connect(lambda: self.go(0))
         self.augment.next.go.connect(lambda: self.go(2))
         self.train.augmentRequested.connect(lambda: self.go(1))
+        self.train.methodChanged.connect(self._method_changed)
         self.train.trainingFinished.connect(self._training_finished)
         self.train.next.go.connect(lambda: self.go(3))
         self.compare.trainRequested.connect(lambda: self.go(2))
@@ -145,6 +148,15 @@ class MainWindow(QMainWindow):
         self.compare.comparisonFinished.connect(
             lambda run: self._mark_done(3) or self.statusBar().showMessage(f"Maps ready; the run is saved in "
                                                                            f"{run.path}", 10_000))
+
+    def _method_changed(self, method: str) -> None:
+        """Follow the method with its own preset recipe, unless the user has made the recipe their own."""
+        recipe = default_recipe(method)
+        preset = next((key for key, value in PRESETS.items() if value == recipe), None)
+        if preset and self.augment.preset_name() in PRESETS and self.augment.preset_name() != preset:
+            self.augment.set_recipe(recipe, preset)
+            self.statusBar().showMessage(f"Augmentations set to the {PRESET_TITLES[preset]} preset "
+                                         "(edit them on the Augment page)", 8000)
 
     def _recipe_title(self) -> str:
         return PRESET_TITLES.get(self.augment.preset_name(), "Custom recipe")

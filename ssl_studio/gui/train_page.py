@@ -70,6 +70,7 @@ class TrainPage(QWidget):
     trainingFinished = Signal(object)  # RunFolder, after both models trained
     trainingStarted = Signal()
     augmentRequested = Signal()
+    methodChanged = Signal(str)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -175,6 +176,7 @@ class TrainPage(QWidget):
         buttons.addWidget(self.cancel_button)
         form.addRow(buttons)
         self.method.currentIndexChanged.connect(self._update_enabled)
+        self.method.currentIndexChanged.connect(lambda _: self.methodChanged.emit(self.method.currentData()))
         self.by_time.toggled.connect(self._update_enabled)
         return box
 
@@ -200,6 +202,9 @@ class TrainPage(QWidget):
         self.plot.setLabel("left", "loss")
         self.plot.addLegend(offset=(-10, 10))
         self.plot.setMouseEnabled(x=False, y=False)
+        # A long run reports four points a second for hours: draw only what a pixel column can show.
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.setClipToView(True)
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.stage)

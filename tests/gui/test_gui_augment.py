@@ -88,3 +88,13 @@ def test_the_edited_recipe_reaches_training_and_is_remembered(window, qtbot):
     qtbot.addWidget(again)
     assert again.recipe() == page.recipe()
     assert again.preset_name() == "custom"
+
+
+def test_choosing_a_method_brings_its_preset_unless_the_recipe_was_edited(window):
+    window.train.method.setCurrentIndex(window.train.method.findData("rotation"))
+    assert window.augment.preset_name() == "rotation"
+    assert window.train.recipe == PRESETS["rotation"]
+    window.augment.control("flip_p").setValue(0.0)  # now it is the user's own recipe
+    window.train.method.setCurrentIndex(window.train.method.findData("simclr"))
+    assert window.augment.preset_name() == "custom"
+    assert window.train.recipe.flip_p == 0.0
