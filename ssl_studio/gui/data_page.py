@@ -29,7 +29,6 @@ _STAGE_TEXT = {"scanning": "Looking for images", "decoding": "Decoding images", 
 
 class DataPage(QWidget):
     datasetLoaded = Signal(object)  # ImageDataset
-    recentChanged = Signal()
     openRunRequested = Signal()
 
     def __init__(self, parent=None) -> None:
@@ -227,7 +226,6 @@ class DataPage(QWidget):
         if not source.startswith("sample:"):
             settings.remember_folder(source)
             self.refresh_recent()
-            self.recentChanged.emit()
         self.show_dataset(dataset)
         self.datasetLoaded.emit(dataset)
 

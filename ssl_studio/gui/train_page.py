@@ -68,7 +68,6 @@ def health_words(health: float | None) -> tuple[str, str]:
 
 class TrainPage(QWidget):
     trainingFinished = Signal(object)  # RunFolder, after both models trained
-    trainingStarted = Signal()
     augmentRequested = Signal()
     methodChanged = Signal(str)
 
@@ -334,7 +333,6 @@ class TrainPage(QWidget):
         self.next.setEnabled(False)
         self.resume_button.hide()
         self._update_enabled()
-        self.trainingStarted.emit()
         return True
 
     @staticmethod
