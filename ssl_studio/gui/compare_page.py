@@ -8,6 +8,7 @@ across the maps by dataset index: the same image is highlighted wherever it land
 from __future__ import annotations
 
 import csv
+import html
 import sys
 from collections import deque
 import traceback
@@ -21,7 +22,7 @@ from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
                                QPushButton, QScrollArea, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
-from superqt import QFlowLayout
+from superqt import QElidingLabel, QFlowLayout
 
 from ssl_studio.core.atomic import write_atomic
 from ssl_studio.core.data import ImageDataset
@@ -35,7 +36,7 @@ from . import settings
 from .colors import class_brush, class_color, swatch
 from .scatter_map import ScatterMap
 from .thumbnails import ThumbnailCache, ThumbnailModel, ThumbnailView
-from .widgets import Banner, EmptyState, page_header
+from .widgets import Banner, EmptyState, page_header, shown
 from .workers import Job
 
 NEIGHBOURS = 8
@@ -144,7 +145,8 @@ class ComparePage(QWidget):
         self.busy = QProgressBar(maximumWidth=120, maximumHeight=14, textVisible=False)
         self.busy.setRange(0, 0)
         self.busy.hide()
-        self.status = QLabel(objectName="stageText")
+        self.status = QElidingLabel(objectName="stageText", elideMode=Qt.TextElideMode.ElideRight)
+        self.status.setMinimumWidth(200)
         toolbar.addWidget(self.busy)
         toolbar.addWidget(self.status)
 
@@ -321,9 +323,9 @@ class ComparePage(QWidget):
                     self._projection_ready(space, kind, loaded.projections[(space, kind)])
                     break
         self._update_space_boxes()
-        missing = [] if images is not None else ["the images"]
-        self.status.setText("Opened run." + (" Thumbnails are grey: its data folder "
-                                             f"{loaded.data_root} could not be read." if missing else ""))
+        self.status.setText("Opened run." + ("" if images is not None else
+                                             f" Thumbnails are grey: its data folder {shown(loaded.data_root)} "
+                                             "could not be read."))
         if not loaded.projections:
             self.banner.show_message("This run has no maps yet (it was stopped before they were computed).",
                                      "info")
@@ -348,7 +350,7 @@ class ComparePage(QWidget):
                 item.widget().deleteLater()
         counts = np.bincount(self.colors, minlength=len(names))
         for k, name in enumerate(names):
-            entry = QLabel(f"{name} ({counts[k]:,})", objectName="legendEntry")
+            entry = QLabel(f"{shown(name)} ({counts[k]:,})", objectName="legendEntry")
             icon = swatch(class_color(k), 10)
             row = QWidget()
             row_layout = QHBoxLayout(row)
@@ -398,6 +400,8 @@ class ComparePage(QWidget):
                 self.status.setText(f"UMAP maps: {done} of {len(self.embeddings)} ready…")
         elif isinstance(event, PipelineFinished):
             self.run = event.run
+            if event.metrics.get("note"):
+                self.banner.show_message(event.metrics["note"], "info")
 
     def _space_ready(self, space: str, embedding: np.ndarray, metrics: dict | None) -> None:
         self.embeddings[space] = embedding
@@ -447,9 +451,12 @@ class ComparePage(QWidget):
     def _on_done(self) -> None:
         self.busy.hide()
         self._update_projection_label()
-        note = ("" if self.labels is not None else
-                " Unlabeled folder: colored by k-means clusters of the SSL embedding, no accuracies.")
-        self.status.setText("Done." + note)
+        if self.labels is None:
+            self.status.setText("Done: no labels, so colored by k-means clusters of the SSL space, no accuracies.")
+        elif len(self.class_names) < 2:
+            self.status.setText("Done: only one class, so no supervised baseline (it needs two or more).")
+        else:
+            self.status.setText("Done.")
         self._update_space_boxes()
         if self.run is not None:
             self.comparisonFinished.emit(self.run)
@@ -479,7 +486,7 @@ class ComparePage(QWidget):
         for space, m in self.maps.items():
             m.show_hover(index)
             if space == source and index >= 0 and self.cache is not None:
-                m.show_preview(index, self.cache.pixmap(index, 64), self.caption(index))
+                m.show_preview(index, self.cache.pixmap(index, 64), shown(self.caption(index)))
             else:
                 m.hide_preview()
         if index >= 0:
@@ -492,7 +499,8 @@ class ComparePage(QWidget):
             return
         self.inspect_image.setPixmap(self.cache.pixmap(index, 112))
         label = self.caption(index)
-        self.inspect_text.setText((f"<b>{label}</b><br>" if label else "") + self.paths[index])
+        self.inspect_text.setText((f"<b>{html.escape(shown(label))}</b><br>" if label else "")
+                                  + html.escape(shown(self.paths[index])))
 
     def set_selection(self, indices) -> None:
         self.selection = np.asarray(indices, dtype=np.int64)
@@ -510,7 +518,7 @@ class ComparePage(QWidget):
             if self.colors is not None:
                 counts = np.bincount(self.colors[self.selection], minlength=len(self.color_names))
                 top = np.argsort(-counts)[:4]
-                parts = " · ".join(f"{counts[k]} {self.color_names[k]}" for k in top if counts[k])
+                parts = " · ".join(f"{counts[k]} {shown(self.color_names[k])}" for k in top if counts[k])
             self.selection_label.setText(f"Selection: {n:,} image(s)" + (f" ({parts})" if parts else ""))
         self.clear_selection_button.setEnabled(n > 0)
 
@@ -531,7 +539,7 @@ class ComparePage(QWidget):
         self._inspect(index)
         self.neighbours_title.setText("Nearest neighbours of this image (cosine similarity in each space)"
                                       if self.labels is None else
-                                      f"Nearest neighbours of this <b>{self.caption(index)}</b> "
+                                      f"Nearest neighbours of this <b>{html.escape(shown(self.caption(index)))}</b> "
                                       f"(cosine similarity in each space)")
         for space in SPACES:
             title, strip = self.neighbour_rows[space]
@@ -607,7 +615,8 @@ def _save_npy(path: Path, x: np.ndarray) -> None:
 
 
 def _save_csv(path: Path, x: np.ndarray, paths: list[str], names: list[str]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as f:
+    # surrogateescape writes a file name that is not valid UTF-8 back as its original bytes.
+    with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "label"] + [f"e{j}" for j in range(x.shape[1])])
         for i in range(len(x)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from ssl_studio.core.samples import sample_folder
 from . import settings
 from .colors import class_color, swatch
 from .thumbnails import ThumbnailCache, ThumbnailModel, ThumbnailView
-from .widgets import Banner, EmptyState, NextButton, footer, page_header
+from .widgets import Banner, EmptyState, NextButton, footer, page_header, shown
 from .workers import Job
 
 RESOLUTIONS = (16, 24, 32, 48, 64, 96, 128)
@@ -65,7 +66,8 @@ class DataPage(QWidget):
         self.recent_list = QListWidget(objectName="recentList")
         self.recent_list.setMinimumWidth(480)
         self.recent_list.setMaximumHeight(170)
-        self.recent_list.itemActivated.connect(lambda item: self.load(item.text()))
+        self.recent_list.itemActivated.connect(
+            lambda item: self.load(settings.recent_folders()[self.recent_list.row(item)]))
         self.empty.add_widget(self.recent_title)
         self.empty.add_widget(self.recent_list)
         return self.empty
@@ -161,7 +163,7 @@ class DataPage(QWidget):
 
     def load(self, folder: str | Path) -> None:
         folder = str(folder)
-        self._start(folder, f"Opening {folder}…", lambda token, r: iter_load(folder, r, cancel=token))
+        self._start(folder, f"Opening {shown(folder)}…", lambda token, r: iter_load(folder, r, cancel=token))
 
     def reload(self) -> None:
         """Load the current data again (after the working resolution changed)."""
@@ -241,9 +243,9 @@ class DataPage(QWidget):
             previous.deleteLater()  # and with it its pixmaps and its hold on the old images
         kind = (f"{len(dataset.class_names)} classes" if dataset.labeled
                 else "unlabeled (no class subfolders: maps will be colored by cluster)")
-        self.summary.setText(f"<b>{dataset.root}</b><br>{len(dataset):,} images · {kind} · "
+        self.summary.setText(f"<b>{html.escape(shown(dataset.root))}</b><br>{len(dataset):,} images · {kind} · "
                              f"{len(dataset.skipped):,} skipped")
-        self.summary.setToolTip(str(dataset.root))
+        self.summary.setToolTip(shown(dataset.root))
         self.resolution.setCurrentIndex(RESOLUTIONS.index(dataset.resolution)
                                         if dataset.resolution in RESOLUTIONS else 0)
 
@@ -252,13 +254,13 @@ class DataPage(QWidget):
         self.class_filter.addItem(f"All images ({len(dataset):,})", -1)
         counts = dataset.class_counts()
         for k, name in enumerate(dataset.class_names):
-            self.class_filter.addItem(f"{name} ({counts[name]:,})", k)
+            self.class_filter.addItem(f"{shown(name)} ({counts[name]:,})", k)
         self.class_filter.setEnabled(dataset.labeled)
         self.class_filter.blockSignals(False)
 
         self.classes.setRowCount(len(counts))
         for row, (name, count) in enumerate(counts.items()):
-            item = QTableWidgetItem(name)
+            item = QTableWidgetItem(shown(name))
             item.setIcon(swatch(class_color(row)))
             self.classes.setItem(row, 0, item)
             number = QTableWidgetItem(f"{count:,}")
@@ -268,9 +270,9 @@ class DataPage(QWidget):
 
         self.skipped.setRowCount(len(dataset.skipped))
         for row, skip in enumerate(dataset.skipped):
-            self.skipped.setItem(row, 0, QTableWidgetItem(skip.path))
-            self.skipped.setItem(row, 1, QTableWidgetItem(skip.reason))
-            self.skipped.item(row, 1).setToolTip(skip.reason)
+            self.skipped.setItem(row, 0, QTableWidgetItem(shown(skip.path)))
+            self.skipped.setItem(row, 1, QTableWidgetItem(shown(skip.reason)))
+            self.skipped.item(row, 1).setToolTip(shown(skip.reason))
         self.skipped_title.setText(f"Skipped files ({len(dataset.skipped)})" if dataset.skipped
                                    else "Skipped files: none, every image could be read")
         self.skipped.setVisible(bool(dataset.skipped))
@@ -299,6 +301,6 @@ class DataPage(QWidget):
     def refresh_recent(self) -> None:
         folders = settings.recent_folders()
         self.recent_list.clear()
-        self.recent_list.addItems(folders)
+        self.recent_list.addItems([shown(f) for f in folders])
         self.recent_list.setVisible(bool(folders))
         self.recent_title.setVisible(bool(folders))

@@ -27,6 +27,7 @@ from .augment_page import PRESET_TITLES, AugmentPage
 from .compare_page import ComparePage, cluster_colors
 from .data_page import SAMPLE_TITLES, DataPage
 from .train_page import TrainPage
+from .widgets import shown
 from .workers import JOIN_TIMEOUT_S, Job
 
 STAGES = ("Data", "Augment", "Train", "Compare")
@@ -121,7 +122,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         folders = settings.recent_folders()
         for folder in folders:
-            self.recent_menu.addAction(self._action(folder, lambda _=False, f=folder: self.open_path(f)))
+            self.recent_menu.addAction(self._action(shown(folder), lambda _=False, f=folder: self.open_path(f)))
         if not folders:
             self.recent_menu.addAction("No recent folders").setEnabled(False)
 
@@ -178,9 +179,9 @@ class MainWindow(QMainWindow):
         for stage in range(4):
             self._mark_done(stage, stage == 0)
         kind = f"{len(dataset.class_names)} classes" if dataset.labeled else "unlabeled"
-        self.data_status.setText(f"{dataset.root.name} · {len(dataset):,} images · {kind} · "
+        self.data_status.setText(f"{shown(dataset.root.name)} · {len(dataset):,} images · {kind} · "
                                  f"{dataset.resolution} px")
-        self.statusBar().showMessage(f"Opened {dataset.root}", 5000)
+        self.statusBar().showMessage(f"Opened {shown(dataset.root)}", 5000)
 
     def _training_finished(self, run) -> None:
         self._mark_done(2)
@@ -222,7 +223,7 @@ class MainWindow(QMainWindow):
         """Read a run folder in the background (and its images, when its data folder is still there)."""
         if self.run_job is not None and self.run_job.running:
             return
-        self.statusBar().showMessage(f"Opening the run {path}…")
+        self.statusBar().showMessage(f"Opening the run {shown(path)}…")
         job = Job(lambda token: _read_run(path, token), self)
         job.events.connect(self._run_progress)
         job.succeeded.connect(self._run_opened)
@@ -253,7 +254,7 @@ class MainWindow(QMainWindow):
         self.compare.show_loaded(loaded, images, clusters)
         for stage in range(4):
             self._mark_done(stage, stage != 1 or dataset is not None)
-        self.statusBar().showMessage(f"Opened the run {loaded.run.path}", 10_000)
+        self.statusBar().showMessage(f"Opened the run {shown(loaded.run.path)}", 10_000)
         self.go(3)
         self.runOpened.emit(loaded)
 

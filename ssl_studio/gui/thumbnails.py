@@ -16,6 +16,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QListView
 
 from .images import placeholder_pixmap, to_pixmap
+from .widgets import shown
 
 INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -83,10 +84,10 @@ class ThumbnailModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self.cache.pixmap(i, self.size)
         if role == Qt.ItemDataRole.DisplayRole and self._captions:
-            return self.label_text(i)
+            return shown(self.label_text(i))
         if role == Qt.ItemDataRole.ToolTipRole:
             label = self.label_text(i)
-            return f"{self._paths[i]}" + (f"\nclass: {label}" if label else "")
+            return shown(self._paths[i] + (f"\nclass: {label}" if label else ""))
         if role == INDEX_ROLE:
             return i
         if role == Qt.ItemDataRole.SizeHintRole:

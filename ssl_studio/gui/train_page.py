@@ -28,7 +28,7 @@ from ssl_studio.core.runs import RunError, RunFolder
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
 
 from . import settings
-from .widgets import Banner, NextButton, footer, page_header
+from .widgets import Banner, NextButton, footer, page_header, shown
 from .workers import Job
 
 METHOD_TITLES = {"simclr": "SimCLR (contrastive, InfoNCE)", "rotation": "Rotation prediction"}
@@ -433,7 +433,7 @@ class TrainPage(QWidget):
         self.resume_button.setVisible(self.run is not None)
 
     def _show_run_folder(self) -> None:
-        text = f"Run folder: {self.run.path}" if self.run is not None else ""
+        text = f"Run folder: {shown(self.run.path)}" if self.run is not None else ""
         self.run_label.setText(text)
         self.run_label.setToolTip(text)
 

@@ -7,6 +7,13 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QSizePo
                                QWidget)
 
 
+def shown(text) -> str:
+    """A file name or path as text Qt can hold. A name that is not valid UTF-8 reaches Python with lone surrogates,
+    which Qt silently drops (bees/\\udce9t\\udce9.jpg would show as bees/t.jpg, another file's possible name);
+    its odd bytes are written out instead, as bees/\\xe9t\\xe9.jpg."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class Banner(QFrame):
     """An inline message above a page's content; errors stay until closed, so they are never missed.
 
@@ -31,7 +38,7 @@ class Banner(QFrame):
         self.setProperty("kind", kind)
         self.style().unpolish(self)
         self.style().polish(self)
-        self._label.setText(text)
+        self._label.setText(shown(text))
         self.show()
 
     def text(self) -> str:

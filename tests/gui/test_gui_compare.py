@@ -172,3 +172,10 @@ def test_clicking_a_neighbour_thumbnail_follows_it(window, drive, tiny_run):
     first = strip.model().dataset_index(0)
     strip.clicked.emit(strip.model().index(0))
     assert compare.clicked_index == first
+
+
+def test_one_class_says_why_there_is_no_supervised_baseline(window, drive, folder_factory):
+    drive.open_folder(window, folder_factory(classes=("disk",), per_class=20, broken=False))
+    compare = drive.train_and_compare(window)
+    assert not compare.show_boxes["supervised"].isEnabled()
+    assert "only one class" in compare.status.text()

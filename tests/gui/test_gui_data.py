@@ -109,3 +109,13 @@ def test_the_file_menu_lists_recent_folders(window, qtbot, tiny_folder):
     assert len(actions) == 1
     with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
         actions[0].trigger()
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_with_its_bytes(window, drive, folder_factory):
+    import os
+
+    folder = folder_factory(per_class=4, broken=False)
+    with open(os.fsencode(folder / "disk") + b"/\xe9t\xe9.jpg", "wb") as f:
+        f.write(b"Latin-1 text, not a JPEG")
+    drive.open_folder(window, folder)
+    assert window.data.skipped.item(0, 0).text() == "disk/\\xe9t\\xe9.jpg"  # not "disk/t.jpg"
