@@ -34,9 +34,6 @@ def test_the_data_page_lists_every_skipped_file_with_its_reason(gui_window, qtbo
     assert gui_window.data.banner.text() == ""
 
 
-@pytest.mark.xfail(strict=True, reason="GUI defect: Qt drops lone surrogates, so bees/<0xE9>t<0xE9>.jpg is listed "
-                                       "as bees/t.jpg, the name of another possible file (fix: show paths through "
-                                       "p.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace'))")
 def test_a_name_that_is_not_utf8_is_shown_with_its_odd_bytes_marked(gui_window, qtbot, corpus):
     shown = open_mixed(gui_window, qtbot, corpus["mixed"])
     (odd,) = set(shown) - set(SKIPPED)
@@ -84,8 +81,6 @@ def test_open_run_refuses_a_tampered_run_in_the_window(gui_window, qtbot, labele
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="GUI defect: the Compare page ignores PipelineFinished.metrics['note'], so a "
-                                       "one-class folder ends with a bare 'Done.' (fix: show the note in the status)")
 def test_one_class_trains_and_the_compare_page_says_why_there_is_no_baseline(gui_window, qtbot, corpus):
     with qtbot.waitSignal(gui_window.data.datasetLoaded, timeout=15_000):
         gui_window.open_path(corpus["one_class"])
