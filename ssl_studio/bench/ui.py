@@ -74,16 +74,13 @@ def measure_ui(table: Table, folder: Path, budget: float, limit: float) -> dict 
 
 def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> None:
     """Drive the main window the way its tests do (tests/gui/conftest.py) and write the gap figures as JSON."""
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QTimer
 
     from ssl_studio.gui import settings
     from ssl_studio.gui.app import create_application
 
     app = create_application()
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
-        QSettings.setPath(QSettings.Format.IniFormat, scope, str(Path(workdir) / "settings"))
-    settings.set_runs_dir(Path(workdir) / "runs")
+    settings.use_private_folder(workdir)
 
     gaps: dict[str, list[float]] = {}
     slow: list[dict] = []

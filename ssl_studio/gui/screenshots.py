@@ -83,16 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     width, height = (int(v) for v in args.size.split("x"))
 
-    from PySide6.QtCore import QSettings
-
     from . import settings
     from .app import create_application
 
     scratch = Path(tempfile.mkdtemp(prefix="ssl-studio-screenshots-"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(scratch / "settings"))
     app = create_application()
-    settings.set_runs_dir(scratch / "runs")
+    settings.use_private_folder(scratch)
     settings.save_json("use_umap", not args.no_umap)
 
     from .main_window import MainWindow

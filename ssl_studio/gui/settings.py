@@ -17,6 +17,16 @@ APPLICATION = "SSL Studio"
 MAX_RECENT = 8
 
 
+def use_private_folder(folder: str | Path) -> None:
+    """Keep settings in an INI file and runs under ``folder``: tests, screenshots and the benchmark must never read
+    or change the user's own. Call after the QApplication has its names (app.create_application)."""
+    folder = Path(folder)
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(folder / "settings"))
+    set_runs_dir(folder / "runs")
+
+
 def store() -> QSettings:
     # Organization and application names come from the QApplication (set in app.py and the tests' conftest).
     return QSettings()

@@ -11,7 +11,7 @@ import threading  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QSettings, QThreadPool, QtMsgType, qInstallMessageHandler  # noqa: E402
+from PySide6.QtCore import QThreadPool, QtMsgType, qInstallMessageHandler  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from ssl_studio.gui import settings  # noqa: E402
@@ -39,10 +39,7 @@ def isolated(tmp_path, monkeypatch, qapp):
     monkeypatch.setenv("SSL_STUDIO_CACHE_DIR", str(tmp_path / "cache"))
     qapp.setOrganizationName(settings.ORGANIZATION)
     qapp.setApplicationName(settings.APPLICATION)
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
-        QSettings.setPath(QSettings.Format.IniFormat, scope, str(tmp_path / "settings"))
-    settings.set_runs_dir(tmp_path / "runs")
+    settings.use_private_folder(tmp_path)
     settings.save_json("use_umap", False)  # UMAP's import and JIT take far longer than a test may
     yield tmp_path
 

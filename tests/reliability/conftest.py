@@ -66,17 +66,14 @@ def unreadable(corpus, monkeypatch):
 def gui_window(qtbot, qapp, tmp_path):
     """The real main window, with settings (QSettings), runs and caches in temp folders, never the user's; closed
     at the end the way a user closes it, which stops and joins its jobs."""
-    from PySide6.QtCore import QSettings, QThreadPool
+    from PySide6.QtCore import QThreadPool
 
     from ssl_studio.gui import settings
     from ssl_studio.gui.main_window import MainWindow
 
     qapp.setOrganizationName(settings.ORGANIZATION)
     qapp.setApplicationName(settings.APPLICATION)
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
-        QSettings.setPath(QSettings.Format.IniFormat, scope, str(tmp_path / "settings"))
-    settings.set_runs_dir(tmp_path / "runs")
+    settings.use_private_folder(tmp_path)
     settings.save_json("use_umap", False)
     window = MainWindow(warm_up_umap=False)
     qtbot.addWidget(window)
