@@ -133,8 +133,9 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | N
         sigma = torch.where(blur, uniform(*recipe.blur_sigma), torch.zeros(batch))
         x = _blur(x, sigma.to(dev))
 
-    sol = coin(recipe.solarize_p).to(dev).view(-1, 1, 1, 1)
-    x = torch.where(sol & (x >= recipe.solarize_threshold), 1 - x, x)
+    sol = coin(recipe.solarize_p)
+    if sol.any():
+        x = torch.where(sol.to(dev).view(-1, 1, 1, 1) & (x >= recipe.solarize_threshold), 1 - x, x)
     return x
 
 
@@ -161,7 +162,9 @@ def _warp(x, recipe, size, uniform, coin):
     # Downsampling a large crop by more than 2x aliases; pre-shrink the source so bilinear taps stay adjacent.
     if x.shape[-1] > 2 * size:
         x = F.interpolate(x, size=(2 * size, 2 * size), mode="bilinear", antialias=True, align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    # Without rotation a crop never leaves the image, and "border" padding is the cheaper kernel (~2x on CPU).
+    padding = "reflection" if recipe.rotate_p > 0 else "border"
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -181,7 +184,8 @@ def _rotate_hue(x: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
         k * (1 - cos) + sq * sin, cos + k * (1 - cos), k * (1 - cos) - sq * sin,
         k * (1 - cos) - sq * sin, k * (1 - cos) + sq * sin, cos + k * (1 - cos),
     ], dim=1).view(-1, 3, 3)
-    return torch.einsum("bij,bjhw->bihw", m, x).clamp_(0, 1)
+    batch, channels, height, width = x.shape
+    return torch.bmm(m.to(x.dtype), x.reshape(batch, channels, -1)).view_as(x).clamp_(0, 1)
 
 
 def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
