@@ -238,7 +238,7 @@ def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None
     for kind in ("pca", "umap") if use_umap else ("pca",):
         for space, x in spaces.items():
             cancel.raise_if_cancelled()
-            maps[space] = pca_2d(x, seed=config.seed) if kind == "pca" else umap_2d(x)
+            maps[space] = pca_2d(x, seed=config.seed) if kind == "pca" else umap_2d(x, cancel=cancel)
             run.save_array(run.projection_name(space, kind), maps[space])
             yield ProjectionReady(space, kind, maps[space])
 

@@ -2,16 +2,24 @@
 
 umap-learn is imported lazily: ``import umap`` takes 10-15 s cold and its first fit JIT-compiles
 for tens of seconds more (numba), so the GUI calls ``warm_up_umap`` in the background at start
-and shows PCA maps meanwhile.
+and shows PCA maps meanwhile. Both run in one long-lived child process: numba's compiler holds
+Python's GIL for up to a second at a time, which froze the app's window, and a fit in a child can
+be stopped (the process is killed) where a fit in a thread cannot.
 """
 
+import multiprocessing
 import os
+import threading
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import numpy as np
 import platformdirs
 from sklearn.decomposition import PCA
+
+from .cancel import Cancelled, CancelToken
 
 # UMAP needs a few neighbours per point to mean anything; on 3 points PCA shows all there is.
 _MIN_UMAP_POINTS = 4
@@ -28,7 +36,8 @@ def pca_2d(x, seed: int = 0) -> np.ndarray:
     return out
 
 
-def umap_2d(x, seed: int | None = None, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+def umap_2d(x, seed: int | None = None, n_neighbors: int = 15, min_dist: float = 0.1, *,
+            cancel: CancelToken | None = None) -> np.ndarray:
     """UMAP to float32 (N, 2); fewer than 4 points fall back to PCA.
 
     seed=None (the default) runs on all cores. A fixed seed makes umap-learn single-threaded:
@@ -40,6 +49,48 @@ def umap_2d(x, seed: int | None = None, n_neighbors: int = 15, min_dist: float =
     x = _as_matrix(x)
     if len(x) < _MIN_UMAP_POINTS:
         return pca_2d(x, seed=seed or 0)
+    return _in_worker(_fit_umap, cancel, x, seed, n_neighbors, min_dist)
+
+
+def warm_up_umap(cancel: CancelToken | None = None) -> None:
+    """Start the UMAP process and JIT-compile its fit there, so the first real map is fast."""
+    _in_worker(_warm_up, cancel)
+
+
+def stop_umap_worker() -> None:
+    """Kill the UMAP process (and any fit it is running); the next map starts a new one."""
+    global _worker
+    with _worker_lock:
+        worker, _worker = _worker, None
+    if worker is not None:
+        # ProcessPoolExecutor can only wait for a running task; killing its process is the one way to stop a fit.
+        for process in list(getattr(worker, "_processes", {}).values()):
+            process.kill()
+        worker.shutdown(wait=False, cancel_futures=True)
+
+
+_worker: ProcessPoolExecutor | None = None
+_worker_lock = threading.Lock()
+
+
+def _in_worker(fn, cancel: CancelToken | None, *args):
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _set_numba_cache_dir()
+            # spawn, not fork: forking a process that holds torch's and Qt's threads is unsafe.
+            _worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        future = _worker.submit(fn, *args)
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except FutureTimeout:
+            if cancel is not None and cancel.cancelled:
+                stop_umap_worker()
+                raise Cancelled() from None
+
+
+def _fit_umap(x: np.ndarray, seed, n_neighbors: int, min_dist: float) -> np.ndarray:
     reducer = _make_umap(len(x), seed, n_neighbors, min_dist)
     with warnings.catch_warnings():
         # Clustered embeddings often give a disconnected kNN graph; UMAP copes and the map shows it.
@@ -47,8 +98,7 @@ def umap_2d(x, seed: int | None = None, n_neighbors: int = 15, min_dist: float =
         return reducer.fit_transform(x).astype(np.float32, copy=False)
 
 
-def warm_up_umap() -> None:
-    """Import umap-learn and JIT-compile its fit so the first real map is fast; numba's cache persists."""
+def _warm_up() -> None:
     # The data is chosen to reach the code paths real maps take: six far-apart blobs (a disconnected
     # graph, whose components are placed by their centroids), and 2 KB rows so that pynndescent's
     # forest splits breadth-first as it does past 1 MB of data. Both neighbour searches are
@@ -74,13 +124,17 @@ def _numba_cache_dir() -> Path:
     return Path(root) / "numba"
 
 
-def _make_umap(n_points: int, seed: int | None, n_neighbors: int, min_dist: float, **kw):
-    # numba reads NUMBA_CACHE_DIR once, at its own import; the default (next to the installed
-    # sources) is often read-only, and then every launch would compile again.
+def _set_numba_cache_dir() -> None:
+    # numba reads NUMBA_CACHE_DIR once, at its own import (in the child, which inherits it); the
+    # default (next to the installed sources) is often read-only, and then every launch compiles again.
     if "NUMBA_CACHE_DIR" not in os.environ:
         cache = _numba_cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
         os.environ["NUMBA_CACHE_DIR"] = str(cache)
+
+
+def _make_umap(n_points: int, seed: int | None, n_neighbors: int, min_dist: float, **kw):
+    _set_numba_cache_dir()
     import umap
 
     return umap.UMAP(

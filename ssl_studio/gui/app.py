@@ -88,6 +88,7 @@ def main(argv: list[str]) -> int:
         return 1
     app = create_application([sys.argv[0] if sys.argv else "ssl-studio"])
 
+    from ..core.project import stop_umap_worker
     from .main_window import MainWindow
     from .workers import Job
 
@@ -97,4 +98,5 @@ def main(argv: list[str]) -> int:
         window.open_path(Path(argv[0]).expanduser())
     code = app.exec()
     Job.stop_all()
+    stop_umap_worker()  # a warm-up or fit still running in the UMAP process must not hold the exit
     return code

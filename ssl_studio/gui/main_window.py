@@ -288,8 +288,8 @@ class MainWindow(QMainWindow):
     def _start_umap_warm_up(self) -> None:
         """Import umap-learn and JIT-compile it while the user looks at data, so the first map is quick.
 
-        A daemon thread, not a pool worker: the warm-up cannot be interrupted (import + numba compile), and a pool
-        worker would hold the application's exit until it finished; a daemon thread is simply dropped on exit.
+        It runs in the UMAP child process (core.project); this daemon thread only waits for it, so the window keeps
+        the GIL. A pool worker would hold the application's exit; the app kills the UMAP process when it quits.
         """
         from ssl_studio.core.project import warm_up_umap
 

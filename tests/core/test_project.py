@@ -59,3 +59,15 @@ print(json.dumps({"lazy": lazy, "shape": out.shape, "dtype": str(out.dtype),
     assert result == {"lazy": True, "shape": [300, 2], "dtype": "float32", "finite": True,
                       "numba_cache": str(tmp_path / "numba")}  # fmt: skip
     assert any((tmp_path / "numba").rglob("*.nbi")), "numba's compiled code should be cached for the next launch"
+
+
+def test_a_umap_fit_stops_when_cancelled():
+    from ssl_studio.core.cancel import CancelToken, Cancelled
+    from ssl_studio.core.project import stop_umap_worker
+
+    cancel = CancelToken()
+    cancel.cancel()
+    x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
+    with pytest.raises(Cancelled):
+        umap_2d(x, cancel=cancel)
+    stop_umap_worker()  # idempotent: the cancel already stopped it
