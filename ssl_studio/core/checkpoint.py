@@ -39,7 +39,8 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
     return path
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+def load_checkpoint(path: str | Path, *, with_tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and metadata; ``with_tensors=False`` reads only the (validated) metadata from the header."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
@@ -47,7 +48,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         tensors = {}
         with safe_open(str(path), framework="pt", device="cpu") as f:
             header = (f.metadata() or {}).get("ssl_studio")
-            for key in f.keys():
+            for key in f.keys() if with_tensors else ():
                 tensors[key] = f.get_tensor(key)
         meta = json.loads(header) if header else None
     except Exception as exc:  # safetensors and json raise several types for a corrupt or foreign file

@@ -135,7 +135,7 @@ def _has_baseline(dataset: ImageDataset, run: RunFolder) -> bool:
 
 def _finished(path: Path) -> bool:
     try:
-        return bool(load_checkpoint(path)[1].get("finished"))
+        return bool(load_checkpoint(path, with_tensors=False)[1].get("finished"))
     except CheckpointError:
         return False
 
@@ -179,7 +179,7 @@ def load_backbone(run: RunFolder, which: str, backbone_name: str) -> torch.nn.Mo
 def _train_figures(run: RunFolder, which: str) -> dict | None:
     if not run.checkpoint(which).exists():
         return None
-    meta = load_checkpoint(run.checkpoint(which))[1]
+    meta = load_checkpoint(run.checkpoint(which), with_tensors=False)[1]
     return {"seconds": round(meta["elapsed"], 2), "steps": meta["step"],
             "views_per_second": round(meta.get("views_per_second", 0.0), 1), "finished": meta["finished"]}
 
@@ -326,7 +326,7 @@ def open_run(path: str | Path) -> LoadedRun:
     for which in ("ssl", "supervised"):
         if run.checkpoint(which).exists():
             try:
-                history[which] = load_checkpoint(run.checkpoint(which))[1].get("history", [])
+                history[which] = load_checkpoint(run.checkpoint(which), with_tensors=False)[1].get("history", [])
             except CheckpointError as exc:
                 raise RunError(str(exc)) from exc
             if not _is_curve(history[which]):  # the app plots it: a malformed one would fail inside a view
