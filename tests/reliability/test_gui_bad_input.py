@@ -21,6 +21,17 @@ def open_mixed(window, qtbot, folder) -> dict[str, str]:
     return {table.item(row, 0).text(): table.item(row, 1).text() for row in range(table.rowCount())}
 
 
+def open_and_set_tiny_training(window, qtbot, folder) -> None:
+    with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
+        window.open_path(folder)
+    window.go(2)
+    page = window.train
+    page.by_epochs.setChecked(True)
+    page.epochs.setValue(1)
+    page.batch_size.setValue(8)
+    page.device.setCurrentText("cpu")
+
+
 def test_the_data_page_lists_every_skipped_file_with_its_reason(gui_window, qtbot, corpus, unreadable):
     shown = open_mixed(gui_window, qtbot, corpus["mixed"])
     assert len(gui_window.dataset) == len(GOOD)
@@ -49,13 +60,8 @@ def test_an_empty_folder_shows_a_message_and_the_app_carries_on(gui_window, qtbo
 
 
 def test_one_image_loads_and_training_explains_why_it_cannot_start(gui_window, qtbot, corpus):
-    with qtbot.waitSignal(gui_window.data.datasetLoaded, timeout=15_000):
-        gui_window.open_path(corpus["one_image"])
-    gui_window.go(2)
+    open_and_set_tiny_training(gui_window, qtbot, corpus["one_image"])
     page = gui_window.train
-    page.by_epochs.setChecked(True)
-    page.epochs.setValue(1)
-    page.device.setCurrentText("cpu")
     page.start_button.click()
     qtbot.waitUntil(lambda: "at least 2 images" in page.banner.text(), timeout=15_000)
     assert "unexpected error" not in page.banner.text()
@@ -82,14 +88,8 @@ def test_open_run_refuses_a_tampered_run_in_the_window(gui_window, qtbot, labele
 
 
 def test_one_class_trains_and_the_compare_page_says_why_there_is_no_baseline(gui_window, qtbot, corpus):
-    with qtbot.waitSignal(gui_window.data.datasetLoaded, timeout=15_000):
-        gui_window.open_path(corpus["one_class"])
-    gui_window.go(2)
+    open_and_set_tiny_training(gui_window, qtbot, corpus["one_class"])
     page = gui_window.train
-    page.by_epochs.setChecked(True)
-    page.epochs.setValue(1)
-    page.batch_size.setValue(8)
-    page.device.setCurrentText("cpu")
     with qtbot.waitSignal(gui_window.compare.comparisonFinished, timeout=60_000):
         page.start_button.click()
     assert "supervised" not in gui_window.compare.embeddings
