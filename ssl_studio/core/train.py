@@ -191,6 +191,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     views_total = views_since = loss_count = 0
     loss_sum = torch.zeros((), device=device)
     z = None
+    order, order_epoch = None, -1
 
     def report(now: float) -> TrainProgress:
         nonlocal last_report, views_since, loss_count
@@ -223,7 +224,8 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
             last_save = now
 
         epoch, offset = divmod(step, steps_per_epoch)
-        order = _epoch_order(n, config.seed, epoch)
+        if epoch != order_epoch:  # one permutation per epoch, not per step (it is O(N) on the hot path)
+            order, order_epoch = _epoch_order(n, config.seed, epoch), epoch
         idx = order[(offset * world + rank) * batch:(offset * world + rank + 1) * batch].to(device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(config.lr, fraction_done(elapsed_before + now), config.warmup_fraction)
