@@ -120,7 +120,8 @@ def _bar(desc: str, total: float):
 
 
 def _run(args) -> int:
-    time_budget = None if args.epochs else (args.time_budget or TrainConfig().time_budget)
+    time_budget = None if args.epochs is not None else (
+        TrainConfig().time_budget if args.time_budget is None else args.time_budget)
     config = TrainConfig(method=args.method, backbone=args.backbone, epochs=args.epochs,
                          time_budget=time_budget, batch_size=args.batch_size, lr=args.lr,
                          temperature=args.temperature, resolution=args.resolution, device=args.device,

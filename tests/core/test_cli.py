@@ -78,3 +78,7 @@ def test_bad_input_gives_a_clear_error_and_exit_code(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["run", str(tmp_path), "--out", str(tmp_path / "run"), "--batch-size", "1"]) == 2
     assert "batch size" in capsys.readouterr().err
+    assert main(["run", str(tmp_path), "--out", str(tmp_path / "run"), "--time-budget", "0"]) == 2
+    assert "time budget" in capsys.readouterr().err
+    assert main(["run", str(tmp_path), "--out", str(tmp_path / "run"), "--epochs", "0"]) == 2
+    assert "epochs" in capsys.readouterr().err
