@@ -203,7 +203,7 @@ def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None
             use_umap: bool = True) -> Iterator[StageStarted | SpaceReady | ProjectionReady | PipelineFinished]:
     """Embed every image in each space, score the spaces on the held-out split, map them to 2-D, write it all."""
     cancel = cancel or CancelToken()
-    config = TrainConfig.from_dict(run.read_json("config.json")["train"])
+    config = _stored_settings(run)[0]
     device = resolve_device(config.device)
     split = _read_split(run, len(dataset))
     labels = dataset.labels.numpy() if dataset.labeled else None
