@@ -7,8 +7,10 @@ Python's GIL for up to a second at a time, which froze the app's window, and a f
 be stopped (the process is killed) where a fit in a thread cannot.
 """
 
+import functools
 import multiprocessing
 import os
+import sys
 import threading
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -90,6 +92,26 @@ def _in_worker(fn, cancel: CancelToken | None, *args):
                 raise Cancelled() from None
 
 
+@functools.cache
+def _import_umap():
+    _set_numba_cache_dir()
+    import umap  # imports pynndescent too: their kernels must exist before caching is enabled
+    from numba.core.dispatcher import Dispatcher
+    from numba.core.errors import NumbaWarning
+
+    # Most of umap-learn's and pynndescent's kernels are compiled with cache=False, so every launch compiled
+    # them again: 46 s of a second launch's 50 s warm-up on 2 cores, 13 s once cached. numba keys its cache on
+    # the source file's stamp, so a library upgrade still recompiles. nn_descent itself cannot be cached
+    # (numba says it uses dynamic globals) and says so at each compile.
+    warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] in ("umap", "pynndescent"):
+            for obj in vars(module).values():
+                if isinstance(obj, Dispatcher) and obj.py_func.__module__ == name:
+                    obj.enable_caching()
+    return umap
+
+
 def _fit_umap(x: np.ndarray, seed, n_neighbors: int, min_dist: float) -> np.ndarray:
     reducer = _make_umap(len(x), seed, n_neighbors, min_dist)
     with warnings.catch_warnings():
@@ -106,10 +128,12 @@ def _warm_up() -> None:
     rng = np.random.default_rng(0)
     centers = rng.normal(scale=100.0, size=(6, 512))
     x = (centers[np.arange(1200) % 6] + rng.normal(size=(1200, 512))).astype(np.float32)
+    approximate = _make_umap(len(x), None, 15, 0.1, force_approximation_algorithm=True)
+    exact = _make_umap(300, None, 15, 0.1)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Graph is not fully connected")
-        _make_umap(len(x), None, 15, 0.1, force_approximation_algorithm=True).fit_transform(x)
-        _make_umap(300, None, 15, 0.1).fit_transform(x[:300, :16])
+        approximate.fit_transform(x)
+        exact.fit_transform(x[:300, :16])
 
 
 def _as_matrix(x) -> np.ndarray:
@@ -134,10 +158,7 @@ def _set_numba_cache_dir() -> None:
 
 
 def _make_umap(n_points: int, seed: int | None, n_neighbors: int, min_dist: float, **kw):
-    _set_numba_cache_dir()
-    import umap
-
-    return umap.UMAP(
+    return _import_umap().UMAP(
         n_components=2,
         n_neighbors=max(2, min(n_neighbors, n_points - 1)),
         min_dist=min_dist,

@@ -59,6 +59,8 @@ print(json.dumps({"lazy": lazy, "shape": out.shape, "dtype": str(out.dtype),
     assert result == {"lazy": True, "shape": [300, 2], "dtype": "float32", "finite": True,
                       "numba_cache": str(tmp_path / "numba")}  # fmt: skip
     assert any((tmp_path / "numba").rglob("*.nbi")), "numba's compiled code should be cached for the next launch"
+    # umap-learn compiles this kernel with cache=False; the app caches it too (see project._import_umap).
+    assert any((tmp_path / "numba").rglob("umap_.smooth_knn_dist-*.nbi"))
 
 
 def test_a_umap_fit_stops_when_cancelled():
