@@ -23,6 +23,7 @@ def changed(before, after):
 
 def test_preview_shows_eight_images_with_two_views_each(window, drive, tiny_folder):
     drive.open_folder(window, tiny_folder)
+    window.go(1)
     page = window.augment
     assert page.stack.currentIndex() == 1
     for i in range(8):
@@ -34,6 +35,7 @@ def test_preview_shows_eight_images_with_two_views_each(window, drive, tiny_fold
 
 def test_moving_a_slider_redraws_the_preview(window, drive, qtbot, tiny_folder):
     drive.open_folder(window, tiny_folder)
+    window.go(1)
     page = window.augment
     before = views(page)
     redraws = page.redraws
@@ -46,6 +48,17 @@ def test_moving_a_slider_redraws_the_preview(window, drive, qtbot, tiny_folder):
     assert np.abs(first[..., 0] - first[..., 1]).max() <= 1
     assert page.preset_name() == "custom"
     assert page.recipe().grayscale_p == 1.0
+
+
+def test_a_hidden_preview_draws_when_shown(window, drive, tiny_folder):
+    """Its torch calls run on the GUI thread; while hidden (during training, say) they would only compete."""
+    drive.open_folder(window, tiny_folder)
+    page = window.augment
+    assert not page.isVisible() and page.redraws == 0
+    page.control("grayscale_p").setValue(1.0)
+    assert page.redraws == 0
+    window.go(1)
+    assert page.redraws == 1 and not page.view_image(0, 1).isNull()
 
 
 def test_a_preset_sets_every_control(window):
@@ -64,6 +77,7 @@ def test_every_recipe_field_has_a_control(window):
 
 def test_seed_and_new_sample_change_what_is_shown(window, drive, qtbot, tiny_folder):
     drive.open_folder(window, tiny_folder)
+    window.go(1)
     page = window.augment
     originals = [pixels(page.view_image(i, 0)) for i in range(8)]
     before = views(page)
