@@ -28,6 +28,8 @@ TICK_MS = 5
 SLOW_MS = 100  # the goal: no gap above this
 IDLE_MS = 3000
 LATE_MS = 50  # the watchdog samples the main thread once the timer is this late
+MAP_POINTS = 20_000
+FRAME_MS = 33  # a pan frame within this is 30 frames/s: interactive
 
 
 def unavailable() -> str | None:
@@ -69,6 +71,10 @@ def measure_ui(table: Table, folder: Path, budget: float, limit: float) -> dict 
         table.row(f"  {gap['ms']:.0f} ms gap at {gap['at_s']:.1f} s ({gap['phase']})", "", "", gap["doing"])
     for stall in figures.get("stalled_in", [])[:3]:
         table.row("  main thread while the timer was late", stall["samples"], "x 50 ms", stall["where"])
+    drawn = figures["map"]
+    table.row(f"{drawn['points']:,}-point map: set points + first draw", drawn["first_draw_ms"], "ms")
+    table.row(f"{drawn['points']:,}-point map: pan frame (median)", drawn["pan_frame_ms_median"], "ms",
+              f"worst {drawn['pan_frame_ms_max']:.1f} ms of {drawn['frames']}; goal <= {FRAME_MS} (30 frames/s)")
     return figures
 
 
@@ -155,7 +161,46 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
         "idle_max_gap_ms": max(idle), "idle_seconds": IDLE_MS / 1000, "tick_ms": TICK_MS,
         "phase_max_gap_ms": {phase: max(g) for phase, g in gaps.items()}, "train_budget_seconds": budget,
         "slowest": sorted(slow, key=lambda g: -g["ms"])[:10],
-        "stalled_in": [{"where": where, "samples": n} for where, n in stalls.most_common(8)]}))
+        "stalled_in": [{"where": where, "samples": n} for where, n in stalls.most_common(8)],
+        "map": _draw_and_pan(MAP_POINTS)}))
+
+
+def _draw_and_pan(n: int, frames: int = 60) -> dict:
+    """Milliseconds to show n points in one of the Compare page's maps, then per frame while panning it.
+
+    Each frame moves the view by 1% and repaints synchronously, the work a drag asks for at every mouse move.
+    """
+    import numpy as np
+    from PySide6.QtTest import QTest
+
+    from ssl_studio.gui.colors import class_brush
+    from ssl_studio.gui.scatter_map import ScatterMap
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, n)
+    coords = rng.normal(scale=8, size=(10, 2))[labels] + rng.normal(size=(n, 2))
+    view = ScatterMap("bench")
+    view.resize(640, 640)
+    view.show()
+    # Until the window is exposed, repaint() paints nothing.
+    if not QTest.qWaitForWindowExposed(view):
+        raise RuntimeError("the map's window was never exposed, so nothing could be drawn")
+    viewport = view.plot.viewport()
+    start = time.perf_counter()
+    view.set_points(coords, [class_brush(int(k)) for k in labels])
+    viewport.repaint()
+    first = (time.perf_counter() - start) * 1000
+    step = 0.01 * (coords[:, 0].max() - coords[:, 0].min())
+    pan = []
+    for i in range(frames):
+        view.view_box.translateBy(x=step if i < frames // 2 else -step)
+        start = time.perf_counter()
+        viewport.repaint()
+        pan.append((time.perf_counter() - start) * 1000)
+    view.close()
+    pan.sort()
+    return {"points": n, "first_draw_ms": first, "pan_frame_ms_median": pan[len(pan) // 2],
+            "pan_frame_ms_max": pan[-1], "frames": frames}
 
 
 def _watch_main_thread(state: dict, stalls: Counter, stop: threading.Event) -> None:
