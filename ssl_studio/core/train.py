@@ -122,6 +122,8 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     if cuda:
         method.to(memory_format=torch.channels_last)
     model = torch.nn.parallel.DistributedDataParallel(method) if world > 1 else method
+    if config.compile:
+        model = torch.compile(model)
     optimizer = torch.optim.AdamW(method.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed * 7919 + rank)
 
