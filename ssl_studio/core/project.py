@@ -81,7 +81,8 @@ def _in_worker(fn, cancel: CancelToken | None, *args):
         if _worker is None:
             _set_numba_cache_dir()
             # spawn, not fork: forking a process that holds torch's and Qt's threads is unsafe.
-            _worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                          initializer=_lower_priority)
         future = _worker.submit(fn, *args)
     while True:
         try:
@@ -90,6 +91,12 @@ def _in_worker(fn, cancel: CancelToken | None, *args):
             if cancel is not None and cancel.cancelled:
                 stop_umap_worker()
                 raise Cancelled() from None
+
+
+def _lower_priority() -> None:
+    # The warm-up compiles in the background while the user trains: the window and the training come first.
+    if hasattr(os, "nice"):
+        os.nice(10)
 
 
 @functools.cache
