@@ -1,7 +1,7 @@
 """Training throughput per method, backbone and device: the loop's own views/s, and where a step's time goes.
 
 core.train.train gives the real figure. It does not expose its phases, so a few steps are also timed here by hand,
-the way the loop runs them (channels_last and bf16 autocast on CUDA), with a device sync between phases.
+with the loop's own StepTuning (channels_last and bf16 autocast on CUDA) and a device sync between phases.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.methods import METHODS, build_method
 from ssl_studio.core.models import BACKBONES
-from ssl_studio.core.train import TrainFinished, train
+from ssl_studio.core.train import StepTuning, TrainFinished, train
 
 from .common import Table, clock
 
@@ -32,10 +32,8 @@ class StepPlan:
 def phase_split(method, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int,
                 device: torch.device) -> tuple[dict[str, float], int]:
     """Median seconds per phase over ``steps`` steps (after one warm-up step), and views per step."""
-    cuda = device.type == "cuda"
-    method.to(device)
-    if cuda:
-        method.to(memory_format=torch.channels_last)
+    tuning = StepTuning(device)
+    tuning.model(method)
     method.train()
     optimizer = torch.optim.AdamW(method.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
@@ -44,10 +42,9 @@ def phase_split(method, images: torch.Tensor, labels: torch.Tensor, batch: int, 
         idx = torch.randint(len(images), (batch,), generator=gen).to(device)
         t0 = clock(device)
         views, targets = method.make_views(images[idx], labels[idx], gen)
-        if cuda:
-            views = views.contiguous(memory_format=torch.channels_last)
+        views = tuning.inputs(views)
         t1 = clock(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        with tuning.autocast():
             loss, _ = method(views, targets)
         t2 = clock(device)
         optimizer.zero_grad(set_to_none=True)
