@@ -407,8 +407,9 @@ class ComparePage(QWidget):
         self.embeddings[space] = embedding
         if metrics:
             self.scores[space] = metrics
-        x = torch.from_numpy(np.ascontiguousarray(embedding, dtype=np.float32))
-        self._unit[space] = torch.nn.functional.normalize(x, dim=1).numpy()
+        # numpy, not torch: a torch op on the GUI thread would wait for torch's threads, busy with the worker's work.
+        x = np.asarray(embedding, dtype=np.float32)
+        self._unit[space] = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         self._update_title(space)
 
     def _projection_ready(self, space: str, kind: str, coords: np.ndarray) -> None:
