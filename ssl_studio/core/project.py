@@ -110,7 +110,7 @@ def _import_umap():
     # them again: 46 s of a second launch's 50 s warm-up on 2 cores, 13 s once cached. numba keys its cache on
     # the source file's stamp, so a library upgrade still recompiles. nn_descent itself cannot be cached
     # (numba says it uses dynamic globals) and says so at each compile.
-    warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
+    warnings.filterwarnings("ignore", message=".*Cannot cache compiled function", category=NumbaWarning)
     for name, module in list(sys.modules.items()):
         if name.partition(".")[0] in ("umap", "pynndescent"):
             for obj in vars(module).values():
