@@ -366,6 +366,8 @@ class TrainPage(QWidget):
                 self.stage.setText(f"Step {step} of {len(self._models)}: {event.text}")
                 self.progress.setRange(0, 1000)
                 self.progress.setValue(0)
+                self.progress.setFormat(f"{SPACE_TITLES.get(event.name, event.name)} · starting…")
+                latest = None  # the previous model's last figures must not show under this one
             elif isinstance(event, TrainEvent):
                 if isinstance(event.event, TrainProgress):
                     self._points.setdefault(event.which, []).append((event.event.elapsed, event.event.loss))

@@ -104,3 +104,20 @@ def test_number_formatting():
     assert health_words(0.9)[0].endswith("healthy")
     assert health_words(0.05)[0].endswith("collapsing")
     assert health_words(math.nan)[0] == "–"
+
+
+def test_the_next_model_does_not_start_under_the_last_ones_figures(window, drive, tiny_folder):
+    """When SSL's last progress and the baseline's start arrive in one batch, the bar restarts for the baseline."""
+    from ssl_studio.core.pipeline import StageStarted, TrainEvent
+    from ssl_studio.core.train import TrainProgress
+
+    drive.open_folder(window, tiny_folder)
+    page = window.train
+    page._models = ["ssl", "supervised"]
+    last = TrainProgress(step=90, epoch=2, total_steps=90, fraction=1.0, loss=3.2, views_per_second=2000.0,
+                         elapsed=12.0, eta=0.0, health=0.98, lr=0.0)
+    page._on_events([StageStarted("ssl", "Training self-supervised"), TrainEvent("ssl", last),
+                     StageStarted("supervised", "Training supervised")])
+    assert page.progress.value() == 0
+    assert page.progress.format() == "Supervised · starting…"
+    assert page.stage.text() == "Step 2 of 2: Training supervised"
