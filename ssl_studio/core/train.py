@@ -72,8 +72,8 @@ def lr_at(base: float, fraction: float, warmup: float) -> float:
 
 def cpu_has_native_bf16() -> bool:
     """AVX-512 BF16 or AMX: bfloat16 arithmetic in hardware. Elsewhere it is emulated, and slower than float32."""
-    cpu = torch.cpu
-    return any(getattr(cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private in torch, hence the getattr
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
 class StepTuning:
