@@ -10,9 +10,8 @@ objects umap-learn and numba bring) every tenth time. So this one:
   * ticks every 50 ms, so each young collection has little to look at;
   * runs a full collection only when the long-lived objects grew by a quarter since the last one, the rule of
     CPython's own collector, counting what each young collection promotes;
-  * moves everything alive at start-up, and again once the UMAP warm-up has imported umap-learn and numba, out
-    of the collector's sight with gc.freeze(): modules and classes never become garbage, and no full collection
-    runs while that warm-up is importing them.
+  * moves everything alive once the window is built out of the collector's sight with gc.freeze(): modules and
+    classes never become garbage. (umap-learn and numba are imported in the UMAP child process, not here.)
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ class GuiThreadCollector(QObject):
         self._thresholds = gc.get_threshold()
         self._long_lived = 0  # objects in the oldest generation after the last full collection
         self._promoted = 0  # objects moved into it since
-        self.hold_full = False  # no full collection while True (a big import is under way)
         gc.disable()
         gc.freeze()
         self._timer = QTimer(self, interval=INTERVAL_MS, timeout=self.collect)
@@ -43,7 +41,7 @@ class GuiThreadCollector(QObject):
         if count1 <= self._thresholds[1]:
             gc.collect(0)
             return
-        if count2 > self._thresholds[2] and not self.hold_full and self._promoted > self._long_lived // 4:
+        if count2 > self._thresholds[2] and self._promoted > self._long_lived // 4:
             gc.collect(2)
             self._long_lived, self._promoted = len(gc.get_objects(2)), 0
             return
@@ -51,7 +49,7 @@ class GuiThreadCollector(QObject):
         self._promoted += young - gc.collect(1)  # survivors of a generation-1 collection become long-lived
 
     def freeze_long_lived(self) -> None:
-        """Hide everything alive now from future collections (call when a big library has been imported)."""
+        """Hide everything alive now from future collections (call once the long-lived objects exist)."""
         gc.freeze()
         self._long_lived = self._promoted = 0
 

@@ -295,9 +295,6 @@ class MainWindow(QMainWindow):
 
         signals = _WarmUpSignals(self)
         signals.done.connect(self._umap_warmed)
-        # umap-learn and numba bring ~700k objects that live as long as the app: a full collection during their
-        # import would walk them all (~0.7 s frozen); they are frozen out of sight once the warm-up is done.
-        gc_timer.install(QApplication.instance()).hold_full = True
         self.umap_status.setText("UMAP: warming up…")
         self.umap_status.setToolTip("UMAP is imported and compiled in the background; until it is ready, the "
                                     "maps show PCA first.")
@@ -323,9 +320,6 @@ class MainWindow(QMainWindow):
             self.compare.use_umap.setEnabled(False)
         else:
             self.umap_status.setText("UMAP ready")
-        collector = gc_timer.install(QApplication.instance())
-        collector.freeze_long_lived()
-        collector.hold_full = False
 
     # --- settings and shutdown --------------------------------------------------------------------------------
     def _restore_geometry(self) -> None:
