@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import html
 import sys
-from collections import deque
 import traceback
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -607,7 +607,6 @@ class ComparePage(QWidget):
             self.maps_box.render(painter, QPoint(0, 0))
         finally:
             painter.end()
-
 
 
 def _save_npy(path: Path, x: np.ndarray) -> None:
