@@ -13,12 +13,12 @@ from pathlib import Path
 
 from .core.cancel import CancelToken, Cancelled
 from .core.checkpoint import CheckpointError
-from .core.config import DEVICES, TrainConfig
+from .core.config import TrainConfig
 from .core.data import DataError, LoadProgress, iter_load
-from .core.methods import SSL_METHODS
-from .core.models import BACKBONES
+from .core.methods import method_class, method_names
 from .core.pipeline import PipelineFinished, SpaceReady, StageStarted, TrainEvent, run_pipeline
 from .core.runs import RunError
+from .core.schema import described_fields, field_types, info
 from .core.train import TrainFinished, TrainingError
 
 COMMANDS = ("inspect", "run")
@@ -34,24 +34,18 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("data_dir", type=Path)
     inspect.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
 
-    defaults = TrainConfig()
     run = sub.add_parser("run", help="SSL pretraining, supervised baseline, embeddings, maps and metrics")
     run.add_argument("data_dir", type=Path)
     run.add_argument("--out", type=Path, required=True, help="run folder to write (created if missing)")
-    run.add_argument("--method", choices=SSL_METHODS, default=defaults.method)
-    run.add_argument("--backbone", choices=BACKBONES, default=defaults.backbone)
     budget = run.add_mutually_exclusive_group()
     budget.add_argument("--time-budget", type=float, metavar="SECONDS",
-                        help=f"seconds of training per model (default {defaults.time_budget:g})")
+                        help=f"seconds of training per model (default {TrainConfig().time_budget:g})")
     budget.add_argument("--epochs", type=int, help="train for this many epochs instead of a time budget")
-    run.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    run.add_argument("--lr", type=float, default=defaults.lr, help="learning rate")
-    run.add_argument("--temperature", type=float, default=defaults.temperature, help="InfoNCE temperature")
-    run.add_argument("--resolution", type=int, default=defaults.resolution, metavar="PX")
-    run.add_argument("--device", choices=DEVICES, default=defaults.device)
-    run.add_argument("--seed", type=int, default=defaults.seed)
-    run.add_argument("--compile", action="store_true",
-                     help="torch.compile the training step: slower to start, faster steps (worth it on a GPU)")
+    _add_settings(run, TrainConfig, choices={"method": method_names(self_supervised=True)})
+    params = run.add_argument_group("method settings (each applies to the methods named in its help)")
+    for name, (methods, f) in _method_settings().items():
+        _add_setting(params, f, field_types(method_class(methods[0]).Params)[name],
+                     f"{info(f).help} ({', '.join(methods)}; default {f.default:g})")
     run.add_argument("--no-umap", action="store_true", help="PCA maps only (faster)")
     run.add_argument("--resume", action="store_true",
                      help="continue the interrupted run in --out from its last checkpoint, with its own settings")
@@ -121,13 +115,52 @@ def _bar(desc: str, total: float):
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
 
 
+def _add_setting(parser, f, kind: type, help: str, choices=None) -> None:
+    """One flag for a described setting; its value stays None unless given, so the dataclass keeps its default."""
+    flag = "--" + f.name.replace("_", "-")
+    if kind is bool:
+        parser.add_argument(flag, action="store_true", default=None, help=help)
+    else:
+        parser.add_argument(flag, type=kind, choices=choices, default=None, help=help,
+                            metavar=None if choices else f.name.upper())
+
+
+def _add_settings(parser, cls, choices: dict[str, list[str]]) -> None:
+    types = field_types(cls)
+    for f in described_fields(cls):
+        meta = info(f)
+        options = choices.get(f.name) or (list(meta.choices()) if meta.choices else None)
+        default = "" if types[f.name] is bool else f" (default {f.default})"
+        _add_setting(parser, f, types[f.name], f"{meta.help}{default}", options)
+
+
+def _method_settings() -> dict[str, tuple[list[str], object]]:
+    """Every self-supervised method's own settings by name, with the methods that have each."""
+    found: dict[str, tuple[list[str], object]] = {}
+    for method in method_names(self_supervised=True):
+        for f in described_fields(method_class(method).Params):
+            found.setdefault(f.name, ([], f))[0].append(method)
+    return found
+
+
+def config_from_args(args) -> TrainConfig:
+    """The TrainConfig the flags describe; a method setting given for a method without it is refused."""
+    given = {f.name: getattr(args, f.name) for f in described_fields(TrainConfig)
+             if getattr(args, f.name) is not None}
+    config = TrainConfig(**given, epochs=args.epochs,
+                         time_budget=None if args.epochs is not None else (
+                             TrainConfig().time_budget if args.time_budget is None else args.time_budget))
+    params = {name: getattr(args, name) for name in _method_settings() if getattr(args, name) is not None}
+    own = {f.name for f in described_fields(config.params)}
+    if set(params) - own:
+        flags = ", ".join("--" + name.replace("_", "-") for name in sorted(set(params) - own))
+        raise ValueError(f"{flags} does not apply to --method {config.method}")
+    return config.replace(params=config.params.from_dict({**config.params.to_dict(), **params},
+                                                         f"{config.method} method"))
+
+
 def _run(args) -> int:
-    time_budget = None if args.epochs is not None else (
-        TrainConfig().time_budget if args.time_budget is None else args.time_budget)
-    config = TrainConfig(method=args.method, backbone=args.backbone, epochs=args.epochs,
-                         time_budget=time_budget, batch_size=args.batch_size, lr=args.lr,
-                         temperature=args.temperature, resolution=args.resolution, device=args.device,
-                         compile=args.compile, seed=args.seed)
+    config = config_from_args(args)
     cancel = CancelToken()
     # Ctrl-C asks the loop to stop at the next step, so the last checkpoint is written before exiting.
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())

@@ -15,7 +15,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision.transforms import v2
 
-from ssl_studio.core.augment import PRESETS, augment
+from ssl_studio.core.augment import augment
+from ssl_studio.core.methods import default_recipe
 
 from .common import Table, fastest_rounds, torch_threads
 
@@ -23,8 +24,8 @@ VIEW_PX = 32
 
 
 def torchvision_simclr(size: int = VIEW_PX) -> v2.Compose:
-    """torchvision's spelling of PRESETS["simclr"] (blur off, as in the preset)."""
-    r = PRESETS["simclr"]
+    """torchvision's spelling of SimCLR's recipe (blur off, as in the recipe)."""
+    r = default_recipe("simclr")
     return v2.Compose([
         v2.RandomResizedCrop(size, scale=r.crop_scale, ratio=r.crop_ratio, antialias=True),
         v2.RandomHorizontalFlip(r.flip_p),
@@ -62,7 +63,7 @@ def _loader_views_per_second(images: torch.Tensor, batch: int, batches: int, wor
 
 def measure_augment(table: Table, images: torch.Tensor, batch: int, rounds: int, loader_batches: int) -> dict:
     """images: uint8 (N, 3, 64, 64) sources; views are VIEW_PX px."""
-    recipe, tv = PRESETS["simclr"], torchvision_simclr()
+    recipe, tv = default_recipe("simclr"), torchvision_simclr()
     gen = torch.Generator().manual_seed(0)
     sources = images[torch.randperm(len(images), generator=gen)[:batch]]
     pils = [Image.fromarray(a) for a in sources.permute(0, 2, 3, 1).contiguous().numpy()]

@@ -43,7 +43,7 @@ def measure_quality(table: Table, folders: dict[str, Path], budgets: tuple[float
         for budget in budgets:
             run = config.replace(time_budget=budget)
             torch.manual_seed(run.seed)
-            method = build_method(run.method, run.backbone, default_recipe(run.method), temperature=run.temperature,
+            method = build_method(run.method, run.backbone, default_recipe(run.method), params=run.params,
                                   view_size=run.view_size)
             done = train_to_end(method, data.images[torch.from_numpy(train_idx)], None, run)
             top1 = knn(embed(method.backbone, data.images))

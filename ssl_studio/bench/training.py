@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ssl_studio.core.config import TrainConfig
-from ssl_studio.core.methods import METHODS, build_method
+from ssl_studio.core.methods import build_method, method_names
 from ssl_studio.core.models import BACKBONES
 from ssl_studio.core.train import StepTuning, TrainFinished, train
 
@@ -66,7 +66,7 @@ def train_to_end(method, images, labels, config: TrainConfig) -> TrainFinished:
 
 
 def measure_training(table: Table, images: torch.Tensor, labels: torch.Tensor, devices: list[str],
-                     plans: dict[tuple[str, str], StepPlan], methods=METHODS) -> dict:
+                     plans: dict[tuple[str, str], StepPlan], methods=None) -> dict:
     """images: uint8 (N, 3, R, R) at training resolution; a backbone is measured on the devices it has a plan for."""
     num_classes = int(labels.max()) + 1
     results = {}
@@ -77,12 +77,13 @@ def measure_training(table: Table, images: torch.Tensor, labels: torch.Tensor, d
             plan = plans.get((backbone, device.type))
             if plan is None:
                 continue
-            for method_name in methods:
+            for method_name in methods or method_names():
                 key = f"{method_name}/{backbone}/{device.type}"
                 config = TrainConfig(method=method_name, backbone=backbone, time_budget=plan.loop_seconds,
                                      batch_size=plan.batch, resolution=images.shape[-1], device=device.type)
                 torch.manual_seed(0)
-                method = build_method(method_name, backbone, num_classes=num_classes, view_size=config.view_size)
+                method = build_method(method_name, backbone, params=config.params, num_classes=num_classes,
+                                      view_size=config.view_size)
                 split, views = phase_split(method, *on_device, plan.batch, plan.steps, device)
                 done = train_to_end(method, images, labels, config)
                 step = sum(split.values())

@@ -1,132 +1,92 @@
-"""Training settings as a frozen, JSON-round-trippable dataclass, and device selection."""
+"""Training settings as a frozen, JSON-round-trippable dataclass, and device selection.
+
+Every field that a person may set describes itself (core/schema.py): the Train page and the command line are
+generated from these descriptions. A method's own settings (SimCLR's temperature, ...) live in its parameter
+dataclass, kept under ``params``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import typing
 from dataclasses import dataclass
 
 import torch
 
+from .methods import MethodParams, method_class, registered
+from .models import BACKBONES
+from .schema import check_ranges, dataclass_from_dict, setting
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-def dataclass_from_dict(cls, data: dict, what: str):
-    """Build a frozen dataclass from JSON data, refusing unknown keys and wrong types with a clear message."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{what} settings must be a JSON object, not {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-    if unknown:
-        raise ValueError(f"unknown {what} setting(s): {', '.join(unknown)}")
-    values = {name: _coerce(value, hints[name], f"{what} setting '{name}'") for name, value in data.items()}
-    return cls(**values)
-
-
-def _coerce(value, hint, what: str):
-    """Check one JSON value against a field's type hint (str, bool, int, float, X | None, tuple[...])."""
-    args = typing.get_args(hint)
-    if type(None) in args:
-        if value is None:
-            return None
-        hint = next(a for a in args if a is not type(None))
-        args = typing.get_args(hint)
-    if typing.get_origin(hint) is tuple:
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ValueError(f"{what} must be a list of {len(args)} numbers")
-        return tuple(_coerce(v, a, what) for v, a in zip(value, args))
-    if hint is bool or hint is str:
-        if not isinstance(value, hint):
-            raise ValueError(f"{what} must be {'true or false' if hint is bool else 'a string'}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-        raise ValueError(f"{what} must be a finite number")
-    if hint is int:
-        if value != int(value):
-            raise ValueError(f"{what} must be a whole number")
-        return int(value)
-    return float(value)
-
-
-def _finite(value: int | float) -> bool:
-    # JSON integers have no size limit, and math.isfinite raises OverflowError past the float range.
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
+def _method_titles() -> dict[str, str]:
+    return {name: cls.title for name, cls in registered().items()}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. ``time_budget`` (seconds) and ``epochs`` both bound it; None means unbounded."""
 
-    method: str = "simclr"
-    backbone: str = "small-cnn"
+    method: str = setting("simclr", "Method", "The training objective.", choices=_method_titles)
+    backbone: str = setting("small-cnn", "Backbone", "The network that turns an image into an embedding.",
+                            choices=lambda: BACKBONES)
     epochs: int | None = None
     time_budget: float | None = 120.0
     # Small batches: on a CPU the cost is per view, so 64 gives twice the updates of 128 for the same time; over
     # 15 epochs of shapes that was 39.4% kNN against 32.9% (README, "Defaults").
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    # SimCLR's CIFAR value; over 15 and 30 epochs of shapes it edged out 0.2 (49.6 vs 48.8, 49.0 vs 47.3 kNN).
-    temperature: float = 0.5
-    warmup_fraction: float = 0.05
-    resolution: int = 32
+    batch_size: int = setting(64, "Batch size", "Images per step. Contrastive methods like large batches (more "
+                              "negatives); on a CPU smaller batches give more updates in the same time.",
+                              minimum=2, maximum=8192, step=32)
+    lr: float = setting(2e-3, "Learning rate", "Peak learning rate (AdamW, warm-up then cosine decay).",
+                        minimum=1e-6, maximum=1.0, log=True)
+    weight_decay: float = setting(1e-4, "Weight decay", "AdamW's weight decay.", minimum=0.0, maximum=1.0,
+                                  log=True, advanced=True)
+    warmup_fraction: float = setting(0.05, "Warm-up", "Share of the budget over which the learning rate rises "
+                                     "from 0 to its peak.", minimum=0.0, maximum=0.5, step=0.01, advanced=True)
+    resolution: int = setting(32, "Resolution", "Side of the images in pixels, as decoded.", minimum=8,
+                              maximum=512, in_form=False)
     # Views are rendered smaller than the images: at 0.75 a view has 56% of the pixels, so training is nearly
     # twice as fast; and a network trained on random crops sees objects larger than in the full image, so
     # evaluating on full-size images suits it (Touvron et al. 2019, FixRes).
-    view_fraction: float = 0.75
-    device: str = "auto"
+    view_fraction: float = setting(0.75, "View size", "Side of the augmented views as a share of the resolution: "
+                                   "smaller views train faster.", minimum=0.25, maximum=1.0, step=0.05,
+                                   advanced=True)
+    device: str = setting("auto", "Device", "auto picks a GPU when there is one.",
+                          choices=lambda: dict.fromkeys(DEVICES, ""))
     # torch.compile the training step. On this project's CPU: 31 s of compiling, then 1.17x the steps per second,
     # so it is off by default; it is meant for GPUs (unmeasured there). On a CPU it needs a C++ compiler.
-    compile: bool = False
-    seed: int = 0
+    compile: bool = setting(False, "Compile", "torch.compile the training step: slower to start, faster steps "
+                            "(worth it on a GPU).", advanced=True)
+    # numpy and scikit-learn take seeds in [0, 2**32); the loop's seed * 100_003 + epoch stays in torch's range.
+    seed: int = setting(0, "Seed", "Seeds the weights, the batches and the split.", minimum=0, maximum=2**32 - 1)
+    params: MethodParams | None = None  # the method's own settings; None: its defaults
+
+    def __post_init__(self) -> None:
+        if isinstance(self.method, str) and self.method in registered() and self.params is None:
+            object.__setattr__(self, "params", method_class(self.method).Params())
+        self.validate()
 
     def validate(self) -> None:
-        from .methods import METHODS
-        from .models import BACKBONES
-
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method '{self.method}' (choose from {', '.join(METHODS)})")
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone '{self.backbone}' (choose from {', '.join(BACKBONES)})")
-        if self.device not in DEVICES:
-            raise ValueError(f"unknown device '{self.device}' (choose from {', '.join(DEVICES)})")
+        if not isinstance(self.method, str) or self.method not in registered():
+            method_class(str(self.method))  # raises, naming the choices
+        check_ranges(self)
+        if not isinstance(self.params, method_class(self.method).Params):
+            raise ValueError(f"the {self.method} method's settings must be "
+                             f"{method_class(self.method).Params.__name__}, not {type(self.params).__name__}")
         if self.epochs is None and self.time_budget is None:
             raise ValueError("give a time budget or a number of epochs")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError("epochs must be at least 1")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ValueError("the time budget must be more than 0 seconds")
-        if self.batch_size < 2:
-            raise ValueError("the batch size must be at least 2")
-        if not 0 < self.lr < 10:
-            raise ValueError("the learning rate must be between 0 and 10")
-        if self.weight_decay < 0:
-            raise ValueError("weight decay cannot be negative")
-        if not 0.01 <= self.temperature <= 10:
-            raise ValueError("the temperature must be between 0.01 and 10")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ValueError("the warm-up fraction must be in [0, 1)")
-        if not 8 <= self.resolution <= 512:
-            raise ValueError("the resolution must be between 8 and 512 pixels")
-        if not 0.25 <= self.view_fraction <= 1:
-            raise ValueError("the view size must be between 25% and 100% of the resolution")
-        # numpy and scikit-learn take seeds in [0, 2**32); the training loop's seed * 100_003 + epoch stays in
-        # torch's 64-bit range.
-        if not 0 <= self.seed < 2**32:
-            raise ValueError(f"the seed must be between 0 and {2**32 - 1}")
 
     @property
     def view_size(self) -> int:
         return max(8, round(self.resolution * self.view_fraction))
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     def replace(self, **changes) -> TrainConfig:
+        if "method" in changes and "params" not in changes and changes["method"] != self.method:
+            changes["params"] = None  # another method: its own defaults
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -134,7 +94,23 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        return dataclass_from_dict(cls, data, "training")
+        if not isinstance(data, dict):
+            raise ValueError(f"training settings must be a JSON object, not {type(data).__name__}")
+        data = dict(data)
+        method = data.get("method", cls.method)
+        if not isinstance(method, str):
+            raise ValueError("training setting 'method' must be a string")
+        params = data.pop("params", None)
+        params = {} if params is None else params
+        if not isinstance(params, dict):
+            raise ValueError(f"the {method} method's settings must be a JSON object")
+        method_params = method_class(method).Params
+        if "temperature" in data:  # runs made before methods had their own settings kept SimCLR's at the top
+            temperature = data.pop("temperature")
+            if "temperature" in {f.name for f in dataclasses.fields(method_params)}:
+                params = {"temperature": temperature, **params}
+        config = dataclass_from_dict(cls, data, "training")
+        return config.replace(params=method_params.from_dict(params, f"{method} method"))
 
 
 def available_devices() -> list[str]:

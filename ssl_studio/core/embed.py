@@ -5,9 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# The four spaces compared side by side; "pixels" is the no-learning baseline.
-SPACES = ("ssl", "supervised", "untrained", "pixels")
-
 
 def _module_device(module: nn.Module) -> torch.device:
     param = next(module.parameters(), None)

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-BACKBONES = ("small-cnn", "resnet18")
+# name -> title; build_backbone makes each.
+BACKBONES = {"small-cnn": "Small CNN (fast on a CPU)", "resnet18": "ResNet-18 (better on a GPU)"}
 
 
 class Normalize(nn.Module):

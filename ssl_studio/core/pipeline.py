@@ -1,13 +1,16 @@
-"""The whole experiment as generators of events: folder -> SSL + supervised training -> four spaces -> maps.
+"""The whole experiment as a short list of stages, each a generator of events over one shared Experiment.
 
-The command line drains ``run_pipeline``; the GUI runs ``train_models`` and ``compare`` as separate jobs. Both write
-and read the same run folder (see runs.py), so a run made in one opens in the other.
+    load -> train (SSL, then the supervised baseline) -> embed -> score -> project -> report
+
+The command line drives them all through ``run_pipeline``; the app runs ``train_models`` (the train stage) and
+``compare`` (the stages after it) as two background jobs. Both write and read the same run folder (runs.py), so a
+run made in one opens in the other. A new stage is one entry of ``STAGES`` (ARCHITECTURE.md, "Adding a stage").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,31 +19,32 @@ import torch
 from .. import __version__
 from .augment import Recipe
 from .cancel import CancelToken
-from .checkpoint import CheckpointError, load_checkpoint, load_state_into
+from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig, resolve_device
 from .data import ImageDataset, LoadProgress, iter_load
-from .embed import SPACES, embed, pixel_features
 from .evaluate import evaluate_space, kmeans_labels, split_indices
 from .methods import build_method, default_recipe
-from .models import build_backbone
-from .project import pca_2d, umap_2d
+from .project import PROJECTIONS, pca_2d, umap_2d
 from .report import render_report
 from .runs import FORMAT, RunError, RunFolder
+from .spaces import BUILT_IN, SPACES, TITLES, SpaceInputs
 from .train import TrainFinished, TrainingError, TrainProgress, train
-
-SPACE_TITLES = {"ssl": "Self-supervised", "supervised": "Supervised", "untrained": "Untrained network",
-                "pixels": "Raw pixels"}
 
 
 @dataclass(frozen=True)
 class StageStarted:
-    name: str  # load, ssl, supervised, embed, evaluate, project, report
+    name: str  # load, a model's name (ssl, supervised), embed, score, project, report
     text: str
 
 
 @dataclass(frozen=True)
+class TrainingPlanned:
+    models: tuple[str, ...]  # what the train stage trains, in order: "ssl", then "supervised" when it can
+
+
+@dataclass(frozen=True)
 class TrainEvent:
-    which: str  # "ssl" or "supervised"
+    which: str  # the model: "ssl" or "supervised"
     event: TrainProgress | TrainFinished
 
 
@@ -79,9 +83,43 @@ class LoadedRun:
     history: dict[str, list]
 
 
-def _seeded(seed: int):
-    torch.manual_seed(seed)
-    return seed
+@dataclass
+class Experiment:
+    """What the stages share: the inputs, and what each stage leaves for the next."""
+
+    dataset: ImageDataset
+    run: RunFolder
+    config: TrainConfig
+    recipe: Recipe
+    cancel: CancelToken = field(default_factory=CancelToken)
+    resume: bool = False
+    use_umap: bool = True
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    scores: dict[str, dict] = field(default_factory=dict)
+    maps: dict[str, np.ndarray] = field(default_factory=dict)  # the latest projection of each space
+
+    @property
+    def split(self) -> dict:
+        return _read_split(self.run, len(self.dataset))
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        return self.dataset.labels.numpy() if self.dataset.labeled else None
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[Experiment], Iterator]
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One model the train stage trains: its checkpoint name, settings and augmentations."""
+
+    which: str
+    config: TrainConfig
+    recipe: Recipe
 
 
 def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig, recipe: Recipe) -> RunFolder:
@@ -124,13 +162,13 @@ def _read_split(run: RunFolder, n: int) -> dict:
     return split
 
 
-def _train_indices(run: RunFolder, n: int) -> torch.Tensor:
-    split = _read_split(run, n)
-    return torch.tensor(split["train"]) if "train" in split else torch.arange(n)
-
-
-def _has_baseline(dataset: ImageDataset, run: RunFolder) -> bool:
-    return dataset.labeled and "train" in _read_split(run, len(dataset)) and len(dataset.class_names) >= 2
+def planned_models(dataset: ImageDataset, split: dict, config: TrainConfig, recipe: Recipe) -> list[ModelPlan]:
+    """SSL on the folder; then, when it has two classes or more and a held-out split, the supervised baseline
+    with the same budget."""
+    plans = [ModelPlan("ssl", config, recipe)]
+    if dataset.labeled and "train" in split and len(dataset.class_names) >= 2:
+        plans.append(ModelPlan("supervised", config.replace(method="supervised"), default_recipe("supervised")))
+    return plans
 
 
 def _finished(path: Path) -> bool:
@@ -140,40 +178,120 @@ def _finished(path: Path) -> bool:
         return False
 
 
-def train_models(dataset: ImageDataset, run: RunFolder, config: TrainConfig, recipe: Recipe, *,
-                 cancel: CancelToken | None = None, resume: bool = False) -> Iterator[StageStarted | TrainEvent]:
-    """SSL pretraining on the training split, then the supervised baseline with the same budget when labeled."""
-    cancel = cancel or CancelToken()
-    idx = _train_indices(run, len(dataset))
-    images = dataset.images[idx]
-    labels = dataset.labels[idx] if dataset.labeled else None
-    jobs = [("ssl", config, recipe)]
-    if _has_baseline(dataset, run):
-        jobs.append(("supervised", config.replace(method="supervised"), default_recipe("supervised")))
-    for which, job_config, job_recipe in jobs:
-        path = run.checkpoint(which)
-        if resume and _finished(path):
+def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | TrainEvent]:
+    """Each planned model, on the training split only."""
+    split = exp.split
+    idx = torch.tensor(split["train"]) if "train" in split else torch.arange(len(exp.dataset))
+    images = exp.dataset.images[idx]
+    labels = exp.dataset.labels[idx] if exp.dataset.labeled else None
+    plans = planned_models(exp.dataset, split, exp.config, exp.recipe)
+    yield TrainingPlanned(tuple(plan.which for plan in plans))
+    for plan in plans:
+        path = exp.run.checkpoint(plan.which)
+        if exp.resume and _finished(path):
             continue
-        yield StageStarted(which, f"Training {SPACE_TITLES[which].lower()} ({job_config.method}, "
-                                  f"{job_config.backbone}) on {len(images)} images")
-        _seeded(job_config.seed)
-        method = build_method(job_config.method, job_config.backbone, job_recipe,
-                              num_classes=len(dataset.class_names) or None, temperature=job_config.temperature,
-                              view_size=job_config.view_size)
-        for event in train(method, images, labels, job_config, cancel=cancel, checkpoint_path=path,
-                           resume=resume, extra_meta={"class_names": dataset.class_names}):
-            yield TrainEvent(which, event)
-        if cancel.cancelled:
+        yield StageStarted(plan.which, f"Training {TITLES[plan.which].lower()} ({plan.config.method}, "
+                                       f"{plan.config.backbone}) on {len(images)} images")
+        torch.manual_seed(plan.config.seed)
+        method = build_method(plan.config.method, plan.config.backbone, plan.recipe, params=plan.config.params,
+                              num_classes=len(exp.dataset.class_names) or None, view_size=plan.config.view_size)
+        for event in train(method, images, labels, plan.config, cancel=exp.cancel, checkpoint_path=path,
+                           resume=exp.resume, extra_meta={"class_names": exp.dataset.class_names}):
+            yield TrainEvent(plan.which, event)
+        if exp.cancel.cancelled:
             return
 
 
-def load_backbone(run: RunFolder, which: str, backbone_name: str) -> torch.nn.Module:
-    tensors, meta = load_checkpoint(run.checkpoint(which))
-    backbone = build_backbone(backbone_name)
-    prefix = "model.backbone."
-    load_state_into(backbone, {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
-                    f"{which} backbone")
-    return backbone
+def embed_stage(exp: Experiment) -> Iterator[StageStarted]:
+    yield StageStarted("embed", "Computing embeddings")
+    inputs = SpaceInputs(exp.dataset, exp.run, exp.config, resolve_device(exp.config.device))
+    for space in BUILT_IN:
+        exp.cancel.raise_if_cancelled()
+        x = space.compute(inputs)
+        if x is not None:
+            exp.embeddings[space.name] = x
+
+
+def score_stage(exp: Experiment) -> Iterator[StageStarted | SpaceReady]:
+    yield StageStarted("score", "Scoring each space with kNN and a linear probe")
+    split = exp.split
+    for space, x in exp.embeddings.items():
+        exp.cancel.raise_if_cancelled()
+        exp.run.save_array(exp.run.embedding_name(space), x)
+        if "train" in split:
+            exp.scores[space] = evaluate_space(x, exp.labels, np.asarray(split["train"]), np.asarray(split["test"]))
+        yield SpaceReady(space, x, exp.scores.get(space))
+
+
+def project_stage(exp: Experiment) -> Iterator[StageStarted | ProjectionReady]:
+    yield StageStarted("project", "Drawing the maps (PCA now, UMAP next)")
+    for kind in PROJECTIONS if exp.use_umap else ("pca",):
+        for space, x in exp.embeddings.items():
+            exp.cancel.raise_if_cancelled()
+            coords = pca_2d(x, seed=exp.config.seed) if kind == "pca" else umap_2d(x, cancel=exp.cancel)
+            exp.maps[space] = coords
+            exp.run.save_array(exp.run.projection_name(space, kind), coords)
+            yield ProjectionReady(space, kind, coords)
+
+
+def report_stage(exp: Experiment) -> Iterator[StageStarted | PipelineFinished]:
+    yield StageStarted("report", "Writing metrics and the report")
+    dataset, run, split, labels = exp.dataset, exp.run, exp.split, exp.labels
+    metrics = {
+        "dataset": {"images": len(dataset), "classes": dataset.class_counts(), "skipped": len(dataset.skipped)},
+        "embeddings": exp.scores,
+        "train": {w: f for w in SPACES if (f := _train_figures(run, w)) is not None},
+        "projection": "umap" if exp.use_umap else "pca",
+    }
+    if "error" in split:
+        metrics["note"] = f"No accuracies: {split['error']}."
+    run.write_json("metrics.json", metrics)
+    spaces = exp.embeddings
+    colors = labels if labels is not None else kmeans_labels(spaces.get("ssl", spaces["pixels"]),
+                                                             n_clusters=min(8, len(dataset)), seed=exp.config.seed)
+    names = dataset.class_names or [f"cluster {i + 1}" for i in range(int(colors.max()) + 1)]
+    titles = {s: _title(s, exp.scores.get(s)) for s in exp.maps}
+    note = None if labels is not None else "Unlabeled folder: colored by k-means cluster of the SSL embedding."
+    if labels is not None and "error" in split:
+        note = metrics["note"]
+    run.write_with("report.png", lambda tmp: render_report(tmp, exp.maps, colors, names, titles, note=note))
+    yield PipelineFinished(run, metrics)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("train", train_stage),
+    Stage("embed", embed_stage),
+    Stage("score", score_stage),
+    Stage("project", project_stage),
+    Stage("report", report_stage),
+)
+TRAINING = ("train",)
+COMPARISON = ("embed", "score", "project", "report")
+
+
+def run_stages(exp: Experiment, names: tuple[str, ...]) -> Iterator:
+    """The named stages in pipeline order; a cancelled experiment stops between stages."""
+    for stage in STAGES:
+        if stage.name in names:
+            if exp.cancel.cancelled:
+                return
+            yield from stage.run(exp)
+
+
+def train_models(dataset: ImageDataset, run: RunFolder, config: TrainConfig, recipe: Recipe, *,
+                 cancel: CancelToken | None = None,
+                 resume: bool = False) -> Iterator[TrainingPlanned | StageStarted | TrainEvent]:
+    """The app's training job: SSL pretraining on the training split, then the supervised baseline."""
+    yield from run_stages(Experiment(dataset, run, config, recipe, cancel or CancelToken(), resume), TRAINING)
+
+
+def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None = None,
+            use_umap: bool = True) -> Iterator[StageStarted | SpaceReady | ProjectionReady | PipelineFinished]:
+    """The app's comparison job: embed every image in each space, score, map, write it all."""
+    config, recipe, _ = _stored_settings(run)
+    exp = Experiment(dataset, run, config, recipe, cancel or CancelToken(), use_umap=use_umap)
+    exp.cancel.raise_if_cancelled()
+    yield from run_stages(exp, COMPARISON)
 
 
 def _train_figures(run: RunFolder, which: str) -> dict | None:
@@ -184,89 +302,10 @@ def _train_figures(run: RunFolder, which: str) -> dict | None:
             "views_per_second": round(meta.get("views_per_second", 0.0), 1), "finished": meta["finished"]}
 
 
-def _embed_in_memory(backbone, images, device, space: str) -> np.ndarray:
-    """Embed, retrying with smaller batches when the device runs out of memory (no setting for the user to lower)."""
-    batch = 512
-    while True:
-        try:
-            return embed(backbone, images, batch_size=batch, device=device)
-        except torch.OutOfMemoryError as exc:
-            if batch <= 8:
-                raise TrainingError(f"the device ran out of memory computing the {space} embeddings, even {batch} "
-                                    "images at a time; free memory on it or run on the CPU (--device cpu)") from exc
-            batch //= 4
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-
-
-def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None = None,
-            use_umap: bool = True) -> Iterator[StageStarted | SpaceReady | ProjectionReady | PipelineFinished]:
-    """Embed every image in each space, score the spaces on the held-out split, map them to 2-D, write it all."""
-    cancel = cancel or CancelToken()
-    config = _stored_settings(run)[0]
-    device = resolve_device(config.device)
-    split = _read_split(run, len(dataset))
-    labels = dataset.labels.numpy() if dataset.labeled else None
-
-    yield StageStarted("embed", "Computing embeddings")
-    spaces: dict[str, np.ndarray] = {}
-    for space in SPACES:
-        cancel.raise_if_cancelled()
-        if space == "pixels":
-            spaces[space] = pixel_features(dataset.images)
-            continue
-        if space == "untrained":
-            _seeded(config.seed)  # the same initial weights the SSL run started from
-            backbone = build_backbone(config.backbone)
-        elif run.checkpoint(space).exists():
-            backbone = load_backbone(run, space, config.backbone)
-        else:
-            continue
-        spaces[space] = _embed_in_memory(backbone.to(device), dataset.images, device, space)
-
-    yield StageStarted("evaluate", "Scoring each space with kNN and a linear probe")
-    scores = {}
-    for space, x in spaces.items():
-        cancel.raise_if_cancelled()
-        run.save_array(run.embedding_name(space), x)
-        if "train" in split:
-            scores[space] = evaluate_space(x, labels, np.asarray(split["train"]), np.asarray(split["test"]))
-        yield SpaceReady(space, x, scores.get(space))
-
-    yield StageStarted("project", "Drawing the maps (PCA now, UMAP next)")
-    maps = {}
-    for kind in ("pca", "umap") if use_umap else ("pca",):
-        for space, x in spaces.items():
-            cancel.raise_if_cancelled()
-            maps[space] = pca_2d(x, seed=config.seed) if kind == "pca" else umap_2d(x, cancel=cancel)
-            run.save_array(run.projection_name(space, kind), maps[space])
-            yield ProjectionReady(space, kind, maps[space])
-
-    yield StageStarted("report", "Writing metrics and the report")
-    metrics = {
-        "dataset": {"images": len(dataset), "classes": dataset.class_counts(), "skipped": len(dataset.skipped)},
-        "embeddings": scores,
-        "train": {w: f for w in ("ssl", "supervised") if (f := _train_figures(run, w)) is not None},
-        "projection": "umap" if use_umap else "pca",
-    }
-    if "error" in split:
-        metrics["note"] = f"No accuracies: {split['error']}."
-    run.write_json("metrics.json", metrics)
-    colors = labels if labels is not None else kmeans_labels(spaces.get("ssl", spaces["pixels"]),
-                                                             n_clusters=min(8, len(dataset)), seed=config.seed)
-    names = dataset.class_names or [f"cluster {i + 1}" for i in range(int(colors.max()) + 1)]
-    titles = {s: _title(s, scores.get(s)) for s in maps}
-    note = None if labels is not None else "Unlabeled folder: colored by k-means cluster of the SSL embedding."
-    if labels is not None and "error" in split:
-        note = metrics["note"]
-    run.write_with("report.png", lambda tmp: render_report(tmp, maps, colors, names, titles, note=note))
-    yield PipelineFinished(run, metrics)
-
-
 def _title(space: str, score: dict | None) -> str:
     if not score:
-        return SPACE_TITLES[space]
-    return f"{SPACE_TITLES[space]}: kNN {score['knn_top1']:.1%}, linear {score['linear_top1']:.1%}"
+        return TITLES[space]
+    return f"{TITLES[space]}: kNN {score['knn_top1']:.1%}, linear {score['linear_top1']:.1%}"
 
 
 def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, recipe: Recipe | None = None, *,
@@ -284,10 +323,8 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
     if resume and run.read_json("dataset.json").get("paths") != dataset.paths:
         raise RunError(f"the images in {data_dir} changed since the run in {out_dir} started; "
                        "start a new run instead of resuming")
-    yield from train_models(dataset, run, config, recipe, cancel=cancel, resume=resume)
-    if cancel.cancelled:
-        return
-    yield from compare(dataset, run, cancel=cancel, use_umap=use_umap)
+    exp = Experiment(dataset, run, config, recipe, cancel, resume, use_umap)
+    yield from run_stages(exp, tuple(stage.name for stage in STAGES))
 
 
 def _stored_settings(run: RunFolder) -> tuple[TrainConfig, Recipe, Path]:
@@ -321,9 +358,9 @@ def open_run(path: str | Path) -> LoadedRun:
     embeddings = {s: run.load_array(run.embedding_name(s), rows=n) for s in SPACES
                   if run.exists(run.embedding_name(s))}
     projections = {(s, k): run.load_array(run.projection_name(s, k), rows=n, cols=2)
-                   for s in SPACES for k in ("pca", "umap") if run.exists(run.projection_name(s, k))}
+                   for s in SPACES for k in PROJECTIONS if run.exists(run.projection_name(s, k))}
     history = {}
-    for which in ("ssl", "supervised"):
+    for which in SPACES:
         if run.checkpoint(which).exists():
             try:
                 history[which] = load_checkpoint(run.checkpoint(which), with_tensors=False)[1].get("history", [])

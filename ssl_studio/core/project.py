@@ -24,6 +24,7 @@ from sklearn.decomposition import PCA
 from .cancel import Cancelled, CancelToken
 
 # UMAP needs a few neighbours per point to mean anything; on 3 points PCA shows all there is.
+PROJECTIONS = ("pca", "umap")  # the kinds of 2-D map, in the order they are drawn
 _MIN_UMAP_POINTS = 4
 
 

@@ -21,8 +21,6 @@ import numpy as np
 from .atomic import write_atomic, write_bytes_atomic, write_json_atomic
 
 FORMAT = "ssl_studio.run/1"
-SPACES = ("ssl", "supervised", "untrained", "pixels")
-PROJECTIONS = ("pca", "umap")
 
 
 class RunError(Exception):

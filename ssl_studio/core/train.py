@@ -24,6 +24,8 @@ from .config import TrainConfig, resolve_device
 from .methods import Method
 
 REPORT_EVERY_S = 0.25
+PICTURES_EVERY_S = 2.0  # how often a method that draws pictures (reconstructions) is asked for them
+PICTURE_IMAGES = 6
 
 
 class TrainingError(Exception):
@@ -42,6 +44,7 @@ class TrainProgress:
     eta: float | None
     health: float | None  # spread of the normalized embeddings: about 1 when healthy, toward 0 on collapse
     lr: float
+    pictures: list[tuple[str, torch.Tensor]] | None = None  # Method.pictures, every PICTURES_EVERY_S
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     model = torch.nn.parallel.DistributedDataParallel(method) if world > 1 else method
     if config.compile:
         model = torch.compile(model)
-    optimizer = torch.optim.AdamW(method.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(method.param_groups(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed * 7919 + rank)
 
     step, elapsed_before, history = 0, 0.0, []
@@ -217,25 +220,36 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
 
     method.train()
     last_report = last_save = 0.0
+    last_pictures = -PICTURES_EVERY_S
     views_total = views_since = loss_count = 0
     loss_sum = torch.zeros((), device=device)
     z = None
     order, order_epoch = None, -1
+
+    def pictures(now: float) -> list | None:
+        nonlocal last_pictures
+        if now - last_pictures < PICTURES_EVERY_S:
+            return None
+        last_pictures = now
+        shown = method.pictures(images[:PICTURE_IMAGES])
+        return [(name, t.detach().float().cpu()) for name, t in shown] if shown else None
 
     def report(now: float) -> TrainProgress:
         nonlocal last_report, views_since, loss_count
         elapsed = elapsed_before + now
         mean_loss = float(loss_sum) / loss_count
         if not math.isfinite(mean_loss):
+            hint = " or a higher temperature" if hasattr(method.params, "temperature") else ""
             raise TrainingError(f"the loss became {mean_loss} at step {step}: training diverged. "
-                                f"Try a lower learning rate (now {config.lr:g}) or a higher temperature.")
+                                f"Try a lower learning rate (now {config.lr:g}){hint}.")
         history.append([step, round(elapsed, 3), mean_loss])
         fraction = fraction_done(elapsed)
         event = TrainProgress(step=step, epoch=step // steps_per_epoch, total_steps=total_steps,
                               fraction=fraction, loss=mean_loss,
                               views_per_second=views_since / max(1e-9, now - last_report), elapsed=elapsed,
                               eta=elapsed / fraction - elapsed if fraction > 0 else None,
-                              health=embedding_health(z), lr=optimizer.param_groups[0]["lr"])
+                              health=embedding_health(z), lr=optimizer.param_groups[0]["lr"],
+                              pictures=pictures(now))
         last_report, views_since, loss_count = now, 0, 0
         loss_sum.zero_()
         return event
@@ -269,8 +283,8 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         except torch.OutOfMemoryError as exc:
             raise TrainingError(f"the device ran out of memory at batch size {config.batch_size}; "
                                 f"try {max(2, config.batch_size // 2)} or a smaller backbone") from exc
-        method.after_step()
         step += 1
+        method.after_step(fraction_done(elapsed_before + clock()))
         views_since += views.shape[0] * world
         views_total += views.shape[0] * world
         loss_sum += loss.detach().float()

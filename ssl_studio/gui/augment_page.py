@@ -1,8 +1,8 @@
-"""Stage 2, Augment: edit the augmentation recipe and see pairs of views of the same images, live.
+"""Stage 2, Augment: edit the augmentation recipe and see what the chosen method makes of the same images, live.
 
-The preview calls core.augment.augment, the very function training calls with this same Recipe, on 8 images at
-the working resolution: a few milliseconds, so it runs on the GUI thread, throttled to one redraw per 50 ms
-while a slider moves.
+The preview calls the method's own ``preview`` (its ``make_views``, what training calls) with this same Recipe, on
+8 images at the working resolution: a few milliseconds, so it runs on the GUI thread, throttled to one redraw per
+50 ms while a slider moves.
 """
 
 from __future__ import annotations
@@ -17,16 +17,15 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, Q
 from superqt import QLabeledDoubleRangeSlider, QLabeledDoubleSlider
 from superqt.utils import qthrottled
 
-from ssl_studio.core.augment import PRESETS, Recipe, augment
+from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.data import ImageDataset
+from ssl_studio.core.methods import Method, build_method, preset_titles, recipe_presets
 
 from . import settings
 from .images import to_pixmap
 from .widgets import Banner, EmptyState, NextButton, footer, page_header
 
-PRESET_TITLES = {"simclr": "SimCLR", "rotation": "Rotation prediction", "supervised": "Supervised (light)",
-                 "none": "None (identity)"}
 CUSTOM = "custom"
 PREVIEW_IMAGES = 8
 PREVIEW_SIZE = 96
@@ -75,10 +74,14 @@ class AugmentPage(QWidget):
         self._indices = np.zeros(0, dtype=np.int64)
         self.redraws = 0  # how many times the preview was drawn (for tests and the curious)
         self._stale = False  # a redraw was asked for while the page was hidden
+        self._method_name = TrainConfig().method
+        self._method: Method | None = None  # built once per method and view size, for its make_views
+        self._cells: list[list[QLabel]] = []  # per image: the original, each view, the caption
+        self._columns: list[str] = []
 
         self.banner = Banner()
         self.preset = QComboBox(toolTip="A starting point; editing any control makes it Custom.")
-        for key, title in PRESET_TITLES.items():
+        for key, title in preset_titles().items():
             self.preset.addItem(title, key)
         self.preset.addItem("Custom", CUSTOM)
         self.preset.activated.connect(self._preset_chosen)
@@ -109,28 +112,12 @@ class AugmentPage(QWidget):
         self.preview = QWidget()
         self.grid = QGridLayout(self.preview)
         self.grid.setSpacing(6)
-        self._cells: list[tuple[QLabel, QLabel, QLabel, QLabel]] = []
-        for i in range(PREVIEW_IMAGES):
-            row, col = divmod(i, 2)
-            cell = []
-            for j in range(3):
-                label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, objectName="previewImage")
-                label.setFixedSize(PREVIEW_SIZE + 4, PREVIEW_SIZE + 4)
-                self.grid.addWidget(label, 2 * row + 1, col * 4 + j)
-                cell.append(label)
-            caption = QLabel(objectName="caption", alignment=Qt.AlignmentFlag.AlignCenter)
-            self.grid.addWidget(caption, 2 * row + 2, col * 4, 1, 3)
-            self._cells.append((*cell, caption))
-        for col in (0, 4):
-            for j, text in enumerate(("image", "view 1", "view 2")):
-                self.grid.addWidget(QLabel(text, objectName="caption", alignment=Qt.AlignmentFlag.AlignCenter),
-                                    0, col + j)
-        self.grid.setColumnMinimumWidth(3, 24)
+        self.preview_caption = QLabel(wordWrap=True)
 
         preview_box = QWidget()
         preview_layout = QVBoxLayout(preview_box)
         tools = QHBoxLayout()
-        tools.addWidget(QLabel("Two random views of each image, as training will see them", wordWrap=True), 1)
+        tools.addWidget(self.preview_caption, 1)
         tools.addWidget(QLabel("Seed"))
         tools.addWidget(self.seed)
         tools.addWidget(self.new_sample)
@@ -206,13 +193,13 @@ class AugmentPage(QWidget):
                 widget.setRange(min(low, widget.minimum()), max(high, widget.maximum()))
             widget.setValue(value)
             widget.blockSignals(False)
-        self.preset.setCurrentIndex(self.preset.findData(preset if preset in PRESET_TITLES else CUSTOM))
+        self.preset.setCurrentIndex(self.preset.findData(preset if preset in recipe_presets() else CUSTOM))
         self._recipe_changed()
 
     def _preset_chosen(self) -> None:
         key = self.preset.currentData()
-        if key in PRESETS:
-            self.set_recipe(PRESETS[key], key)
+        if key in recipe_presets():
+            self.set_recipe(recipe_presets()[key], key)
 
     def _edited(self) -> None:
         self.preset.setCurrentIndex(self.preset.findData(CUSTOM))
@@ -240,9 +227,50 @@ class AugmentPage(QWidget):
         try:
             return Recipe.from_dict(saved["values"])
         except (KeyError, TypeError, ValueError):
-            return PRESETS["simclr"]
+            return recipe_presets()["simclr"]
 
     # --- the preview ------------------------------------------------------------------------------------------
+    def set_method(self, name: str) -> None:
+        """Preview what this method makes of each image (two views for SimCLR, four turns for rotation...)."""
+        if name != self._method_name:
+            self._method_name, self._method = name, None
+            self.redraw()
+
+    def _preview_method(self, view_size: int) -> Method:
+        if self._method is None or self._method.view_size != view_size:
+            labels = len(self.dataset.class_names) if self.dataset is not None else 0
+            self._method = build_method(self._method_name, "small-cnn", num_classes=max(2, labels),
+                                        view_size=view_size)
+        return self._method
+
+    def _layout_cells(self, columns: list[str]) -> None:
+        """One row of labels per image: the image, then each of the method's views, with column titles."""
+        if columns == self._columns:
+            return
+        self._columns = columns
+        while self.grid.count():
+            self.grid.takeAt(0).widget().deleteLater()
+        per_row = 2 if len(columns) <= 2 else 1  # two images side by side while they fit
+        width = len(columns) + 2  # the image, its views and a gap
+        for col in range(per_row):
+            for j, text in enumerate(["image", *columns]):
+                self.grid.addWidget(QLabel(text, objectName="caption", alignment=Qt.AlignmentFlag.AlignCenter),
+                                    0, col * width + j)
+            if col:
+                self.grid.setColumnMinimumWidth(col * width - 1, 24)
+        self._cells = []
+        for i in range(PREVIEW_IMAGES):
+            row, col = divmod(i, per_row)
+            cell = []
+            for j in range(len(columns) + 1):
+                label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, objectName="previewImage")
+                label.setFixedSize(PREVIEW_SIZE + 4, PREVIEW_SIZE + 4)
+                self.grid.addWidget(label, 2 * row + 1, col * width + j)
+                cell.append(label)
+            caption = QLabel(objectName="caption", alignment=Qt.AlignmentFlag.AlignCenter)
+            self.grid.addWidget(caption, 2 * row + 2, col * width, 1, len(columns) + 1)
+            self._cells.append([*cell, caption])
+
     def set_dataset(self, dataset: ImageDataset | None) -> None:
         self.dataset = dataset
         self.stack.setCurrentIndex(1 if dataset is not None else 0)
@@ -293,22 +321,27 @@ class AugmentPage(QWidget):
         generator = torch.Generator().manual_seed(self.seed.value())
         # At the size training renders its views (a fraction of the working resolution), so what is seen here is
         # exactly what the network gets.
-        size = TrainConfig(resolution=self.dataset.resolution).view_size
-        views = [augment(images, recipe, generator, out_size=size), augment(images, recipe, generator, out_size=size)]
-        for i, (original, first, second, caption) in enumerate(self._cells):
+        method = self._preview_method(TrainConfig(resolution=self.dataset.resolution).view_size)
+        method.recipe = recipe
+        columns = method.preview(images, generator)
+        self._layout_cells([name for name, _ in columns])
+        self.preview_caption.setText(f"What {method.title} shows the network for each image: "
+                                     f"{len(columns)} random view{'s' if len(columns) > 1 else ''}, as in training")
+        for i, cell in enumerate(self._cells):
             if i >= len(images):
-                for label in (original, first, second, caption):
+                for label in cell:
                     label.clear()
                 continue
-            original.setPixmap(to_pixmap(images[i], PREVIEW_SIZE))
-            first.setPixmap(to_pixmap(views[0][i], PREVIEW_SIZE))
-            second.setPixmap(to_pixmap(views[1][i], PREVIEW_SIZE))
+            cell[0].setPixmap(to_pixmap(images[i], PREVIEW_SIZE))
+            for label, (_, views) in zip(cell[1:-1], columns):
+                label.setPixmap(to_pixmap(views[i], PREVIEW_SIZE))
+            caption = cell[-1]
             index = int(self._indices[i])
             caption.setText(self.dataset.class_names[int(self.dataset.labels[index])] if self.dataset.labeled
                             else self.dataset.paths[index].rsplit("/", 1)[-1])
         self.redraws += 1
 
     def view_image(self, i: int, view: int):
-        """The QImage shown for image ``i``'s view 1 or 2 (0 is the original)."""
+        """The QImage shown for image ``i``'s view 1, 2... (0 is the original)."""
         pixmap = self._cells[i][view].pixmap()
         return pixmap.toImage() if pixmap is not None else None

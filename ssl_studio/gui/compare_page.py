@@ -26,11 +26,10 @@ from superqt import QElidingLabel, QFlowLayout
 
 from ssl_studio.core.atomic import write_atomic
 from ssl_studio.core.data import ImageDataset
-from ssl_studio.core.embed import SPACES
 from ssl_studio.core.evaluate import kmeans_labels
-from ssl_studio.core.pipeline import (SPACE_TITLES, PipelineFinished, ProjectionReady, SpaceReady, StageStarted,
-                                      compare)
+from ssl_studio.core.pipeline import PipelineFinished, ProjectionReady, SpaceReady, StageStarted, compare
 from ssl_studio.core.runs import RunError, RunFolder
+from ssl_studio.core.spaces import SPACES, TITLES
 
 from . import settings
 from .colors import class_brush, class_color, swatch
@@ -291,7 +290,7 @@ class ComparePage(QWidget):
         for space, box in self.show_boxes.items():
             box.setEnabled(True)
         for m in self.maps.values():
-            m.title.setText(f"<b>{SPACE_TITLES[m.space]}</b>")
+            m.title.setText(f"<b>{TITLES[m.space]}</b>")
         self._layout_maps()
         self.stack.setCurrentIndex(1)
 
@@ -420,7 +419,7 @@ class ComparePage(QWidget):
         self.maps[space].show_selection(self.selection, self._selection_brushes())
 
     def _update_title(self, space: str) -> None:
-        title = f"<b>{SPACE_TITLES[space]}</b>"
+        title = f"<b>{TITLES[space]}</b>"
         score = self.scores.get(space)
         if score:
             title += f" &nbsp; kNN <b>{score['knn_top1']:.0%}</b> · linear <b>{score['linear_top1']:.0%}</b>"

@@ -16,14 +16,13 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
                                QMainWindow, QMessageBox, QStackedWidget, QWidget)
 
 from ssl_studio import __version__
-from ssl_studio.core.augment import PRESETS
 from ssl_studio.core.data import DataError, ImageDataset, LoadProgress, iter_load
-from ssl_studio.core.methods import default_recipe
+from ssl_studio.core.methods import default_recipe, preset_titles, recipe_presets
 from ssl_studio.core.pipeline import open_run
 from ssl_studio.core.runs import RunError, is_run_folder
 
 from . import gc_timer, settings
-from .augment_page import PRESET_TITLES, AugmentPage
+from .augment_page import AugmentPage
 from .compare_page import ComparePage, cluster_colors
 from .data_page import SAMPLE_TITLES, DataPage
 from .train_page import TrainPage
@@ -77,6 +76,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._wire()
         self.train.set_recipe(self.augment.recipe(), self._recipe_title())
+        self.augment.set_method(self.train.method.currentData())
         self._restore_geometry()
         self.go(0)
         # torch, scikit-learn, pyqtgraph and the window itself are here for the whole session: keep the collector
@@ -152,15 +152,15 @@ class MainWindow(QMainWindow):
 
     def _method_changed(self, method: str) -> None:
         """Follow the method with its own preset recipe, unless the user has made the recipe their own."""
-        recipe = default_recipe(method)
-        preset = next((key for key, value in PRESETS.items() if value == recipe), None)
-        if preset and self.augment.preset_name() in PRESETS and self.augment.preset_name() != preset:
-            self.augment.set_recipe(recipe, preset)
-            self.statusBar().showMessage(f"Augmentations set to the {PRESET_TITLES[preset]} preset "
+        self.augment.set_method(method)
+        presets = recipe_presets()
+        if self.augment.preset_name() in presets and self.augment.preset_name() != method:
+            self.augment.set_recipe(default_recipe(method), method)
+            self.statusBar().showMessage(f"Augmentations set to the {preset_titles()[method]} preset "
                                          "(edit them on the Augment page)", 8000)
 
     def _recipe_title(self) -> str:
-        return PRESET_TITLES.get(self.augment.preset_name(), "Custom recipe")
+        return preset_titles().get(self.augment.preset_name(), "Custom recipe")
 
     def go(self, stage: int) -> None:
         self.stages.setCurrentRow(stage)

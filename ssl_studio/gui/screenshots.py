@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
         window.augment.next.click()
         page = window.train
-        page.device.setCurrentText("auto")
+        page.control("device").setCurrentText("auto")
         if args.epochs:
             page.by_epochs.setChecked(True)
             page.epochs.setValue(args.epochs)

@@ -12,27 +12,26 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QRadioButton, QSpinBox,
-                               QVBoxLayout, QWidget)
-from superqt import QElidingLabel
+from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QRadioButton, QScrollArea, QSpinBox, QVBoxLayout,
+                               QWidget)
+from superqt import QCollapsible, QElidingLabel
 
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.checkpoint import CheckpointError
 from ssl_studio.core.config import TrainConfig, available_devices
 from ssl_studio.core.data import ImageDataset
-from ssl_studio.core.methods import SSL_METHODS
-from ssl_studio.core.models import BACKBONES
-from ssl_studio.core.pipeline import SPACE_TITLES, StageStarted, TrainEvent, prepare_run, train_models
+from ssl_studio.core.methods import method_class, method_names
+from ssl_studio.core.pipeline import StageStarted, TrainEvent, TrainingPlanned, prepare_run, train_models
 from ssl_studio.core.runs import RunError, RunFolder
+from ssl_studio.core.spaces import TITLES
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
 
 from . import settings
+from .setting_controls import SettingControls
 from .widgets import Banner, NextButton, footer, page_header, shown
 from .workers import Job
 
-METHOD_TITLES = {"simclr": "SimCLR (contrastive, InfoNCE)", "rotation": "Rotation prediction"}
-BACKBONE_TITLES = {"small-cnn": "Small CNN (fast on a CPU)", "resnet18": "ResNet-18 (better on a GPU)"}
 CURVE_COLORS = {"ssl": "#1f77b4", "supervised": "#ff7f0e"}
 HEALTH_TIP = ("<b>Representation health</b>: how spread out the embeddings of a batch are (the std of the "
               "l2-normalized features, times √dim).<br>About <b>1</b>: images map to varied points, healthy.<br>"
@@ -89,7 +88,13 @@ class TrainPage(QWidget):
         settings_box = self._build_settings()
         monitor = self._build_monitor()
         body = QHBoxLayout()
-        body.addWidget(settings_box)
+        # Scrollable: a method with many settings, or the advanced ones unfolded, must not force the window taller.
+        scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        scroll.setWidget(settings_box)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(settings_box.minimumWidth() + scroll.verticalScrollBar().sizeHint().width())
+        scroll.setMaximumWidth(settings_box.maximumWidth() + scroll.verticalScrollBar().sizeHint().width())
+        body.addWidget(scroll)
         body.addWidget(monitor, 1)
         self.next = NextButton("Compare")
         self.next.setEnabled(False)
@@ -105,42 +110,43 @@ class TrainPage(QWidget):
 
     # --- settings form ----------------------------------------------------------------------------------------
     def _build_settings(self) -> QWidget:
-        defaults = TrainConfig()
         box = QGroupBox("Settings")
         box.setMinimumWidth(340)
         box.setMaximumWidth(420)
         form = QFormLayout(box)
-        self.method = QComboBox(toolTip="The self-supervised objective.")
-        for m in SSL_METHODS:
-            self.method.addItem(METHOD_TITLES.get(m, m), m)
-        self.backbone = QComboBox(toolTip="The network that turns an image into an embedding.")
-        for b in BACKBONES:
-            self.backbone.addItem(BACKBONE_TITLES.get(b, b), b)
+        self.general = SettingControls(TrainConfig, self, choices={
+            "method": {m: method_class(m).title for m in method_names(self_supervised=True)},
+            "device": dict.fromkeys(available_devices(), "")})
+        self.method = self.general.widgets["method"]
         self.by_time = QRadioButton("Time")
         self.by_epochs = QRadioButton("Epochs")
         group = QButtonGroup(self)
         group.addButton(self.by_time)
         group.addButton(self.by_epochs)
         self.by_time.setChecked(True)
-        self.time_budget = QSpinBox(minimum=5, maximum=24 * 3600, value=int(defaults.time_budget), suffix=" s",
-                                    singleStep=30, toolTip="Seconds of training for each model.")
+        self.time_budget = QSpinBox(minimum=5, maximum=24 * 3600, value=int(TrainConfig().time_budget),
+                                    suffix=" s", singleStep=30, toolTip="Seconds of training for each model.")
         self.epochs = QSpinBox(minimum=1, maximum=10_000, value=20, toolTip="Passes over the training images.")
         budget = QGridLayout()
         budget.addWidget(self.by_time, 0, 0)
         budget.addWidget(self.time_budget, 0, 1)
         budget.addWidget(self.by_epochs, 1, 0)
         budget.addWidget(self.epochs, 1, 1)
-        self.batch_size = QSpinBox(minimum=2, maximum=8192, value=defaults.batch_size, singleStep=32,
-                                   toolTip="Images per step. SimCLR likes large batches: more negatives.")
-        self.lr = QDoubleSpinBox(decimals=5, minimum=0.00001, maximum=1.0, singleStep=0.0005, value=defaults.lr,
-                                 toolTip="Peak learning rate (AdamW, warm-up then cosine decay).")
-        self.temperature = QDoubleSpinBox(decimals=3, minimum=0.01, maximum=10.0, singleStep=0.05,
-                                          value=defaults.temperature,
-                                          toolTip="InfoNCE temperature: lower sharpens the contrast between "
-                                                  "the positive pair and the negatives.")
-        self.device = QComboBox(toolTip="auto picks a GPU when there is one.")
-        self.device.addItems(available_devices())
-        self.seed = QSpinBox(minimum=0, maximum=999_999, toolTip="Seeds the weights, the batches and the split.")
+        self.general.add_rows(form, ["method", "backbone"])
+        form.addRow("Budget", budget)
+        advanced = self.general.advanced()
+        self.general.add_rows(form, [n for n in self.general.widgets
+                                     if n not in ("method", "backbone") and n not in advanced])
+        self.advanced = QCollapsible("Advanced")
+        advanced_form = QWidget()
+        self.general.add_rows(QFormLayout(advanced_form), advanced)
+        self.advanced.addWidget(advanced_form)
+        # The chosen method's own settings, rebuilt when the method changes.
+        self.method_box = QGroupBox()
+        self.method_form = QFormLayout(self.method_box)
+        self.params: SettingControls | None = None
+        form.addRow(self.method_box)
+        form.addRow(self.advanced)
         self.recipe_label = QLabel(wordWrap=True)
         self.recipe_label.linkActivated.connect(lambda _: self.augmentRequested.emit())
         self.resolution_label = QLabel()
@@ -150,14 +156,6 @@ class TrainPage(QWidget):
         runs = QHBoxLayout()
         runs.addWidget(self.runs_label, 1)
         runs.addWidget(change)
-        form.addRow("Method", self.method)
-        form.addRow("Backbone", self.backbone)
-        form.addRow("Budget", budget)
-        form.addRow("Batch size", self.batch_size)
-        form.addRow("Learning rate", self.lr)
-        form.addRow("Temperature", self.temperature)
-        form.addRow("Device", self.device)
-        form.addRow("Seed", self.seed)
         form.addRow("Augmentation", self.recipe_label)
         form.addRow("Resolution", self.resolution_label)
         form.addRow("Save runs in", runs)
@@ -174,10 +172,35 @@ class TrainPage(QWidget):
         buttons.addWidget(self.resume_button)
         buttons.addWidget(self.cancel_button)
         form.addRow(buttons)
-        self.method.currentIndexChanged.connect(self._update_enabled)
+        self._show_method_params()
+        self.method.currentIndexChanged.connect(lambda _: self._show_method_params())
         self.method.currentIndexChanged.connect(lambda _: self.methodChanged.emit(self.method.currentData()))
         self.by_time.toggled.connect(self._update_enabled)
         return box
+
+    def control(self, name: str) -> QWidget:
+        """The widget of a setting: a TrainConfig field or one of the chosen method's own."""
+        if name in self.general.widgets:
+            return self.general.widgets[name]
+        return self.params.widgets[name]
+
+    def _show_method_params(self, values: dict | None = None) -> None:
+        cls = method_class(self.method.currentData())
+        while self.method_form.rowCount():
+            self.method_form.removeRow(0)
+        self.params = SettingControls(cls.Params, self)
+        self.params.set_values(values or self._saved_params().get(cls.name, {}))
+        self.params.add_rows(self.method_form)
+        self.method_box.setTitle(f"{cls.title} settings")
+        self.method_box.setVisible(bool(self.params.widgets))
+        self.method_box.setToolTip(cls.summary)
+        self._update_enabled()
+
+    @staticmethod
+    def _saved_params() -> dict:
+        saved = settings.load_json("train", {})
+        params = saved.get("params") if isinstance(saved, dict) else None
+        return params if isinstance(params, dict) else {}
 
     def _build_monitor(self) -> QWidget:
         box = QWidget()
@@ -215,31 +238,21 @@ class TrainPage(QWidget):
 
     def _load_settings(self) -> None:
         saved = settings.load_json("train", {})
-        if not isinstance(saved, dict):
-            return
-        for combo, key in ((self.method, "method"), (self.backbone, "backbone")):
-            index = combo.findData(saved.get(key))
-            if index >= 0:
-                combo.setCurrentIndex(index)
-        device = self.device.findText(str(saved.get("device")))
-        if device >= 0:
-            self.device.setCurrentIndex(device)
-        for spin, key in ((self.time_budget, "time_budget"), (self.epochs, "epochs"),
-                          (self.batch_size, "batch_size"), (self.lr, "lr"), (self.temperature, "temperature"),
-                          (self.seed, "seed")):
-            value = saved.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                spin.setValue(value)
-        (self.by_epochs if saved.get("budget") == "epochs" else self.by_time).setChecked(True)
+        if isinstance(saved, dict):
+            self.general.set_values(saved)
+            for spin, key in ((self.time_budget, "time_budget"), (self.epochs, "epochs")):
+                value = saved.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    spin.setValue(value)
+            (self.by_epochs if saved.get("budget") == "epochs" else self.by_time).setChecked(True)
         self._show_runs_dir()
 
     def save_settings(self) -> None:
+        """Every setting, and each method's own settings under its name (so switching methods loses none)."""
+        params = {**self._saved_params(), self.method.currentData(): self.params.values()}
         settings.save_json("train", {
-            "method": self.method.currentData(), "backbone": self.backbone.currentData(),
-            "budget": "epochs" if self.by_epochs.isChecked() else "time", "time_budget": self.time_budget.value(),
-            "epochs": self.epochs.value(), "batch_size": self.batch_size.value(), "lr": self.lr.value(),
-            "temperature": self.temperature.value(), "device": self.device.currentText(),
-            "seed": self.seed.value()})
+            **self.general.values(), "budget": "epochs" if self.by_epochs.isChecked() else "time",
+            "time_budget": self.time_budget.value(), "epochs": self.epochs.value(), "params": params})
 
     def _choose_runs_dir(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save runs in", str(settings.runs_dir()))
@@ -254,29 +267,21 @@ class TrainPage(QWidget):
     def config(self) -> TrainConfig:
         """The settings as a TrainConfig; raises ValueError with the core's message when they cannot work."""
         by_epochs = self.by_epochs.isChecked()
-        return TrainConfig(method=self.method.currentData(), backbone=self.backbone.currentData(),
-                           epochs=self.epochs.value() if by_epochs else None,
+        method = method_class(self.method.currentData())
+        return TrainConfig(**self.general.values(), epochs=self.epochs.value() if by_epochs else None,
                            time_budget=None if by_epochs else float(self.time_budget.value()),
-                           batch_size=self.batch_size.value(), lr=self.lr.value(),
-                           temperature=self.temperature.value(), device=self.device.currentText(),
-                           seed=self.seed.value(),
+                           params=method.Params(**self.params.values()),
                            resolution=self.dataset.resolution if self.dataset else TrainConfig().resolution)
 
     def set_config(self, config: TrainConfig) -> None:
         """Show a run's settings (File ▸ Open run…)."""
-        self.method.setCurrentIndex(max(0, self.method.findData(config.method)))
-        self.backbone.setCurrentIndex(max(0, self.backbone.findData(config.backbone)))
+        self.general.set_values(config.to_dict())
         (self.by_epochs if config.epochs else self.by_time).setChecked(True)
         if config.epochs:
             self.epochs.setValue(config.epochs)
         if config.time_budget:
             self.time_budget.setValue(int(config.time_budget))
-        self.batch_size.setValue(config.batch_size)
-        self.lr.setValue(config.lr)
-        self.temperature.setValue(config.temperature)
-        self.seed.setValue(config.seed)
-        if self.device.findText(config.device) >= 0:
-            self.device.setCurrentIndex(self.device.findText(config.device))
+        self._show_method_params(config.params.to_dict())
 
     # --- inputs from the other stages -------------------------------------------------------------------------
     def set_dataset(self, dataset: ImageDataset | None) -> None:
@@ -320,7 +325,7 @@ class TrainPage(QWidget):
             folder = settings.runs_dir() / time.strftime("%Y-%m-%d_%H-%M-%S")
             make = lambda token: self._train(dataset, folder, config, recipe, token)  # noqa: E731
         self._config = config
-        self._models = ["ssl"] + (["supervised"] if dataset.labeled and len(dataset.class_names) >= 2 else [])
+        self._models = []  # the train stage says which models it trains (TrainingPlanned)
         self.stage.setText("Starting…")
         self.progress.setRange(0, 0)
         job = Job(make, self)
@@ -359,6 +364,8 @@ class TrainPage(QWidget):
             if isinstance(event, RunPrepared):
                 self.run = event.run
                 self._show_run_folder()
+            elif isinstance(event, TrainingPlanned):
+                self._models = list(event.models)
             elif isinstance(event, StageStarted):
                 self._current = event.name
                 self._points.setdefault(event.name, [])
@@ -366,7 +373,7 @@ class TrainPage(QWidget):
                 self.stage.setText(f"Step {step} of {len(self._models)}: {event.text}")
                 self.progress.setRange(0, 1000)
                 self.progress.setValue(0)
-                self.progress.setFormat(f"{SPACE_TITLES.get(event.name, event.name)} · starting…")
+                self.progress.setFormat(f"{TITLES.get(event.name, event.name)} · starting…")
                 latest = None  # the previous model's last figures must not show under this one
             elif isinstance(event, TrainEvent):
                 if isinstance(event.event, TrainProgress):
@@ -384,7 +391,7 @@ class TrainPage(QWidget):
         if not points:
             return
         if which not in self._curves:
-            self._curves[which] = self.plot.plot(name=SPACE_TITLES.get(which, which),
+            self._curves[which] = self.plot.plot(name=TITLES.get(which, which),
                                                  pen=pg.mkPen(CURVE_COLORS.get(which, "#555"), width=2))
         xy = np.asarray(points, dtype=np.float64)
         self._curves[which].setData(xy[:, 0], xy[:, 1])
@@ -394,7 +401,7 @@ class TrainPage(QWidget):
         remaining_models = max(0, len(self._models) - 1 - self._models.index(which)) if which in self._models else 0
         eta = None if p.eta is None else p.eta + remaining_models * (p.elapsed + p.eta)
         self.progress.setValue(int(1000 * p.fraction))
-        self.progress.setFormat(f"{SPACE_TITLES.get(which, which)} · {p.fraction:.0%} · "
+        self.progress.setFormat(f"{TITLES.get(which, which)} · {p.fraction:.0%} · "
                                 f"ETA {format_seconds(eta)}" + (" (both models)" if remaining_models else ""))
         self.loss_label.setText(f"Loss {p.loss:.3f}")
         self.speed_label.setText(f"{p.views_per_second:,.0f} views/s · epoch {p.epoch + 1}")
@@ -441,12 +448,13 @@ class TrainPage(QWidget):
 
     def _update_enabled(self) -> None:
         running = self.is_running()
-        for widget in (self.method, self.backbone, self.by_time, self.by_epochs, self.batch_size, self.lr,
-                       self.device, self.seed):
-            widget.setEnabled(not running)
+        self.general.set_enabled(not running)
+        if self.params is not None:
+            self.params.set_enabled(not running)
+        self.by_time.setEnabled(not running)
+        self.by_epochs.setEnabled(not running)
         self.time_budget.setEnabled(not running and self.by_time.isChecked())
         self.epochs.setEnabled(not running and self.by_epochs.isChecked())
-        self.temperature.setEnabled(not running and self.method.currentData() == "simclr")
         self.start_button.setEnabled(not running and self.dataset is not None)
         self.start_button.setToolTip("" if self.dataset is not None else "Open data on the Data page first")
         self.cancel_button.setEnabled(running)

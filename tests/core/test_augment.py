@@ -3,7 +3,10 @@ import json
 import pytest
 import torch
 
-from ssl_studio.core.augment import PRESETS, Recipe, augment
+from ssl_studio.core.augment import Recipe, augment
+from ssl_studio.core.methods import recipe_presets
+
+PRESETS = recipe_presets()
 
 
 def images(n=8, size=16, seed=0):

@@ -14,7 +14,7 @@ from ssl_studio.bench.quality import measure_quality
 from ssl_studio.bench.runner import Sizes, main, run
 from ssl_studio.bench.training import PHASES, StepPlan, measure_training
 from ssl_studio.core.config import TrainConfig
-from ssl_studio.core.methods import METHODS
+from ssl_studio.core.methods import method_names
 from ssl_studio.core.samples import make_shapes
 
 TINY = Sizes(images=16, augment_batch=8, augment_rounds=1, loader_batches=1,
@@ -40,7 +40,7 @@ def test_run_writes_every_figure_of_the_sections_it_ran(tmp_path):
     assert set(report["augment"]["views_per_second"]) == {"core", "core_1_thread", "torchvision_1_process",
                                                           "torchvision_dataloader"}
     assert all(positive(v) for v in report["augment"]["views_per_second"].values())
-    assert set(report["train_views_per_second"]) == {f"{m}/small-cnn/cpu" for m in METHODS}
+    assert set(report["train_views_per_second"]) == {f"{m}/small-cnn/cpu" for m in method_names()}
     assert all(positive(v) for v in report["train_views_per_second"].values())
     for figures in report["train"].values():
         assert set(figures["seconds_per_step"]) == set(PHASES)

@@ -32,3 +32,22 @@ def test_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="not available"):
             resolve_device("cuda")
+
+
+def test_runs_made_before_method_settings_still_open():
+    """Their config.json kept SimCLR's temperature among the general settings, for every method."""
+    assert TrainConfig.from_dict({"method": "simclr", "temperature": 0.3}).params.temperature == 0.3
+    assert TrainConfig.from_dict({"method": "rotation", "temperature": 0.5}) == TrainConfig(method="rotation")
+
+
+def test_a_method_built_without_settings_has_the_same_defaults_as_a_config():
+    from ssl_studio.core.methods import build_method
+
+    assert build_method("simclr", "small-cnn").params == TrainConfig().params
+
+
+def test_method_settings_are_checked_against_their_ranges():
+    with pytest.raises(ValueError, match="temperature must be at least 0.01"):
+        TrainConfig.from_dict({"params": {"temperature": 0}})
+    with pytest.raises(ValueError, match="unknown rotation method setting"):
+        TrainConfig.from_dict({"method": "rotation", "params": {"temperature": 0.5}})

@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from ssl_studio.core.embed import SPACES, embed, pixel_features
+from ssl_studio.core.embed import embed, pixel_features
+from ssl_studio.core.spaces import SPACES
 
 
 class Recorder(nn.Module):

@@ -3,8 +3,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ssl_studio.core.methods import build_method, info_nce, rotation_loss
-from ssl_studio.core.methods.rotation import rotate_four
+from ssl_studio.core.methods import build_method
+from ssl_studio.core.methods.rotation import rotate_four, rotation_loss
+from ssl_studio.core.methods.simclr import info_nce
 from ssl_studio.core.models import build_backbone
 
 

@@ -191,8 +191,8 @@ class Driver:
         page = window.train
         page.by_epochs.setChecked(True)
         page.epochs.setValue(epochs)
-        page.batch_size.setValue(batch_size)
-        page.device.setCurrentText("cpu")
+        page.control("batch_size").setValue(batch_size)
+        page.control("device").setCurrentText("cpu")
 
     def open_run(self, window, run, timeout=20_000):
         with self.qtbot.waitSignal(window.runOpened, timeout=timeout):

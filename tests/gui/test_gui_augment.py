@@ -3,8 +3,11 @@
 import numpy as np
 from PySide6.QtGui import QImage
 
-from ssl_studio.core.augment import PRESETS, Recipe
+from ssl_studio.core.augment import Recipe
 from ssl_studio.gui.augment_page import AugmentPage
+from ssl_studio.core.methods import recipe_presets
+
+PRESETS = recipe_presets()
 
 
 def pixels(image: QImage) -> np.ndarray:
@@ -105,10 +108,10 @@ def test_the_edited_recipe_reaches_training_and_is_remembered(window, qtbot):
 
 
 def test_choosing_a_method_brings_its_preset_unless_the_recipe_was_edited(window):
-    window.train.method.setCurrentIndex(window.train.method.findData("rotation"))
+    window.train.control("method").setCurrentIndex(window.train.control("method").findData("rotation"))
     assert window.augment.preset_name() == "rotation"
     assert window.train.recipe == PRESETS["rotation"]
     window.augment.control("flip_p").setValue(0.0)  # now it is the user's own recipe
-    window.train.method.setCurrentIndex(window.train.method.findData("simclr"))
+    window.train.control("method").setCurrentIndex(window.train.control("method").findData("simclr"))
     assert window.augment.preset_name() == "custom"
     assert window.train.recipe.flip_p == 0.0

@@ -1,9 +1,11 @@
 """Closing during any job stops and joins it; what the user set up comes back in the next session."""
 
-from ssl_studio.core.augment import PRESETS
 from ssl_studio.gui import settings
 from ssl_studio.gui.main_window import MainWindow
 from ssl_studio.gui.workers import Job
+from ssl_studio.core.methods import recipe_presets
+
+PRESETS = recipe_presets()
 
 
 def test_closing_during_training_stops_and_joins_it(window, drive, qtbot, tiny_folder):
@@ -11,7 +13,7 @@ def test_closing_during_training_stops_and_joins_it(window, drive, qtbot, tiny_f
     page = window.train
     window.go(2)
     page.time_budget.setValue(600)
-    page.batch_size.setValue(8)
+    page.control("batch_size").setValue(8)
     page.start_button.click()
     qtbot.waitUntil(lambda: "ssl" in page._curves, timeout=20_000)
     run = page.run
@@ -46,7 +48,7 @@ def test_what_the_user_set_up_is_remembered(qtbot, drive, tiny_folder):
     first.augment.preset.setCurrentIndex(first.augment.preset.findData("rotation"))
     first.augment.preset.activated.emit(first.augment.preset.currentIndex())
     first.augment.control("solarize_p").setValue(0.3)
-    first.train.batch_size.setValue(64)
+    first.train.control("batch_size").setValue(64)
     first.train.by_epochs.setChecked(True)
     first.train.epochs.setValue(7)
     first.compare.use_umap.setChecked(True)
@@ -58,6 +60,6 @@ def test_what_the_user_set_up_is_remembered(qtbot, drive, tiny_folder):
     assert settings.recent_folders() == [str(tiny_folder)]
     assert second.augment.recipe() == PRESETS["rotation"].replace(solarize_p=0.3)
     assert second.train.recipe == second.augment.recipe()
-    assert second.train.batch_size.value() == 64
+    assert second.train.control("batch_size").value() == 64
     assert second.train.by_epochs.isChecked() and second.train.epochs.value() == 7
     assert second.compare.use_umap.isChecked()

@@ -16,12 +16,12 @@ def test_start_then_cancel_keeps_the_last_checkpoint(window, drive, qtbot, tiny_
     page = window.train
     assert window.pages.currentWidget() is page
     page.time_budget.setValue(600)
-    page.batch_size.setValue(8)
-    page.device.setCurrentText("cpu")
+    page.control("batch_size").setValue(8)
+    page.control("device").setCurrentText("cpu")
     page.start_button.click()
     assert page.is_running()
     assert not page.start_button.isEnabled() and page.cancel_button.isEnabled()
-    assert not page.method.isEnabled()  # settings are locked while they are in use
+    assert not page.control("method").isEnabled()  # settings are locked while they are in use
     qtbot.waitUntil(lambda: "ssl" in page._curves, timeout=20_000)  # the live curve has points
     assert page.loss_label.text().startswith("Loss ")
     assert "views/s" in page.speed_label.text()
@@ -61,8 +61,8 @@ def test_an_unavailable_device_is_a_clear_message_and_the_app_keeps_running(wind
     drive.open_folder(window, tiny_folder)
     drive.tiny_training(window)
     page = window.train
-    page.device.addItem("cuda")  # as if listed by mistake: the core must refuse it, the app must carry on
-    page.device.setCurrentText("cuda")
+    page.control("device").addItem("cuda")  # as if listed by mistake: the core must refuse it, the app must carry on
+    page.control("device").setCurrentText("cuda")
     assert page.start()
     with qtbot.waitSignal(page.job.failed, timeout=10_000):
         pass
@@ -90,8 +90,8 @@ def test_a_diverged_training_shows_the_cores_message(window, drive, qtbot, tiny_
 def test_settings_the_core_refuses_are_shown_before_anything_starts(window, drive, tiny_folder):
     drive.open_folder(window, tiny_folder)
     page = window.train
-    page.batch_size.setMinimum(1)  # let a value through that TrainConfig refuses
-    page.batch_size.setValue(1)
+    page.control("batch_size").setMinimum(1)  # let a value through that TrainConfig refuses
+    page.control("batch_size").setValue(1)
     assert not page.start()
     assert "batch size must be at least 2" in page.banner.text()
     assert not page.is_running()

@@ -18,7 +18,7 @@ import torch
 from reliability_corpus import FAST, ROOT, cli_command, cli_env
 from ssl_studio.cli import main
 from ssl_studio.core import atomic
-from ssl_studio.core import pipeline as pipeline_module
+from ssl_studio.core import spaces as spaces_module
 from ssl_studio.core import train as train_module
 from ssl_studio.core.cancel import Cancelled, CancelToken
 from ssl_studio.core.checkpoint import load_checkpoint
@@ -158,7 +158,7 @@ def test_out_of_memory_while_training_suggests_a_smaller_batch(labeled, tmp_path
 
 def test_out_of_memory_while_embedding_retries_smaller_batches_then_explains(labeled, tmp_path, monkeypatch,
                                                                              capsys):
-    real_embed, batches = pipeline_module.embed, []
+    real_embed, batches = spaces_module.embed, []
 
     def embed(*args, batch_size, **kwargs):
         batches.append(batch_size)
@@ -166,7 +166,7 @@ def test_out_of_memory_while_embedding_retries_smaller_batches_then_explains(lab
             out_of_memory()
         return real_embed(*args, batch_size=batch_size, **kwargs)
 
-    monkeypatch.setattr(pipeline_module, "embed", embed)
+    monkeypatch.setattr(spaces_module, "embed", embed)
     limit = 32
     assert main(["run", str(labeled), "--out", str(tmp_path / "run"), *FAST]) == 0
     assert batches == [512, 128, 32] * 3  # ssl, supervised and untrained networks, each retried smaller

@@ -28,8 +28,8 @@ def open_and_set_tiny_training(window, qtbot, folder) -> None:
     page = window.train
     page.by_epochs.setChecked(True)
     page.epochs.setValue(1)
-    page.batch_size.setValue(8)
-    page.device.setCurrentText("cpu")
+    page.control("batch_size").setValue(8)
+    page.control("device").setCurrentText("cpu")
 
 
 def test_the_data_page_lists_every_skipped_file_with_its_reason(gui_window, qtbot, corpus, unreadable):

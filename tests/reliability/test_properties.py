@@ -13,11 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reliability_corpus import encode, image, noise
-from ssl_studio.core.augment import PRESETS, Recipe, augment
+from ssl_studio.core.augment import Recipe, augment
 from ssl_studio.core.config import DEVICES, TrainConfig
 from ssl_studio.core.data import IMAGE_EXTENSIONS, DataError, load_folder
-from ssl_studio.core.methods import METHODS
+from ssl_studio.core.methods import method_names, recipe_presets
 from ssl_studio.core.models import BACKBONES
+
+PRESETS = recipe_presets()
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -64,7 +66,7 @@ def test_recipe_from_any_json_is_valid_and_round_trips_or_raises_value_error(dat
 
 
 @SETTINGS
-@given(near(TrainConfig, {"method": st.sampled_from([*METHODS, "moco", ""]),
+@given(near(TrainConfig, {"method": st.sampled_from([*method_names(), "moco", ""]),
                           "backbone": st.sampled_from([*BACKBONES, "vit"]),
                           "device": st.sampled_from([*DEVICES, "tpu"]),
                           "epochs": st.one_of(st.none(), numbers), "time_budget": st.one_of(st.none(), numbers),

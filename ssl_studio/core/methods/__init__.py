@@ -1,37 +1,61 @@
-"""Training objectives: each a small module around a pure loss function."""
+"""Training objectives, one module each, found by the registry: nothing else lists them.
+
+Importing this package imports every module in it; each defines a :class:`Method` subclass that registers itself
+(ARCHITECTURE.md, "Adding a method").
+"""
 
 from __future__ import annotations
 
-from ..augment import PRESETS, Recipe
-from ..models import build_backbone
-from .base import Method
-from .rotation import RotationPrediction, rotation_loss
-from .simclr import SimCLR, info_nce
-from .supervised import Supervised
+import importlib
+import pkgutil
 
-METHODS = ("simclr", "rotation", "supervised")
-SSL_METHODS = ("simclr", "rotation")
+from ..augment import NO_AUGMENTATION, Recipe
+from ..models import build_backbone
+from .base import Method, MethodParams, registered, unregister
+
+
+def discover() -> None:
+    """Import every module of this package, so each method in it registers."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def method_class(name: str) -> type[Method]:
+    methods = registered()
+    if name not in methods:
+        raise ValueError(f"unknown method '{name}' (choose from {', '.join(methods)})")
+    return methods[name]
+
+
+def method_names(*, self_supervised: bool | None = None) -> list[str]:
+    """Every method's name, in menu order; ``self_supervised`` keeps only those that do (not) need labels."""
+    return [name for name, cls in registered().items()
+            if self_supervised is None or cls.needs_labels != self_supervised]
 
 
 def default_recipe(method: str) -> Recipe:
-    return PRESETS["simclr" if method == "simclr" else method]
+    return method_class(method).default_recipe
 
 
-def build_method(name: str, backbone_name: str, recipe: Recipe | None = None, *, num_classes: int | None = None,
-                 temperature: float = 0.2, view_size: int | None = None) -> Method:
+def recipe_presets() -> dict[str, Recipe]:
+    """Each method's own recipe, then none at all: the Augment page's presets."""
+    return {**{name: cls.default_recipe for name, cls in registered().items()}, "none": NO_AUGMENTATION}
+
+
+def preset_titles() -> dict[str, str]:
+    return {**{name: cls.title for name, cls in registered().items()}, "none": "None (original images)"}
+
+
+def build_method(name: str, backbone_name: str, recipe: Recipe | None = None, *, params: MethodParams | None = None,
+                 num_classes: int | None = None, view_size: int | None = None) -> Method:
     """``view_size``: side of the augmented views in pixels (None: the images' own size)."""
-    backbone = build_backbone(backbone_name)
-    recipe = recipe or default_recipe(name)
-    if name == "simclr":
-        return SimCLR(backbone, recipe, view_size, temperature=temperature)
-    if name == "rotation":
-        return RotationPrediction(backbone, recipe, view_size)
-    if name == "supervised":
-        if not num_classes or num_classes < 2:
-            raise ValueError("the supervised baseline needs at least two classes")
-        return Supervised(backbone, recipe, num_classes, view_size)
-    raise ValueError(f"unknown method '{name}' (choose from {', '.join(METHODS)})")
+    cls = method_class(name)
+    if params is not None and not isinstance(params, cls.Params):
+        raise ValueError(f"the {name} method takes {cls.Params.__name__}, not {type(params).__name__}")
+    return cls(build_backbone(backbone_name), recipe or cls.default_recipe, view_size, params, num_classes)
 
 
-__all__ = ["METHODS", "SSL_METHODS", "Method", "SimCLR", "RotationPrediction", "Supervised", "build_method",
-           "default_recipe", "info_nce", "rotation_loss"]
+discover()
+
+__all__ = ["Method", "MethodParams", "build_method", "default_recipe", "discover", "method_class", "method_names",
+           "preset_titles", "recipe_presets", "registered", "unregister"]

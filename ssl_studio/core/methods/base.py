@@ -1,30 +1,68 @@
-"""What every training objective provides to the one training loop."""
+"""What every training objective provides to the one training loop, and the registry that finds them.
+
+A method is one module in this package (ARCHITECTURE.md, "Adding a method"): a :class:`Method` subclass with a
+``name`` registers itself when its module is imported, and ``methods/__init__.py`` imports every module here.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ..augment import Recipe, augment
+from ..schema import check_ranges, dataclass_from_dict
+
+_REGISTRY: dict[str, type[Method]] = {}
+
+
+@dataclass(frozen=True)
+class MethodParams:
+    """A method's own settings: subclass it with :func:`ssl_studio.core.schema.setting` fields."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, what: str = "method") -> MethodParams:
+        return dataclass_from_dict(cls, data, what)
 
 
 class Method(nn.Module):
-    """A backbone plus whatever heads an objective needs.
+    """A backbone plus whatever heads (and target networks) an objective needs.
 
     ``make_views`` turns a uint8 batch into network inputs and targets (no gradients, so it can be timed and run
     apart); ``forward`` returns ``(loss, embedding)`` where the embedding is what the loss acts on, used for the
-    collapse reading. ``forward`` is the only thing DistributedDataParallel needs to wrap. ``after_step`` is where
-    a momentum method would update its target network.
+    collapse reading. ``forward`` is the only thing DistributedDataParallel wraps.
     """
 
-    name = "method"
-    needs_labels = False
+    name: ClassVar[str]
+    title: ClassVar[str]
+    summary: ClassVar[str] = ""  # one sentence for tooltips and --help
+    order: ClassVar[int] = 100  # place in menus: lower first
+    needs_labels: ClassVar[bool] = False
+    default_recipe: ClassVar[Recipe] = Recipe()
+    Params: ClassVar[type[MethodParams]] = MethodParams
+    view_names: ClassVar[tuple[str, ...]] = ("view",)  # what each group of make_views' output is, for previews
 
-    def __init__(self, backbone: nn.Module, recipe: Recipe, view_size: int | None = None) -> None:
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _REGISTRY[cls.name] = cls
+
+    def __init__(self, backbone: nn.Module, recipe: Recipe, view_size: int | None = None,
+                 params: MethodParams | None = None, num_classes: int | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.recipe = recipe
         self.view_size = view_size
+        self.params = params if params is not None else self.Params()
 
     def augment(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return augment(images, self.recipe, generator, out_size=self.view_size)
@@ -34,5 +72,31 @@ class Method(nn.Module):
                    generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
 
-    def after_step(self) -> None:
-        """Hook run after each optimizer step."""
+    def param_groups(self) -> list[dict]:
+        """What the optimizer trains: everything that takes gradients (a momentum target network does not)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+    def after_step(self, progress: float) -> None:
+        """Run after each optimizer step; ``progress`` is the fraction of the run done (steps or time budget)."""
+
+    @torch.no_grad()
+    def preview(self, images: torch.Tensor, generator: torch.Generator | None) -> list[tuple[str, torch.Tensor]]:
+        """What the network is shown for each image, as (name, views) columns: ``make_views`` split per image."""
+        views, _ = self.make_views(images, torch.zeros(len(images), dtype=torch.long, device=images.device),
+                                   generator)
+        groups = views.shape[0] // len(images)
+        names = self.view_names if len(self.view_names) == groups else [f"view {i + 1}" for i in range(groups)]
+        return list(zip(names, views.chunk(groups)))
+
+    @torch.no_grad()
+    def pictures(self, images: torch.Tensor) -> list[tuple[str, torch.Tensor]] | None:
+        """Images the app shows live while training (for example reconstructions), or None."""
+        return None
+
+
+def registered() -> dict[str, type[Method]]:
+    return dict(sorted(_REGISTRY.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)

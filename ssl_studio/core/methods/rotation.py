@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..augment import Recipe
 from .base import Method
 
 
@@ -22,9 +23,16 @@ def rotation_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 class RotationPrediction(Method):
     name = "rotation"
+    title = "Rotation prediction"
+    summary = "Each image is turned by 0, 90, 180 or 270 degrees; the network learns to tell which."
+    order = 10
+    # Lighter than SimCLR's: the pretext task, not the augmentations, carries the signal.
+    default_recipe = Recipe(crop_scale=(0.5, 1.0), flip_p=0.5, jitter_p=0.5, brightness=0.3, contrast=0.3,
+                            saturation=0.3, hue=0.05, grayscale_p=0.1)
+    view_names = ("0°", "90°", "180°", "270°")
 
-    def __init__(self, backbone, recipe, view_size=None) -> None:
-        super().__init__(backbone, recipe, view_size)
+    def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None) -> None:
+        super().__init__(backbone, recipe, view_size, params)
         self.head = nn.Linear(backbone.feature_dim, 4)
 
     @torch.no_grad()

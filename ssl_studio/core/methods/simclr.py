@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
+from ..augment import Recipe
 from ..models import mlp_head
-from .base import Method
+from ..schema import setting
+from .base import Method, MethodParams
 
 
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -23,13 +27,27 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Te
     return F.cross_entropy(logits, targets)
 
 
+@dataclass(frozen=True)
+class SimCLRParams(MethodParams):
+    # SimCLR's CIFAR value; over 15 and 30 epochs of shapes it edged out 0.2 (49.6 vs 48.8, 49.0 vs 47.3 kNN).
+    temperature: float = setting(0.5, "Temperature", "InfoNCE temperature: lower sharpens the contrast between the "
+                                 "positive pair and the negatives.", minimum=0.01, maximum=10, step=0.05)
+
+
 class SimCLR(Method):
     name = "simclr"
+    title = "SimCLR (contrastive, InfoNCE)"
+    summary = "Two views of one image attract, the other images of the batch repel."
+    order = 0
+    # SimCLR's recipe (CIFAR variant: blur off at small resolution) with crops of at least 35% of the image: on a
+    # 2-minute budget, 15 epochs of shapes reached 49.6% kNN against 39.4% with SimCLR's 20% (README, "Defaults").
+    default_recipe = Recipe(crop_scale=(0.35, 1.0), blur_p=0.0)
+    Params = SimCLRParams
+    view_names = ("view 1", "view 2")
 
-    def __init__(self, backbone, recipe, view_size=None, temperature: float = 0.2, hidden_dim: int = 512,
+    def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None, hidden_dim: int = 512,
                  out_dim: int = 128) -> None:
-        super().__init__(backbone, recipe, view_size)
-        self.temperature = temperature
+        super().__init__(backbone, recipe, view_size, params)
         self.head = mlp_head(backbone.feature_dim, hidden_dim, out_dim)
 
     @torch.no_grad()
@@ -39,4 +57,4 @@ class SimCLR(Method):
     def forward(self, views, targets=None):
         z = self.head(self.backbone(views))
         z1, z2 = z.chunk(2)
-        return info_nce(z1, z2, self.temperature), z
+        return info_nce(z1, z2, self.params.temperature), z
