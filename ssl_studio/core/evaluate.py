@@ -1,4 +1,4 @@
-"""The evaluation protocol (DESIGN.md): seeded stratified 80/20 split, weighted kNN and a linear probe."""
+"""The evaluation protocol (README, "How the numbers are made"): seeded stratified 80/20 split, kNN, linear probe."""
 
 import warnings
 
