@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
+from . import distributed
 from .cancel import CancelToken
 from .checkpoint import CheckpointError, load_checkpoint, load_state_into, save_checkpoint
 from .config import TrainConfig, resolve_device
@@ -108,20 +108,6 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
-def _distributed() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _any_rank(flag: bool, device: torch.device, world: int) -> bool:
-    if world == 1:
-        return flag
-    t = torch.tensor([float(flag)], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
     state = optimizer.state_dict()
     tensors = {f"optim.{idx}.{key}": value for idx, entry in state["state"].items()
@@ -147,7 +133,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     if len(images) < 2:
         raise TrainingError("training needs at least 2 images")
     device = resolve_device(config.device)
-    rank, world = _distributed()
+    rank, world = distributed.world()
     cancel = cancel or CancelToken()
     tuning = StepTuning(device)
     tuning.model(method)
@@ -259,7 +245,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         if loss_count and now - last_report >= REPORT_EVERY_S:
             yield report(now)
         reason = stop_reason(elapsed_before + now)
-        if _any_rank(reason is not None, device, world):
+        if distributed.any_rank(reason is not None, device):
             reason = reason or "budget"  # another rank ran out of time first
             break
         if now - last_save >= checkpoint_every:

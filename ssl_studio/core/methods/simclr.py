@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..augment import Recipe
+from ..distributed import gather_with_grad
 from ..models import mlp_head
 from ..schema import setting
 from .base import Method, MethodParams
@@ -16,7 +17,8 @@ from .base import Method, MethodParams
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
     """NT-Xent over 2B views: for each view the positive is its pair, the other 2B-2 views are negatives.
 
-    Written as cross-entropy over cosine-similarity logits, so log-sum-exp is done stably by the library.
+    Written as cross-entropy over cosine-similarity logits, so log-sum-exp is done stably by the library. Under
+    torchrun the caller passes the global batch (distributed.gather_with_grad), so negatives span every process.
     """
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     logits = z @ z.T / temperature
@@ -57,4 +59,5 @@ class SimCLR(Method):
     def forward(self, views, targets=None):
         z = self.head(self.backbone(views))
         z1, z2 = z.chunk(2)
-        return info_nce(z1, z2, self.params.temperature), z
+        loss = info_nce(gather_with_grad(z1), gather_with_grad(z2), self.params.temperature)
+        return loss, z
