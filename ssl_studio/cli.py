@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .core.cancel import CancelToken, Cancelled
 from .core.checkpoint import CheckpointError
-from .core.config import TrainConfig
+from .core import distributed
+from .core.config import TrainConfig, resolve_device
 from .core.data import DataError, LoadProgress, iter_load
 from .core.methods import method_class, method_names
 from .core.pipeline import PipelineFinished, SpaceReady, StageStarted, TrainEvent, run_pipeline
@@ -162,12 +163,17 @@ def config_from_args(args) -> TrainConfig:
 def _run(args) -> int:
     config = config_from_args(args)
     cancel = CancelToken()
+    # Under torchrun: join its process group; the other processes train and stay quiet, rank 0 reports.
+    distributed.init_from_env(resolve_device(config.device))
+    rank = distributed.world()[0]
     # Ctrl-C asks the loop to stop at the next step, so the last checkpoint is written before exiting.
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
     bar, finished = None, None
     try:
         for event in run_pipeline(args.data_dir, args.out, config, cancel=cancel, resume=args.resume,
                                   use_umap=not args.no_umap):
+            if rank:
+                continue
             if isinstance(event, StageStarted):
                 if bar:
                     bar.close()
@@ -191,8 +197,11 @@ def _run(args) -> int:
                 finished = event
     finally:
         signal.signal(signal.SIGINT, previous)
+        distributed.shutdown()
         if bar:
             bar.close()
+    if rank:
+        return 130 if cancel.cancelled else 0
     if finished is None:
         print(f"ssl-studio: stopped; the last checkpoint is in {args.out} (continue with --resume)", file=sys.stderr)
         return 130

@@ -57,6 +57,8 @@ class TrainConfig:
     # so it is off by default; it is meant for GPUs (unmeasured there). On a CPU it needs a C++ compiler.
     compile: bool = setting(False, "Compile", "torch.compile the training step: slower to start, faster steps "
                             "(worth it on a GPU).", advanced=True)
+    sync_batchnorm: bool = setting(False, "Sync batch norm", "Under torchrun with several GPUs: batch-norm "
+                                   "statistics over the global batch instead of each GPU's share.", in_form=False)
     # numpy and scikit-learn take seeds in [0, 2**32); the loop's seed * 100_003 + epoch stays in torch's range.
     seed: int = setting(0, "Seed", "Seeds the weights, the batches and the split.", minimum=0, maximum=2**32 - 1)
     params: MethodParams | None = None  # the method's own settings; None: its defaults

@@ -8,6 +8,8 @@ In a single process every function here is the identity, so the methods are writ
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.distributed as dist
 
@@ -19,19 +21,66 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
+class _Gather(torch.autograd.Function):
+    """all_gather that passes gradients back: each process gets the sum over processes of the gradient of its
+    own rows (lightly's GatherLayer). torch's autograd-aware gathers are deprecated one release after another,
+    so these few lines are ours."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad.chunk(dist.get_world_size())[dist.get_rank()]
+
+
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Every process's ``x`` concatenated along dim 0 in rank order; gradients flow back to each process."""
+    return x if world()[1] == 1 else _Gather.apply(x)
+
+
+def any_rank(flags: tuple[bool, ...], device: torch.device) -> tuple[bool, ...]:
+    """Each flag true on every process when it is true on any (one process ran out of time, is due to save)."""
     if world()[1] == 1:
-        return x
-    from torch.distributed.nn.functional import all_gather  # autograd-aware, unlike dist.all_gather
-
-    return torch.cat(all_gather(x))
-
-
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True on every process when it is true on any (for example: one process ran out of time)."""
-    if world()[1] == 1:
-        return flag
-    t = torch.tensor([float(flag)], device=device)
+        return flags
+    t = torch.tensor([float(f) for f in flags], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return tuple(bool(v) for v in t.tolist())
+
+
+def gather_states(state: torch.Tensor) -> list[torch.Tensor]:
+    """Every process's copy of a same-sized CPU tensor (a random generator's state), in rank order."""
+    rank, size = world()
+    if size == 1:
+        return [state]
+    # NCCL moves only device tensors; the states are small, so the round trip costs nothing that matters.
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else state.device
+    parts = [torch.empty_like(state, device=device) for _ in range(size)]
+    dist.all_gather(parts, state.to(device))
+    return [part.cpu() for part in parts]
+
+
+def barrier() -> None:
+    if world()[1] > 1:
+        dist.barrier()
+
+
+def init_from_env(device: torch.device) -> bool:
+    """Join torchrun's process group (its RANK / WORLD_SIZE / MASTER_ADDR variables) when there is one; the
+    backend follows the device: NCCL between GPUs, gloo between CPU processes. False outside torchrun."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return dist.is_initialized()
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return True
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

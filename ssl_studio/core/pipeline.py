@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from . import distributed
 from .augment import Recipe
 from .cancel import CancelToken
 from .checkpoint import CheckpointError, load_checkpoint
@@ -312,19 +313,31 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
                  cancel: CancelToken | None = None, resume: bool = False,
                  use_umap: bool = True) -> Iterator[StageStarted | LoadProgress | TrainEvent | SpaceReady
                                                     | ProjectionReady | PipelineFinished]:
-    """Everything, start to finish. With ``resume`` an existing run folder's own settings are used."""
+    """Everything, start to finish. With ``resume`` an existing run folder's own settings are used.
+
+    Under torchrun every process trains; rank 0 alone decodes first (the others then read its cache), writes the
+    run folder and runs the stages after training.
+    """
     cancel = cancel or CancelToken()
+    rank, world = distributed.world()
     if resume:
         config, recipe, _ = _stored_settings(RunFolder.open(out_dir))
     recipe = recipe or default_recipe(config.method)
     yield StageStarted("load", f"Loading {data_dir}")
+    if rank:
+        distributed.barrier()  # wait until rank 0 has decoded (and cached) the folder and written the run folder
     dataset = yield from iter_load(data_dir, config.resolution, cancel=cancel)
-    run = RunFolder.open(out_dir) if resume else prepare_run(dataset, out_dir, config, recipe)
+    run = None
+    if rank == 0:
+        run = RunFolder.open(out_dir) if resume else prepare_run(dataset, out_dir, config, recipe)
+        distributed.barrier()  # the others load now
+    distributed.barrier()  # every process has its images
+    run = run or RunFolder.open(out_dir)
     if resume and run.read_json("dataset.json").get("paths") != dataset.paths:
         raise RunError(f"the images in {data_dir} changed since the run in {out_dir} started; "
                        "start a new run instead of resuming")
     exp = Experiment(dataset, run, config, recipe, cancel, resume, use_umap)
-    yield from run_stages(exp, tuple(stage.name for stage in STAGES))
+    yield from run_stages(exp, tuple(stage.name for stage in STAGES) if rank == 0 else TRAINING)
 
 
 def _stored_settings(run: RunFolder) -> tuple[TrainConfig, Recipe, Path]:

@@ -136,6 +136,11 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     rank, world = distributed.world()
     cancel = cancel or CancelToken()
     tuning = StepTuning(device)
+    if config.sync_batchnorm and world > 1:
+        if device.type != "cuda":
+            raise TrainingError("synchronized batch norm needs GPUs (PyTorch has it for CUDA only); "
+                                "run without --sync-batchnorm on CPU processes")
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
     tuning.model(method)
     model = torch.nn.parallel.DistributedDataParallel(method) if world > 1 else method
     if config.compile:
@@ -152,7 +157,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
                 raise TrainingError(f"{checkpoint_path.name} holds a {meta.get('method')} run, not {method.name}")
             load_state_into(method, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, method.name)
             _restore_optimizer(optimizer, tensors, meta["optimizer_param_groups"])
-            generator.set_state(tensors["rng"])
+            generator.set_state(tensors.get(f"rng.{rank}", tensors["rng"]) if rank else tensors["rng"])
             step, elapsed_before, history = meta["step"], meta["elapsed"], meta["history"]
             if not (isinstance(step, int) and step >= 0 and isinstance(elapsed_before, (int, float))
                     and isinstance(history, list)):
@@ -178,11 +183,15 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         return min(1.0, max(parts))
 
     def save(finished: bool) -> Path | None:
-        if checkpoint_path is None or rank != 0:
+        """Rank 0 writes; every rank must call it at the same step, since each sends its random state."""
+        if checkpoint_path is None:
+            return None
+        states = distributed.gather_states(generator.get_state())
+        if rank != 0:
             return None
         opt_tensors, groups = _optimizer_tensors(optimizer)
         tensors = {**{f"model.{k}": v for k, v in method.state_dict().items()}, **opt_tensors,
-                   "rng": generator.get_state()}
+                   "rng": states[0], **{f"rng.{r}": state for r, state in enumerate(states) if r}}
         meta = {**(extra_meta or {}), "method": method.name, "config": config.to_dict(),
                 "recipe": method.recipe.to_dict(), "step": step, "elapsed": elapsed_before + clock(),
                 "history": history, "finished": finished,
@@ -245,10 +254,11 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         if loss_count and now - last_report >= REPORT_EVERY_S:
             yield report(now)
         reason = stop_reason(elapsed_before + now)
-        if distributed.any_rank(reason is not None, device):
+        stop, due = distributed.any_rank((reason is not None, now - last_save >= checkpoint_every), device)
+        if stop:
             reason = reason or "budget"  # another rank ran out of time first
             break
-        if now - last_save >= checkpoint_every:
+        if due:
             save(finished=False)
             last_save = now
 
