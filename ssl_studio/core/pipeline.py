@@ -24,6 +24,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig, resolve_device
 from .data import ImageDataset, LoadProgress, iter_load
 from .evaluate import evaluate_space, kmeans_labels, split_indices
+from .map_history import MapHistory, MapRecorder, MapSnapshot, load_history
 from .methods import build_method, default_recipe
 from .project import PROJECTIONS, pca_2d, umap_2d
 from .report import render_report
@@ -82,6 +83,7 @@ class LoadedRun:
     projections: dict[tuple[str, str], np.ndarray]
     metrics: dict
     history: dict[str, list]
+    map_history: MapHistory | None = None
 
 
 @dataclass
@@ -179,7 +181,7 @@ def _finished(path: Path) -> bool:
         return False
 
 
-def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | TrainEvent]:
+def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | TrainEvent | MapSnapshot]:
     """Each planned model, on the training split only."""
     split = exp.split
     idx = torch.tensor(split["train"]) if "train" in split else torch.arange(len(exp.dataset))
@@ -191,6 +193,11 @@ def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | Tr
         path = exp.run.checkpoint(plan.which)
         if exp.resume and _finished(path):
             continue
+        # The SSL map forming: snapshots of a fixed subset between steps (about 2% of the time budget).
+        recorder = MapRecorder(exp.dataset.images, exp.labels, split, exp.config.seed,
+                               resolve_device(exp.config.device),
+                               load_history(exp.run, len(exp.dataset)) if exp.resume else None) \
+            if plan.which == "ssl" else None
         yield StageStarted(plan.which, f"Training {TITLES[plan.which].lower()} ({plan.config.method}, "
                                        f"{plan.config.backbone}) on {len(images)} images")
         torch.manual_seed(plan.config.seed)
@@ -199,6 +206,10 @@ def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | Tr
         for event in train(method, images, labels, plan.config, cancel=exp.cancel, checkpoint_path=path,
                            resume=exp.resume, extra_meta={"class_names": exp.dataset.class_names}):
             yield TrainEvent(plan.which, event)
+            if recorder and isinstance(event, TrainProgress) and recorder.due(event.elapsed):
+                yield recorder.take(method.backbone, event.step, event.elapsed)
+        if recorder:
+            recorder.save(exp.run)
         if exp.cancel.cancelled:
             return
 
@@ -383,4 +394,4 @@ def open_run(path: str | Path) -> LoadedRun:
                 raise RunError(f"{which}.safetensors in {path} holds no valid loss curve")
     metrics = run.read_json("metrics.json") if run.exists("metrics.json") else {}
     return LoadedRun(run, config, recipe, data_root, paths, np.asarray(labels) if labels is not None else None,
-                     class_names, embeddings, projections, metrics, history)
+                     class_names, embeddings, projections, metrics, history, load_history(run, n))

@@ -23,8 +23,8 @@ from sklearn.decomposition import PCA
 
 from .cancel import Cancelled, CancelToken
 
-# UMAP needs a few neighbours per point to mean anything; on 3 points PCA shows all there is.
 PROJECTIONS = ("pca", "umap")  # the kinds of 2-D map, in the order they are drawn
+# UMAP needs a few neighbours per point to mean anything; on 3 points PCA shows all there is.
 _MIN_UMAP_POINTS = 4
 
 

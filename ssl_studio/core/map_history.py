@@ -1,0 +1,105 @@
+"""The map forming while the network learns: snapshots of a fixed subset's embedding during SSL training.
+
+Every few seconds the train stage embeds the same few hundred images with the backbone as it is then; each
+snapshot is mapped to 2-D by PCA and turned (orthogonal Procrustes) to line up with the one before, so that a
+slider through them shows points moving rather than the whole map flipping. A kNN score on the subset gives a
+small curve beside it. Stored in the run folder as map_history.json and map_history.npy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.linalg import orthogonal_procrustes
+
+from .embed import embed
+from .evaluate import knn_top1
+from .project import pca_2d
+from .runs import RunError, RunFolder
+
+SUBSET = 400  # images: enough for a map, cheap to embed (about 0.1 s on 2 CPU cores at 32 px)
+EVERY_S = 4.0
+JSON, ARRAY = "map_history.json", "map_history.npy"
+
+
+@dataclass(frozen=True)
+class MapSnapshot:
+    step: int
+    seconds: float
+    coords: np.ndarray  # (len(subset), 2), float32
+    knn: float | None  # kNN top-1 of the subset's held-out images against its training ones
+
+
+@dataclass(frozen=True)
+class MapHistory:
+    indices: np.ndarray  # the subset: image numbers in the run's dataset
+    snapshots: tuple[MapSnapshot, ...]
+
+
+def choose_subset(n: int, seed: int, size: int = SUBSET) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).choice(n, size=min(n, size), replace=False))
+
+
+class MapRecorder:
+    """Takes the snapshots during one training (``due`` then ``take``) and writes them with ``save``."""
+
+    def __init__(self, images: torch.Tensor, labels: np.ndarray | None, split: dict, seed: int,
+                 device: torch.device, resumed: MapHistory | None = None, every_s: float = EVERY_S) -> None:
+        """``resumed``: the history of the run being resumed, which this one continues."""
+        self.indices = resumed.indices if resumed else choose_subset(len(images), seed)
+        self.images = images[torch.from_numpy(self.indices)]
+        self.device, self.every_s = device, every_s
+        self.snapshots: list[MapSnapshot] = list(resumed.snapshots) if resumed else []
+        self._last = self.snapshots[-1].seconds if self.snapshots else -every_s
+        self._knn = None
+        if labels is not None and "train" in split:
+            held_out = np.isin(self.indices, split["test"])
+            if held_out.any() and (~held_out).any():
+                self._knn = (labels[self.indices], ~held_out, held_out)
+
+    def due(self, seconds: float) -> bool:
+        return seconds - self._last >= self.every_s
+
+    def take(self, backbone: torch.nn.Module, step: int, seconds: float) -> MapSnapshot:
+        self._last = seconds
+        x = embed(backbone, self.images, batch_size=len(self.images), device=self.device)
+        coords = pca_2d(x)
+        coords /= max(1e-8, float(np.abs(coords).max()))
+        if self.snapshots:  # turn and mirror onto the previous map, so the slider shows movement, not flips
+            rotation, _ = orthogonal_procrustes(coords, self.snapshots[-1].coords)
+            coords = coords @ rotation
+        knn = None
+        if self._knn is not None:
+            y, fit, held = self._knn
+            knn = knn_top1(x[fit], y[fit], x[held], y[held])
+        snapshot = MapSnapshot(step, seconds, coords.astype(np.float32), knn)
+        self.snapshots.append(snapshot)
+        return snapshot
+
+    def save(self, run: RunFolder) -> None:
+        if not self.snapshots:
+            return
+        run.save_array(ARRAY, np.concatenate([s.coords for s in self.snapshots]))
+        run.write_json(JSON, {"indices": self.indices.tolist(),
+                              "snapshots": [{"step": s.step, "seconds": round(s.seconds, 3), "knn": s.knn}
+                                            for s in self.snapshots]})
+
+
+def load_history(run: RunFolder, n_images: int) -> MapHistory | None:
+    """The run's map history, checked against its images; None when the run has none."""
+    if not run.exists(JSON):
+        return None
+    data = run.read_json(JSON)
+    indices, points = data.get("indices"), data.get("snapshots")
+    if not (isinstance(indices, list) and indices and all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_images for i in indices)
+            and isinstance(points, list) and points and all(
+            isinstance(p, dict) and isinstance(p.get("step"), int) and isinstance(p.get("seconds"), (int, float))
+            and (p.get("knn") is None or isinstance(p.get("knn"), (int, float))) for p in points)):
+        raise RunError(f"{JSON} in {run.path} is not valid (image numbers from 0 to {n_images - 1} and a list "
+                       "of snapshots with step, seconds and knn)")
+    coords = run.load_array(ARRAY, rows=len(indices) * len(points), cols=2).reshape(len(points), len(indices), 2)
+    return MapHistory(np.asarray(indices), tuple(
+        MapSnapshot(p["step"], float(p["seconds"]), c, p["knn"]) for p, c in zip(points, coords)))
