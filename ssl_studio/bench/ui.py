@@ -72,6 +72,10 @@ def measure_ui(table: Table, folder: Path, budget: float, limit: float) -> dict 
         table.row(f"  {gap['ms']:.0f} ms gap at {gap['at_s']:.1f} s ({gap['phase']})", "", "", gap["doing"])
     for stall in figures.get("stalled_in", [])[:3]:
         table.row("  main thread while the timer was late", stall["samples"], "x 50 ms", stall["where"])
+    in_app, headless = figures["in_app_views_per_second"], figures["headless_views_per_second"]
+    if in_app:
+        table.row("SSL training in the app / headless", in_app / headless, "x",
+                  f"{in_app:,.0f} against {headless:,.0f} views/s, same settings, one after the other; goal >= 0.9")
     drawn = figures["map"]
     table.row(f"{drawn['points']:,}-point map: set points + first draw", drawn["first_draw_ms"], "ms")
     table.row(f"{drawn['points']:,}-point map: pan frame (median)", drawn["pan_frame_ms_median"], "ms",
@@ -160,9 +164,13 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
     stop.set()
     watchdog.join()
     seconds = time.perf_counter() - start
+    ssl = window.train.finished_events.get("ssl")
+    dataset, config = window.dataset, window.train._config
     window.close()  # stops and joins the window's jobs
     if state["error"]:
         raise SystemExit(state["error"])
+    training = {"in_app_views_per_second": ssl.views_per_second if ssl else None,
+                "headless_views_per_second": _headless_views_per_second(dataset, config)}
     idle = gaps.pop("idle")
     gaps.pop("show", None)
     work = sorted(g for phase in gaps.values() for g in phase)
@@ -174,7 +182,20 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
         "phase_max_gap_ms": {phase: max(g) for phase, g in gaps.items()}, "train_budget_seconds": budget,
         "slowest": sorted(slow, key=lambda g: -g["ms"])[:10],
         "stalled_in": [{"where": where, "samples": n} for where, n in stalls.most_common(8)],
-        "map": _draw_and_pan(MAP_POINTS)}))
+        "map": _draw_and_pan(MAP_POINTS), **training}))
+
+
+def _headless_views_per_second(dataset, config) -> float:
+    """The same SSL training as the window's, with no window: what `ssl-studio run` gets on this machine."""
+    import torch
+
+    from ssl_studio.core.methods import build_method
+
+    from .training import train_to_end
+
+    torch.manual_seed(config.seed)
+    method = build_method(config.method, config.backbone, params=config.params, view_size=config.view_size)
+    return train_to_end(method, dataset.images, None, config).views_per_second
 
 
 def _draw_and_pan(n: int, frames: int = 60) -> dict:

@@ -29,7 +29,7 @@ from .methods import build_method, default_recipe
 from .project import PROJECTIONS, pca_2d, umap_2d
 from .report import render_report
 from .runs import FORMAT, RunError, RunFolder
-from .spaces import BUILT_IN, SPACES, TITLES, SpaceInputs
+from .spaces import SPACES, TITLES, SpaceInputs, run_spaces
 from .train import TrainFinished, TrainingError, TrainProgress, train
 
 
@@ -217,7 +217,7 @@ def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | Tr
 def embed_stage(exp: Experiment) -> Iterator[StageStarted]:
     yield StageStarted("embed", "Computing embeddings")
     inputs = SpaceInputs(exp.dataset, exp.run, exp.config, resolve_device(exp.config.device))
-    for space in BUILT_IN:
+    for space in run_spaces(exp.run):
         exp.cancel.raise_if_cancelled()
         x = space.compute(inputs)
         if x is not None:
@@ -262,7 +262,8 @@ def report_stage(exp: Experiment) -> Iterator[StageStarted | PipelineFinished]:
     colors = labels if labels is not None else kmeans_labels(spaces.get("ssl", spaces["pixels"]),
                                                              n_clusters=min(8, len(dataset)), seed=exp.config.seed)
     names = dataset.class_names or [f"cluster {i + 1}" for i in range(int(colors.max()) + 1)]
-    titles = {s: _title(s, exp.scores.get(s)) for s in exp.maps}
+    space_titles = {space.name: space.title for space in run_spaces(run)}
+    titles = {s: _title(space_titles[s], exp.scores.get(s)) for s in exp.maps}
     note = None if labels is not None else "Unlabeled folder: colored by k-means cluster of the SSL embedding."
     if labels is not None and "error" in split:
         note = metrics["note"]
@@ -314,10 +315,10 @@ def _train_figures(run: RunFolder, which: str) -> dict | None:
             "views_per_second": round(meta.get("views_per_second", 0.0), 1), "finished": meta["finished"]}
 
 
-def _title(space: str, score: dict | None) -> str:
+def _title(title: str, score: dict | None) -> str:
     if not score:
-        return TITLES[space]
-    return f"{TITLES[space]}: kNN {score['knn_top1']:.1%}, linear {score['linear_top1']:.1%}"
+        return title
+    return f"{title}: kNN {score['knn_top1']:.1%}, linear {score['linear_top1']:.1%}"
 
 
 def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, recipe: Recipe | None = None, *,
@@ -379,10 +380,11 @@ def open_run(path: str | Path) -> LoadedRun:
                                      or not all(isinstance(v, int) and 0 <= v < len(class_names) for v in labels))):
         raise RunError(f"dataset.json in {path} is not valid (paths, labels and class names disagree)")
     n = len(paths)
-    embeddings = {s: run.load_array(run.embedding_name(s), rows=n) for s in SPACES
+    names = [space.name for space in run_spaces(run)]
+    embeddings = {s: run.load_array(run.embedding_name(s), rows=n) for s in names
                   if run.exists(run.embedding_name(s))}
     projections = {(s, k): run.load_array(run.projection_name(s, k), rows=n, cols=2)
-                   for s in SPACES for k in PROJECTIONS if run.exists(run.projection_name(s, k))}
+                   for s in names for k in PROJECTIONS if run.exists(run.projection_name(s, k))}
     history = {}
     for which in SPACES:
         if run.checkpoint(which).exists():

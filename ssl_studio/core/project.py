@@ -10,6 +10,7 @@ be stopped (the process is killed) where a fit in a thread cannot.
 import functools
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import warnings
@@ -70,6 +71,23 @@ def stop_umap_worker() -> None:
         for process in list(getattr(worker, "_processes", {}).values()):
             process.kill()
         worker.shutdown(wait=False, cancel_futures=True)
+
+
+def pause_umap_worker(paused: bool) -> None:
+    """Freeze (or thaw) the UMAP process, so its warm-up or fit never takes a core from a training step.
+
+    The app pauses it while it trains: on 2 cores the warm-up's compiler otherwise halves training's views/s. A
+    fit in progress simply waits. POSIX only (SIGSTOP/SIGCONT); elsewhere the process keeps its lower priority.
+    """
+    if not hasattr(signal, "SIGSTOP"):
+        return
+    with _worker_lock:
+        processes = list(getattr(_worker, "_processes", {}).values()) if _worker is not None else []
+    for process in processes:
+        try:
+            os.kill(process.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+        except (ProcessLookupError, TypeError):  # gone, or not started yet (no pid)
+            pass
 
 
 _worker: ProcessPoolExecutor | None = None

@@ -1,11 +1,14 @@
 """The embedding spaces compared side by side: each knows how it is computed and what it is called.
 
 A space is one entry of ``BUILT_IN`` (ARCHITECTURE.md, "Adding a space"): the pipeline embeds, scores, maps and
-stores every space whose ``compute`` returns an array, and the app draws one map for each.
+stores every space whose ``compute`` returns an array, and the app draws one map for each. A run can also hold
+spaces a person brings, the embeddings of any model of theirs (``import_space``): listed in the run folder's
+spaces.json, they are scored, mapped and compared like the built-in ones.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +20,7 @@ from .config import TrainConfig
 from .data import ImageDataset
 from .embed import embed, pixel_features
 from .models import build_backbone
-from .runs import RunFolder
+from .runs import RunError, RunFolder
 from .train import TrainingError
 
 
@@ -33,6 +36,7 @@ class SpaceInputs:
 class Space:
     name: str  # file names in the run folder, keys in metrics.json
     title: str
+    short: str  # for a check box or a column heading
     compute: Callable[[SpaceInputs], np.ndarray | None]  # None: this run has no such space (no checkpoint)
 
 
@@ -82,10 +86,79 @@ def pixels(inputs: SpaceInputs) -> np.ndarray:
 
 
 BUILT_IN: tuple[Space, ...] = (
-    Space("ssl", "Self-supervised", trained("ssl")),
-    Space("supervised", "Supervised", trained("supervised")),
-    Space("untrained", "Untrained network", untrained),
-    Space("pixels", "Raw pixels", pixels),
+    Space("ssl", "Self-supervised", "SSL", trained("ssl")),
+    Space("supervised", "Supervised", "Supervised", trained("supervised")),
+    Space("untrained", "Untrained network", "Untrained", untrained),
+    Space("pixels", "Raw pixels", "Pixels", pixels),
 )
 SPACES = tuple(space.name for space in BUILT_IN)
 TITLES = {space.name: space.title for space in BUILT_IN}
+
+IMPORTED = "spaces.json"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+def _imported(file: str) -> Callable[[SpaceInputs], np.ndarray]:
+    return lambda inputs: inputs.run.load_array(file, rows=len(inputs.dataset))
+
+
+def imported_spaces(run: RunFolder) -> list[Space]:
+    """The spaces a person added to this run, checked (a tampered spaces.json is refused naming the file)."""
+    if not run.exists(IMPORTED):
+        return []
+    entries = run.read_json(IMPORTED).get("imported")
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("name"), str) and _NAME.fullmatch(e["name"])
+            and e["name"] not in SPACES and isinstance(e.get("title"), str) for e in entries):
+        raise RunError(f"{IMPORTED} in {run.path} is not valid (a list of imported spaces, each with a lower-case "
+                       "name that is not a built-in space's, and a title)")
+    return [Space(e["name"], e["title"], e["title"], _imported(f"imported/{e['name']}.npy")) for e in entries]
+
+
+def run_spaces(run: RunFolder) -> tuple[Space, ...]:
+    """Every space of this run: the built-in ones, then those a person added."""
+    return BUILT_IN + tuple(imported_spaces(run))
+
+
+def import_space(run: RunFolder, title: str, array: np.ndarray, run_paths: list[str],
+                 row_paths: list[str] | None = None) -> Space:
+    """Add the embeddings of another model as a space of this run.
+
+    ``array`` holds one row per image, in the run's image order (``run_paths``), or in the order of
+    ``row_paths`` (image paths relative to the data folder, as dataset.json lists them), which is then matched.
+    """
+    array = np.asarray(array)
+    if array.ndim != 2 or array.shape[1] < 1 or array.dtype.kind not in "fiu":
+        raise ValueError(f"the embeddings must be a 2-D array of numbers (one row per image), not {array.dtype} "
+                         f"of shape {array.shape}")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).any(axis=1).sum())
+        raise ValueError(f"{bad} row(s) of the embeddings hold NaN or infinite values")
+    if row_paths is not None:
+        if len(row_paths) != len(array):
+            raise ValueError(f"the paths list {len(row_paths)} images but the embeddings have {len(array)} rows")
+        where = {path: i for i, path in enumerate(row_paths)}
+        missing = [p for p in run_paths if p not in where]
+        if missing:
+            raise ValueError(f"{len(missing)} of the run's {len(run_paths)} images have no row, for example "
+                             f"{', '.join(missing[:3])}")
+        array = array[[where[p] for p in run_paths]]
+    elif len(array) != len(run_paths):
+        raise ValueError(f"the embeddings have {len(array)} rows but the run has {len(run_paths)} images; give "
+                         "one row per image in the run's order, or a CSV of the rows' image paths")
+    existing = imported_spaces(run)
+    name = _unique_name(title, {s.name for s in existing} | set(SPACES))
+    run.save_array(f"imported/{name}.npy", array)
+    entries = [{"name": s.name, "title": s.title} for s in existing] + [{"name": name, "title": title}]
+    run.write_json(IMPORTED, {"imported": entries})
+    return Space(name, title, title, _imported(f"imported/{name}.npy"))
+
+
+def _unique_name(title: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9_-]+", "-", title.lower()).strip("-")[:30] or "imported"
+    base = base if base[0].isalnum() else f"x{base}"
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}-{i}", i + 1
+    return name

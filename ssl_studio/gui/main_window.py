@@ -19,6 +19,7 @@ from ssl_studio import __version__
 from ssl_studio.core.data import DataError, ImageDataset, LoadProgress, iter_load
 from ssl_studio.core.methods import default_recipe, preset_titles, recipe_presets
 from ssl_studio.core.pipeline import open_run
+from ssl_studio.core.project import pause_umap_worker
 from ssl_studio.core.runs import RunError, is_run_folder
 
 from . import gc_timer, settings
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         self.train.augmentRequested.connect(lambda: self.go(1))
         self.train.methodChanged.connect(self._method_changed)
         self.train.trainingFinished.connect(self._training_finished)
+        self.train.runningChanged.connect(pause_umap_worker)
         self.train.next.go.connect(lambda: self.go(3))
         self.compare.trainRequested.connect(lambda: self.go(2))
         self.compare.openRunRequested.connect(self.open_run_dialog)

@@ -69,6 +69,7 @@ class TrainPage(QWidget):
     trainingFinished = Signal(object)  # RunFolder, after both models trained
     augmentRequested = Signal()
     methodChanged = Signal(str)
+    runningChanged = Signal(bool)  # a training job started (True) or ended (False)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -83,6 +84,7 @@ class TrainPage(QWidget):
         self._models: list[str] = []
         self._current: str | None = None
         self.finished_events: dict[str, TrainFinished] = {}
+        self._was_running = False
 
         self.banner = Banner()
         settings_box = self._build_settings()
@@ -448,6 +450,9 @@ class TrainPage(QWidget):
 
     def _update_enabled(self) -> None:
         running = self.is_running()
+        if running != self._was_running:
+            self._was_running = running
+            self.runningChanged.emit(running)
         self.general.set_enabled(not running)
         if self.params is not None:
             self.params.set_enabled(not running)

@@ -3,8 +3,13 @@ import pytest
 import torch
 from torch import nn
 
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.data import load_folder
 from ssl_studio.core.embed import embed, pixel_features
-from ssl_studio.core.spaces import SPACES
+from ssl_studio.core.pipeline import compare, open_run, run_pipeline
+from ssl_studio.core.runs import RunFolder
+from ssl_studio.core.samples import make_shapes
+from ssl_studio.core.spaces import SPACES, import_space, run_spaces
 
 
 class Recorder(nn.Module):
@@ -88,3 +93,34 @@ def test_pixel_features_are_the_same_in_batches():
     x = torch.randint(0, 256, (5, 3, 12, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     np.testing.assert_array_equal(pixel_features(x, size=4, batch_size=2), pixel_features(x, size=4))
     assert pixel_features(x[:0], size=4).shape == (0, 48)
+
+
+def test_a_space_of_ones_own_is_scored_and_mapped_like_the_built_in_ones(tmp_path):
+    data = make_shapes(tmp_path / "shapes", per_class=6, size=16)
+    config = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
+    list(run_pipeline(data, tmp_path / "run", config, use_umap=False))
+    loaded = open_run(tmp_path / "run")
+    run = RunFolder.open(tmp_path / "run")
+    # The rows of another model's embeddings, in an order of its own, named by a CSV of paths.
+    order = np.random.default_rng(0).permutation(len(loaded.paths))
+    own = loaded.embeddings["pixels"][order] * 2
+    space = import_space(run, "My model", own, loaded.paths, row_paths=[loaded.paths[i] for i in order])
+    assert space.name == "my-model" and [s.name for s in run_spaces(run)][-1] == "my-model"
+    list(compare(load_folder(data, 16), run, use_umap=False))
+    reopened = open_run(tmp_path / "run")
+    np.testing.assert_allclose(reopened.embeddings["my-model"], loaded.embeddings["pixels"] * 2)
+    assert ("my-model", "pca") in reopened.projections and "my-model" in reopened.metrics["embeddings"]
+    assert import_space(run, "My model", own, loaded.paths, row_paths=[loaded.paths[i] for i in order]).name == \
+        "my-model-2"
+
+
+@pytest.mark.parametrize("array, rows, message", [
+    (np.zeros((5, 3)), None, "5 rows but the run has 4 images"),
+    (np.zeros(4), None, "2-D array"),
+    (np.array([[1.0], [np.nan], [0.0], [1.0]]), None, "1 row\\(s\\) of the embeddings hold NaN"),
+    (np.zeros((4, 2)), ["a.png", "b.png", "c.png", "x.png"], "1 of the run's 4 images have no row, for example d.png"),
+])
+def test_a_space_that_does_not_fit_the_run_is_refused(tmp_path, array, rows, message):
+    run = RunFolder.create(tmp_path / "run")
+    with pytest.raises(ValueError, match=message):
+        import_space(run, "x", array, ["a.png", "b.png", "c.png", "d.png"], row_paths=rows)

@@ -1,12 +1,15 @@
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ssl_studio.core import project
 from ssl_studio.core.project import pca_2d, umap_2d
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,3 +76,26 @@ def test_a_umap_fit_stops_when_cancelled():
     with pytest.raises(Cancelled):
         umap_2d(x, cancel=cancel)
     stop_umap_worker()  # idempotent: the cancel already stopped it
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP") or not Path("/proc/self/stat").exists(),
+                    reason="pausing the UMAP process needs POSIX signals; its state is read from /proc")
+def test_the_umap_process_can_be_paused_while_training_runs():
+    def stopped(pid, within_s=10.0) -> bool:
+        """Whether the process is stopped (T in /proc), waiting for a signal already sent to land."""
+        deadline = time.monotonic() + within_s
+        while True:
+            is_stopped = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+            if is_stopped or time.monotonic() > deadline:
+                return is_stopped
+            time.sleep(0.01)
+
+    pid = project._in_worker(os.getpid, None)  # starts the process with a trivial task
+    try:
+        project.pause_umap_worker(True)
+        assert stopped(pid)
+        project.pause_umap_worker(False)
+        assert not stopped(pid, within_s=0)
+        assert project._in_worker(os.getpid, None) == pid  # it still works
+    finally:
+        project.stop_umap_worker()

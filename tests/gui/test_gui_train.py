@@ -121,3 +121,12 @@ def test_the_next_model_does_not_start_under_the_last_ones_figures(window, drive
     assert page.progress.value() == 0
     assert page.progress.format() == "Supervised · starting…"
     assert page.stage.text() == "Step 2 of 2: Training supervised"
+
+
+def test_training_says_when_it_runs_so_the_umap_process_can_wait(window, drive, qtbot, tiny_folder):
+    drive.open_folder(window, tiny_folder)
+    drive.tiny_training(window)
+    page = window.train
+    with qtbot.waitSignals([page.runningChanged, page.runningChanged], timeout=30_000,
+                           check_params_cbs=[lambda running: running, lambda running: not running]):
+        assert page.start()
