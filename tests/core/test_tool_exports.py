@@ -1,0 +1,99 @@
+"""Exports other tools open: TensorBoard's Embedding Projector folder and a FiftyOne-ready folder."""
+
+import ast
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ssl_studio.core.fiftyone_export import SCRIPT, write_fiftyone
+from ssl_studio.core.projector_export import CONFIG, SPRITE_LIMIT, sprite_cell, write_projector
+
+PATHS = ["circle/a.png", "circle/b.png", "star/c.png", "star/d\tname.png", "star/e.png"]
+
+
+def embeddings(n=5):
+    rng = np.random.default_rng(0)
+    return {"ssl": rng.normal(size=(n, 4)).astype(np.float32), "pixels": rng.random((n, 3)).astype(np.float32)}
+
+
+def test_the_sprite_sheet_stays_within_the_projectors_limit():
+    assert sprite_cell(10, 32) == 32
+    assert sprite_cell(100_000, 32) == SPRITE_LIMIT // 317 == 25
+    assert sprite_cell(10_000_000, 32) * 3163 <= SPRITE_LIMIT
+
+
+def test_projector_folder(tmp_path):
+    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    done = list(write_projector(tmp_path, embeddings(), PATHS, ["circle", "circle", "star", "star", "star"],
+                                ["train", "test", "train", "train", "test"], images))
+    assert done == ["ssl", "pixels"]
+    rows = (tmp_path / "ssl" / "tensors.tsv").read_text().splitlines()
+    assert len(rows) == 5 and np.allclose([float(v) for v in rows[0].split("\t")], embeddings()["ssl"][0], atol=1e-5)
+    meta = (tmp_path / "metadata.tsv").read_text().splitlines()
+    assert meta[0] == "path\tclass\tsplit" and meta[4] == "star/d name.png\tstar\ttrain"  # a tab in a name
+    assert Image.open(tmp_path / "sprite.png").size == (3 * 8, 3 * 8)  # 5 images: a 3 x 3 grid of 8 px
+    text = (tmp_path / CONFIG).read_text()
+    assert text.count("embeddings {") == 2 and 'tensor_path: "ssl/tensors.tsv"' in text
+
+
+def test_tensorboard_reads_the_projector_config(tmp_path):
+    projector = pytest.importorskip("tensorboard.plugins.projector.projector_config_pb2",
+                                    reason="TensorBoard is not installed (pip install tensorboard)")
+    from google.protobuf import text_format
+
+    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    list(write_projector(tmp_path, embeddings(), PATHS, ["a"] * 5, ["train"] * 5, images))
+    config = text_format.Parse((tmp_path / CONFIG).read_text(), projector.ProjectorConfig())
+    assert [e.tensor_name for e in config.embeddings] == ["ssl", "pixels"]
+    for entry in config.embeddings:
+        assert (tmp_path / entry.tensor_path).is_file() and (tmp_path / entry.metadata_path).is_file()
+        assert (tmp_path / entry.sprite.image_path).is_file() and list(entry.sprite.single_image_dim) == [8, 8]
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    root = tmp_path / "data"
+    for i, path in enumerate(PATHS):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 4), (i * 40, 0, 0)).save(root / path)
+    return root
+
+
+def test_fiftyone_folder_and_its_script_match_rows_to_samples_by_path(tmp_path, data_root, monkeypatch):
+    out = tmp_path / "export"
+    emb = embeddings()
+    points = {s: x[:, :2].copy() for s, x in emb.items()}
+    assert list(write_fiftyone(out, "run", data_root, PATHS, True, emb, points))[-1] == 5
+    assert (out / "images" / "star" / "c.png").read_bytes() == (data_root / "star" / "c.png").read_bytes()
+    ast.parse((out / "load_in_fiftyone.py").read_text())
+    # The script, run against a stand-in for FiftyOne that lists the samples in an order of its own.
+    calls = []
+    shuffled = [str(out / "images" / p) for p in reversed(PATHS)]
+    dataset = types.SimpleNamespace(values=lambda field: shuffled)
+    fo = types.ModuleType("fiftyone")
+    fo.types = types.SimpleNamespace(ImageClassificationDirectoryTree="tree", ImageDirectory="flat")
+    fo.Dataset = types.SimpleNamespace(from_dir=lambda **kw: calls.append(kw) or dataset)
+    fo.launch_app = lambda d: types.SimpleNamespace(wait=lambda: None)
+    brain = types.ModuleType("fiftyone.brain")
+    brain.compute_visualization = lambda d, **kw: calls.append(kw)
+    fo.brain = brain
+    monkeypatch.setitem(sys.modules, "fiftyone", fo)
+    monkeypatch.setitem(sys.modules, "fiftyone.brain", brain)
+    exec(compile(SCRIPT, str(out / "load_in_fiftyone.py"), "exec"), {"__file__": str(out / "load_in_fiftyone.py")})
+    assert calls[0]["dataset_type"] == "tree"
+    by_key = {c["brain_key"]: c for c in calls[1:]}
+    assert set(by_key) == {"ssl", "pixels"} and by_key["ssl"]["method"] == "manual"
+    np.testing.assert_array_equal(by_key["ssl"]["embeddings"], emb["ssl"][::-1])
+    np.testing.assert_array_equal(by_key["pixels"]["points"], points["pixels"][::-1])
+
+
+def test_fiftyone_export_refuses_paths_that_leave_the_folder_and_names_missing_images(tmp_path, data_root):
+    emb = embeddings(1)
+    with pytest.raises(ValueError, match="leave the data folder, for example ../../evil.png"):
+        list(write_fiftyone(tmp_path / "x", "run", data_root, ["../../evil.png"], True, emb, emb))
+    with pytest.raises(FileNotFoundError, match="no longer in .*, for example star/gone.png"):
+        list(write_fiftyone(tmp_path / "x", "run", data_root, ["star/gone.png"], True, emb, emb))
