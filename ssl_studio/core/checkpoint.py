@@ -58,8 +58,8 @@ def load_checkpoint(path: str | Path, *, with_tensors: bool = True) -> tuple[dic
     return tensors, meta
 
 
-def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """Load weights strictly, turning shape or key mismatches into a readable CheckpointError."""
+def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str, source: Path) -> None:
+    """Load weights strictly, turning shape or key mismatches into a CheckpointError that names ``source``."""
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -69,5 +69,5 @@ def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], wha
             f"missing {', '.join(missing[:3])}" if missing else "",
             f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
             f"wrong shape for {', '.join(sorted(wrong)[:3])}" if wrong else "") if part)
-        raise CheckpointError(f"the {what} weights do not fit this network ({detail})")
+        raise CheckpointError(f"the {what} weights in {source} do not fit this network ({detail})")
     module.load_state_dict(state)

@@ -46,7 +46,7 @@ def load_backbone(run: RunFolder, which: str, backbone_name: str) -> torch.nn.Mo
     backbone = build_backbone(backbone_name)
     prefix = "model.backbone."
     load_state_into(backbone, {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
-                    f"{which} backbone")
+                    f"{which} backbone", run.checkpoint(which))
     return backbone
 
 

@@ -155,7 +155,8 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         try:
             if (meta.get("method"), meta.get("config", {}).get("backbone")) != (method.name, config.backbone):
                 raise TrainingError(f"{checkpoint_path.name} holds a {meta.get('method')} run, not {method.name}")
-            load_state_into(method, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, method.name)
+            load_state_into(method, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, method.name,
+                            checkpoint_path)
             _restore_optimizer(optimizer, tensors, meta["optimizer_param_groups"])
             generator.set_state(tensors.get(f"rng.{rank}", tensors["rng"]) if rank else tensors["rng"])
             step, elapsed_before, history = meta["step"], meta["elapsed"], meta["history"]

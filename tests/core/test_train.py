@@ -53,7 +53,7 @@ def test_checkpoint_round_trip_restores_the_same_network(tmp_path):
     assert meta["method"] == "simclr" and meta["finished"] and meta["step"] == 2
     assert json.loads(path.with_suffix(".json").read_text())["step"] == 2
     fresh = build_method("simclr", "small-cnn")
-    load_state_into(fresh, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, "simclr")
+    load_state_into(fresh, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, "simclr", path)
     trained, restored = method.state_dict(), fresh.state_dict()
     assert trained.keys() == restored.keys() and all(torch.equal(trained[k], restored[k]) for k in trained)
     x = torch.rand(4, 3, 16, 16)

@@ -165,23 +165,32 @@ def bad_rng(run: Path) -> None:
     rewrite_checkpoint(run / "ssl.safetensors", tensors={**tensors, "rng": torch.zeros(3)})
 
 
+# Each with what the refusal must say: the file's name, and for a file inside the run folder, the folder too
+# (RUN stands for it).
 RESUME_TAMPERINGS = {
-    "config.json without train settings": lambda r: (unfinished(r),
-                                                     edit_json(r / "config.json", lambda d: d.pop("train"))),
-    "config.json with a bad recipe": lambda r: (unfinished(r),
-                                                edit_json(r / "config.json", lambda d: d.update(recipe=[]))),
-    "split.json not indices": lambda r: (unfinished(r), edit_json(r / "split.json", lambda d: d.update(train="x"))),
-    "split.json index out of range": lambda r: (unfinished(r), edit_json(r / "split.json",
-                                                                         lambda d: d["train"].append(10**6))),
-    "checkpoint with wrong tensor shapes": wrong_shapes,
-    "checkpoint without optimizer settings": without("optimizer_param_groups"),
-    "checkpoint without its step": without("step"),
-    "checkpoint with a broken random state": bad_rng,
-    "checkpoint is a pickle": lambda r: (unfinished(r),
-                                         (r / "ssl.safetensors").write_bytes(pickle.dumps(Payload(r / "pwned")))),
-    "checkpoint linked outside": lambda r: (unfinished(r), symlink_outside(r, "ssl.safetensors")),
-    "embeddings folder linked outside": lambda r: ((r / "metrics.json").unlink(),
-                                                   symlink_outside(r, "embeddings", r / "embeddings")),
+    "config.json without train settings": (lambda r: (unfinished(r),
+                                                      edit_json(r / "config.json", lambda d: d.pop("train"))),
+                                           "config.json in RUN is not valid"),
+    "config.json with a bad recipe": (lambda r: (unfinished(r),
+                                                 edit_json(r / "config.json", lambda d: d.update(recipe=[]))),
+                                      "config.json in RUN is not valid"),
+    "split.json not indices": (lambda r: (unfinished(r), edit_json(r / "split.json", lambda d: d.update(train="x"))),
+                               "split.json in RUN is not valid"),
+    "split.json index out of range": (lambda r: (unfinished(r), edit_json(r / "split.json",
+                                                                          lambda d: d["train"].append(10**6))),
+                                      "split.json in RUN is not valid"),
+    "checkpoint with wrong tensor shapes": (wrong_shapes, "weights in RUN/ssl.safetensors do not fit this network"),
+    "checkpoint without optimizer settings": (without("optimizer_param_groups"), "ssl.safetensors cannot be resumed"),
+    "checkpoint without its step": (without("step"), "ssl.safetensors cannot be resumed"),
+    "checkpoint with a broken random state": (bad_rng, "ssl.safetensors cannot be resumed"),
+    "checkpoint is a pickle": (lambda r: (unfinished(r),
+                                          (r / "ssl.safetensors").write_bytes(pickle.dumps(Payload(r / "pwned")))),
+                               "ssl.safetensors is not a readable safetensors checkpoint"),
+    "checkpoint linked outside": (lambda r: (unfinished(r), symlink_outside(r, "ssl.safetensors")),
+                                  "ssl.safetensors points outside the run folder RUN"),
+    "embeddings folder linked outside": (lambda r: ((r / "metrics.json").unlink(),
+                                                    symlink_outside(r, "embeddings", r / "embeddings")),
+                                         "embeddings/ssl.npy points outside the run folder RUN"),
 }
 
 
@@ -192,11 +201,13 @@ def snapshot(folder: Path) -> dict:
 @pytest.mark.parametrize("tamper", RESUME_TAMPERINGS)
 def test_resume_refuses_a_tampered_folder_with_a_clear_message(run, tamper, capsys):
     data = json.loads((run / "config.json").read_text())["data"]["root"]
-    RESUME_TAMPERINGS[tamper](run)
+    change, message = RESUME_TAMPERINGS[tamper]
+    change(run)
     outside = snapshot(run.parent / "outside")
     assert main(["run", data, "--out", str(run), "--resume", "--no-umap"]) == 2
     err = capsys.readouterr().err
-    assert "ssl-studio: error:" in err and "Traceback" not in err
+    assert "ssl-studio: error: " in err and "Traceback" not in err
+    assert message.replace("RUN", str(run)) in err
     assert not (run / "pwned").exists() and not (run / "metrics.json").exists()
     assert snapshot(run.parent / "outside") == outside  # nothing outside the run folder was written
 
