@@ -1,11 +1,9 @@
 """A run folder is untrusted input: a tampered one is refused with a clear message, by core.pipeline.open_run (what
-the app's File > Open run... calls) and by `ssl-studio run --resume`, and nothing in it is ever executed. The app
-also opens no network connection during a whole run."""
+the app's File > Open run... calls) and by `ssl-studio run --resume`, and nothing in it is ever executed."""
 
 import json
 import pickle
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -210,21 +208,3 @@ def test_resume_refuses_a_tampered_folder_with_a_clear_message(run, tamper, caps
     assert message.replace("RUN", str(run)) in err
     assert not (run / "pwned").exists() and not (run / "metrics.json").exists()
     assert snapshot(run.parent / "outside") == outside  # nothing outside the run folder was written
-
-
-def test_no_network_connection_during_a_whole_run(labeled, tmp_path, monkeypatch):
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network access is blocked in this test")
-
-    for name in ("connect", "connect_ex", "sendto"):
-        monkeypatch.setattr(socket.socket, name, refuse)
-    for name in ("create_connection", "getaddrinfo", "gethostbyname"):
-        monkeypatch.setattr(socket, name, refuse)
-    assert main(["inspect", str(labeled)]) == 0
-    events = list(run_pipeline(labeled, tmp_path / "run", CONFIG, use_umap=False))
-    assert isinstance(events[-1], PipelineFinished)
-    open_run(tmp_path / "run")
-    assert attempts == []
