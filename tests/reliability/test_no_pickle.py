@@ -1,4 +1,8 @@
-"""No pickle from disk, anywhere in the package: checked on the source itself, and against a crafted payload."""
+"""No pickle from disk, anywhere in the package: checked on the source itself, and against a crafted payload.
+
+Pickle between the app's own processes is another matter: data sent to a child process and back through a pipe
+never touched disk. Those uses are allowed only where listed, with the reason, and any other fails the check.
+"""
 
 import ast
 import pickle
@@ -13,6 +17,47 @@ from ssl_studio.core.runs import RunError, RunFolder
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ssl_studio"
 PICKLING_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
+# Standard and torch modules that pickle what they send to another process and unpickle what comes back.
+PROCESS_PICKLING = {"multiprocessing", "torch.multiprocessing", "concurrent.futures.ProcessPoolExecutor",
+                    "concurrent.futures.InterpreterPoolExecutor", "concurrent.futures.process"}
+# torch.distributed's object collectives unpickle what other processes (other machines, even) sent.
+OBJECT_COLLECTIVES = {"all_gather_object", "gather_object", "broadcast_object_list", "scatter_object_list",
+                      "send_object_list", "recv_object_list"}
+ALLOWED_PROCESS_PICKLING = {
+    ("ssl_studio/core/project.py", "multiprocessing"):
+        "the UMAP worker is a child process of the app: its features go there and its maps come back through a "
+        "pipe, never through a file",
+    ("ssl_studio/core/project.py", "concurrent.futures.ProcessPoolExecutor"):
+        "the same UMAP worker, run as a pool of one process",
+}
+
+
+def process_pickling_uses(source: str) -> set[str]:
+    """What ``source`` imports or reaches of PROCESS_PICKLING, spelled as there, and the torch.distributed object
+    collectives it calls (as torch.distributed.NAME)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Attribute):  # e.g. torch.multiprocessing.spawn after a plain `import torch`
+            names = [ast.unparse(node)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "\n" in node.value:
+            try:  # code kept in a string for `python -c`, as unsafe_uses reads it
+                found |= process_pickling_uses(node.value)
+            except SyntaxError:
+                pass
+            continue
+        else:
+            continue
+        for name in names:
+            if name == "concurrent.futures":  # the whole module: its ProcessPoolExecutor is one attribute away
+                name += ".ProcessPoolExecutor"
+            found |= {m for m in PROCESS_PICKLING if name == m or name.startswith(m + ".")}
+            if name.rsplit(".", 1)[-1] in OBJECT_COLLECTIVES:
+                found.add(f"torch.distributed.{name.rsplit('.', 1)[-1]}")
+    return found
 
 
 def unsafe_uses(source: str) -> list[str]:
@@ -68,11 +113,41 @@ np.load(path)
                        'np.load("x", allow_pickle=False)\n') == []
 
 
-def test_the_package_never_unpickles():
+def test_the_checker_knows_which_standard_modules_pickle_between_processes():
+    source = """
+import multiprocessing.connection
+from multiprocessing import get_context
+import torch.multiprocessing as mp
+import concurrent.futures
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, TimeoutError
+from concurrent import futures
+import torch.distributed as dist
+dist.all_reduce(t)
+dist.all_gather_object(out, obj)
+torch.multiprocessing.spawn(f)
+"""
+    assert process_pickling_uses(source) == {"multiprocessing", "torch.multiprocessing",
+                                             "concurrent.futures.ProcessPoolExecutor",
+                                             "torch.distributed.all_gather_object"}
+    assert process_pickling_uses("from concurrent.futures import ThreadPoolExecutor\nimport threading\n") == set()
+    assert process_pickling_uses('CHILD = """\nimport multiprocessing\n"""\n') == {"multiprocessing"}
+
+
+def package_sources() -> dict[str, str]:
     files = sorted(PACKAGE.rglob("*.py"))
     assert len(files) > 10
-    problems = {str(f.relative_to(PACKAGE.parent)): u for f in files if (u := unsafe_uses(f.read_text("utf-8")))}
+    return {f.relative_to(PACKAGE.parent).as_posix(): f.read_text("utf-8") for f in files}
+
+
+def test_the_package_never_unpickles_from_disk():
+    problems = {name: u for name, source in package_sources().items() if (u := unsafe_uses(source))}
     assert problems == {}
+
+
+def test_pickle_between_processes_only_where_the_data_never_touches_disk():
+    uses = {(name, use) for name, source in package_sources().items() for use in process_pickling_uses(source)}
+    assert uses - ALLOWED_PROCESS_PICKLING.keys() == set(), "a new use: allow it here only if no file is involved"
+    assert ALLOWED_PROCESS_PICKLING.keys() - uses == set(), "an allowed use is gone: remove it from the list"
 
 
 class Payload:
