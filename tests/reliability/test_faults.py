@@ -198,19 +198,15 @@ def test_a_really_full_disk_gives_a_clear_error(labeled, tiny_disk, capsys):
     assert not (out / "ssl.safetensors").exists() and not (out / "metrics.json").exists()
 
 
-# A full disk is simulated: ENOSPC raised where the atomic writer moves a finished temp file into place (the
-# point every write in the app goes through). A read-only folder is simulated the same way with EROFS and EACCES:
-# chmod cannot stop root, which runs this suite in CI, so the permission bits would prove nothing.
-@pytest.mark.parametrize("target, code", [
-    ("config.json", errno.ENOSPC), ("ssl.safetensors", errno.ENOSPC), ("ssl.npy", errno.ENOSPC),
-    ("metrics.json", errno.ENOSPC), ("*", errno.EROFS), ("supervised.safetensors", errno.EACCES),
-])
-def test_a_full_disk_or_read_only_folder_gives_a_clear_error(labeled, tmp_path, monkeypatch, capsys, target, code):
+# A full disk is also simulated, at each kind of write in turn: ENOSPC raised where the atomic writer moves a
+# finished temp file into place (the point every write in the app goes through), where no tmpfs can be mounted.
+@pytest.mark.parametrize("target", ["config.json", "ssl.safetensors", "ssl.npy", "metrics.json"])
+def test_a_full_disk_at_any_write_gives_a_clear_error(labeled, tmp_path, monkeypatch, capsys, target):
     real_replace = os.replace
 
     def replace(src, dst, *args, **kwargs):
-        if target == "*" or Path(dst).name == target:
-            raise OSError(code, os.strerror(code), str(dst))
+        if Path(dst).name == target:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
         return real_replace(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(atomic.os, "replace", replace)
@@ -218,9 +214,94 @@ def test_a_full_disk_or_read_only_folder_gives_a_clear_error(labeled, tmp_path, 
     assert main(["run", str(labeled), "--out", str(out), *FAST]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "error:" in err
-    assert os.strerror(code) in err and str(out) in err
-    if code == errno.ENOSPC:
-        assert "disk full" in err
+    assert "No space left on device (disk full)" in err and str(out) in err
     monkeypatch.setattr(atomic.os, "replace", real_replace)
+    assert_nothing_half_written(out)
+    assert not (out / "metrics.json").exists()
+
+
+NOBODY = 65534
+# Root ignores permission bits, so as root the run is a process of user nobody. It keeps one capability, reading
+# and searching any file (the checkout, the interpreter, the test's folders); writing follows the permission bits.
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             "--inh-caps=-all,+dac_read_search", "--ambient-caps=+dac_read_search"]
+
+
+def bind_read_only(folder: Path) -> None:
+    for options in (["--bind"], ["-o", "remount,bind,ro"]):
+        made = subprocess.run(["mount", *options, str(folder), str(folder)], capture_output=True)
+        if made.returncode:
+            subprocess.run(["umount", str(folder)], capture_output=True)
+            pytest.skip("cannot bind-mount a folder read-only here (needs root with CAP_SYS_ADMIN)")
+
+
+def can_run_as_nobody() -> bool:
+    try:
+        return subprocess.run([*AS_NOBODY, "true"], capture_output=True).returncode == 0
+    except FileNotFoundError:  # no setpriv (util-linux)
+        return False
+
+
+@pytest.fixture(params=["read-only mount", "no write permission"])
+def read_only(request, tmp_path, isolated_cache):
+    """make(folder): turn an existing folder read-only for real, by a read-only bind mount (EROFS) or by its
+    permission bits (EACCES); then cli(args) runs `ssl-studio ARGS` and gives (exit code, stderr)."""
+    mounted, as_nobody = [], request.param == "no write permission" and os.geteuid() == 0
+    if as_nobody and not can_run_as_nobody():
+        pytest.skip("running as root, which ignores permission bits, and setpriv cannot start a process as "
+                    "user nobody here")
+
+    def make(folder: Path) -> None:
+        if request.param == "read-only mount":
+            bind_read_only(folder)
+            mounted.append(folder)
+        else:
+            folder.chmod(0o555)
+
+    def cli(args: list[str], capsys) -> tuple[int, str]:
+        if not as_nobody:
+            return main(args), capsys.readouterr().err
+        home = tmp_path / "home"  # where nobody may write: its caches, and matplotlib's
+        for writable in (home, isolated_cache):
+            writable.mkdir(exist_ok=True)
+            os.chown(writable, NOBODY, NOBODY)
+        env = {**cli_env(), "HOME": str(home), "MPLCONFIGDIR": str(home)}
+        done = subprocess.run([*AS_NOBODY, *cli_command(*args)], capture_output=True, text=True,
+                              errors="backslashreplace", env=env, cwd=ROOT, timeout=300)
+        return done.returncode, done.stderr
+
+    yield make, cli, {"read-only mount": errno.EROFS, "no write permission": errno.EACCES}[request.param]
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)
+    for folder in tmp_path.rglob("*"):
+        if folder.is_dir() and not folder.is_symlink():
+            folder.chmod(0o755)  # so that pytest can remove it
+
+
+def test_a_read_only_run_folder_gives_a_clear_error_and_writes_nothing(labeled, tmp_path, capsys, read_only):
+    make, cli, code = read_only
+    out = tmp_path / "run"
+    out.mkdir()
+    make(out)
+    exit_code, err = cli(["run", str(labeled), "--out", str(out), *FAST], capsys)
+    assert exit_code == 2 and "Traceback" not in err
+    assert f"error: cannot write the run folder {out}: {os.strerror(code)}" in err
+    assert list(out.iterdir()) == []
+
+
+def test_a_folder_that_turns_out_read_only_mid_run_gives_a_clear_error(labeled, tmp_path, capsys, read_only):
+    """The maps' folder is read-only: the run trains and embeds, then stops at its first map with a message,
+    keeping what it wrote (so --resume can finish it once the folder can be written)."""
+    make, cli, code = read_only
+    out = tmp_path / "run"
+    (out / "projections").mkdir(parents=True)
+    if os.geteuid() == 0:
+        os.chown(out, NOBODY, NOBODY)  # writable for the run, whichever user it runs as
+    make(out / "projections")
+    exit_code, err = cli(["run", str(labeled), "--out", str(out), *FAST], capsys)
+    assert exit_code == 2 and "Traceback" not in err
+    assert f"error: cannot write to the run folder {out}: {os.strerror(code)}" in err
+    assert list((out / "projections").iterdir()) == []
+    assert load_checkpoint(out / "ssl.safetensors")[1]["finished"] and (out / "embeddings" / "ssl.npy").is_file()
     assert_nothing_half_written(out)
     assert not (out / "metrics.json").exists()
