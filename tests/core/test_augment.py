@@ -87,12 +87,13 @@ def test_recipe_round_trips_through_json():
     assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
 
 
-@pytest.mark.parametrize("bad", [
-    {"flip_p": 1.5}, {"crop_scale": [0.9, 0.1]}, {"crop_scale": [0.5]}, {"hue": "lots"}, {"unknown": 1},
-    {"rotate_degrees": float("nan")}, {"flip_p": True},
+@pytest.mark.parametrize("bad, message", [
+    ({"flip_p": 1.5}, "flip_p"), ({"crop_scale": [0.9, 0.1]}, "crop scale"), ({"crop_scale": [0.5]}, "crop_scale"),
+    ({"hue": "lots"}, "hue"), ({"unknown": 1}, "unknown"), ({"rotate_degrees": float("nan")}, "rotate_degrees"),
+    ({"flip_p": True}, "flip_p"),
 ])
-def test_bad_recipe_json_is_refused_with_a_message(bad):
-    with pytest.raises(ValueError):
+def test_bad_recipe_json_is_refused_with_a_message(bad, message):
+    with pytest.raises(ValueError, match=message):  # the message names the setting at fault
         Recipe.from_dict(bad)
 
 

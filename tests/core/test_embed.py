@@ -65,16 +65,16 @@ def test_embed_restores_the_mode_when_the_backbone_fails():
             raise RuntimeError("boom")
 
     model = Broken().train()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="boom"):
         embed(model, images(2))
     assert model.training
 
 
 def test_embed_refuses_nothing_to_embed_and_bad_batch_size():
     model = nn.Sequential(nn.Flatten())  # no parameters: the device defaults to the CPU
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot embed an empty set of images"):
         embed(model, images(0))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
         embed(model, images(2), batch_size=0)
 
 

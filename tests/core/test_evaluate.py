@@ -96,7 +96,7 @@ def test_knn_in_chunks_matches_one_pass(monkeypatch):
 
 
 def test_knn_refuses_empty_sets():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="kNN needs at least one train and one held-out sample"):
         knn_top1(np.zeros((0, 2)), [], np.ones((1, 2)), [0])
 
 
@@ -141,5 +141,5 @@ def test_kmeans_finds_separated_clusters_deterministically():
 
 def test_kmeans_with_more_clusters_than_points():
     assert len(set(kmeans_labels(np.eye(3), 8).tolist())) == 3
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="k-means needs at least one point"):
         kmeans_labels(np.zeros((0, 2)), 2)

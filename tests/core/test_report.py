@@ -72,5 +72,5 @@ def test_report_overwrites_and_writes_png_whatever_the_suffix(tmp_path):
 
 
 def test_report_needs_a_map(tmp_path):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a report needs at least one map"):
         render_report(tmp_path / "r.png", {}, None, [], {})

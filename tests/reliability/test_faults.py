@@ -5,6 +5,7 @@ import errno
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -79,7 +80,7 @@ def test_cancel_at_any_point_then_resume_finishes(labeled, tmp_path, monkeypatch
     assert not (out / "metrics.json").exists()
     if point == "loading":
         assert not out.exists()  # nothing was written yet, so there is nothing to resume
-        with pytest.raises(RunError):
+        with pytest.raises(RunError, match=f"{re.escape(str(out))} is not a folder"):
             list(run_pipeline(labeled, out, CONFIG, resume=True, use_umap=False))
         return
     interrupted = {w: load_checkpoint(out / f"{w}.safetensors")[1] for w in ("ssl", "supervised")

@@ -84,15 +84,21 @@ def test_train_config_from_any_json_is_valid_and_round_trips_or_raises_value_err
     torch.Generator().manual_seed(config.seed * 100_003 + 10_000)
 
 
-@pytest.mark.parametrize("text", ['{"epochs": 1' + "0" * 400 + "}", '{"lr": 1' + "0" * 400 + "}",
-                                  '{"seed": -1}', '{"seed": 1' + "0" * 30 + "}", '{"batch_size": NaN}',
-                                  '{"crop_scale": [Infinity, 1]}', "[]", '"simclr"'],
-                         ids=["huge-epochs", "huge-lr", "negative-seed", "huge-seed", "nan", "infinity", "list",
-                              "string"])
-def test_hostile_settings_files_raise_value_error(text):
+# Each with what its message must name: the setting at fault, or what the file should have held.
+@pytest.mark.parametrize("text, message", [
+    pytest.param('{"epochs": 1' + "0" * 400 + "}", "epochs", id="huge-epochs"),
+    pytest.param('{"lr": 1' + "0" * 400 + "}", "lr", id="huge-lr"),
+    pytest.param('{"seed": -1}', "seed", id="negative-seed"),
+    pytest.param('{"seed": 1' + "0" * 30 + "}", "seed", id="huge-seed"),
+    pytest.param('{"batch_size": NaN}', "batch_size", id="nan"),
+    pytest.param('{"crop_scale": [Infinity, 1]}', "crop_scale", id="infinity"),
+    pytest.param("[]", "must be a JSON object", id="list"),
+    pytest.param('"simclr"', "must be a JSON object", id="string"),
+])
+def test_hostile_settings_files_raise_value_error(text, message):
     data = parse_json(text)
     cls = Recipe if "crop" in text else TrainConfig
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         cls.from_dict(data)
 
 
