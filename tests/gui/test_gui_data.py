@@ -61,13 +61,16 @@ def test_a_missing_folder_gives_a_clear_message(window, qtbot, tmp_path):
     assert window.data.stack.currentWidget() is window.data.empty
 
 
-def test_a_recent_folder_reopens_from_the_list(window, drive, qtbot, tiny_folder):
+def test_a_recent_folder_reopens_from_the_list(window, drive, qtbot, tiny_folder, flat_folder):
     settings.remember_folder(tiny_folder)
+    settings.remember_folder(flat_folder)  # the latest first: the one wanted is not simply the top of the list
     window.data.refresh_recent()
-    item = window.data.recent_list.item(0)
+    item = window.data.recent_list.item(1)
     assert item.text() == str(tiny_folder)
     with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
         window.data.recent_list.itemActivated.emit(item)
+    assert window.dataset.root == Path(tiny_folder) and window.dataset.labeled
+    assert str(tiny_folder) in window.data.summary.text()
 
 
 def test_dropping_a_folder_opens_it(window, qtbot, tiny_folder):
@@ -102,13 +105,16 @@ def test_changing_the_working_resolution_reloads(window, drive, qtbot, tiny_fold
     assert "16 px" in window.train.resolution_label.text()
 
 
-def test_the_file_menu_lists_recent_folders(window, qtbot, tiny_folder):
+def test_the_file_menu_lists_recent_folders(window, qtbot, tiny_folder, flat_folder):
     settings.remember_folder(tiny_folder)
+    settings.remember_folder(flat_folder)
     window.recent_menu.aboutToShow.emit()
-    actions = [a for a in window.recent_menu.actions() if a.text() == str(tiny_folder)]
-    assert len(actions) == 1
+    listed = [a.text() for a in window.recent_menu.actions() if a.text() in (str(tiny_folder), str(flat_folder))]
+    assert listed == [str(flat_folder), str(tiny_folder)]  # the latest first
+    action = next(a for a in window.recent_menu.actions() if a.text() == str(tiny_folder))
     with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
-        actions[0].trigger()
+        action.trigger()
+    assert window.dataset.root == Path(tiny_folder) and window.dataset.labeled
 
 
 def test_a_file_name_that_is_not_utf8_is_shown_with_its_bytes(window, drive, folder_factory):

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
+from ssl_studio.core.methods import simclr
 from ssl_studio.core.train import TrainingError
-from ssl_studio.gui import train_page
 from ssl_studio.gui.train_page import format_seconds, health_words
 
 
@@ -71,18 +71,18 @@ def test_an_unavailable_device_is_a_clear_message_and_the_app_keeps_running(wind
 
 
 def test_a_diverged_training_shows_the_cores_message(window, drive, qtbot, tiny_folder, monkeypatch):
-    def diverging(*args, **kwargs):
-        raise TrainingError("the loss became nan at step 3: training diverged. Try a lower learning rate.")
-        yield  # a generator, like the real one
-
-    monkeypatch.setattr(train_page, "train_models", diverging)
+    # The loss itself turns NaN: the real training loop must notice, stop, and say so through the page.
+    real = simclr.info_nce
+    monkeypatch.setattr(simclr, "info_nce", lambda *a, **kw: real(*a, **kw) * math.nan)
     drive.open_folder(window, tiny_folder)
     drive.tiny_training(window)
     page = window.train
     page.start()
-    with qtbot.waitSignal(page.job.failed, timeout=10_000):
+    with qtbot.waitSignal(page.job.failed, timeout=20_000) as failed:
         pass
-    assert "diverged" in page.banner.text()
+    (error,) = failed.args
+    assert isinstance(error, TrainingError) and "diverged" in str(error) and "lower learning rate" in str(error)
+    assert page.banner.text() == f"Training stopped: {error}"
     assert page.banner.kind() == "error"
     assert page.start_button.isEnabled()
 
