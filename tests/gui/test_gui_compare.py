@@ -1,11 +1,14 @@
 """Stage 4: the four maps, linked hover, selection and neighbours, space choice, export, and opening runs."""
 
 import csv
+import json
+import os
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QPoint, QRectF, Qt
 
-from ssl_studio.core.pipeline import ProjectionReady
+from ssl_studio.gui import settings
 
 SPACES = ("ssl", "supervised", "untrained", "pixels")
 
@@ -103,13 +106,52 @@ def test_the_checkboxes_choose_which_maps_are_shown(window, drive, tiny_run):
     assert not compare.maps["pixels"].isVisible() and compare.maps["ssl"].isVisible()
 
 
-def test_umap_replaces_the_pca_map_when_it_arrives(window, drive, tiny_run):
-    compare = drive.open_run(window, tiny_run)
-    coords = np.random.default_rng(0).normal(size=(len(compare.paths), 2)).astype(np.float32)
-    compare._on_events([ProjectionReady("ssl", "umap", coords)])
-    assert np.allclose(compare.maps["ssl"].coords, coords)
-    assert compare.kinds["ssl"] == "umap"
-    assert "UMAP" in compare.projection_label.text()
+@pytest.fixture
+def umap_window(qtbot, numba_cache, monkeypatch):
+    """The window as the app makes it: UMAP on, warming up in its child process from the start. numba's cache is
+    pytest's (see numba_cache); the UMAP process is stopped at the end, as the app does when it quits."""
+    from ssl_studio.core.project import stop_umap_worker
+    from ssl_studio.gui.main_window import MainWindow
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(numba_cache))
+    settings.save_json("use_umap", True)
+    w = MainWindow(warm_up_umap=True)
+    qtbot.addWidget(w)
+    w.resize(1280, 820)
+    w.show()
+    yield w
+    w.close()
+    stop_umap_worker()
+
+
+@pytest.mark.slow
+def test_umap_warms_up_then_replaces_every_pca_map(umap_window, drive, qtbot, tiny_folder, monkeypatch):
+    """The real UMAP path: warm-up in the child process, fits there, each PCA map replaced by its UMAP map.
+
+    The one slow GUI test: about 40 s with numba's cache warm, a minute or two cold (import umap and the JIT
+    compile, on 2 cores); the timeouts allow for a busy machine."""
+    from ssl_studio.core import project
+
+    window = umap_window
+    assert window.umap_status.text() == "UMAP: warming up…"
+    qtbot.waitUntil(lambda: window.umap_status.text() != "UMAP: warming up…", timeout=300_000)
+    assert window.umap_status.text() == "UMAP ready", window.umap_status.toolTip()
+    (child,) = project._worker._processes.values()  # the warm-up ran in the UMAP process, which stays for the fits
+    assert child.pid != os.getpid() and child.is_alive()
+    drive.open_folder(window, tiny_folder)
+    compare = window.compare
+    shown, draw = [], compare._projection_ready  # each map as drawn, in order (the real drawing still runs)
+    monkeypatch.setattr(compare, "_projection_ready", lambda s, k, c: (shown.append((s, k)), draw(s, k, c)))
+    drive.train_and_compare(window, timeout=300_000)
+    assert set(project._worker._processes.values()) == {child}  # fitted by the warmed-up process
+    run = compare.run.path
+    for space in SPACES:
+        assert shown.index((space, "pca")) < shown.index((space, "umap"))  # PCA at once, UMAP when it is ready
+        umap_map = np.load(run / "projections" / f"{space}_umap.npy", allow_pickle=False)
+        assert compare.kinds[space] == "umap" and np.array_equal(compare.maps[space].coords, umap_map)
+        assert not np.allclose(umap_map, np.load(run / "projections" / f"{space}_pca.npy", allow_pickle=False))
+    assert compare.projection_label.text() == "Maps: UMAP"
+    assert json.loads((run / "metrics.json").read_text())["projection"] == "umap"
 
 
 def test_export_writes_pictures_and_embeddings(window, drive, qtbot, tiny_run, tmp_path):
