@@ -37,9 +37,9 @@ row = {str((here / "images" / p).resolve()): i for i, p in enumerate((here / "pa
     encoding="utf-8", errors="surrogateescape").splitlines())}
 order = [row[str(Path(path).resolve())] for path in dataset.values("filepath")]
 for space in info["spaces"]:
-    fob.compute_visualization(dataset, embeddings=np.load(here / "embeddings" / f"{space}.npy")[order],
-                              points=np.load(here / "points" / f"{space}.npy")[order], method="manual",
-                              brain_key=space)
+    embeddings = np.load(here / "embeddings" / f"{space}.npy", allow_pickle=False)[order]
+    points = np.load(here / "points" / f"{space}.npy", allow_pickle=False)[order]
+    fob.compute_visualization(dataset, embeddings=embeddings, points=points, method="manual", brain_key=space)
 session = fo.launch_app(dataset)
 session.wait()
 '''
