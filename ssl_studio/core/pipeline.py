@@ -21,21 +21,22 @@ from . import distributed
 from .augment import Recipe
 from .cancel import CancelToken
 from .checkpoint import CheckpointError, load_checkpoint
+from .coloring import MAX_CLUSTERS, Coloring, cluster_ids
 from .config import TrainConfig, resolve_device
 from .data import ImageDataset, LoadProgress, iter_load
-from .evaluate import evaluate_space, kmeans_labels, split_indices
+from .evaluate import evaluate_space, split_indices
 from .map_history import MapHistory, MapRecorder, MapSnapshot, load_history
 from .methods import build_method, default_recipe
 from .project import PROJECTIONS, pca_2d, umap_2d
 from .report import render_report
-from .runs import FORMAT, RunError, RunFolder
+from .runs import CLUSTERS, FORMAT, RunError, RunFolder
 from .spaces import SPACES, TITLES, SpaceInputs, run_spaces
 from .train import TrainFinished, TrainingError, TrainProgress, train
 
 
 @dataclass(frozen=True)
 class StageStarted:
-    name: str  # load, a model's name (ssl, supervised), embed, score, project, report
+    name: str  # load, a model's name (ssl, supervised), embed, score, color, project, report
     text: str
 
 
@@ -55,6 +56,13 @@ class SpaceReady:
     space: str
     embedding: np.ndarray
     metrics: dict | None
+
+
+@dataclass(frozen=True)
+class ClustersReady:
+    """An unlabeled folder's k-means cluster per image (what its maps are colored by), before the maps."""
+
+    ids: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ class LoadedRun:
     metrics: dict
     history: dict[str, list]
     map_history: MapHistory | None = None
+    clusters: np.ndarray | None = None  # an unlabeled run's k-means colors
 
 
 @dataclass
@@ -99,6 +108,7 @@ class Experiment:
     use_umap: bool = True
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     scores: dict[str, dict] = field(default_factory=dict)
+    coloring: Coloring | None = None  # what the maps are colored by
     maps: dict[str, np.ndarray] = field(default_factory=dict)  # the latest projection of each space
 
     @property
@@ -235,6 +245,18 @@ def score_stage(exp: Experiment) -> Iterator[StageStarted | SpaceReady]:
         yield SpaceReady(space, x, exp.scores.get(space))
 
 
+def color_stage(exp: Experiment) -> Iterator[StageStarted | ClustersReady]:
+    """The maps' colors: the classes, or in an unlabeled folder k-means clusters, stored for the run's reopening."""
+    if exp.labels is not None:
+        exp.coloring = Coloring.by_class(exp.labels, exp.dataset.class_names)
+        return
+    yield StageStarted("color", "Clustering the images to color the maps (the folder has no labels)")
+    clusters = cluster_ids(exp.embeddings, exp.config.seed)
+    exp.run.save_array(CLUSTERS, clusters)
+    exp.coloring = Coloring.by_cluster(clusters)
+    yield ClustersReady(clusters)
+
+
 def project_stage(exp: Experiment) -> Iterator[StageStarted | ProjectionReady]:
     yield StageStarted("project", "Drawing the maps (PCA now, UMAP next)")
     for kind in PROJECTIONS if exp.use_umap else ("pca",):
@@ -258,16 +280,13 @@ def report_stage(exp: Experiment) -> Iterator[StageStarted | PipelineFinished]:
     if "error" in split:
         metrics["note"] = f"No accuracies: {split['error']}."
     run.write_json("metrics.json", metrics)
-    spaces = exp.embeddings
-    colors = labels if labels is not None else kmeans_labels(spaces.get("ssl", spaces["pixels"]),
-                                                             n_clusters=min(8, len(dataset)), seed=exp.config.seed)
-    names = dataset.class_names or [f"cluster {i + 1}" for i in range(int(colors.max()) + 1)]
     space_titles = {space.name: space.title for space in run_spaces(run)}
     titles = {s: _title(space_titles[s], exp.scores.get(s)) for s in exp.maps}
     note = None if labels is not None else "Unlabeled folder: colored by k-means cluster of the SSL embedding."
     if labels is not None and "error" in split:
         note = metrics["note"]
-    run.write_with("report.png", lambda tmp: render_report(tmp, exp.maps, colors, names, titles, note=note))
+    run.write_with("report.png", lambda tmp: render_report(tmp, exp.maps, exp.coloring.ids, exp.coloring.names,
+                                                           titles, note=note))
     yield PipelineFinished(run, metrics)
 
 
@@ -275,11 +294,12 @@ STAGES: tuple[Stage, ...] = (
     Stage("train", train_stage),
     Stage("embed", embed_stage),
     Stage("score", score_stage),
+    Stage("color", color_stage),
     Stage("project", project_stage),
     Stage("report", report_stage),
 )
 TRAINING = ("train",)
-COMPARISON = ("embed", "score", "project", "report")
+COMPARISON = ("embed", "score", "color", "project", "report")
 
 
 def run_stages(exp: Experiment, names: tuple[str, ...]) -> Iterator:
@@ -299,8 +319,9 @@ def train_models(dataset: ImageDataset, run: RunFolder, config: TrainConfig, rec
 
 
 def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None = None,
-            use_umap: bool = True) -> Iterator[StageStarted | SpaceReady | ProjectionReady | PipelineFinished]:
-    """The app's comparison job: embed every image in each space, score, map, write it all."""
+            use_umap: bool = True) -> Iterator[StageStarted | SpaceReady | ClustersReady | ProjectionReady
+                                               | PipelineFinished]:
+    """The app's comparison job: embed every image in each space, score, color, map, write it all."""
     config, recipe, _ = _stored_settings(run)
     exp = Experiment(dataset, run, config, recipe, cancel or CancelToken(), use_umap=use_umap)
     exp.cancel.raise_if_cancelled()
@@ -395,5 +416,10 @@ def open_run(path: str | Path) -> LoadedRun:
             if not _is_curve(history[which]):  # the app plots it: a malformed one would fail inside a view
                 raise RunError(f"{which}.safetensors in {path} holds no valid loss curve")
     metrics = run.read_json("metrics.json") if run.exists("metrics.json") else {}
+    clusters = None
+    if run.exists(CLUSTERS):
+        clusters = run.load_ids(CLUSTERS, rows=n, below=MAX_CLUSTERS)
+    elif labels is None and embeddings.keys() & {"ssl", "pixels"}:  # made before clusters.npy: the same k-means
+        clusters = cluster_ids(embeddings, config.seed)
     return LoadedRun(run, config, recipe, data_root, paths, np.asarray(labels) if labels is not None else None,
-                     class_names, embeddings, projections, metrics, history, load_history(run, n))
+                     class_names, embeddings, projections, metrics, history, load_history(run, n), clusters)

@@ -6,6 +6,7 @@ Layout (the GUI and the command line write and read the same one):
     split.json             held-out evaluation split (indices into dataset.json)
     ssl.safetensors        SSL checkpoint (+ .json sidecar); supervised.safetensors when the folder has labels
     embeddings/<space>.npy projections/<space>_<pca|umap>.npy
+    clusters.npy           an unlabeled folder's k-means cluster per image, which colors its maps
     metrics.json           accuracies and training figures; report.png: the maps side by side
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 from .atomic import write_atomic, write_bytes_atomic, write_json_atomic
 
 FORMAT = "ssl_studio.run/1"
+CLUSTERS = "clusters.npy"
 
 
 class RunError(Exception):
@@ -85,19 +87,31 @@ class RunFolder:
 
     def load_array(self, name: str, rows: int | None = None, cols: int | None = None) -> np.ndarray:
         """Load an .npy without pickle and check its shape, so a tampered file is refused, not half-used."""
-        target = self._inside(name)
-        try:
-            array = np.load(target, allow_pickle=False)
-        except FileNotFoundError:
-            raise RunError(f"{self.path} has no {name}") from None
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{name} in {self.path} is not a valid array file ({exc})") from exc
+        array = self._load_npy(name)
         if array.ndim != 2 or array.dtype.kind != "f" or (rows is not None and array.shape[0] != rows) \
                 or (cols is not None and array.shape[1] != cols) or not np.isfinite(array).all():
             raise RunError(f"{name} in {self.path} has shape {array.shape} and type {array.dtype}, expected "
                            f"finite floats of shape ({rows if rows is not None else 'N'}, "
                            f"{cols if cols is not None else 'D'})")
         return array
+
+    def load_ids(self, name: str, rows: int, below: int) -> np.ndarray:
+        """Load an .npy of one whole number per image, each in [0, below), without pickle (clusters.npy)."""
+        array = self._load_npy(name)
+        if array.ndim != 1 or array.dtype.kind not in "iu" or len(array) != rows \
+                or (rows and not (0 <= array.min() and array.max() < below)):
+            raise RunError(f"{name} in {self.path} has shape {array.shape} and type {array.dtype}, expected "
+                           f"{rows} whole numbers from 0 to {below - 1}")
+        return array.astype(np.int64)
+
+    def _load_npy(self, name: str) -> np.ndarray:
+        target = self._inside(name)
+        try:
+            return np.load(target, allow_pickle=False)
+        except FileNotFoundError:
+            raise RunError(f"{self.path} has no {name}") from None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{name} in {self.path} is not a valid array file ({exc})") from exc
 
     def embedding_name(self, space: str) -> str:
         return f"embeddings/{space}.npy"
