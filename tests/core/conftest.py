@@ -34,3 +34,16 @@ def finished_runs(tmp_path_factory):
             runs[name] = (data, base / f"{name}-run")
     return runs, events
 
+
+@pytest.fixture
+def drain():
+    """Run a generator to its end: (what it yielded, what it returned)."""
+    def run(gen):
+        yielded = []
+        try:
+            while True:
+                yielded.append(next(gen))
+        except StopIteration as stop:
+            return yielded, stop.value
+
+    return run
