@@ -24,7 +24,8 @@ from ssl_studio.core.methods import Method, build_method, preset_titles, recipe_
 
 from . import settings
 from .images import to_pixmap
-from .widgets import Banner, EmptyState, NextButton, footer, page_header
+from .page import Page
+from .widgets import NextButton
 
 CUSTOM = "custom"
 PREVIEW_IMAGES = 8
@@ -62,12 +63,14 @@ CONTROLS = {
 }
 
 
-class AugmentPage(QWidget):
+class AugmentPage(Page):
     recipeChanged = Signal(object)  # Recipe
     dataRequested = Signal()
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__("2 · Augment", "Self-supervised learning asks two views of one image to look alike. The "
+                                        "recipe decides what the network must ignore (color, crop, flips…): it is "
+                                        "most of what SSL learns.", parent)
         self.dataset: ImageDataset | None = None
         self._controls: dict[str, QLabeledDoubleSlider | QLabeledDoubleRangeSlider] = {}
         self._sample_seed = 0
@@ -79,7 +82,6 @@ class AugmentPage(QWidget):
         self._cells: list[list[QLabel]] = []  # per image: the original, each view, the caption
         self._columns: list[str] = []
 
-        self.banner = Banner()
         self.preset = QComboBox(toolTip="A starting point; editing any control makes it Custom.")
         for key, title in preset_titles().items():
             self.preset.addItem(title, key)
@@ -131,10 +133,8 @@ class AugmentPage(QWidget):
         preview_scroll.setWidget(preview_holder)
         preview_layout.addWidget(preview_scroll, 1)
 
-        self.empty = EmptyState("No images yet", "Open a folder or a sample dataset on the Data page to see what "
-                                                 "the augmentations do to your images.")
-        self.empty.add_button("Go to Data", self.dataRequested.emit, primary=True)
-        self.empty.finish_buttons()
+        self.empty_state("No images yet", "Open a folder or a sample dataset on the Data page to see what the "
+                                          "augmentations do to your images.", [("Go to Data", self.dataRequested.emit)])
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(preview_box)
@@ -143,13 +143,8 @@ class AugmentPage(QWidget):
         body.addWidget(scroll)
         body.addWidget(self.stack, 1)
         self.next = NextButton("Train")
-        layout = QVBoxLayout(self)
-        layout.addWidget(page_header(
-            "2 · Augment", "Self-supervised learning asks two views of one image to look alike. The recipe decides "
-                           "what the network must ignore (color, crop, flips…): it is most of what SSL learns."))
-        layout.addWidget(self.banner)
-        layout.addLayout(body, 1)
-        layout.addLayout(footer(self.next))
+        self.add_body(body)
+        self.add_footer(self.next)
 
         self.set_recipe(self._saved_recipe(), self._saved_preset())
 

@@ -16,9 +16,9 @@ from ssl_studio.core.samples import sample_folder
 
 from . import settings
 from .colors import class_color, swatch
+from .page import Page, error_text
 from .thumbnails import ThumbnailCache, ThumbnailModel, ThumbnailView
-from .widgets import Banner, EmptyState, NextButton, footer, page_header, shown
-from .workers import Job
+from .widgets import NextButton, footer, shown
 
 RESOLUTIONS = (16, 24, 32, 48, 64, 96, 128)
 DEFAULT_RESOLUTION = 32
@@ -28,40 +28,32 @@ _STAGE_TEXT = {"scanning": "Looking for images", "decoding": "Decoding images", 
                "sample": "Generating the sample dataset (first time only)"}
 
 
-class DataPage(QWidget):
+class DataPage(Page):
     datasetLoaded = Signal(object)  # ImageDataset
     openRunRequested = Signal()
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__("1 · Data", "The images to learn from. One subfolder per class gives labels "
+                                     "(used only for the baseline and the scores); a flat folder is fine too.", parent)
         self.dataset: ImageDataset | None = None
-        self.job: Job | None = None
         self._source: str | None = None  # what is loading: a folder path or "sample:<name>"
 
-        self.banner = Banner()
         self.stack = QStackedWidget()
         self.stack.addWidget(self._build_empty())
         self.stack.addWidget(self._build_loading())
         self.stack.addWidget(self._build_loaded())
-
-        layout = QVBoxLayout(self)
-        self.header = page_header("1 · Data", "The images to learn from. One subfolder per class gives labels "
-                                              "(used only for the baseline and the scores); a flat folder is fine too.")
-        layout.addWidget(self.header)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.stack, 1)
+        self.add_body(self.stack)
         self.refresh_recent()
 
     # --- states -----------------------------------------------------------------------------------------------
     def _build_empty(self) -> QWidget:
-        self.empty = EmptyState("Open a folder or a sample dataset to begin",
-                                "Drop a folder of images anywhere on this window, or pick one below. "
-                                "Shapes is the quickest demo: its colors are random, its classes are shapes.")
-        self.empty.add_button("Open folder…", self.open_folder_dialog, primary=True)
-        for name, title in SAMPLE_TITLES.items():
-            self.empty.add_button(f"{title} sample", lambda _=False, n=name: self.open_sample(n))
-        self.empty.add_button("Open run…", self.openRunRequested.emit)
-        self.empty.finish_buttons()
+        self.empty_state("Open a folder or a sample dataset to begin",
+                         "Drop a folder of images anywhere on this window, or pick one below. "
+                         "Shapes is the quickest demo: its colors are random, its classes are shapes.",
+                         [("Open folder…", self.open_folder_dialog)]
+                         + [(f"{title} sample", lambda _=False, n=name: self.open_sample(n))
+                            for name, title in SAMPLE_TITLES.items()]
+                         + [("Open run…", self.openRunRequested.emit)])
         self.recent_title = QLabel("Recent folders (double-click to open)", objectName="sectionTitle")
         self.recent_list = QListWidget(objectName="recentList")
         self.recent_list.setMinimumWidth(480)
@@ -78,7 +70,7 @@ class DataPage(QWidget):
         self.progress = QProgressBar(minimumWidth=420)
         self.progress_text = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         cancel = QPushButton("Cancel")
-        cancel.clicked.connect(self.cancel_loading)
+        cancel.clicked.connect(self.cancel)
         layout = QVBoxLayout(box)
         layout.addStretch(2)
         layout.addWidget(self.loading_title)
@@ -179,7 +171,7 @@ class DataPage(QWidget):
         return (yield from iter_load(folder, resolution, cancel=token))
 
     def _start(self, source: str, title: str, make) -> None:
-        self.cancel_loading()
+        self.cancel()
         self.banner.hide()
         self._source = source
         resolution = self.working_resolution()
@@ -187,19 +179,9 @@ class DataPage(QWidget):
         self.progress.setRange(0, 0)
         self.progress_text.setText("")
         self.stack.setCurrentIndex(1)
-        job = Job(lambda token: make(token, resolution), self)
-        job.events.connect(self._on_progress)
-        job.succeeded.connect(lambda dataset: self._on_loaded(source, dataset))
-        job.failed.connect(lambda exc: self._on_failed(source, exc))
-        job.cancelled.connect(self._on_cancelled)
-        self.job = job.start()
-
-    def cancel_loading(self) -> None:
-        if self.job is not None and self.job.running:
-            self.job.cancel()
-
-    def is_loading(self) -> bool:
-        return self.job is not None and self.job.running
+        self.start_job(lambda token: make(token, resolution), events=self._on_progress,
+                       succeeded=lambda dataset: self._on_loaded(source, dataset),
+                       failed=lambda exc: self._on_failed(source, exc), cancelled=self._on_cancelled)
 
     def _on_progress(self, events: list) -> None:
         event = events[-1]  # only the latest matters for a progress bar
@@ -216,8 +198,7 @@ class DataPage(QWidget):
         if isinstance(exc, DataError) and not Path(source).exists() and source in settings.recent_folders():
             settings.forget_folder(source)
             self.refresh_recent()
-        message = str(exc) if isinstance(exc, (DataError, ValueError, OSError)) else f"{type(exc).__name__}: {exc}"
-        self.banner.show_message(f"Could not open the data. {message}")
+        self.banner.show_message(f"Could not open the data. {error_text(exc)}")
         self.stack.setCurrentIndex(2 if self.dataset is not None else 0)
 
     def _on_cancelled(self) -> None:

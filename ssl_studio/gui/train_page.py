@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,19 +16,18 @@ from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QFormLayout, QGridLayo
 from superqt import QCollapsible, QElidingLabel
 
 from ssl_studio.core.augment import Recipe
-from ssl_studio.core.checkpoint import CheckpointError
 from ssl_studio.core.config import TrainConfig, available_devices
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.methods import method_class, method_names
 from ssl_studio.core.pipeline import StageStarted, TrainEvent, TrainingPlanned, prepare_run, train_models
-from ssl_studio.core.runs import RunError, RunFolder
+from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.spaces import TITLES
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
 
 from . import settings
+from .page import EXPECTED_ERRORS, Page, error_text
 from .setting_controls import SettingControls
-from .widgets import Banner, NextButton, footer, page_header, shown
-from .workers import Job
+from .widgets import NextButton, shown
 
 CURVE_COLORS = {"ssl": "#1f77b4", "supervised": "#ff7f0e"}
 HEALTH_TIP = ("<b>Representation health</b>: how spread out the embeddings of a batch are (the std of the "
@@ -65,19 +62,20 @@ def health_words(health: float | None) -> tuple[str, str]:
     return f"{health:.2f} collapsing", "#c62828"
 
 
-class TrainPage(QWidget):
+class TrainPage(Page):
     trainingFinished = Signal(object)  # RunFolder, after both models trained
     augmentRequested = Signal()
     methodChanged = Signal(str)
     runningChanged = Signal(bool)  # a training job started (True) or ended (False)
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__("3 · Train", "Pretrain a network without labels (self-supervised), then the same network "
+                                      "with labels as a baseline, with the same time budget. Training runs in the "
+                                      "background.", parent)
         self.dataset: ImageDataset | None = None
         self.recipe: Recipe | None = None
         self.recipe_title = "SimCLR"
         self.run: RunFolder | None = None
-        self.job: Job | None = None
         self._config: TrainConfig | None = None
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._points: dict[str, list[tuple[float, float]]] = {}
@@ -86,7 +84,6 @@ class TrainPage(QWidget):
         self.finished_events: dict[str, TrainFinished] = {}
         self._was_running = False
 
-        self.banner = Banner()
         settings_box = self._build_settings()
         monitor = self._build_monitor()
         body = QHBoxLayout()
@@ -100,13 +97,8 @@ class TrainPage(QWidget):
         body.addWidget(monitor, 1)
         self.next = NextButton("Compare")
         self.next.setEnabled(False)
-        layout = QVBoxLayout(self)
-        layout.addWidget(page_header(
-            "3 · Train", "Pretrain a network without labels (self-supervised), then the same network with labels "
-                         "as a baseline, with the same time budget. Training runs in the background."))
-        layout.addWidget(self.banner)
-        layout.addLayout(body, 1)
-        layout.addLayout(footer(self.next))
+        self.add_body(body)
+        self.add_footer(self.next)
         self._load_settings()
         self._update_enabled()
 
@@ -301,9 +293,6 @@ class TrainPage(QWidget):
         self.recipe_label.setText(f"{title} <a href='augment'>edit…</a>")
 
     # --- running ----------------------------------------------------------------------------------------------
-    def is_running(self) -> bool:
-        return self.job is not None and self.job.running
-
     def start(self, resume: bool = False) -> bool:
         """Start (or resume) training; False, with a message in the banner, when it cannot start."""
         if self.is_running():
@@ -330,13 +319,8 @@ class TrainPage(QWidget):
         self._models = []  # the train stage says which models it trains (TrainingPlanned)
         self.stage.setText("Starting…")
         self.progress.setRange(0, 0)
-        job = Job(make, self)
-        job.events.connect(self._on_events)
-        job.succeeded.connect(self._on_succeeded)
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        job.ended.connect(self._update_enabled)
-        self.job = job.start()
+        self.start_job(make, events=self._on_events, succeeded=self._on_succeeded, failed=self._on_failed,
+                       cancelled=self._on_cancelled, ended=self._update_enabled)
         self.next.setEnabled(False)
         self.resume_button.hide()
         self._update_enabled()
@@ -357,7 +341,7 @@ class TrainPage(QWidget):
 
     def cancel(self) -> None:
         if self.is_running():
-            self.job.cancel()
+            super().cancel()
             self.stage.setText("Cancelling… (finishing the current step and saving a checkpoint)")
 
     def _on_events(self, events: list) -> None:
@@ -426,11 +410,10 @@ class TrainPage(QWidget):
         self.progress.setFormat("Stopped")
         if isinstance(exc, TrainingError):
             message = f"Training stopped: {exc}"
-        elif isinstance(exc, (ValueError, RunError, CheckpointError)):
+        elif isinstance(exc, EXPECTED_ERRORS):
             message = f"Training could not run: {exc}"
         else:
-            traceback.print_exception(exc, file=sys.stderr)
-            message = f"Training failed with an unexpected error ({type(exc).__name__}: {exc})."
+            message = f"Training failed with an unexpected error ({error_text(exc)})."
         self.stage.setText("Stopped.")
         self.banner.show_message(message)
         self.resume_button.setVisible(self.run is not None and self.run.checkpoint("ssl").exists())

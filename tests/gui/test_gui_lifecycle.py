@@ -24,7 +24,7 @@ def test_closing_during_training_stops_and_joins_it(window, drive, qtbot, tiny_f
 
 def test_closing_while_loading_stops_the_loader(window, tiny_folder):
     window.open_path(tiny_folder)
-    assert window.data.is_loading()
+    assert window.data.is_running()
     assert window.close()
     assert not Job.live_jobs()
 

@@ -1,0 +1,95 @@
+"""What every stage's page has: a header, an inline banner, an empty state, and one background job whose events
+and outcome are routed to the page, with the errors the core raises on bad input told apart from bugs once, here.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QLayout, QVBoxLayout, QWidget
+
+from ssl_studio.core.checkpoint import CheckpointError
+from ssl_studio.core.data import DataError
+from ssl_studio.core.runs import RunError
+from ssl_studio.core.train import TrainingError
+
+from .widgets import Banner, EmptyState, footer, page_header
+from .workers import Job
+
+# What the core raises on bad input, bad settings or a failing disk, each with a message written for the user.
+# Anything else is a bug: its traceback goes to stderr, and the user reads its type beside the message.
+EXPECTED_ERRORS = (DataError, RunError, CheckpointError, TrainingError, ValueError, OSError)
+
+
+def error_text(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, EXPECTED_ERRORS) else f"{type(exc).__name__}: {exc}"
+
+
+def print_if_unexpected(exc: BaseException) -> None:
+    if not isinstance(exc, EXPECTED_ERRORS):
+        traceback.print_exception(exc, file=sys.stderr)
+
+
+class Page(QWidget):
+    def __init__(self, title: str, subtitle: str, parent=None) -> None:
+        super().__init__(parent)
+        self.job: Job | None = None
+        self.banner = Banner()
+        self.header = page_header(title, subtitle)
+        self._layout = QVBoxLayout(self)
+        self._layout.addWidget(self.header)
+        self._layout.addWidget(self.banner)
+
+    # --- layout -----------------------------------------------------------------------------------------------
+    def add_body(self, body: QWidget | QLayout) -> None:
+        """The page's content, under the banner, taking the height left."""
+        if isinstance(body, QLayout):
+            self._layout.addLayout(body, 1)
+        else:
+            self._layout.addWidget(body, 1)
+
+    def add_footer(self, *widgets: QWidget) -> None:
+        self._layout.addLayout(footer(*widgets))
+
+    def empty_state(self, title: str, text: str, buttons: list[tuple[str, Callable]]) -> EmptyState:
+        """``self.empty``: what to do before there is anything to show; the first button is the primary one."""
+        self.empty = EmptyState(title, text)
+        for i, (label, slot) in enumerate(buttons):
+            self.empty.add_button(label, slot, primary=i == 0)
+        self.empty.finish_buttons()
+        return self.empty
+
+    # --- the page's job ---------------------------------------------------------------------------------------
+    def start_job(self, make_generator, *, events: Callable[[list], None] | None = None,
+                  succeeded: Callable | None = None, failed: Callable[[Exception], None] | None = None,
+                  cancelled: Callable[[], None] | None = None, ended: Callable[[], None] | None = None,
+                  primary: bool = True) -> Job:
+        """Run a core generator in the background with its outcome routed to these callbacks.
+
+        The primary job is the page's one job (``self.job``, what is_running and cancel refer to); a secondary one,
+        such as an export, runs beside it. An unexpected error's traceback is printed before ``failed`` is called.
+        """
+        job = Job(make_generator, self)
+        if events is not None:
+            job.events.connect(events)
+        if succeeded is not None:
+            job.succeeded.connect(succeeded)
+        job.failed.connect(print_if_unexpected)
+        if failed is not None:
+            job.failed.connect(failed)
+        if cancelled is not None:
+            job.cancelled.connect(cancelled)
+        if ended is not None:
+            job.ended.connect(ended)
+        if primary:
+            self.job = job
+        return job.start()
+
+    def is_running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def cancel(self) -> None:
+        if self.is_running():
+            self.job.cancel()
