@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import base64
-import sys
 import threading
-import traceback
 from pathlib import Path
 
-import numpy as np
-import torch
 from PySide6.QtCore import QObject, QSize, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QMainWindow, QMessageBox, QStackedWidget, QWidget)
 
 from ssl_studio import __version__
-from ssl_studio.core.data import DataError, ImageDataset, LoadProgress, iter_load
+from ssl_studio.core.data import ImageDataset, LoadProgress
 from ssl_studio.core.methods import default_recipe, preset_titles, recipe_presets
-from ssl_studio.core.pipeline import open_run
 from ssl_studio.core.project import pause_umap_worker
-from ssl_studio.core.runs import RunError, is_run_folder
+from ssl_studio.core.reopen import RunWithImages, open_run_with_images
+from ssl_studio.core.runs import is_run_folder
 
 from . import gc_timer, settings
 from .augment_page import AugmentPage
-from .compare_page import ComparePage, cluster_colors
+from .compare import ComparePage
 from .data_page import SAMPLE_TITLES, DataPage
+from .page import error_text, print_if_unexpected
 from .train_page import TrainPage
 from .widgets import shown
 from .workers import JOIN_TIMEOUT_S, Job
@@ -226,9 +223,10 @@ class MainWindow(QMainWindow):
         if self.run_job is not None and self.run_job.running:
             return
         self.statusBar().showMessage(f"Opening the run {shown(path)}…")
-        job = Job(lambda token: _read_run(path, token), self)
+        job = Job(lambda token: open_run_with_images(path, token), self)
         job.events.connect(self._run_progress)
         job.succeeded.connect(self._run_opened)
+        job.failed.connect(print_if_unexpected)
         job.failed.connect(self._run_failed)
         job.cancelled.connect(lambda: self.statusBar().showMessage("Opening the run was cancelled.", 5000))
         self.run_job = job.start()
@@ -240,20 +238,18 @@ class MainWindow(QMainWindow):
 
     def _run_failed(self, exc: Exception) -> None:
         self.statusBar().clearMessage()
-        if not isinstance(exc, (RunError, DataError, ValueError, OSError)):
-            traceback.print_exception(exc, file=sys.stderr)
         self.go(3)
-        self.compare.banner.show_message(f"Could not open the run: {exc}")
+        self.compare.banner.show_message(f"Could not open the run: {error_text(exc)}")
 
-    def _run_opened(self, result) -> None:
-        loaded, dataset, images, clusters = result
+    def _run_opened(self, result: RunWithImages) -> None:
+        loaded, dataset = result.loaded, result.dataset
         if dataset is not None:
             self.data.show_dataset(dataset)
             self.set_dataset(dataset)
         self.augment.set_recipe(loaded.recipe)
         self.train.set_config(loaded.config)
         self.train.show_history(loaded.run, loaded.history)
-        self.compare.show_loaded(loaded, images, clusters)
+        self.compare.show_loaded(loaded, result.images)
         for stage in range(4):
             self._mark_done(stage, stage != 1 or dataset is not None)
         self.statusBar().showMessage(f"Opened the run {shown(loaded.run.path)}", 10_000)
@@ -350,25 +346,3 @@ class MainWindow(QMainWindow):
         event.accept()
         if self._quit_when_stopped:
             QApplication.quit()
-
-
-def _read_run(path, token):
-    """open_run, then the run's images from its data folder when it still holds the same files."""
-    loaded = open_run(path)
-    dataset = images = None
-    if loaded.data_root.is_dir():
-        try:
-            dataset = yield from iter_load(loaded.data_root, loaded.config.resolution, cancel=token)
-        except DataError:
-            dataset = None
-    if dataset is not None:
-        where = {p: i for i, p in enumerate(dataset.paths)}
-        found = np.array([where.get(p, -1) for p in loaded.paths])
-        if (found >= 0).all():
-            images = dataset.images[torch.from_numpy(found)]
-        if dataset.paths != loaded.paths:
-            dataset = None  # the folder changed since: show its images, but do not offer it as the run's data
-    clusters = None
-    if loaded.labels is None and loaded.embeddings:
-        clusters = cluster_colors(loaded.embeddings, loaded.config.seed)
-    return loaded, dataset, images, clusters

@@ -56,7 +56,8 @@ def _pick_demo_points(compare) -> tuple[int, str]:
 
     space = "ssl" if compare.maps["ssl"].has_points() else next(s for s, m in compare.maps.items() if m.has_points())
     coords = compare.maps[space].coords
-    colors = compare.colors if compare.colors is not None else np.zeros(len(coords), dtype=np.int64)
+    coloring = compare.linked.coloring
+    colors = coloring.ids if coloring is not None else np.zeros(len(coords), dtype=np.int64)
     # The class whose points sit closest together in this map, and its most central point.
     spread = [coords[colors == k].std(axis=0).sum() if (colors == k).any() else np.inf
               for k in range(int(colors.max()) + 1)]
@@ -139,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         window.train.next.click()
         compare = window.compare
         point, space = _pick_demo_points(compare)
-        compare.show_neighbours(point)
-        compare.set_hover(point, space)
+        compare.linked.show_neighbours(point)
+        compare.linked.set_hover(point, space)
         _wait(app, lambda: True, 0.5, "the highlights")
         _save(window, args.out, "4-compare")
         metrics = {s: compare.scores.get(s) for s in compare.maps}

@@ -25,9 +25,9 @@ def test_opening_a_run_fills_every_stage(window, drive, tiny_run):
         m = compare.maps[space]
         assert m.has_points() and m.isVisible()
         assert "kNN" in m.title.text()
-    assert compare.colors is not None and compare.legend_layout.count() == 3
+    assert compare.linked.coloring is not None and compare.legend.count() == 3
     assert set(window.train._curves) == {"ssl", "supervised"}  # the loss curves come back too
-    assert window.dataset is not None and len(window.dataset) == len(compare.paths)
+    assert window.dataset is not None and len(window.dataset) == len(compare.linked.paths)
 
 
 def test_hover_highlights_the_same_image_in_every_map(window, drive, qtbot, tiny_run):
@@ -42,7 +42,7 @@ def test_hover_highlights_the_same_image_in_every_map(window, drive, qtbot, tiny
         assert np.allclose([hover[0]["x"], hover[0]["y"]], compare.maps[space].coords[index])
     assert source.preview.isVisible()  # the thumbnail beside the point, in the map under the mouse only
     assert not compare.maps["pixels"].preview.isVisible()
-    assert compare.paths[index] in compare.inspect_text.text()
+    assert compare.linked.paths[index] in compare.inspector.text.text()
 
 
 def test_a_dragged_rectangle_selects_in_every_map(window, drive, qtbot, tiny_run):
@@ -56,11 +56,11 @@ def test_a_dragged_rectangle_selects_in_every_map(window, drive, qtbot, tiny_run
     with qtbot.waitSignal(m.selected) as selected:
         m.view_box.rectSelected.emit(rect)
     assert sorted(selected.args[0]) == sorted(expected)
-    assert compare.selection_model.rowCount() == len(expected)
+    assert compare.selection_bar.model.rowCount() == len(expected)
     for space in SPACES:
         assert len(compare.maps[space].selection.data) == len(expected)
-    assert f"{len(expected)} image" in compare.selection_label.text()
-    compare.clear_selection_button.click()
+    assert f"{len(expected)} image" in compare.selection_bar.label.text()
+    compare.selection_bar.clear_button.click()
     assert all(len(compare.maps[s].selection.data) == 0 for s in SPACES)
 
 
@@ -91,11 +91,11 @@ def test_clicking_a_point_shows_its_nearest_neighbours_in_each_space(window, dri
         sims = unit @ unit[index]
         sims[index] = -np.inf
         expected = np.argsort(-sims)[:8]
-        model = compare.neighbour_models[space]
+        model = compare.inspector.neighbour_models[space]
         shown = [model.dataset_index(r) for r in range(model.rowCount())]
         assert np.allclose(sims[shown], sims[expected])  # the 8 most similar (ties in any order)
         assert len(compare.maps[space].neighbours.data) == 8
-        assert "same class" in compare.neighbour_rows[space][0].text()
+        assert "same class" in compare.inspector.neighbour_rows[space][0].text()
 
 
 def test_the_checkboxes_choose_which_maps_are_shown(window, drive, tiny_run):
@@ -150,7 +150,7 @@ def test_umap_warms_up_then_replaces_every_pca_map(umap_window, drive, qtbot, ti
         umap_map = np.load(run / "projections" / f"{space}_umap.npy", allow_pickle=False)
         assert compare.kinds[space] == "umap" and np.array_equal(compare.maps[space].coords, umap_map)
         assert not np.allclose(umap_map, np.load(run / "projections" / f"{space}_pca.npy", allow_pickle=False))
-    assert compare.projection_label.text() == "Maps: UMAP"
+    assert compare.legend.projection.text() == "Maps: UMAP"
     assert json.loads((run / "metrics.json").read_text())["projection"] == "umap"
 
 
@@ -169,7 +169,7 @@ def test_export_writes_pictures_and_embeddings(window, drive, qtbot, tiny_run, t
             rows = list(csv.reader(f))
         assert rows[0][:3] == ["path", "label", "e0"]
         assert len(rows) == len(x) + 1
-        assert rows[1][0] == compare.paths[0]
+        assert rows[1][0] == compare.linked.paths[0]
         assert np.isclose(float(rows[1][2]), x[0, 0], rtol=1e-4, atol=1e-6)
     assert "Exported" in compare.banner.text()
 
@@ -179,7 +179,7 @@ def test_an_unlabeled_folder_is_colored_by_cluster(window, drive, qtbot, flat_fo
     compare = drive.train_and_compare(window)
     assert not compare.show_boxes["supervised"].isEnabled()  # no labels, no supervised baseline
     assert compare.visible_spaces() == ["ssl", "untrained", "pixels"]
-    assert compare.colors is not None and compare.color_names[0] == "cluster 1"
+    assert compare.linked.coloring is not None and compare.linked.coloring.names[0] == "cluster 1"
     assert "kNN" not in compare.maps["ssl"].title.text()
     assert "k-means" in compare.status.text()
 
@@ -202,18 +202,18 @@ def test_a_run_whose_data_folder_is_gone_still_opens(window, drive, tiny_run, tm
     (moved / "config.json").write_text(json.dumps(config))
     compare = drive.open_run(window, moved)
     assert all(compare.maps[s].has_points() for s in SPACES)
-    assert compare.cache.images is None  # grey placeholders instead of thumbnails
+    assert compare.linked.cache.images is None  # grey placeholders instead of thumbnails
     assert "could not be read" in compare.status.text()
     assert window.dataset is None
 
 
 def test_clicking_a_neighbour_thumbnail_follows_it(window, drive, tiny_run):
     compare = drive.open_run(window, tiny_run)
-    compare.show_neighbours(3)
-    strip = compare.neighbour_rows["ssl"][1]
+    compare.linked.show_neighbours(3)
+    strip = compare.inspector.neighbour_rows["ssl"][1]
     first = strip.model().dataset_index(0)
     strip.clicked.emit(strip.model().index(0))
-    assert compare.clicked_index == first
+    assert compare.linked.clicked_index == first
 
 
 def test_one_class_says_why_there_is_no_supervised_baseline(window, drive, folder_factory):

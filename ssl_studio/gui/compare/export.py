@@ -1,0 +1,55 @@
+"""File ▸ Export: the maps as PNG and SVG, drawn from the view here, and each space's embedding as NPY and CSV,
+written by the core in a background job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRectF
+from PySide6.QtGui import QPainter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QWidget
+
+from ssl_studio.core.atomic import write_atomic
+from ssl_studio.core.export import write_embeddings
+
+from ..page import Page, error_text
+from ..workers import Job
+
+
+def save_png(view: QWidget, path: Path) -> None:
+    if not view.grab().save(str(path), "PNG"):
+        raise OSError(f"could not write {path}")
+
+
+def save_svg(view: QWidget, path: Path) -> None:
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    size = view.size()
+    generator.setSize(size)
+    generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
+    generator.setTitle("SSL Studio maps")
+    painter = QPainter(generator)
+    try:
+        view.render(painter, QPoint(0, 0))
+    finally:
+        painter.end()
+
+
+def export(page: Page, view: QWidget, folder: str | Path, embeddings: dict[str, np.ndarray], paths: list[str],
+           names: list[str]) -> Job:
+    """Write maps.png and maps.svg of ``view`` now (Qt paints on this thread only), then, in a job beside the page's
+    own, embedding_<space>.npy and .csv; the job returns every file written, and the page's banner tells."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pictures = [write_atomic(folder / "maps.png", lambda tmp: save_png(view, tmp)),
+                write_atomic(folder / "maps.svg", lambda tmp: save_svg(view, tmp))]
+
+    def write_arrays(token):
+        return pictures + (yield from write_embeddings(folder, embeddings, paths, names, cancel=token))
+
+    return page.start_job(write_arrays, primary=False,
+                          succeeded=lambda written: page.banner.show_message(
+                              f"Exported {len(written)} files to {folder}.", "info"),
+                          failed=lambda exc: page.banner.show_message(f"Export failed: {error_text(exc)}"))

@@ -1,0 +1,302 @@
+"""Stage 4, Compare: maps of the SSL, supervised, untrained and pixel spaces side by side, linked.
+
+The spaces come from core.pipeline.compare, run in a job: embeddings and scores first, then a PCA map of every
+space at once, then UMAP replacing each PCA map as it is ready. This page only composes the parts (maps, legend,
+inspector and selection bar, their linking, export) and applies the job's events to them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QProgressBar, QStackedWidget,
+                               QToolButton, QVBoxLayout, QWidget)
+from superqt import QElidingLabel
+
+from ssl_studio.core.coloring import Coloring
+from ssl_studio.core.data import ImageDataset
+from ssl_studio.core.spaces import SPACES
+from ssl_studio.core.pipeline import (ClustersReady, LoadedRun, PipelineFinished, ProjectionReady, SpaceReady,
+                                      StageStarted, compare)
+from ssl_studio.core.runs import RunFolder
+
+from .. import settings
+from ..page import Page, error_text
+from ..widgets import shown
+from ..workers import Job
+from . import export
+from .inspector import Inspector, SelectionBar
+from .legend import Legend
+from .linked import LinkedViews
+from .maps import SHORT_TITLES, MapGrid
+
+
+class ComparePage(Page):
+    trainRequested = Signal()
+    openRunRequested = Signal()
+    comparisonFinished = Signal(object)  # RunFolder
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("4 · Compare", "Each map places every image by its embedding: close points are images the "
+                                        "network finds similar. Hover a point to see it in every map; drag in Select "
+                                        "mode (or with Shift) to select; click to see its nearest neighbours in each "
+                                        "space.", parent)
+        self.run: RunFolder | None = None
+        self.embeddings: dict[str, np.ndarray] = {}
+        self.scores: dict[str, dict] = {}
+        self.kinds: dict[str, str] = {}  # space -> "pca" | "umap", what its map shows now
+        self._queue: deque = deque()  # job events not applied yet (see _drain)
+        self._drain_scheduled = False
+
+        self.empty_state("Nothing to compare yet", "Train a model on the Train page (the maps are computed when it "
+                                                   "finishes), or open a saved run.",
+                         [("Go to Train", self.trainRequested.emit), ("Open run…", self.openRunRequested.emit)])
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self._build_results())
+        self.add_body(self.stack)
+
+    # --- layout -----------------------------------------------------------------------------------------------
+    def _build_results(self) -> QWidget:
+        self.grid = MapGrid()
+        self.maps = self.grid.maps
+        self.legend = Legend()
+        self.inspector = Inspector()
+        self.selection_bar = SelectionBar()
+        self.linked = LinkedViews(self.grid, self.inspector, self.selection_bar, self)
+
+        center = QVBoxLayout()
+        center.addWidget(self.legend)
+        center.addWidget(self.grid, 1)
+        body = QHBoxLayout()
+        body.addLayout(center, 1)
+        body.addWidget(self.inspector)
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._build_toolbar())
+        layout.addLayout(body, 1)
+        layout.addWidget(self.selection_bar)
+        return box
+
+    def _build_toolbar(self) -> QHBoxLayout:
+        toolbar = QHBoxLayout()
+        toolbar.addWidget(QLabel("Show"))
+        self.show_boxes: dict[str, QCheckBox] = {}
+        for space in SPACES:
+            box = QCheckBox(SHORT_TITLES[space], checked=True)
+            box.toggled.connect(self._layout_maps)
+            self.show_boxes[space] = box
+            toolbar.addWidget(box)
+        toolbar.addSpacing(16)
+        toolbar.addWidget(QLabel("Drag to"))
+        self.pan_button = QToolButton(text="Pan", checkable=True, checked=True,
+                                      toolTip="Drag pans, the wheel zooms (Shift+drag still selects)")
+        self.select_button = QToolButton(text="Select", checkable=True, toolTip="Drag a rectangle to select images")
+        group = QButtonGroup(self)
+        group.addButton(self.pan_button)
+        group.addButton(self.select_button)
+        self.select_button.toggled.connect(lambda on: self.grid.set_select_mode(on))
+        toolbar.addWidget(self.pan_button)
+        toolbar.addWidget(self.select_button)
+        toolbar.addSpacing(16)
+        self.use_umap = QCheckBox("UMAP", checked=bool(settings.load_json("use_umap", True)),
+                                  toolTip="Replace the PCA maps with UMAP maps when ready: slower, but shows "
+                                          "clusters far better.")
+        self.use_umap.toggled.connect(lambda on: settings.save_json("use_umap", on))
+        toolbar.addWidget(self.use_umap)
+        toolbar.addStretch(1)
+        self.busy = QProgressBar(maximumWidth=120, maximumHeight=14, textVisible=False)
+        self.busy.setRange(0, 0)
+        self.busy.hide()
+        self.status = QElidingLabel(objectName="stageText", elideMode=Qt.TextElideMode.ElideRight)
+        self.status.setMinimumWidth(200)
+        toolbar.addWidget(self.busy)
+        toolbar.addWidget(self.status)
+        return toolbar
+
+    def _layout_maps(self) -> None:
+        self.grid.show_spaces(self.visible_spaces())
+
+    def visible_spaces(self) -> list[str]:
+        return [s for s in SPACES if self.show_boxes[s].isChecked() and self.show_boxes[s].isEnabled()]
+
+    # --- filling ----------------------------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Forget every result (new data was opened)."""
+        self.cancel()
+        self._queue.clear()
+        self.run = None
+        self.embeddings, self.scores, self.kinds = {}, {}, {}
+        self.linked.clear()
+        self.grid.clear()
+        self.banner.hide()
+        self.stack.setCurrentIndex(0)
+
+    def _begin(self, run: RunFolder, paths, labels, class_names, images) -> None:
+        self.clear()
+        self.run = run
+        self.linked.reset(paths, labels, class_names, images)
+        if labels is not None:
+            self._set_coloring(Coloring.by_class(labels, class_names))
+        for box in self.show_boxes.values():
+            box.setEnabled(True)
+        for space in SPACES:
+            self.grid.set_title(space)
+        self._layout_maps()
+        self.stack.setCurrentIndex(1)
+
+    def start(self, dataset: ImageDataset, run: RunFolder) -> None:
+        """Compute the four spaces of a trained run in the background and show them as they arrive."""
+        self._begin(run, dataset.paths, dataset.labels.numpy() if dataset.labeled else None, dataset.class_names,
+                    dataset.images)
+        self.status.setText("Starting…")
+        self.busy.show()
+        use_umap = self.use_umap.isChecked()
+        # The outcome is queued behind the events, which _drain may still be applying.
+        self.start_job(lambda token: compare(dataset, run, cancel=token, use_umap=use_umap), events=self._on_events,
+                       succeeded=lambda _: self._on_events([self._on_done]),
+                       failed=lambda exc: self._on_events([lambda: self._on_failed(exc)]),
+                       cancelled=lambda: self._on_events([lambda: self._on_stopped("Stopped.")]))
+
+    def show_loaded(self, loaded: LoadedRun, images: torch.Tensor | None) -> None:
+        """Show a run read back by core.pipeline.open_run (``images`` aligned to its paths, or None)."""
+        self._begin(loaded.run, loaded.paths, loaded.labels, loaded.class_names, images)
+        if loaded.labels is None and loaded.clusters is not None:
+            self._set_coloring(Coloring.by_cluster(loaded.clusters))
+        scores = loaded.metrics.get("embeddings", {}) if isinstance(loaded.metrics, dict) else {}
+        for space, x in loaded.embeddings.items():
+            self._space_ready(space, x, scores.get(space))
+        for space in SPACES:
+            for kind in ("umap", "pca"):
+                if (space, kind) in loaded.projections:
+                    self._projection_ready(space, kind, loaded.projections[(space, kind)])
+                    break
+        self._update_space_boxes()
+        self.status.setText("Opened run." + ("" if images is not None else
+                                             f" Thumbnails are grey: its data folder {shown(loaded.data_root)} "
+                                             "could not be read."))
+        if not loaded.projections:
+            self.banner.show_message("This run has no maps yet (it was stopped before they were computed).",
+                                     "info")
+
+    def _set_coloring(self, coloring: Coloring) -> None:
+        self.linked.set_coloring(coloring)
+        self.legend.set_coloring(coloring)
+
+    def _on_events(self, events: list) -> None:
+        self._queue.extend(events)
+        if not self._drain_scheduled:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Apply queued events in order, at most one map drawn per event-loop turn.
+
+        Setting a 20k-point map takes up to ~80 ms, and the four PCA maps usually arrive in one batch: drawn in one
+        go they would freeze the window for a third of a second.
+        """
+        self._drain_scheduled = False
+        while self._queue:
+            event = self._queue.popleft()
+            if callable(event):  # the job's outcome, queued behind its events
+                event()
+                continue
+            self._apply(event)
+            if isinstance(event, ProjectionReady) and self._queue:
+                self._drain_scheduled = True
+                QTimer.singleShot(0, self._drain)
+                return
+        self._update_space_boxes()
+
+    def _apply(self, event) -> None:
+        if isinstance(event, StageStarted):
+            self.status.setText(event.text + "…")
+        elif isinstance(event, SpaceReady):
+            self._space_ready(event.space, event.embedding, event.metrics)
+        elif isinstance(event, ClustersReady):
+            self._set_coloring(Coloring.by_cluster(event.ids))
+        elif isinstance(event, ProjectionReady):
+            self._projection_ready(event.space, event.kind, event.coords)
+            if event.kind == "umap":
+                done = sum(k == "umap" for k in self.kinds.values())
+                self.status.setText(f"UMAP maps: {done} of {len(self.embeddings)} ready…")
+        elif isinstance(event, PipelineFinished):
+            self.run = event.run
+            if event.metrics.get("note"):
+                self.banner.show_message(event.metrics["note"], "info")
+
+    def _space_ready(self, space: str, embedding: np.ndarray, metrics: dict | None) -> None:
+        self.embeddings[space] = embedding
+        if metrics:
+            self.scores[space] = metrics
+        self.linked.add_space(space, embedding)
+        self._update_title(space)
+
+    def _projection_ready(self, space: str, kind: str, coords: np.ndarray) -> None:
+        self.kinds[space] = kind
+        self.grid.set_points(space, coords, self.linked.selection)
+        self._update_title(space)
+
+    def _update_title(self, space: str) -> None:
+        self.grid.set_title(space, self.scores.get(space))
+        self._update_projection_label()
+
+    def _update_projection_label(self) -> None:
+        kinds = set(self.kinds.values())
+        if not kinds:
+            text = ""
+        elif kinds == {"umap"}:
+            text = "Maps: UMAP"
+        elif self.is_running() and self.use_umap.isChecked():
+            text = "Maps: PCA for now, UMAP on its way…"
+        else:
+            text = "Maps: PCA" if kinds == {"pca"} else "Maps: PCA and UMAP"
+        self.legend.projection.setText(text)
+
+    def _update_space_boxes(self) -> None:
+        if self.is_running():
+            return
+        for space, box in self.show_boxes.items():
+            have = space in self.embeddings
+            box.setEnabled(have)
+            box.setToolTip("" if have else ("No supervised baseline: the folder has no labels (or one class)."
+                                            if space == "supervised" else "Not computed in this run."))
+        self._layout_maps()
+
+    def _on_done(self) -> None:
+        self.busy.hide()
+        self._update_projection_label()
+        if self.linked.labels is None:
+            self.status.setText("Done: no labels, so colored by k-means clusters of the SSL space, no accuracies.")
+        elif len(self.linked.class_names) < 2:
+            self.status.setText("Done: only one class, so no supervised baseline (it needs two or more).")
+        else:
+            self.status.setText("Done.")
+        self._update_space_boxes()
+        if self.run is not None:
+            self.comparisonFinished.emit(self.run)
+
+    def _on_failed(self, exc: Exception) -> None:
+        self._on_stopped("Failed.")
+        self.banner.show_message(f"Could not compute the maps: {error_text(exc)}")
+
+    def _on_stopped(self, text: str) -> None:
+        self.busy.hide()
+        self._update_projection_label()
+        self.status.setText(text)
+        self._update_space_boxes()
+
+    # --- export -----------------------------------------------------------------------------------------------
+    def can_export(self) -> bool:
+        return bool(self.embeddings) and self.grid.has_points()
+
+    def export(self, folder: str | Path) -> Job:
+        """Write the maps (PNG and SVG) and each space's embedding (NPY and CSV: path, label, values) into
+        ``folder``. The job returns the list of files written."""
+        paths = list(self.linked.paths)
+        return export.export(self, self.grid, folder, dict(self.embeddings), paths,
+                             [self.linked.caption(i) for i in range(len(paths))])
