@@ -1,7 +1,7 @@
 """Run a core generator in a superqt worker thread, deliver its events in throttled batches, stop and join it.
 
-The core's long jobs are generators of events that honour a CancelToken (ARCHITECTURE.md, "Jobs and cancellation"). A Job wraps one in a
-superqt GeneratorWorker and hands the GUI:
+The core's long jobs are generators of events that honour a CancelToken (ARCHITECTURE.md, "Jobs and
+cancellation"). A Job wraps one in a superqt GeneratorWorker and hands the GUI:
   * ``events(list)``: the events yielded since the last delivery, in order, at most every ``flush_ms`` (so a
     page redraws a curve or a progress bar ~10x/s however fast the core reports);
   * then exactly one of ``succeeded(return value)``, ``failed(exception)`` or ``cancelled()``; then ``ended()``.
