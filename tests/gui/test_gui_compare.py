@@ -221,3 +221,15 @@ def test_one_class_says_why_there_is_no_supervised_baseline(window, drive, folde
     compare = drive.train_and_compare(window)
     assert not compare.show_boxes["supervised"].isEnabled()
     assert "only one class" in compare.status.text()
+
+
+def test_new_results_drop_the_last_hover_thumbnail_and_click(window, drive, qtbot, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    # A thumbnail that appears under the pointer makes its map see the pointer leave, which hides it again.
+    qtbot.mouseMove(window.stages, QPoint(5, 5))
+    compare.linked.show_neighbours(3)
+    compare.linked.set_hover(3, "ssl")
+    assert compare.maps["ssl"].preview.isVisible()
+    drive.open_run(window, tiny_run)
+    assert not compare.maps["ssl"].preview.isVisible()
+    assert compare.linked.clicked_index == -1

@@ -38,6 +38,7 @@ class MapGrid(QWidget):
         self._brushes = None
         for m in self.maps.values():
             m.clear()
+            m.hide_preview()  # else the last hovered thumbnail of the old data stays over the new map
 
     def has_points(self) -> bool:
         return any(m.has_points() for m in self.maps.values())
