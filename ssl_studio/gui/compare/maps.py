@@ -7,12 +7,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from ssl_studio.core.coloring import Coloring
-from ssl_studio.core.spaces import SPACES, TITLES
+from ssl_studio.core.spaces import BUILT_IN, SPACES, TITLES
 
 from ..colors import class_brush
 from ..scatter_map import ScatterMap
 
-SHORT_TITLES = {"ssl": "SSL", "supervised": "Supervised", "untrained": "Untrained", "pixels": "Pixels"}
+SHORT_TITLES = {space.name: space.short for space in BUILT_IN}
 
 
 class MapGrid(QWidget):
