@@ -239,10 +239,23 @@ def score_stage(exp: Experiment) -> Iterator[StageStarted | SpaceReady]:
     split = exp.split
     for space, x in exp.embeddings.items():
         exp.cancel.raise_if_cancelled()
-        exp.run.save_array(exp.run.embedding_name(space), x)
-        if "train" in split:
-            exp.scores[space] = evaluate_space(x, exp.labels, np.asarray(split["train"]), np.asarray(split["test"]))
-        yield SpaceReady(space, x, exp.scores.get(space))
+        score = _score_space(exp.run, space, x, exp.labels, split)
+        if score is not None:
+            exp.scores[space] = score
+        yield SpaceReady(space, x, score)
+
+
+def _score_space(run: RunFolder, space: str, x: np.ndarray, labels, split: dict) -> dict | None:
+    run.save_array(run.embedding_name(space), x)
+    if "train" not in split:
+        return None
+    return evaluate_space(x, labels, np.asarray(split["train"]), np.asarray(split["test"]))
+
+
+def _map_space(run: RunFolder, space: str, x: np.ndarray, kind: str, seed: int, cancel: CancelToken) -> np.ndarray:
+    coords = pca_2d(x, seed=seed) if kind == "pca" else umap_2d(x, cancel=cancel)
+    run.save_array(run.projection_name(space, kind), coords)
+    return coords
 
 
 def color_stage(exp: Experiment) -> Iterator[StageStarted | ClustersReady]:
@@ -262,10 +275,8 @@ def project_stage(exp: Experiment) -> Iterator[StageStarted | ProjectionReady]:
     for kind in PROJECTIONS if exp.use_umap else ("pca",):
         for space, x in exp.embeddings.items():
             exp.cancel.raise_if_cancelled()
-            coords = pca_2d(x, seed=exp.config.seed) if kind == "pca" else umap_2d(x, cancel=exp.cancel)
-            exp.maps[space] = coords
-            exp.run.save_array(exp.run.projection_name(space, kind), coords)
-            yield ProjectionReady(space, kind, coords)
+            exp.maps[space] = _map_space(exp.run, space, x, kind, exp.config.seed, exp.cancel)
+            yield ProjectionReady(space, kind, exp.maps[space])
 
 
 def report_stage(exp: Experiment) -> Iterator[StageStarted | PipelineFinished]:
@@ -340,6 +351,27 @@ def _title(title: str, score: dict | None) -> str:
     if not score:
         return title
     return f"{title}: kNN {score['knn_top1']:.1%}, linear {score['linear_top1']:.1%}"
+
+
+def compare_imported(run: RunFolder, space: str, *, cancel: CancelToken | None = None,
+                     use_umap: bool = True) -> Iterator[SpaceReady | ProjectionReady]:
+    """Score and map one space a person just imported into a finished run (spaces.import_space), adding its
+    figures to metrics.json, without computing the others again."""
+    cancel = cancel or CancelToken()
+    config = _stored_settings(run)[0]
+    stored = run.read_json("dataset.json")
+    n = len(stored.get("paths") or [])
+    labels = np.asarray(stored["labels"]) if stored.get("labels") is not None else None
+    x = run.load_array(f"imported/{space}.npy", rows=n)
+    score = _score_space(run, space, x, labels, _read_split(run, n))
+    yield SpaceReady(space, x, score)
+    for kind in PROJECTIONS if use_umap else ("pca",):
+        cancel.raise_if_cancelled()
+        yield ProjectionReady(space, kind, _map_space(run, space, x, kind, config.seed, cancel))
+    metrics = run.read_json("metrics.json") if run.exists("metrics.json") else {}
+    if score is not None:
+        metrics.setdefault("embeddings", {})[space] = score
+        run.write_json("metrics.json", metrics)
 
 
 def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, recipe: Recipe | None = None, *,

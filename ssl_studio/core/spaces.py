@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -153,6 +154,22 @@ def import_space(run: RunFolder, title: str, array: np.ndarray, run_paths: list[
     entries = [{"name": s.name, "title": s.title} for s in existing] + [{"name": name, "title": title}]
     run.write_json(IMPORTED, {"imported": entries})
     return Space(name, title, title, _imported(f"imported/{name}.npy"))
+
+
+def read_embedding_file(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
+    """An .npy of embeddings (no pickle), and the image paths of its rows when a CSV of the same name lies beside
+    it (one path per line, relative to the data folder; a first line "path" is a header)."""
+    path = Path(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path.name} is not a readable .npy array ({exc})") from exc
+    rows = path.with_suffix(".csv")
+    if not rows.is_file():
+        return array, None
+    lines = [line.split(",")[0].strip() for line in rows.read_text(encoding="utf-8",
+                                                                   errors="surrogateescape").splitlines()]
+    return array, [line for i, line in enumerate(lines) if line and not (i == 0 and line == "path")]
 
 
 def _unique_name(title: str, taken: set[str]) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSize, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMainWindow, QMessageBox, QStackedWidget, QWidget)
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget,
+                               QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget)
 
 from ssl_studio import __version__
 from ssl_studio.core.data import ImageDataset, LoadProgress
@@ -106,7 +106,11 @@ class MainWindow(QMainWindow):
         self.export_action = self._action("&Export maps and embeddings…", self.export_dialog, "Ctrl+E",
                                           "Save the maps as PNG and SVG, the embeddings as NPY and CSV")
         file.addAction(self.export_action)
+        self.add_space_action = self._action("&Add embedding space…", self.add_space_dialog, tip=(
+            "Compare the embeddings of a model of your own (an .npy, one row per image) with the run's spaces"))
+        file.addAction(self.add_space_action)
         file.aboutToShow.connect(lambda: self.export_action.setEnabled(self.compare.can_export()))
+        file.aboutToShow.connect(lambda: self.add_space_action.setEnabled(self.compare.can_add_space()))
         file.addSeparator()
         file.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
@@ -264,6 +268,20 @@ class MainWindow(QMainWindow):
         if folder:
             self.go(3)
             self.compare.export(folder)
+
+    def add_space_dialog(self) -> None:
+        if not self.compare.can_add_space():
+            self.statusBar().showMessage("Open a finished run first: a space is added to a run's maps.", 5000)
+            return
+        npy, _ = QFileDialog.getOpenFileName(
+            self, "Embeddings to compare: one row per image in the run's order, or with a CSV of paths beside it",
+            str(Path.home()), "NumPy arrays (*.npy)")
+        if not npy:
+            return
+        title, ok = QInputDialog.getText(self, "Add embedding space", "Name of this space:", text=Path(npy).stem)
+        if ok and title.strip():
+            self.go(3)
+            self.compare.add_space(npy, title.strip())
 
     # --- drag and drop ----------------------------------------------------------------------------------------
     @staticmethod

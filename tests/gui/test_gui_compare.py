@@ -233,3 +233,41 @@ def test_new_results_drop_the_last_hover_thumbnail_and_click(window, drive, qtbo
     drive.open_run(window, tiny_run)
     assert not compare.maps["ssl"].preview.isVisible()
     assert compare.linked.clicked_index == -1
+
+
+def test_a_space_of_ones_own_is_added_beside_the_others_and_reopens(window, drive, qtbot, tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)  # the shared run stays as it is
+    compare = drive.open_run(window, run)
+    paths = list(compare.linked.paths)
+    rows = np.load(run / "embeddings" / "pixels.npy")[::-1] * 2
+    np.save(tmp_path / "mine.npy", rows)
+    (tmp_path / "mine.csv").write_text("path\n" + "\n".join(reversed(paths)) + "\n")  # rows in an order of its own
+    assert window.compare.can_add_space()
+    with qtbot.waitSignal(compare.comparisonFinished, timeout=30_000):
+        compare.add_space(tmp_path / "mine.npy", "My model")
+    m = compare.maps["my-model"]
+    assert m.has_points() and m.isVisible() and "kNN" in m.title.text()
+    assert compare.visible_spaces() == [*SPACES, "my-model"]
+    np.testing.assert_allclose(compare.embeddings["my-model"], np.load(run / "embeddings" / "pixels.npy") * 2)
+    compare = drive.open_run(window, run)  # opened again, the space is still there
+    assert compare.maps["my-model"].has_points()
+
+
+def test_the_ssl_map_forming_plays_through_its_snapshots(window, drive, qtbot, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    history = compare.history
+    snapshots = history.history.snapshots
+    assert snapshots and history.slider.maximum() == len(snapshots) - 1
+    compare.forming_button.click()
+    assert compare.views.currentWidget() is history and history.map.isVisible()
+    last = history.slider.maximum()
+    history.slider.setValue(0)
+    np.testing.assert_allclose(history.map.coords, snapshots[0].coords, atol=1e-6)
+    assert f"step {snapshots[0].step:,}" in history.caption.text()
+    history.play_button.click()
+    qtbot.waitUntil(lambda: not history.play_button.isChecked(), timeout=10_000)  # it stops at the last one
+    assert history.slider.value() == last
+    np.testing.assert_allclose(history.map.coords, snapshots[-1].coords, atol=1e-6)

@@ -42,18 +42,10 @@ class Inspector(QFrame):
         rows_layout.setContentsMargins(0, 0, 0, 0)
         self.neighbours_title = QLabel(NEIGHBOURS_HINT, objectName="sectionTitle", wordWrap=True)
         rows_layout.addWidget(self.neighbours_title)
+        self.rows_layout = QVBoxLayout()
+        rows_layout.addLayout(self.rows_layout)
         for space in SPACES:
-            title = QLabel(objectName="caption")
-            strip = ThumbnailView(strip=True, size=NEIGHBOUR_SIZE)
-            strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the 8 fit the panel
-            strip.setFixedHeight(NEIGHBOUR_SIZE + 14)
-            strip.clicked.connect(lambda index, view=strip: self.imageClicked.emit(
-                view.model().dataset_index(index.row())))
-            rows_layout.addWidget(title)
-            rows_layout.addWidget(strip)
-            self.neighbour_rows[space] = (title, strip)
-            title.hide()
-            strip.hide()
+            self.add_space(space)
         rows_layout.addStretch(1)
         scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
         scroll.setWidget(rows)
@@ -61,6 +53,20 @@ class Inspector(QFrame):
         layout.addWidget(self.image, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.text)
         layout.addWidget(scroll, 1)
+
+    def add_space(self, space: str) -> None:
+        """A row of nearest neighbours for this space (hidden until it has some)."""
+        title = QLabel(objectName="caption")
+        strip = ThumbnailView(strip=True, size=NEIGHBOUR_SIZE)
+        strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the 8 fit the panel
+        strip.setFixedHeight(NEIGHBOUR_SIZE + 14)
+        strip.clicked.connect(lambda index, view=strip: self.imageClicked.emit(
+            view.model().dataset_index(index.row())))
+        self.rows_layout.addWidget(title)
+        self.rows_layout.addWidget(strip)
+        self.neighbour_rows[space] = (title, strip)
+        title.hide()
+        strip.hide()
 
     def reset(self, cache: ThumbnailCache, paths: list[str], labels, class_names: list[str]) -> None:
         """Show nothing yet, with thumbnails of these images to come."""

@@ -9,13 +9,12 @@ import numpy as np
 from PySide6.QtCore import QObject
 
 from ssl_studio.core.coloring import Coloring
-from ssl_studio.core.spaces import SPACES
 from ssl_studio.core.neighbours import CosineNeighbours, same_label
 
 from ..thumbnails import ThumbnailCache
 from ..widgets import shown
 from .inspector import Inspector, SelectionBar
-from .maps import SHORT_TITLES, MapGrid
+from .maps import MapGrid
 
 THUMBNAIL_SIZE = 64
 INSPECT_SIZE = 112
@@ -96,14 +95,14 @@ class LinkedViews(QObject):
                  f"Nearest neighbours of this <b>{html.escape(shown(self.caption(index)))}</b> "
                  f"(cosine similarity in each space)")
         rows = {}
-        for space in SPACES:
+        for space in self.maps.maps:
             if space not in self.neighbours:
                 rows[space] = None
                 self.maps.show_neighbours(space, None)
                 continue
             near = self.neighbours[space].of(index)
             self.maps.show_neighbours(space, near)
-            text = f"<b>{SHORT_TITLES[space]}</b>"
+            text = f"<b>{self.maps.spaces[space].short}</b>"
             if self.labels is not None:
                 text += f": {same_label(self.labels, index, near)} of {len(near)} same class"
             rows[space] = (near, text)

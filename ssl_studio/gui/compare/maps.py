@@ -7,12 +7,10 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from ssl_studio.core.coloring import Coloring
-from ssl_studio.core.spaces import BUILT_IN, SPACES, TITLES
+from ssl_studio.core.spaces import BUILT_IN, Space
 
 from ..colors import class_brush
 from ..scatter_map import ScatterMap
-
-SHORT_TITLES = {space.name: space.short for space in BUILT_IN}
 
 
 class MapGrid(QWidget):
@@ -27,12 +25,22 @@ class MapGrid(QWidget):
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(6)
         self.maps: dict[str, ScatterMap] = {}
-        for space in SPACES:
-            m = ScatterMap(space)
-            m.hovered.connect(lambda i, s=space: self.hovered.emit(i, s))
-            m.clicked.connect(self.clicked)
-            m.selected.connect(self.selected)
-            self.maps[space] = m
+        self.spaces: dict[str, Space] = {}
+        for space in BUILT_IN:
+            self.add_space(space)
+
+    def add_space(self, space: Space) -> bool:
+        """A map for this space (one a person imported into a run); False when there is one already."""
+        if space.name in self.maps:
+            return False
+        m = ScatterMap(space.name)
+        m.hovered.connect(lambda i, s=space.name: self.hovered.emit(i, s))
+        m.clicked.connect(self.clicked)
+        m.selected.connect(self.selected)
+        if self._brushes is not None:
+            m.set_brushes(self._brushes)
+        self.maps[space.name], self.spaces[space.name] = m, space
+        return True
 
     def clear(self) -> None:
         self._brushes = None
@@ -44,11 +52,11 @@ class MapGrid(QWidget):
         return any(m.has_points() for m in self.maps.values())
 
     def show_spaces(self, spaces: list[str]) -> None:
-        """Lay out these spaces' maps (four in two rows, fewer in one), hiding the others."""
+        """Lay out these spaces' maps (in two rows from four on, fewer in one), hiding the others."""
         for m in self.maps.values():
             self.grid.removeWidget(m)
             m.hide()
-        columns = 2 if len(spaces) == 4 else max(1, len(spaces))
+        columns = (len(spaces) + 1) // 2 if len(spaces) >= 4 else max(1, len(spaces))
         for i, space in enumerate(spaces):
             self.grid.addWidget(self.maps[space], i // columns, i % columns)
             self.maps[space].show()
@@ -58,7 +66,7 @@ class MapGrid(QWidget):
             m.view_box.select_mode = on
 
     def set_title(self, space: str, score: dict | None = None) -> None:
-        title = f"<b>{TITLES[space]}</b>"
+        title = f"<b>{self.spaces[space].title}</b>"
         if score:
             title += f" &nbsp; kNN <b>{score['knn_top1']:.0%}</b> · linear <b>{score['linear_top1']:.0%}</b>"
         self.maps[space].title.setText(title)

@@ -19,20 +19,22 @@ from superqt import QElidingLabel
 
 from ssl_studio.core.coloring import Coloring
 from ssl_studio.core.data import ImageDataset
-from ssl_studio.core.spaces import SPACES
+from ssl_studio.core.map_history import MapHistory, load_history
 from ssl_studio.core.pipeline import (ClustersReady, LoadedRun, PipelineFinished, ProjectionReady, SpaceReady,
-                                      StageStarted, compare)
+                                      StageStarted, compare, compare_imported)
 from ssl_studio.core.runs import RunFolder
+from ssl_studio.core.spaces import BUILT_IN, Space, import_space, read_embedding_file, run_spaces
 
 from .. import settings
 from ..page import Page, error_text
 from ..widgets import shown
 from ..workers import Job
 from . import export
+from .history import MapHistoryView
 from .inspector import Inspector, SelectionBar
 from .legend import Legend
 from .linked import LinkedViews
-from .maps import SHORT_TITLES, MapGrid
+from .maps import MapGrid
 
 
 class ComparePage(Page):
@@ -69,11 +71,17 @@ class ComparePage(Page):
         self.selection_bar = SelectionBar()
         self.linked = LinkedViews(self.grid, self.inspector, self.selection_bar, self)
 
-        center = QVBoxLayout()
+        self.history = MapHistoryView()
+        maps = QWidget()
+        center = QVBoxLayout(maps)
+        center.setContentsMargins(0, 0, 0, 0)
         center.addWidget(self.legend)
         center.addWidget(self.grid, 1)
+        self.views = QStackedWidget()  # the maps side by side, or the SSL map forming
+        self.views.addWidget(maps)
+        self.views.addWidget(self.history)
         body = QHBoxLayout()
-        body.addLayout(center, 1)
+        body.addWidget(self.views, 1)
         body.addWidget(self.inspector)
         box = QWidget()
         layout = QVBoxLayout(box)
@@ -87,11 +95,15 @@ class ComparePage(Page):
         toolbar = QHBoxLayout()
         toolbar.addWidget(QLabel("Show"))
         self.show_boxes: dict[str, QCheckBox] = {}
-        for space in SPACES:
-            box = QCheckBox(SHORT_TITLES[space], checked=True)
-            box.toggled.connect(self._layout_maps)
-            self.show_boxes[space] = box
-            toolbar.addWidget(box)
+        self.boxes_layout = QHBoxLayout()
+        toolbar.addLayout(self.boxes_layout)
+        for space in BUILT_IN:
+            self._add_space(space)
+        toolbar.addSpacing(16)
+        self.forming_button = QToolButton(text="How it formed", checkable=True,
+                                          toolTip="Watch the self-supervised map form while the network learned")
+        self.forming_button.toggled.connect(lambda on: self.views.setCurrentIndex(int(on)))
+        toolbar.addWidget(self.forming_button)
         toolbar.addSpacing(16)
         toolbar.addWidget(QLabel("Drag to"))
         self.pan_button = QToolButton(text="Pan", checkable=True, checked=True,
@@ -119,11 +131,21 @@ class ComparePage(Page):
         toolbar.addWidget(self.status)
         return toolbar
 
+    def _add_space(self, space: Space) -> None:
+        """A map, a check box and a row of neighbours for a space, the first time a run has it."""
+        if self.grid.add_space(space):
+            self.inspector.add_space(space.name)
+        if space.name not in self.show_boxes:
+            box = QCheckBox(space.short, checked=True)
+            box.toggled.connect(self._layout_maps)
+            self.show_boxes[space.name] = box
+            self.boxes_layout.addWidget(box)
+
     def _layout_maps(self) -> None:
         self.grid.show_spaces(self.visible_spaces())
 
     def visible_spaces(self) -> list[str]:
-        return [s for s in SPACES if self.show_boxes[s].isChecked() and self.show_boxes[s].isEnabled()]
+        return [s for s, box in self.show_boxes.items() if box.isChecked() and box.isEnabled()]
 
     # --- filling ----------------------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -134,18 +156,22 @@ class ComparePage(Page):
         self.embeddings, self.scores, self.kinds = {}, {}, {}
         self.linked.clear()
         self.grid.clear()
+        self.history.set_history(None, None)
+        self.forming_button.setChecked(False)
         self.banner.hide()
         self.stack.setCurrentIndex(0)
 
     def _begin(self, run: RunFolder, paths, labels, class_names, images) -> None:
         self.clear()
         self.run = run
+        for space in run_spaces(run):
+            self._add_space(space)
         self.linked.reset(paths, labels, class_names, images)
         if labels is not None:
             self._set_coloring(Coloring.by_class(labels, class_names))
         for box in self.show_boxes.values():
             box.setEnabled(True)
-        for space in SPACES:
+        for space in self.grid.maps:
             self.grid.set_title(space)
         self._layout_maps()
         self.stack.setCurrentIndex(1)
@@ -157,21 +183,25 @@ class ComparePage(Page):
         self.status.setText("Starting…")
         self.busy.show()
         use_umap = self.use_umap.isChecked()
+        self._start_comparison(lambda token: compare(dataset, run, cancel=token, use_umap=use_umap))
+
+    def _start_comparison(self, make_generator) -> Job:
         # The outcome is queued behind the events, which _drain may still be applying.
-        self.start_job(lambda token: compare(dataset, run, cancel=token, use_umap=use_umap), events=self._on_events,
-                       succeeded=lambda _: self._on_events([self._on_done]),
-                       failed=lambda exc: self._on_events([lambda: self._on_failed(exc)]),
-                       cancelled=lambda: self._on_events([lambda: self._on_stopped("Stopped.")]))
+        return self.start_job(make_generator, events=self._on_events,
+                              succeeded=lambda _: self._on_events([self._on_done]),
+                              failed=lambda exc: self._on_events([lambda: self._on_failed(exc)]),
+                              cancelled=lambda: self._on_events([lambda: self._on_stopped("Stopped.")]))
 
     def show_loaded(self, loaded: LoadedRun, images: torch.Tensor | None) -> None:
         """Show a run read back by core.pipeline.open_run (``images`` aligned to its paths, or None)."""
         self._begin(loaded.run, loaded.paths, loaded.labels, loaded.class_names, images)
         if loaded.labels is None and loaded.clusters is not None:
             self._set_coloring(Coloring.by_cluster(loaded.clusters))
+        self._show_history(loaded.map_history)
         scores = loaded.metrics.get("embeddings", {}) if isinstance(loaded.metrics, dict) else {}
         for space, x in loaded.embeddings.items():
             self._space_ready(space, x, scores.get(space))
-        for space in SPACES:
+        for space in self.grid.maps:
             for kind in ("umap", "pca"):
                 if (space, kind) in loaded.projections:
                     self._projection_ready(space, kind, loaded.projections[(space, kind)])
@@ -183,6 +213,28 @@ class ComparePage(Page):
         if not loaded.projections:
             self.banner.show_message("This run has no maps yet (it was stopped before they were computed).",
                                      "info")
+
+    def can_add_space(self) -> bool:
+        return self.run is not None and bool(self.embeddings) and not self.is_running()
+
+    def add_space(self, npy: str | Path, title: str) -> Job:
+        """Import another model's embeddings (an .npy, rows matched by a CSV of paths beside it when there is one)
+        into this run, then score and map them beside the others."""
+        run, paths, use_umap = self.run, list(self.linked.paths), self.use_umap.isChecked()
+
+        def work(token):
+            array, rows = read_embedding_file(npy)
+            space = import_space(run, title, array, paths, rows)
+            yield space
+            yield from compare_imported(run, space.name, cancel=token, use_umap=use_umap)
+
+        self.status.setText(f"Adding the space {title}…")
+        self.busy.show()
+        return self._start_comparison(work)
+
+    def _show_history(self, history: MapHistory | None) -> None:
+        coloring = self.linked.coloring
+        self.history.set_history(history, coloring.ids if coloring is not None else None)
 
     def _set_coloring(self, coloring: Coloring) -> None:
         self.linked.set_coloring(coloring)
@@ -213,7 +265,10 @@ class ComparePage(Page):
         self._update_space_boxes()
 
     def _apply(self, event) -> None:
-        if isinstance(event, StageStarted):
+        if isinstance(event, Space):  # a space just imported into the run
+            self._add_space(event)
+            self.grid.set_title(event.name)
+        elif isinstance(event, StageStarted):
             self.status.setText(event.text + "…")
         elif isinstance(event, SpaceReady):
             self._space_ready(event.space, event.embedding, event.metrics)
@@ -278,6 +333,7 @@ class ComparePage(Page):
             self.status.setText("Done.")
         self._update_space_boxes()
         if self.run is not None:
+            self._show_history(load_history(self.run, len(self.linked.paths)))
             self.comparisonFinished.emit(self.run)
 
     def _on_failed(self, exc: Exception) -> None:
