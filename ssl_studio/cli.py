@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from . import __version__
 from .core.cancel import CancelToken, Cancelled
 from .core.checkpoint import CheckpointError
 from .core import distributed
@@ -28,8 +29,12 @@ COMMANDS = ("inspect", "run")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ssl-studio",
-        description="See what self-supervised learning does. With no command (or with a folder) the app opens.")
-    sub = parser.add_subparsers(dest="command", required=True)
+        description="See what self-supervised learning does. With no command (or with a folder) the app opens.",
+        epilog="ssl-studio [DATA_DIR | RUN_DIR] opens the app, on that folder of images or run folder if given; "
+               "Ctrl-C or kill closes it as its window's close button does. "
+               "'ssl-studio COMMAND --help' gives a command's options.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, title="commands")
 
     inspect = sub.add_parser("inspect", help="list the images, classes and unusable files of a folder")
     inspect.add_argument("data_dir", type=Path)

@@ -82,3 +82,24 @@ def test_bad_input_gives_a_clear_error_and_exit_code(tmp_path, capsys):
     assert "time budget" in capsys.readouterr().err
     assert main(["run", str(tmp_path), "--out", str(tmp_path / "run"), "--epochs", "0"]) == 2
     assert "epochs" in capsys.readouterr().err
+
+
+def test_version_and_a_help_that_lists_every_command(capsys):
+    import argparse
+
+    from ssl_studio import __version__
+    from ssl_studio.cli import COMMANDS, _parser
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ssl-studio {__version__}"
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    (commands,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) == set(COMMANDS)  # what main() hands to the parser rather than to the app
+    for command in commands._choices_actions:
+        assert f"{command.dest} {command.help}" in text
+    assert "ssl-studio [DATA_DIR | RUN_DIR] opens the app" in text
