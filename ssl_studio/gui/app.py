@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes.util
 import os
 import sys
+from importlib import resources
 from pathlib import Path
 
 # The libraries Qt's xcb plugin loads that desktop installs have and minimal ones often lack, with the Debian and
@@ -27,7 +28,7 @@ NO_DISPLAY = ("ssl-studio: no display found (neither WAYLAND_DISPLAY nor DISPLAY
               "a window.\nRun it from a desktop session, over SSH with X forwarding (ssh -X), or use the command "
               "line instead: ssl-studio run DATA_DIR --out RUN_DIR")
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+ICON_SIZES = (16, 24, 32, 48, 64, 128, 256)
 
 
 def display_problem(environ=os.environ, platform: str = sys.platform, find_library=ctypes.util.find_library):
@@ -51,16 +52,34 @@ def display_problem(environ=os.environ, platform: str = sys.platform, find_libra
     return None
 
 
-def _style(app) -> None:
-    from PySide6.QtGui import QIcon
+def resource(name: str):
+    """A file the package carries (ssl_studio/resources/), whichever way it was installed."""
+    return resources.files("ssl_studio").joinpath("resources", name)
 
+
+def _style(app) -> None:
     app.setStyle("Fusion")  # the same look on every platform, which the stylesheet is written against
-    stylesheet = RESOURCES / "style.qss"
-    if stylesheet.is_file():
-        app.setStyleSheet(stylesheet.read_text(encoding="utf-8"))
-    icon = RESOURCES / "icon.svg"
-    if icon.is_file():
-        app.setWindowIcon(QIcon(str(icon)))
+    app.setStyleSheet(resource("style.qss").read_text(encoding="utf-8"))
+    app.setWindowIcon(_icon(resource("icon.svg").read_bytes()))
+
+
+def _icon(svg: bytes):
+    """The icon drawn from the SVG's bytes at the usual sizes: Qt's own SVG icon engine wants a file path it can
+    read again later, which a resource need not have."""
+    from PySide6.QtCore import QByteArray
+    from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
+    from PySide6.QtSvg import QSvgRenderer
+
+    renderer = QSvgRenderer(QByteArray(svg))
+    icon = QIcon()
+    for size in ICON_SIZES:
+        image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(0)
+        painter = QPainter(image)
+        renderer.render(painter)
+        painter.end()
+        icon.addPixmap(QPixmap.fromImage(image))
+    return icon
 
 
 def create_application(args: list[str] | None = None):
