@@ -5,8 +5,13 @@ for tens of seconds more (numba), so the GUI calls ``warm_up_umap`` in the backg
 and shows PCA maps meanwhile. Both run in one long-lived child process: numba's compiler holds
 Python's GIL for up to a second at a time, which froze the app's window, and a fit in a child can
 be stopped (the process is killed) where a fit in a thread cannot.
+
+That process must never outlive the app, however the app ends (SIGKILL included): on Linux the kernel kills it
+when its parent goes (PR_SET_PDEATHSIG), elsewhere a thread in it waits for the parent and exits. Once it is gone,
+multiprocessing's resource tracker sees the last holder of its pipe close and exits too.
 """
 
+import ctypes
 import functools
 import multiprocessing
 import os
@@ -63,14 +68,24 @@ def warm_up_umap(cancel: CancelToken | None = None) -> None:
 
 def stop_umap_worker() -> None:
     """Kill the UMAP process (and any fit it is running); the next map starts a new one."""
-    global _worker
+    global _worker, _worker_released
     with _worker_lock:
         worker, _worker = _worker, None
+        released, _worker_released = _worker_released, None
     if worker is not None:
         # ProcessPoolExecutor can only wait for a running task; killing its process is the one way to stop a fit.
-        for process in list(getattr(worker, "_processes", {}).values()):
+        processes = list(getattr(worker, "_processes", {}).values())
+        for process in processes:
             process.kill()
         worker.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(_JOIN_S)  # gone for certain before the app's own exit
+        # And the pool's manager thread done with it: if the interpreter exits while that thread is still closing
+        # its wake-up pipe, Python 3.11's own exit hook writes to the closed pipe (a "Bad file descriptor" traceback).
+        manager = getattr(worker, "_executor_manager_thread", None)
+        if manager is not None:
+            manager.join(_JOIN_S)
+        released.set()
 
 
 def pause_umap_worker(paused: bool) -> None:
@@ -91,17 +106,19 @@ def pause_umap_worker(paused: bool) -> None:
 
 
 _worker: ProcessPoolExecutor | None = None
+_worker_released: threading.Event | None = None  # set once _worker is stopped: ends the thread that started it
 _worker_lock = threading.Lock()
+_JOIN_S = 5.0
+# A Ctrl-C in a terminal reaches the whole process group; the app decides what it means, not its UMAP process.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def _in_worker(fn, cancel: CancelToken | None, *args):
-    global _worker
+    global _worker, _worker_released
     with _worker_lock:
         if _worker is None:
-            _set_numba_cache_dir()
-            # spawn, not fork: forking a process that holds torch's and Qt's threads is unsafe.
-            _worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                          initializer=_lower_priority)
+            _worker, _worker_released = _start_worker()
         future = _worker.submit(fn, *args)
     while True:
         try:
@@ -112,10 +129,66 @@ def _in_worker(fn, cancel: CancelToken | None, *args):
                 raise Cancelled() from None
 
 
-def _lower_priority() -> None:
+def _start_worker() -> tuple[ProcessPoolExecutor, threading.Event]:
+    """A new UMAP process, and the event that, once set, ends the thread the process was started from.
+
+    PR_SET_PDEATHSIG fires when the *thread* that started the child ends, not the process: started from the
+    warm-up thread or a pool thread, the worker would be killed as soon as that thread finished. So it is started
+    from a thread of its own that lasts as long as the worker. That thread also blocks SIGINT and SIGTERM, as
+    the child then does from its first instruction until it ignores SIGINT (multiprocessing's resource tracker
+    is started the same way).
+    """
+    _set_numba_cache_dir()
+    # spawn, not fork: forking a process that holds torch's and Qt's threads is unsafe.
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_started, initargs=(os.getpid(),))
+    started, released = threading.Event(), threading.Event()
+    failure: list[BaseException] = []
+
+    def start_and_last() -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            executor.submit(os.getpid)  # starts the process, here
+        except BaseException as exc:  # handed to the caller, who reports it as a failed map
+            failure.append(exc)
+        started.set()
+        released.wait()
+
+    threading.Thread(target=start_and_last, name="umap-process-parent", daemon=True).start()
+    started.wait()
+    if failure:
+        released.set()
+        raise failure[0]
+    return executor, released
+
+
+def _worker_started(parent_pid: int) -> None:
+    """Runs first in the UMAP process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    _die_with_parent(parent_pid)
+    # umap-learn's progress bars (tqdm, even disabled) take a multiprocessing lock, which the resource tracker
+    # reports as leaked when this process is killed (how a fit is stopped, and how the app quits): one thread lock.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     # The warm-up compiles in the background while the user trains: the window and the training come first.
     if hasattr(os, "nice"):
         os.nice(10)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent_pid:  # the parent died before the request: no one will send the signal
+                os._exit(1)
+            return
+    # Elsewhere (or if prctl failed): wait for the parent's end, which multiprocessing can see on every system.
+    parent = multiprocessing.parent_process()
+    threading.Thread(target=lambda: (parent.join(), os._exit(1)), name="watch-parent", daemon=True).start()
 
 
 @functools.cache
