@@ -59,7 +59,6 @@ class Job(QObject):
         worker = GeneratorWorker(self._run)
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self._worker = worker
         Job._live.add(self)
@@ -80,6 +79,11 @@ class Job(QObject):
         try:
             self.token.raise_if_cancelled()  # stopped before the pool got to it: do not begin
             return (yield from self._make_generator(self.token))
+        except Exception as exc:
+            # Kept here rather than left to superqt, which takes any RuntimeError (torch's usual error) for a sign
+            # that its worker was deleted and drops it with a warning: the job would then "succeed" with None.
+            self._error = exc
+            return None
         finally:
             self._done.set()
 
@@ -102,9 +106,6 @@ class Job(QObject):
 
     def _on_returned(self, value) -> None:
         self._result = value
-
-    def _on_errored(self, exc) -> None:
-        self._error = exc
 
     def _on_finished(self) -> None:
         self._flush()

@@ -33,6 +33,21 @@ def test_an_exception_is_reported_not_raised(qtbot):
     assert str(failed.args[0]) == "bad setting"
 
 
+def test_a_runtime_error_fails_the_job(qtbot):
+    # torch's usual error; superqt alone would take it for a deleted worker and drop it with a warning.
+    def work(token):
+        yield 1
+        raise RuntimeError("shapes do not match")
+
+    job = Job(work)
+    outcomes = []
+    job.succeeded.connect(lambda value: outcomes.append("succeeded"))
+    with qtbot.waitSignal(job.failed) as failed, qtbot.waitSignal(job.ended):
+        job.start()
+    assert isinstance(failed.args[0], RuntimeError)
+    assert outcomes == []
+
+
 def test_cancel_stops_a_generator_that_honours_the_token(qtbot):
     started = threading.Event()
 
