@@ -107,6 +107,11 @@ def main(argv: list[str]) -> int:
         return 1
     app = create_application([sys.argv[0] if sys.argv else "ssl-studio"])
 
+    from .error_report import ErrorReporter
+
+    errors = ErrorReporter(parent=app)  # first: an error while the window is built is reported as later ones
+    errors.install()
+
     from ..core.project import stop_umap_worker
     from .main_window import MainWindow
     from .workers import Job

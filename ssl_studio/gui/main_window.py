@@ -22,7 +22,7 @@ from . import gc_timer, settings
 from .augment_page import AugmentPage
 from .compare import ComparePage
 from .data_page import SAMPLE_TITLES, DataPage
-from .page import error_text, print_if_unexpected
+from .page import error_text, report_if_unexpected
 from .train_page import TrainPage
 from .widgets import shown
 from .workers import JOIN_TIMEOUT_S, Job
@@ -230,7 +230,7 @@ class MainWindow(QMainWindow):
         job = Job(lambda token: open_run_with_images(path, token), self)
         job.events.connect(self._run_progress)
         job.succeeded.connect(self._run_opened)
-        job.failed.connect(print_if_unexpected)
+        job.failed.connect(report_if_unexpected)
         job.failed.connect(self._run_failed)
         job.cancelled.connect(lambda: self.statusBar().showMessage("Opening the run was cancelled.", 5000))
         self.run_job = job.start()

@@ -5,7 +5,6 @@ and outcome are routed to the page, with the errors the core raises on bad input
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable
 
 from PySide6.QtWidgets import QLayout, QVBoxLayout, QWidget
@@ -19,7 +18,8 @@ from .widgets import Banner, EmptyState, footer, page_header
 from .workers import Job
 
 # What the core raises on bad input, bad settings or a failing disk, each with a message written for the user.
-# Anything else is a bug: its traceback goes to stderr, and the user reads its type beside the message.
+# Anything else is a bug: it is reported as an uncaught exception (in the app: the error dialog and its log), and
+# the user reads its type beside the message.
 EXPECTED_ERRORS = (DataError, RunError, CheckpointError, TrainingError, ValueError, OSError)
 
 
@@ -27,9 +27,11 @@ def error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, EXPECTED_ERRORS) else f"{type(exc).__name__}: {exc}"
 
 
-def print_if_unexpected(exc: BaseException) -> None:
+def report_if_unexpected(exc: BaseException) -> None:
+    """A bug's traceback to whatever reports uncaught exceptions: in the app gui/error_report's dialog and log,
+    elsewhere (the tests, a script) Python's default, stderr."""
     if not isinstance(exc, EXPECTED_ERRORS):
-        traceback.print_exception(exc, file=sys.stderr)
+        sys.excepthook(type(exc), exc, exc.__traceback__)
 
 
 class Page(QWidget):
@@ -69,14 +71,14 @@ class Page(QWidget):
         """Run a core generator in the background with its outcome routed to these callbacks.
 
         The primary job is the page's one job (``self.job``, what is_running and cancel refer to); a secondary one,
-        such as an export, runs beside it. An unexpected error's traceback is printed before ``failed`` is called.
+        such as an export, runs beside it. An unexpected error is reported before ``failed`` is called.
         """
         job = Job(make_generator, self)
         if events is not None:
             job.events.connect(events)
         if succeeded is not None:
             job.succeeded.connect(succeeded)
-        job.failed.connect(print_if_unexpected)
+        job.failed.connect(report_if_unexpected)
         if failed is not None:
             job.failed.connect(failed)
         if cancelled is not None:
