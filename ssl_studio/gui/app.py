@@ -108,8 +108,11 @@ def main(argv: list[str]) -> int:
     app = create_application([sys.argv[0] if sys.argv else "ssl-studio"])
 
     from .error_report import ErrorReporter
+    from .stop_signals import StopSignals
 
-    errors = ErrorReporter(parent=app)  # first: an error while the window is built is reported as later ones
+    # Both first: Ctrl-C while the window is being built, or an error there, are handled as later ones are.
+    stop = StopSignals(app)
+    errors = ErrorReporter(parent=app)
     errors.install()
 
     from ..core.project import stop_umap_worker
@@ -117,10 +120,11 @@ def main(argv: list[str]) -> int:
     from .workers import Job
 
     window = MainWindow(warm_up_umap=True)
+    stop.received.connect(lambda _signum: window.close())  # as its close button: jobs stopped, settings saved
     window.show()
     if argv:
         window.open_path(Path(argv[0]).expanduser())
     code = app.exec()
     Job.stop_all()
     stop_umap_worker()  # a warm-up or fit still running in the UMAP process must not hold the exit
-    return code
+    return stop.exit_code(code)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QInputDia
                                QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget)
 
 from ssl_studio import __version__
+from ssl_studio.core.cancel import CancelToken, Cancelled
 from ssl_studio.core.data import ImageDataset, LoadProgress
 from ssl_studio.core.methods import default_recipe, preset_titles, recipe_presets
 from ssl_studio.core.project import pause_umap_worker
@@ -44,6 +45,7 @@ class MainWindow(QMainWindow):
         self.dataset: ImageDataset | None = None
         self.run_job: Job | None = None
         self._quit_when_stopped = False
+        self._warm_up: tuple[threading.Thread, CancelToken] | None = None
 
         self.data = DataPage()
         self.augment = AugmentPage()
@@ -304,8 +306,8 @@ class MainWindow(QMainWindow):
     def _start_umap_warm_up(self) -> None:
         """Import umap-learn and JIT-compile it while the user looks at data, so the first map is quick.
 
-        It runs in the UMAP child process (core.project); this daemon thread only waits for it, so the window keeps
-        the GIL. A pool worker would hold the application's exit; the app kills the UMAP process when it quits.
+        It runs in the UMAP child process (core.project); this thread only waits for it, so the window keeps the
+        GIL. Closing the window cancels the wait, which stops the UMAP process, and joins the thread.
         """
         from ssl_studio.core.project import warm_up_umap
 
@@ -314,11 +316,14 @@ class MainWindow(QMainWindow):
         self.umap_status.setText("UMAP: warming up…")
         self.umap_status.setToolTip("UMAP is imported and compiled in the background; until it is ready, the "
                                     "maps show PCA first.")
+        token = CancelToken()
 
         def warm() -> None:
             try:
-                warm_up_umap()
+                warm_up_umap(token)
                 message = ""
+            except Cancelled:
+                return  # the window is closing
             except Exception as exc:  # a broken umap install must not take the app down: PCA still works
                 message = f"{type(exc).__name__}: {exc}"
             try:
@@ -326,7 +331,16 @@ class MainWindow(QMainWindow):
             except RuntimeError:
                 pass  # the window is gone already
 
-        threading.Thread(target=warm, name="umap-warm-up", daemon=True).start()
+        thread = threading.Thread(target=warm, name="umap-warm-up", daemon=True)
+        self._warm_up = thread, token
+        thread.start()
+
+    def _stop_umap_warm_up(self) -> None:
+        if self._warm_up is not None:
+            thread, token = self._warm_up
+            token.cancel()
+            thread.join(JOIN_TIMEOUT_S)
+            self._warm_up = None
 
     def _umap_warmed(self, problem: str) -> None:
         if problem:
@@ -361,6 +375,7 @@ class MainWindow(QMainWindow):
                 for job in Job.live_jobs():
                     job.ended.connect(self.close)
                 return
+        self._stop_umap_warm_up()
         event.accept()
         if self._quit_when_stopped:
             QApplication.quit()

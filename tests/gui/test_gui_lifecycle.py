@@ -1,7 +1,13 @@
-"""Closing during any job stops and joins it; what the user set up comes back in the next session."""
+"""Closing during any job stops and joins it; what the user set up comes back in the next session.
+
+(The app itself, signalled in a real subprocess, is tested in tests/lifecycle/.)"""
+
+import os
+import signal
 
 from ssl_studio.gui import settings
 from ssl_studio.gui.main_window import MainWindow
+from ssl_studio.gui.stop_signals import StopSignals
 from ssl_studio.gui.workers import Job
 from ssl_studio.core.methods import recipe_presets
 
@@ -63,3 +69,16 @@ def test_what_the_user_set_up_is_remembered(qtbot, drive, tiny_folder):
     assert second.train.control("batch_size").value() == 64
     assert second.train.by_epochs.isChecked() and second.train.epochs.value() == 7
     assert second.compare.use_umap.isChecked()
+
+
+def test_sigterm_and_sigint_arrive_on_the_event_loop_not_as_exceptions(qtbot):
+    stop = StopSignals()
+    try:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with qtbot.waitSignal(stop.received) as received:
+                os.kill(os.getpid(), signum)  # without StopSignals: this test process ends, or KeyboardInterrupt
+            assert received.args == [signum]
+        assert stop.exit_code(0) == 128 + signal.SIGTERM  # the first one decides
+    finally:
+        stop.uninstall()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
