@@ -397,7 +397,9 @@ class TrainPage(Page):
     def _on_succeeded(self, run: RunFolder) -> None:
         self.run = run
         seconds = sum(f.seconds for f in self.finished_events.values())
-        self.stage.setText(f"Done: {len(self.finished_events)} model(s) trained in {format_seconds(seconds)}. "
+        trained = " and ".join(TITLES.get(which, which).lower() for which in self.finished_events)
+        models = "models" if len(self.finished_events) > 1 else "model"
+        self.stage.setText(f"Done: {trained} {models} trained in {format_seconds(seconds)}. "
                            "The maps are being computed on the Compare page.")
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
