@@ -3,19 +3,24 @@
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)``, fsync the result, then move it over ``path``."""
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temp file beside ``path`` to write; on a clean exit it is fsynced and moved over ``path``, else deleted.
+
+    For writes that happen in steps (a generator writing as it decodes); ``write_atomic`` is the one-call form.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        write(tmp_path)
+        yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
@@ -23,7 +28,13 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
         tmp_path.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
-    return path
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)``, fsync the result, then move it over ``path``."""
+    with atomic_path(path) as tmp:
+        write(tmp)
+    return Path(path)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:

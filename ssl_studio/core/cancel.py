@@ -1,6 +1,7 @@
-"""A thread-safe cancel flag shared by a long job and whoever may stop it."""
+"""A thread-safe cancel flag shared by a long job and whoever may stop it, and running a job's generator."""
 
 import threading
+from collections.abc import Generator
 
 
 class Cancelled(Exception):
@@ -21,3 +22,12 @@ class CancelToken:
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise Cancelled()
+
+
+def drain(job: Generator):
+    """Run a generator of events to its end, ignoring the events; its return value."""
+    while True:
+        try:
+            next(job)
+        except StopIteration as stop:
+            return stop.value

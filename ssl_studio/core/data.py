@@ -6,35 +6,45 @@ unlabeled. A file that cannot be used is skipped with a reason the user can act 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
+import multiprocessing
 import os
-from collections import Counter
-from collections.abc import Generator
-from concurrent.futures import ThreadPoolExecutor
+import shutil
+from collections import Counter, deque
+from collections.abc import Generator, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import platformdirs
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
-from safetensors import safe_open
-from safetensors.torch import save_file
 
-from ssl_studio.core.atomic import write_atomic
-from ssl_studio.core.cancel import CancelToken
+from ssl_studio.core.atomic import atomic_path, write_json_atomic
+from ssl_studio.core.cancel import CancelToken, drain
+from ssl_studio.core.decode import decode_chunk
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
-# Bump when decoding changes, so caches written by older code are rebuilt rather than trusted.
-_CACHE_VERSION = 1
-# Measured on 2 cores: 2 threads decode large JPEGs ~2x faster, small PNGs no faster (PIL releases the GIL
-# only inside the codec). The cap of 4 for bigger machines is a guess, not a measurement.
-_WORKERS = min(4, os.cpu_count() or 1)
+# Bump when decoding or the cache's layout changes, so caches written by older code are rebuilt rather than
+# trusted. 2: a memory-mapped .npy and a JSON index (1 was one safetensors file, read whole into memory).
+_CACHE_VERSION = 2
+# Files decoded and written together: large enough that a pool's messages cost little, small enough that memory
+# stays flat and cancel is prompt.
+_CHUNK = 256
+_CHUNK_BYTES = 32 << 20
+# A pool of decoding processes starts a Python each (about a second); below this many files one process is done
+# first. Measured on 2 cores (BENCHMARKS.md, scale): TODO
+_POOL_MIN_FILES = 4000
+_MAX_PROCESSES = 8
+_FREE_MARGIN = 256 << 20  # what the cache leaves free on its disk
 
 
 class DataError(Exception):
@@ -149,63 +159,6 @@ def scan_folder(root) -> tuple[list[Path], list[Skipped]]:
     return files, sorted(skipped, key=lambda s: s.path)
 
 
-class _Unusable(Exception):
-    """A file that cannot become a training image; str(self) is the reason shown to the user."""
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-        # 16/32-bit grayscale: PIL's own convert clips to 0..255, turning most photos white.
-        a = np.asarray(img, dtype=np.float32)
-        if img.mode == "F" and a.max(initial=0) <= 1.0:
-            a = a * 255
-        elif img.mode.startswith("I;16") or a.max(initial=0) > 255:
-            a = a / 257
-        img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "L")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return img.convert("RGB")
-
-
-def _decode(path: Path, nbytes: int, resolution: int) -> np.ndarray:
-    """One file -> (R, R, 3) uint8, or _Unusable with the reason."""
-    if nbytes == 0:
-        raise _Unusable("empty file")
-    try:
-        with Image.open(path) as img:
-            # PIL raises above twice its limit but only warns above it, and warnings cannot be made errors
-            # thread-safely; so the limit is checked here too, from the header, before a pixel is decoded.
-            w, h, limit = *img.size, Image.MAX_IMAGE_PIXELS
-            if limit and w * h > limit:
-                raise _Unusable(f"decompression bomb: {w}x{h} pixels, more than the {limit:,} allowed")
-            if img.format == "JPEG":
-                img.draft("RGB", (resolution, resolution))  # decode at 1/2..1/8 scale directly: much faster
-            img = _to_rgb(ImageOps.exif_transpose(img))
-    except _Unusable:
-        raise
-    except Image.DecompressionBombError as e:
-        raise _Unusable(f"decompression bomb: {e}") from None
-    except PermissionError:
-        raise _Unusable("permission denied") from None
-    except UnidentifiedImageError:
-        raise _Unusable("not an image (unrecognised file content)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        # PIL reports damage as OSError, SyntaxError ("broken PNG file") or ValueError, depending on format.
-        msg = str(e)
-        if "truncated" in msg.lower():
-            raise _Unusable("truncated file") from None
-        raise _Unusable(f"corrupt or unsupported image: {msg}") from None
-    except Exception as e:  # a decoder bug must not take the whole folder down
-        raise _Unusable(f"could not decode: {type(e).__name__}: {e}") from None
-    w, h = img.size
-    s = min(w, h)
-    box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
-    img = img.resize((resolution, resolution), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
-    return np.array(img)  # writable copy: torch warns on read-only arrays
-
-
 def _cache_key(rels: list[str], stats: list[os.stat_result], resolution: int) -> str:
     # ctime too: chmod changes it but not mtime, and a "permission denied" skip must not outlive the fix.
     entries = [[r, s.st_size, s.st_mtime_ns, s.st_ctime_ns] for r, s in zip(rels, stats)]
@@ -213,54 +166,188 @@ def _cache_key(rels: list[str], stats: list[os.stat_result], resolution: int) ->
     return hashlib.sha256(blob.encode()).hexdigest()  # json.dumps escapes to ASCII, odd names included
 
 
-def _cache_file(cache_dir: Path, root: Path, resolution: int) -> Path:
-    # One file per folder and resolution: editing the folder overwrites its cache instead of piling up new ones.
-    name = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:24]
-    return cache_dir / f"{name}-{resolution}.safetensors"
+@dataclass(frozen=True)
+class _CacheFiles:
+    """Where one folder's cache at one resolution lives: an index (JSON) naming the images file it goes with.
+
+    The images file's name carries the key, so the index is the one file that commits a cache: written last, it
+    never points at images decoded from other files, whatever a crash in between left behind.
+    """
+
+    folder: Path
+    stem: str
+    key: str
+
+    @classmethod
+    def of(cls, cache_dir: Path, root: Path, resolution: int, key: str) -> _CacheFiles:
+        # One index per folder and resolution: editing the folder replaces its cache instead of piling up new ones.
+        return cls(cache_dir, f"{hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:24]}-{resolution}", key)
+
+    @property
+    def index(self) -> Path:
+        return self.folder / f"{self.stem}.json"
+
+    @property
+    def images(self) -> Path:
+        return self.folder / f"{self.stem}-{self.key[:16]}.npy"
+
+    def stale(self) -> list[Path]:
+        """This folder's images files of other keys, and the single-file cache that version 1 wrote."""
+        return [f for f in self.folder.glob(f"{self.stem}-*.npy") if f != self.images] + \
+            [f for f in [self.folder / f"{self.stem}.safetensors"] if f.exists()]
 
 
-def _read_cache(file: Path, key: str, rels: list[str], resolution: int):
-    """(images, ok paths, skipped) if file is a valid cache for exactly these files, else None."""
+def _open_mapped(file: Path) -> torch.Tensor:
+    # Copy-on-write mapping: pages are read from the file as they are touched, so memory follows what is used,
+    # not the folder's size; a stray in-place write would change this process's copy, never the cache file.
+    return torch.from_numpy(np.load(file, mmap_mode="c", allow_pickle=False))
+
+
+def _read_cache(files: _CacheFiles, rels: list[str], resolution: int):
+    """(images, ok paths, skipped) if there is a valid cache for exactly these files, else None."""
     try:
-        with safe_open(str(file), framework="pt") as f:
-            meta = json.loads(f.metadata()["index"])
-            images = f.get_tensor("images")
+        meta = json.loads(files.index.read_text(encoding="ascii"))
+        if meta["key"] != files.key:
+            return None
         paths, skipped = meta["paths"], [Skipped(p, r) for p, r in meta["skipped"]]
-        ok = (
-            meta["key"] == key
-            and images.dtype == torch.uint8
-            and tuple(images.shape) == (len(paths), 3, resolution, resolution)
-            and sorted(paths + [s.path for s in skipped]) == sorted(rels)
-        )
+        if sorted(paths + [s.path for s in skipped]) != sorted(rels):
+            return None
+        images = _open_mapped(files.images)
+        ok = images.dtype == torch.uint8 and tuple(images.shape) == (len(paths), 3, resolution, resolution)
         return (images, paths, skipped) if ok else None
-    except Exception:  # missing, corrupt, truncated, foreign or old-format file: rebuild rather than crash
+    except Exception:  # missing, corrupt, truncated, foreign or old-format files: rebuild rather than crash
         return None
 
 
-def _write_cache(file: Path, key: str, images: torch.Tensor, paths: list[str], skipped: list[Skipped]) -> None:
-    # ensure_ascii keeps non-UTF-8 file names (lone surrogates) representable in the safetensors header.
-    meta = json.dumps({"key": key, "paths": paths, "skipped": [[s.path, s.reason] for s in skipped]})
+def _write_index(files: _CacheFiles, paths: list[str], skipped: list[Skipped]) -> None:
     try:
-        write_atomic(file, lambda tmp: save_file({"images": images.contiguous()}, str(tmp), metadata={"index": meta}))
-    except Exception as e:  # a read-only or full cache disk only costs speed next time
-        log.warning("could not write the image cache %s: %s", file, e)
-
-
-def _decode_all(files, sizes, resolution, cancel) -> Generator[tuple[int, np.ndarray | str], None, None]:
-    """(index, array or skip reason) in order; decodes on a small thread pool (PIL releases the GIL)."""
-
-    def one(i):
+        write_json_atomic(files.index, {"key": files.key, "paths": paths,
+                                        "skipped": [[s.path, s.reason] for s in skipped]})
+    except OSError as e:  # a read-only or full cache disk only costs speed next time
+        log.warning("could not write the image cache index %s: %s", files.index, e)
+        return
+    for old in files.stale():
         try:
-            return i, _decode(files[i], sizes[i], resolution)
-        except _Unusable as e:
-            return i, str(e)
+            old.unlink()
+        except OSError:  # e.g. still mapped by another process on Windows: removed next time
+            pass
 
-    chunk = 32  # bounded look-ahead keeps memory flat and cancel prompt
-    with ThreadPoolExecutor(_WORKERS) as pool:
-        for start in range(0, len(files), chunk):
+
+def _cache_target(files: _CacheFiles, nbytes: int) -> Path | None:
+    """The images file to decode into, or None (decode into memory) where the cache folder cannot take it."""
+    try:
+        files.folder.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(files.folder).free
+    except OSError as e:
+        log.warning("cannot use the image cache folder %s (%s): the images stay in memory", files.folder, e)
+        return None
+    if free < nbytes + _FREE_MARGIN:
+        log.warning("no room for a %d MB image cache in %s: the images stay in memory", nbytes >> 20, files.folder)
+        return None
+    return files.images
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _chunks(sizes: list[int]) -> list[tuple[int, int]]:
+    """(start, stop) of the files decoded and written together: about a percent of the folder at a time, and
+    never more than _CHUNK files or _CHUNK_BYTES of them (a chunk of large photos must not hold up cancel)."""
+    most = max(1, min(_CHUNK, len(sizes) // 100))
+    bounds, start, nbytes = [], 0, 0
+    for i, size in enumerate(sizes):
+        nbytes += size
+        if i + 1 - start >= most or nbytes >= _CHUNK_BYTES:
+            bounds.append((start, i + 1))
+            start, nbytes = i + 1, 0
+    if start < len(sizes):
+        bounds.append((start, len(sizes)))
+    return bounds
+
+
+def _decode_processes(n_files: int) -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 1 if n_files < _POOL_MIN_FILES else min(cpus, _MAX_PROCESSES)
+
+
+def _decoded_chunks(files: list[Path], sizes: list[int], resolution: int) -> Iterator[tuple[np.ndarray, list]]:
+    """decode_chunk's results in order, chunk by chunk; on a pool of processes when the folder is large."""
+    chunks = _chunks(sizes)
+    processes = _decode_processes(len(files))
+    if processes == 1:
+        for start, stop in chunks:
+            yield decode_chunk(files[start:stop], sizes[start:stop], resolution)
+        return
+    # Processes, not threads: PIL holds the GIL outside its codecs, and small PNGs are mostly that (threads
+    # measured slower than one). spawn, not fork: forking a process that holds torch's and Qt's threads is unsafe.
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pending: deque = deque()
+        for start, stop in chunks:
+            pending.append(pool.submit(decode_chunk, files[start:stop], sizes[start:stop], resolution))
+            if len(pending) > 2 * processes:  # bounded look-ahead: memory stays flat
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool as e:
+        raise DataError(f"a decoding process stopped unexpectedly ({e}); try opening the folder again") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _decode_folder(target: Path | None, root: Path, files: list[Path], rels: list[str], sizes: list[int],
+                   resolution: int, cancel: CancelToken | None):
+    """Decode every file, writing each chunk straight into the .npy file ``target`` (None: into memory).
+
+    Yields LoadProgress; returns (images, ok paths, skipped). The file is written with plain writes, not through a
+    mapping, so what was decoded sits in the OS's page cache rather than in this process; it is mapped at the end.
+    """
+    total = len(files)
+    shape = (total, 3, resolution, resolution)
+    row_bytes = 3 * resolution * resolution
+    paths: list[str] = []
+    bad: list[Skipped] = []
+    with contextlib.ExitStack() as stack:
+        if target is None:
+            memory = torch.empty(shape, dtype=torch.uint8)
+        else:
+            out = stack.enter_context(open(stack.enter_context(atomic_path(target)), "wb"))
+            header = _npy_header(shape)
+            out.write(header)
+        # Closed first on the way out (the stack unwinds in reverse): a cancelled load stops its processes.
+        chunks = stack.enter_context(contextlib.closing(_decoded_chunks(files, sizes, resolution)))
+        done, percent = 0, -1
+        for rows, reasons in chunks:
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            yield from pool.map(one, range(start, min(start + chunk, len(files))))
+            if target is None:
+                memory[len(paths):len(paths) + len(rows)] = torch.from_numpy(rows)
+            else:
+                out.write(rows.data)  # C-contiguous: written without a copy
+                out.flush()
+            for reason in reasons:
+                if reason is None:
+                    paths.append(rels[done])
+                else:
+                    bad.append(Skipped(rels[done], reason))
+                done += 1
+            if done * 100 // total != percent:  # about one event per percent, whatever the folder size
+                percent = done * 100 // total
+                yield LoadProgress(done, total, "decoding")
+        if not paths:  # raised inside the with: the temp file is removed, no empty cache is kept
+            reason = Counter(s.reason for s in bad).most_common(1)[0][0]
+            raise DataError(f"None of the {total} image files in {root} could be read (most common reason: {reason}).")
+        if target is None:
+            return memory[:len(paths)], paths, bad
+        if len(paths) < total:
+            # numpy pads the header so that the first dimension can change in place (np.lib.format's design).
+            out.truncate(len(header) + len(paths) * row_bytes)
+            out.seek(0)
+            out.write(_npy_header((len(paths), *shape[1:])))
+    return _open_mapped(target), paths, bad
 
 
 def iter_load(
@@ -294,33 +381,27 @@ def iter_load(
     yield LoadProgress(0, total, "scanning")
 
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = _cache_key(rels, stats, resolution)
-    cache_file = _cache_file(cache_dir, root, resolution)
-    cached = _read_cache(cache_file, key, rels, resolution) if use_cache else None
+    cache = _CacheFiles.of(cache_dir, root, resolution, _cache_key(rels, stats, resolution))
+    cached = _read_cache(cache, rels, resolution) if use_cache else None
     if cached is not None:
         images, paths, bad = cached
         yield LoadProgress(total, total, "cache")
     else:
-        images = torch.empty((total, 3, resolution, resolution), dtype=torch.uint8)
-        paths, bad = [], []
-        percent = -1
-        for done, (i, out) in enumerate(_decode_all(files, [s.st_size for s in stats], resolution, cancel), 1):
-            if isinstance(out, str):
-                bad.append(Skipped(rels[i], out))
-            else:
-                images[len(paths)] = torch.from_numpy(out).permute(2, 0, 1)
-                paths.append(rels[i])
-            if done * 100 // total != percent:  # about one event per percent, whatever the folder size
-                percent = done * 100 // total
-                yield LoadProgress(done, total, "decoding")
-        images = images[: len(paths)].clone() if len(paths) < total else images
-        if use_cache:
-            _write_cache(cache_file, key, images, paths, bad)
+        sizes = [s.st_size for s in stats]
+        target = _cache_target(cache, total * 3 * resolution * resolution) if use_cache else None
+        try:
+            images, paths, bad = yield from _decode_folder(target, root, files, rels, sizes, resolution, cancel)
+        except OSError as e:
+            if target is None:
+                raise
+            # Decoding turns file errors into skip reasons, so this is the cache file failing (disk full...).
+            log.warning("could not write the image cache %s (%s): decoding into memory instead", target, e)
+            target = None
+            images, paths, bad = yield from _decode_folder(None, root, files, rels, sizes, resolution, cancel)
+        if target is not None:
+            _write_index(cache, paths, bad)
 
     skipped = sorted(skipped + bad, key=lambda s: s.path)
-    if not paths:
-        reasons = Counter(s.reason for s in bad).most_common(1)[0][0]
-        raise DataError(f"None of the {total} image files in {root} could be read (most common reason: {reasons}).")
     if labeled:
         tops = [p.split("/", 1)[0] for p in paths]
         class_names = sorted(set(tops))
@@ -332,9 +413,4 @@ def iter_load(
 
 
 def load_folder(root, resolution: int = 32, **kw) -> ImageDataset:
-    gen = iter_load(root, resolution, **kw)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(iter_load(root, resolution, **kw))

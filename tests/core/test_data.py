@@ -325,7 +325,7 @@ def stages(folder, **kw):
 
 def test_second_load_comes_from_the_cache_without_decoding(awkward, monkeypatch, isolated_cache):
     first, seen = stages(awkward)
-    assert "decoding" in seen and list((isolated_cache / "images").glob("*.safetensors"))
+    assert "decoding" in seen and list((isolated_cache / "images").glob("*.npy"))
 
     def no_open(*a, **kw):
         raise AssertionError("a cached load must not open images")
@@ -350,16 +350,18 @@ def test_touching_a_file_invalidates_the_cache(tmp_path):
     assert "cache" in stages(folder)[1]
 
 
-def test_corrupt_cache_is_rebuilt(tmp_path, isolated_cache):
+@pytest.mark.parametrize("part", ["json", "npy"])
+def test_corrupt_cache_is_rebuilt(tmp_path, isolated_cache, part):
     folder = many(tmp_path / "f", 5)
     stages(folder)
-    (cache_file,) = (isolated_cache / "images").glob("*.safetensors")
-    for garbage in (b"", b"\xff" * 100, cache_file.read_bytes()[:200]):
-        cache_file.write_bytes(garbage)
+    files = sorted((isolated_cache / "images").iterdir())
+    (damaged,) = [f for f in files if f.suffix == f".{part}"]
+    for garbage in (b"", b"\xff" * 100, damaged.read_bytes()[:200]):
+        damaged.write_bytes(garbage)
         ds, seen = stages(folder)
         assert "decoding" in seen and len(ds) == 5
-    assert "cache" in stages(folder)[1]  # the rebuilt file is valid again
-    assert list(cache_file.parent.iterdir()) == [cache_file]  # no temp file left behind
+    assert "cache" in stages(folder)[1]  # the rebuilt files are valid again
+    assert sorted(damaged.parent.iterdir()) == files  # no temp file left behind
 
 
 def test_cache_is_per_resolution_and_optional(tmp_path, isolated_cache):
@@ -372,7 +374,7 @@ def test_cache_is_per_resolution_and_optional(tmp_path, isolated_cache):
     ds, seen = stages(many(tmp_path / "g", 3), cache_dir=other, use_cache=False)
     assert "decoding" in seen and not other.exists()
     ds, seen = stages(folder, cache_dir=other)
-    assert "decoding" in seen and list(other.glob("*.safetensors"))
+    assert "decoding" in seen and list(other.glob("*.npy"))
 
 
 def test_default_cache_dir_follows_the_environment(isolated_cache, monkeypatch):
@@ -393,3 +395,118 @@ def test_an_unwritable_cache_only_costs_speed(tmp_path):
     for _ in range(2):
         ds, seen = stages(folder, cache_dir=blocker / "images")
         assert len(ds) == 3 and "decoding" in seen
+
+
+def mapped_file(tensor: torch.Tensor) -> str | None:
+    """The file a tensor's memory is mapped from, as Linux lists this process's mappings (None: anonymous)."""
+    address = tensor.untyped_storage().data_ptr()
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, *_, name = line.split(maxsplit=5) if len(line.split()) == 6 else (*line.split(), None)
+        low, high = (int(x, 16) for x in span.split("-"))
+        if low <= address < high:
+            return name
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's list of memory mappings")
+def test_the_images_are_the_mapped_cache_file_not_a_copy(tmp_path, isolated_cache):
+    folder = many(tmp_path / "f", 30)
+    for stage in ("decoding", "cache"):  # freshly decoded, then reopened
+        ds, seen = stages(folder)
+        assert stage in seen
+        (npy,) = (isolated_cache / "images").glob("*.npy")
+        assert mapped_file(ds.images) == str(npy)
+        on_disk = np.load(npy, mmap_mode="r")
+        assert isinstance(on_disk, np.memmap) and np.array_equal(on_disk, ds.images.numpy())
+    ds.images[0].fill_(7)  # copy-on-write: a stray in-place write stays in this process
+    assert not (np.load(npy)[0] == 7).all()
+    assert mapped_file(load_folder(folder, R, use_cache=False).images) != str(npy)
+
+
+def test_decoded_chunks_go_straight_into_the_cache_file(tmp_path, isolated_cache):
+    """No full-size array is built first: at every progress event the file holds exactly what was decoded."""
+    n = 250
+    folder = many(tmp_path / "f", n)
+    header = len(data._npy_header((n, 3, R, R)))
+    gen = iter_load(folder, R)
+    written = []
+    with pytest.raises(StopIteration):
+        while True:
+            if next(gen).stage == "decoding":
+                (tmp,) = (isolated_cache / "images").glob(".*.tmp")
+                written.append((tmp.stat().st_size - header) / (3 * R * R))
+    assert len(written) >= 50 and written == sorted(written) and written[-1] == n
+    assert written[0] < n / 10
+
+
+def test_chunks_are_bounded_by_files_and_bytes():
+    chunks = data._chunks([100] * 100_000)
+    assert max(stop - start for start, stop in chunks) == data._CHUNK
+    assert data._chunks([100] * 250)[:2] == [(0, 2), (2, 4)]  # about a percent each: smooth progress
+    big = data._CHUNK_BYTES // 2
+    assert data._chunks([big] * 1000)[:2] == [(0, 2), (2, 4)]  # large photos: a few at a time
+    covered = [i for start, stop in chunks for i in range(start, stop)]
+    assert covered == list(range(100_000))
+
+
+def test_skipped_files_leave_no_rows_in_the_cache_file(awkward, isolated_cache):
+    ds, _ = stages(awkward)
+    (npy,) = (isolated_cache / "images").glob("*.npy")
+    assert np.load(npy, mmap_mode="r").shape == (len(ds), 3, R, R) and ds.skipped
+    assert npy.stat().st_size == len(data._npy_header(tuple(ds.images.shape))) + ds.images.numel()
+
+
+def test_a_version_1_cache_file_is_decoded_again_and_removed(tmp_path, isolated_cache):
+    folder = many(tmp_path / "f", 3)
+    stages(folder)
+    cache = isolated_cache / "images"
+    (index,) = cache.glob("*.json")
+    for leftover in cache.iterdir():
+        leftover.unlink()
+    old = cache / f"{index.stem}.safetensors"  # what version 1 wrote for this folder and resolution
+    old.write_bytes(b"an old cache, never read")
+    ds, seen = stages(folder)
+    assert "decoding" in seen and len(ds) == 3 and not old.exists()
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_images_in_memory(tmp_path, isolated_cache, monkeypatch, caplog):
+    from ssl_studio.core import atomic
+
+    real_replace = atomic.os.replace
+
+    def disk_full(src, dst, *a, **kw):
+        if str(dst).endswith(".npy"):
+            raise OSError(28, "No space left on device", str(dst))
+        return real_replace(src, dst, *a, **kw)
+
+    folder = many(tmp_path / "f", 20)
+    monkeypatch.setattr(atomic.os, "replace", disk_full)
+    ds, seen = stages(folder)
+    assert "decoding" in seen and len(ds) == 20 and torch.equal(ds.images, load_folder(folder, R, use_cache=False).images)
+    assert "decoding into memory instead" in caplog.text
+    assert not list((isolated_cache / "images").iterdir())  # no temp file, no half cache
+
+
+def test_decoding_processes_give_the_same_dataset(awkward, monkeypatch, tmp_path):
+    import multiprocessing
+
+    before = set(multiprocessing.active_children())
+    serial = load_folder(awkward, R, use_cache=False)
+    monkeypatch.setattr(data, "_decode_processes", lambda n_files: 2)
+    pooled = load_folder(awkward, R, cache_dir=tmp_path / "cache")
+    assert pooled.paths == serial.paths and pooled.skipped == serial.skipped
+    assert torch.equal(pooled.images, serial.images)
+    assert set(multiprocessing.active_children()) <= before  # the pool is shut down
+
+
+def test_cancel_stops_the_decoding_processes(tmp_path, monkeypatch):
+    import multiprocessing
+
+    before = set(multiprocessing.active_children())
+    monkeypatch.setattr(data, "_decode_processes", lambda n_files: 2)
+    token = CancelToken()
+    with pytest.raises(Cancelled):
+        for event in iter_load(many(tmp_path, 300), R, use_cache=False, cancel=token):
+            if event.stage == "decoding":
+                token.cancel()
+    assert set(multiprocessing.active_children()) <= before
