@@ -21,32 +21,37 @@ def embed(
     """Embed uint8 images (N, 3, H, W) with ``backbone``; returns float32 (N, D).
 
     Batches travel to the device as uint8 (4x less transfer than float) and are scaled to [0, 1]
-    there; the backbone normalizes internally. The module's train/eval mode is restored afterwards
-    so a caller that embeds mid-training does not silently freeze its BatchNorm statistics.
+    there; the backbone normalizes internally. Only a batch of images is ever in float, so ``images_uint8``
+    can be the memory-mapped image cache of a large folder, read as it is embedded. The module's train/eval
+    mode is restored afterwards so a caller that embeds mid-training does not silently freeze its BatchNorm
+    statistics.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if len(images_uint8) == 0:
+        raise ValueError("cannot embed an empty set of images")
     device = torch.device(device) if device is not None else _module_device(backbone)
     was_training = backbone.training
     backbone.eval()
-    chunks = []
+    out = None
     try:
         with torch.inference_mode():
             for start in range(0, len(images_uint8), batch_size):
                 batch = images_uint8[start : start + batch_size].to(device, non_blocking=True)
-                features = backbone(batch.float().div_(255.0))
-                chunks.append(features.float().cpu())
+                features = backbone(batch.float().div_(255.0)).float().cpu().numpy()
+                if out is None:  # the feature size is known once the first batch is through
+                    out = np.empty((len(images_uint8), features.shape[1]), dtype=np.float32)
+                out[start : start + len(features)] = features
     finally:
         backbone.train(was_training)
-    if not chunks:
-        raise ValueError("cannot embed an empty set of images")
-    return torch.cat(chunks).numpy().astype(np.float32, copy=False)
+    return out
 
 
 def pixel_features(images_uint8: torch.Tensor, size: int = 16, *, batch_size: int = 2048) -> np.ndarray:
     """Raw-pixel baseline: antialiased downsample to size x size, flattened, float32 in [0, 1].
 
-    Converted in batches: a float copy of 20k images at 64 px would be about 1 GB at once.
+    Converted in batches: a float copy of 20k images at 64 px would be about 1 GB at once, and the images may be
+    the memory-mapped cache, read batch by batch.
     """
     out = np.empty((len(images_uint8), 3 * size * size), dtype=np.float32)
     for start in range(0, len(images_uint8), batch_size):

@@ -194,9 +194,8 @@ def _finished(path: Path) -> bool:
 def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | TrainEvent | MapSnapshot]:
     """Each planned model, on the training split only."""
     split = exp.split
+    # Rows, not a copy: the images may be a memory-mapped cache of a large folder.
     idx = torch.tensor(split["train"]) if "train" in split else torch.arange(len(exp.dataset))
-    images = exp.dataset.images[idx]
-    labels = exp.dataset.labels[idx] if exp.dataset.labeled else None
     plans = planned_models(exp.dataset, split, exp.config, exp.recipe)
     yield TrainingPlanned(tuple(plan.which for plan in plans))
     for plan in plans:
@@ -209,12 +208,13 @@ def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | Tr
                                load_history(exp.run, len(exp.dataset)) if exp.resume else None) \
             if plan.which == "ssl" else None
         yield StageStarted(plan.which, f"Training {TITLES[plan.which].lower()} ({plan.config.method}, "
-                                       f"{plan.config.backbone}) on {len(images)} images")
+                                       f"{plan.config.backbone}) on {len(idx)} images")
         torch.manual_seed(plan.config.seed)
         method = build_method(plan.config.method, plan.config.backbone, plan.recipe, params=plan.config.params,
                               num_classes=len(exp.dataset.class_names) or None, view_size=plan.config.view_size)
-        for event in train(method, images, labels, plan.config, cancel=exp.cancel, checkpoint_path=path,
-                           resume=exp.resume, extra_meta={"class_names": exp.dataset.class_names}):
+        for event in train(method, exp.dataset.images, exp.dataset.labels, plan.config, rows=idx,
+                           cancel=exp.cancel, checkpoint_path=path, resume=exp.resume,
+                           extra_meta={"class_names": exp.dataset.class_names}):
             yield TrainEvent(plan.which, event)
             if recorder and isinstance(event, TrainProgress) and recorder.due(event.elapsed):
                 yield recorder.take(method.backbone, event.step, event.elapsed)

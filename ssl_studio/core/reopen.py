@@ -27,6 +27,8 @@ class RunWithImages:
 
 def align_images(dataset: ImageDataset, paths: list[str]) -> torch.Tensor | None:
     """The dataset's images in the order of ``paths``; None when any of them is not in the dataset."""
+    if dataset.paths == paths:
+        return dataset.images  # the mapped cache itself, not a copy of a large folder
     where = {p: i for i, p in enumerate(dataset.paths)}
     found = np.array([where.get(p, -1) for p in paths], dtype=np.int64)
     return dataset.images[torch.from_numpy(found)] if (found >= 0).all() else None

@@ -125,12 +125,19 @@ def _restore_optimizer(optimizer, tensors: dict[str, torch.Tensor], param_groups
 
 
 def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig, *,
-          cancel: CancelToken | None = None, checkpoint_path: str | Path | None = None, resume: bool = False,
-          extra_meta: dict | None = None, checkpoint_every: float = 30.0) -> Iterator[TrainProgress | TrainFinished]:
-    """Train ``method`` on uint8 ``images`` (N,3,R,R); yields TrainProgress events, then one TrainFinished."""
+          rows: torch.Tensor | None = None, cancel: CancelToken | None = None,
+          checkpoint_path: str | Path | None = None, resume: bool = False, extra_meta: dict | None = None,
+          checkpoint_every: float = 30.0) -> Iterator[TrainProgress | TrainFinished]:
+    """Train ``method`` on uint8 ``images`` (N,3,R,R), or only on their ``rows`` (an index, e.g. the training split);
+    yields TrainProgress events, then one TrainFinished.
+
+    ``images`` may be the memory-mapped image cache: on the CPU each batch is gathered from it, so only the images
+    in use are read into memory; on a GPU the whole set is copied to the device once, as uint8.
+    """
     if method.needs_labels and labels is None:
         raise TrainingError(f"{method.name} training needs labels: open a folder with one subfolder per class")
-    if len(images) < 2:
+    rows = torch.arange(len(images)) if rows is None else torch.as_tensor(rows, dtype=torch.int64)
+    if len(rows) < 2:
         raise TrainingError("training needs at least 2 images")
     device = resolve_device(config.device)
     rank, world = distributed.world()
@@ -168,14 +175,15 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
             raise CheckpointError(f"{checkpoint_path.name} cannot be resumed, it is damaged or was edited "
                                   f"({type(exc).__name__}: {exc})") from exc
 
-    n = len(images)
+    n = len(rows)
     batch = min(config.batch_size, n // world)
     if batch < 2:
         raise TrainingError(f"{n} images are too few for {world} processes with batches of at least 2")
     steps_per_epoch = max(1, n // (batch * world))
     total_steps = config.epochs * steps_per_epoch if config.epochs else None
-    images = images.to(device, non_blocking=True)
+    images = images.to(device, non_blocking=True)  # on the CPU: the same tensor, not a copy
     labels = labels.to(device) if labels is not None else None
+    rows = rows.to(device)
 
     def fraction_done(elapsed: float) -> float:
         parts = [step / total_steps] if total_steps else []
@@ -227,7 +235,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         if now - last_pictures < PICTURES_EVERY_S:
             return None
         last_pictures = now
-        shown = method.pictures(images[:PICTURE_IMAGES])
+        shown = method.pictures(images[rows[:PICTURE_IMAGES]])
         return [(name, t.detach().float().cpu()) for name, t in shown] if shown else None
 
     def report(now: float) -> TrainProgress:
@@ -266,7 +274,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         epoch, offset = divmod(step, steps_per_epoch)
         if epoch != order_epoch:  # one permutation per epoch, not per step (it is O(N) on the hot path)
             order, order_epoch = _epoch_order(n, config.seed, epoch), epoch
-        idx = order[(offset * world + rank) * batch:(offset * world + rank + 1) * batch].to(device)
+        idx = rows[order[(offset * world + rank) * batch:(offset * world + rank + 1) * batch].to(device)]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(config.lr, fraction_done(elapsed_before + now), config.warmup_fraction)
         try:

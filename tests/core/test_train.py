@@ -184,3 +184,19 @@ def test_health_reads_one_when_spread_and_zero_when_collapsed():
     g = torch.Generator().manual_seed(0)
     assert embedding_health(torch.randn(512, 32, generator=g)) == pytest.approx(1.0, abs=0.1)
     assert embedding_health(torch.ones(512, 32)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_training_on_rows_samples_only_those_images(monkeypatch):
+    """rows= trains on part of the images without copying that part out first (the mapped cache stays mapped)."""
+    images = torch.zeros(40, 3, 16, 16, dtype=torch.uint8)
+    rows = torch.arange(0, 40, 3)
+    images[rows] = 255
+    labels = torch.full((40,), 99)  # out of range: a batch holding any other row would fail the loss
+    labels[rows] = rows % 2
+    method = build_method("supervised", "small-cnn", num_classes=2)
+    seen = []
+    make_views = method.make_views
+    monkeypatch.setattr(method, "make_views", lambda x, y, g: (seen.append(x.clone()), make_views(x, y, g))[1])
+    events = list(train(method, images, labels, config(method="supervised", epochs=2, batch_size=4), rows=rows))
+    assert events[-1].steps == 2 * (len(rows) // 4)
+    assert seen and all((batch == 255).all() for batch in seen)
