@@ -9,7 +9,7 @@ run made in one opens in the other. A new stage is one entry of ``STAGES`` (ARCH
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from .data import ImageDataset, LoadProgress, iter_load
 from .evaluate import evaluate_space, split_indices
 from .map_history import MapHistory, MapRecorder, MapSnapshot, load_history
 from .methods import build_method, default_recipe
-from .project import PROJECTIONS, pca_2d, umap_2d
+from .project import PROJECTIONS, UmapProgress, iter_umap_2d, pca_2d
 from .report import render_report
 from .runs import CLUSTERS, FORMAT, RunError, RunFolder
 from .spaces import SPACES, TITLES, SpaceInputs, run_spaces
@@ -252,8 +252,12 @@ def _score_space(run: RunFolder, space: str, x: np.ndarray, labels, split: dict)
     return evaluate_space(x, labels, np.asarray(split["train"]), np.asarray(split["test"]))
 
 
-def _map_space(run: RunFolder, space: str, x: np.ndarray, kind: str, seed: int, cancel: CancelToken) -> np.ndarray:
-    coords = pca_2d(x, seed=seed) if kind == "pca" else umap_2d(x, cancel=cancel)
+def _map_space(run: RunFolder, space: str, x: np.ndarray, kind: str, seed: int,
+               cancel: CancelToken) -> Generator[UmapProgress, None, np.ndarray]:
+    if kind == "pca":
+        coords = pca_2d(x, seed=seed)
+    else:
+        coords = yield from iter_umap_2d(x, cancel=cancel, label=space)  # UmapProgress events meanwhile
     run.save_array(run.projection_name(space, kind), coords)
     return coords
 
@@ -270,12 +274,12 @@ def color_stage(exp: Experiment) -> Iterator[StageStarted | ClustersReady]:
     yield ClustersReady(clusters)
 
 
-def project_stage(exp: Experiment) -> Iterator[StageStarted | ProjectionReady]:
+def project_stage(exp: Experiment) -> Iterator[StageStarted | UmapProgress | ProjectionReady]:
     yield StageStarted("project", "Drawing the maps (PCA now, UMAP next)")
     for kind in PROJECTIONS if exp.use_umap else ("pca",):
         for space, x in exp.embeddings.items():
             exp.cancel.raise_if_cancelled()
-            exp.maps[space] = _map_space(exp.run, space, x, kind, exp.config.seed, exp.cancel)
+            exp.maps[space] = yield from _map_space(exp.run, space, x, kind, exp.config.seed, exp.cancel)
             yield ProjectionReady(space, kind, exp.maps[space])
 
 
@@ -330,8 +334,8 @@ def train_models(dataset: ImageDataset, run: RunFolder, config: TrainConfig, rec
 
 
 def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None = None,
-            use_umap: bool = True) -> Iterator[StageStarted | SpaceReady | ClustersReady | ProjectionReady
-                                               | PipelineFinished]:
+            use_umap: bool = True) -> Iterator[StageStarted | SpaceReady | ClustersReady | UmapProgress
+                                               | ProjectionReady | PipelineFinished]:
     """The app's comparison job: embed every image in each space, score, color, map, write it all."""
     config, recipe, _ = _stored_settings(run)
     exp = Experiment(dataset, run, config, recipe, cancel or CancelToken(), use_umap=use_umap)
@@ -354,7 +358,7 @@ def _title(title: str, score: dict | None) -> str:
 
 
 def compare_imported(run: RunFolder, space: str, *, cancel: CancelToken | None = None,
-                     use_umap: bool = True) -> Iterator[SpaceReady | ProjectionReady]:
+                     use_umap: bool = True) -> Iterator[SpaceReady | UmapProgress | ProjectionReady]:
     """Score and map one space a person just imported into a finished run (spaces.import_space), adding its
     figures to metrics.json, without computing the others again."""
     cancel = cancel or CancelToken()
@@ -367,7 +371,8 @@ def compare_imported(run: RunFolder, space: str, *, cancel: CancelToken | None =
     yield SpaceReady(space, x, score)
     for kind in PROJECTIONS if use_umap else ("pca",):
         cancel.raise_if_cancelled()
-        yield ProjectionReady(space, kind, _map_space(run, space, x, kind, config.seed, cancel))
+        coords = yield from _map_space(run, space, x, kind, config.seed, cancel)
+        yield ProjectionReady(space, kind, coords)
     metrics = run.read_json("metrics.json") if run.exists("metrics.json") else {}
     if score is not None:
         metrics.setdefault("embeddings", {})[space] = score

@@ -8,30 +8,47 @@ be stopped (the process is killed) where a fit in a thread cannot.
 
 That process must never outlive the app, however the app ends (SIGKILL included): on Linux the kernel kills it
 when its parent goes (PR_SET_PDEATHSIG), elsewhere a thread in it waits for the parent and exits. Once it is gone,
-multiprocessing's resource tracker sees the last holder of its pipe close and exits too.
+multiprocessing's resource tracker sees the last holder of its pipe close and exits too. The process reports how
+far a fit is through a queue it is started with; ``iter_umap_2d`` yields those reports.
 """
 
 import ctypes
 import functools
+import itertools
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
 import warnings
+from collections.abc import Generator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import platformdirs
 from sklearn.decomposition import PCA
 
-from .cancel import Cancelled, CancelToken
+from .cancel import Cancelled, CancelToken, drain
 
 PROJECTIONS = ("pca", "umap")  # the kinds of 2-D map, in the order they are drawn
 # UMAP needs a few neighbours per point to mean anything; on 3 points PCA shows all there is.
 _MIN_UMAP_POINTS = 4
+_REPORT_EVERY_S = 0.5
+
+
+@dataclass(frozen=True)
+class UmapProgress:
+    """How far a UMAP fit has come: stage "neighbours" (the nearest-neighbour graph and the initial layout, not
+    counted) or "layout" (``done`` of ``total`` optimization epochs). ``label`` is the caller's name for the map."""
+
+    label: str
+    stage: str
+    done: int = 0
+    total: int = 0
 
 
 def pca_2d(x, seed: int = 0) -> np.ndarray:
@@ -45,9 +62,9 @@ def pca_2d(x, seed: int = 0) -> np.ndarray:
     return out
 
 
-def umap_2d(x, seed: int | None = None, n_neighbors: int = 15, min_dist: float = 0.1, *,
-            cancel: CancelToken | None = None) -> np.ndarray:
-    """UMAP to float32 (N, 2); fewer than 4 points fall back to PCA.
+def iter_umap_2d(x, seed: int | None = None, n_neighbors: int = 15, min_dist: float = 0.1, *,
+                 cancel: CancelToken | None = None, label: str = "") -> Generator[UmapProgress, None, np.ndarray]:
+    """UMAP to float32 (N, 2), yielding UmapProgress events meanwhile; fewer than 4 points fall back to PCA.
 
     seed=None (the default) runs on all cores. A fixed seed makes umap-learn single-threaded:
     measured on 2 idle cores, 2.7 s -> 5.1 s at 5k x 128 and 5.2 s -> 9.6 s at 10k x 256 (on
@@ -58,7 +75,13 @@ def umap_2d(x, seed: int | None = None, n_neighbors: int = 15, min_dist: float =
     x = _as_matrix(x)
     if len(x) < _MIN_UMAP_POINTS:
         return pca_2d(x, seed=seed or 0)
-    return _in_worker(_fit_umap, cancel, x, seed, n_neighbors, min_dist)
+    return (yield from _iter_in_worker(_fit_umap, cancel, label, x, seed, n_neighbors, min_dist))
+
+
+def umap_2d(x, seed: int | None = None, n_neighbors: int = 15, min_dist: float = 0.1, *,
+            cancel: CancelToken | None = None) -> np.ndarray:
+    """iter_umap_2d without the progress events."""
+    return drain(iter_umap_2d(x, seed, n_neighbors, min_dist, cancel=cancel))
 
 
 def warm_up_umap(cancel: CancelToken | None = None) -> None:
@@ -108,6 +131,9 @@ def pause_umap_worker(paused: bool) -> None:
 _worker: ProcessPoolExecutor | None = None
 _worker_released: threading.Event | None = None  # set once _worker is stopped: ends the thread that started it
 _worker_lock = threading.Lock()
+_reports: queue.Queue | None = None  # the running process's progress queue
+_waiting: dict[int, list[UmapProgress]] = {}  # task -> its reports not yet yielded
+_task_ids = itertools.count()
 _JOIN_S = 5.0
 # A Ctrl-C in a terminal reaches the whole process group; the app decides what it means, not its UMAP process.
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -115,22 +141,54 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def _in_worker(fn, cancel: CancelToken | None, *args):
-    global _worker, _worker_released
+    """fn(*args) in the UMAP process; its result."""
+    return drain(_iter_in_worker(fn, cancel, *args))
+
+
+def _iter_in_worker(fn, cancel: CancelToken | None, *args) -> Generator[UmapProgress, None, object]:
+    """fn(*args) in the UMAP process, yielding the reports it sends meanwhile; its result."""
+    global _worker, _worker_released, _reports
     with _worker_lock:
         if _worker is None:
-            _worker, _worker_released = _start_worker()
-        future = _worker.submit(fn, *args)
-    while True:
-        try:
-            return future.result(timeout=0.1)
-        except FutureTimeout:
-            if cancel is not None and cancel.cancelled:
-                stop_umap_worker()
-                raise Cancelled() from None
+            _worker, _worker_released, _reports = _start_worker()
+        task = next(_task_ids)
+        _waiting[task] = []
+        future = _worker.submit(_run_task, task, fn, *args)
+    try:
+        while True:
+            try:
+                result = future.result(timeout=0.1)
+            except FutureTimeout:
+                if cancel is not None and cancel.cancelled:
+                    stop_umap_worker()
+                    raise Cancelled() from None
+                yield from _reports_for(task)
+                continue
+            yield from _reports_for(task)
+            return result
+    finally:
+        with _worker_lock:
+            _waiting.pop(task, None)
 
 
-def _start_worker() -> tuple[ProcessPoolExecutor, threading.Event]:
-    """A new UMAP process, and the event that, once set, ends the thread the process was started from.
+def _reports_for(task: int) -> list[UmapProgress]:
+    """The child's reports for ``task``: read under the lock and handed to their own task, because several
+    threads may wait on the process at once (the app's warm-up and a map)."""
+    with _worker_lock:
+        while _reports is not None:
+            try:
+                owner, report = _reports.get_nowait()
+            except (queue.Empty, OSError, ValueError, EOFError):  # empty, or the process was just stopped
+                break
+            if owner in _waiting:  # reports of a task given up on are dropped
+                _waiting[owner].append(report)
+        mine, _waiting[task] = _waiting[task], []
+    return mine
+
+
+def _start_worker() -> tuple[ProcessPoolExecutor, threading.Event, queue.Queue]:
+    """A new UMAP process, the event that, once set, ends the thread the process was started from, and the queue
+    its reports come through.
 
     PR_SET_PDEATHSIG fires when the *thread* that started the child ends, not the process: started from the
     warm-up thread or a pool thread, the worker would be killed as soon as that thread finished. So it is started
@@ -140,8 +198,10 @@ def _start_worker() -> tuple[ProcessPoolExecutor, threading.Event]:
     """
     _set_numba_cache_dir()
     # spawn, not fork: forking a process that holds torch's and Qt's threads is unsafe.
-    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_started, initargs=(os.getpid(),))
+    context = multiprocessing.get_context("spawn")
+    reports = context.Queue()
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_started,
+                                   initargs=(os.getpid(), reports))
     started, released = threading.Event(), threading.Event()
     failure: list[BaseException] = []
 
@@ -160,11 +220,13 @@ def _start_worker() -> tuple[ProcessPoolExecutor, threading.Event]:
     if failure:
         released.set()
         raise failure[0]
-    return executor, released
+    return executor, released, reports
 
 
-def _worker_started(parent_pid: int) -> None:
+def _worker_started(parent_pid: int, reports) -> None:
     """Runs first in the UMAP process."""
+    global _child_reports
+    _child_reports = reports
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
@@ -177,6 +239,37 @@ def _worker_started(parent_pid: int) -> None:
     # The warm-up compiles in the background while the user trains: the window and the training come first.
     if hasattr(os, "nice"):
         os.nice(10)
+
+
+# In the child: the queue reports go to (set by the process's initializer), and the task running.
+_child_reports = None
+_child_task = -1
+
+
+def _run_task(task: int, fn, *args):
+    global _child_task
+    _child_task = task
+    return fn(*args)
+
+
+class _EpochReports:
+    """A file for umap-learn's tqdm bar: the bar is formatted as "done total", and each write becomes a report."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def write(self, text: str) -> None:
+        numbers = text.split()
+        if len(numbers) == 2 and all(n.isdigit() for n in numbers):
+            _report(UmapProgress(self.label, "layout", int(numbers[0]), int(numbers[1])))
+
+    def flush(self) -> None:
+        pass
+
+
+def _report(report: UmapProgress) -> None:
+    if _child_reports is not None:
+        _child_reports.put((_child_task, report))
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -211,8 +304,12 @@ def _import_umap():
     return umap
 
 
-def _fit_umap(x: np.ndarray, seed, n_neighbors: int, min_dist: float) -> np.ndarray:
-    reducer = _make_umap(len(x), seed, n_neighbors, min_dist)
+def _fit_umap(label: str, x: np.ndarray, seed, n_neighbors: int, min_dist: float) -> np.ndarray:
+    _report(UmapProgress(label, "neighbours"))
+    # umap-learn drives a tqdm bar over the layout's epochs (tqdm_kwds is its public hook for it).
+    epochs = {"disable": False, "file": _EpochReports(label), "bar_format": "{n} {total}",
+              "mininterval": _REPORT_EVERY_S}
+    reducer = _make_umap(len(x), seed, n_neighbors, min_dist, tqdm_kwds=epochs)
     with warnings.catch_warnings():
         # Clustered embeddings often give a disconnected kNN graph; UMAP copes and the map shows it.
         warnings.filterwarnings("ignore", message="Graph is not fully connected")

@@ -49,9 +49,17 @@ import ssl_studio.core.project as project
 lazy = "umap" not in sys.modules and "numba" not in sys.modules
 x = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
 x[150:] += 5.0
-out = project.umap_2d(x, seed=0)
+fit = project.iter_umap_2d(x, seed=0, label="a map")
+reports = []
+while True:
+    try:
+        reports.append(next(fit))
+    except StopIteration as stop:
+        out = stop.value
+        break
 print(json.dumps({"lazy": lazy, "shape": out.shape, "dtype": str(out.dtype),
-                  "finite": bool(np.isfinite(out).all()), "numba_cache": os.environ["NUMBA_CACHE_DIR"]}))
+                  "finite": bool(np.isfinite(out).all()), "numba_cache": os.environ["NUMBA_CACHE_DIR"],
+                  "reports": [[r.label, r.stage, r.done, r.total] for r in reports]}))
 """
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["SSL_STUDIO_CACHE_DIR"] = str(tmp_path)
@@ -59,8 +67,14 @@ print(json.dumps({"lazy": lazy, "shape": out.shape, "dtype": str(out.dtype),
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    reports = result.pop("reports")
     assert result == {"lazy": True, "shape": [300, 2], "dtype": "float32", "finite": True,
                       "numba_cache": str(tmp_path / "numba")}  # fmt: skip
+    # The child's progress: the neighbour graph first, then the layout's epochs counted up to their total.
+    assert reports[0] == ["a map", "neighbours", 0, 0]
+    layout = [r for r in reports[1:] if r[1] == "layout"]
+    assert len(layout) == len(reports) - 1 and layout[-1][2] == layout[-1][3] > 0
+    assert [r[2] for r in layout] == sorted(r[2] for r in layout)
     assert any((tmp_path / "numba").rglob("*.nbi")), "numba's compiled code should be cached for the next launch"
     # umap-learn compiles this kernel with cache=False; the app caches it too (see project._import_umap).
     assert any((tmp_path / "numba").rglob("umap_.smooth_knn_dist-*.nbi"))

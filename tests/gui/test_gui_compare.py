@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QRectF, Qt
 
+from ssl_studio.core.project import UmapProgress
 from ssl_studio.gui import settings
 
 SPACES = ("ssl", "supervised", "untrained", "pixels")
@@ -152,6 +153,14 @@ def test_umap_warms_up_then_replaces_every_pca_map(umap_window, drive, qtbot, ti
         assert not np.allclose(umap_map, np.load(run / "projections" / f"{space}_pca.npy", allow_pickle=False))
     assert compare.legend.projection.text() == "Maps: UMAP"
     assert json.loads((run / "metrics.json").read_text())["projection"] == "umap"
+
+
+def test_umap_progress_from_its_process_shows_in_the_status(window, drive, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    compare._on_events([UmapProgress("supervised", "neighbours")])
+    assert "Supervised: finding neighbours" in compare.status.text()
+    compare._on_events([UmapProgress("supervised", "layout", 50, 200)])
+    assert "Supervised: laying out, 25%" in compare.status.text()
 
 
 def test_export_writes_pictures_and_embeddings(window, drive, qtbot, tiny_run, tmp_path):

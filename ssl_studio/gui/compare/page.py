@@ -22,6 +22,7 @@ from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.map_history import MapHistory, load_history
 from ssl_studio.core.pipeline import (ClustersReady, LoadedRun, PipelineFinished, ProjectionReady, SpaceReady,
                                       StageStarted, compare, compare_imported)
+from ssl_studio.core.project import UmapProgress
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.spaces import BUILT_IN, Space, import_space, read_embedding_file, run_spaces
 
@@ -277,12 +278,20 @@ class ComparePage(Page):
         elif isinstance(event, ProjectionReady):
             self._projection_ready(event.space, event.kind, event.coords)
             if event.kind == "umap":
-                done = sum(k == "umap" for k in self.kinds.values())
-                self.status.setText(f"UMAP maps: {done} of {len(self.embeddings)} ready…")
+                self.status.setText(self._umap_status())
+        elif isinstance(event, UmapProgress):  # from the UMAP process, while it maps event.label's space
+            step = ("finding neighbours" if event.stage == "neighbours"
+                    else f"laying out, {event.done / max(1, event.total):.0%}")
+            space = self.grid.spaces.get(event.label)
+            self.status.setText(f"{self._umap_status()} {space.title if space else event.label}: {step}…")
         elif isinstance(event, PipelineFinished):
             self.run = event.run
             if event.metrics.get("note"):
                 self.banner.show_message(event.metrics["note"], "info")
+
+    def _umap_status(self) -> str:
+        done = sum(k == "umap" for k in self.kinds.values())
+        return f"UMAP maps: {done} of {len(self.embeddings)} ready…"
 
     def _space_ready(self, space: str, embedding: np.ndarray, metrics: dict | None) -> None:
         self.embeddings[space] = embedding
