@@ -79,7 +79,7 @@ class MapGrid(QWidget):
 
     def set_points(self, space: str, coords: np.ndarray, selection: np.ndarray) -> None:
         self.maps[space].set_points(coords, self._brushes or [class_brush(0)] * len(coords))
-        self.maps[space].show_selection(selection, self._selection_brushes(selection))
+        self.maps[space].show_selection(selection)
 
     # --- linked highlights ------------------------------------------------------------------------------------
     def show_hover(self, index: int, source: str | None = None, pixmap=None, caption: str = "") -> None:
@@ -92,12 +92,8 @@ class MapGrid(QWidget):
                 m.hide_preview()
 
     def show_selection(self, indices: np.ndarray) -> None:
-        brushes = self._selection_brushes(indices)
         for m in self.maps.values():
-            m.show_selection(indices, brushes)
-
-    def _selection_brushes(self, indices: np.ndarray) -> list | None:
-        return None if self._brushes is None else [self._brushes[i] for i in indices]
+            m.show_selection(indices)
 
     def show_neighbours(self, space: str, indices: np.ndarray | None) -> None:
         self.maps[space].show_neighbours(indices)
