@@ -40,9 +40,10 @@ _CACHE_VERSION = 2
 # stays flat and cancel is prompt.
 _CHUNK = 256
 _CHUNK_BYTES = 32 << 20
-# A pool of decoding processes starts a Python each (about a second); below this many files one process is done
-# first. Measured on 2 cores (BENCHMARKS.md, scale): TODO
-_POOL_MIN_FILES = 4000
+# A pool of decoding processes pays for its start (each process imports the app's main module: torch, a second or
+# two) only on a folder that takes seconds to decode: about 20k small files or 200 MB of photos on one core.
+_POOL_MIN_FILES = 20_000
+_POOL_MIN_BYTES = 200 << 20
 _MAX_PROCESSES = 8
 _FREE_MARGIN = 256 << 20  # what the cache leaves free on its disk
 
@@ -98,10 +99,6 @@ def default_cache_dir() -> Path:
     return cache_root() / "images"
 
 
-def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
-
-
 def _check_root(root) -> Path:
     root = Path(os.fsdecode(root)).expanduser()
     if not root.exists():
@@ -111,15 +108,19 @@ def _check_root(root) -> Path:
     return root
 
 
-def _scan(root: Path, cancel: CancelToken | None) -> tuple[list[Path], list[Skipped]]:
-    files: list[Path] = []
+def _scan(root: Path, cancel: CancelToken | None) -> tuple[list[tuple[str, str]], list[Skipped]]:
+    """(path relative to root, path) of each image file under root, sorted, and the entries that were skipped.
+
+    Relative paths are built as strings while walking: pathlib's relative_to was most of a 100k-file reopen.
+    """
+    files: list[tuple[str, str]] = []
     skipped: list[Skipped] = []
     visited: set[str] = set()  # real paths of walked folders: a symlink back up the tree is walked once
-    stack = [root]
+    stack = [(str(root), "")]
     while stack:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        folder = stack.pop()
+        folder, prefix = stack.pop()
         real = os.path.realpath(folder)
         if real in visited:
             continue
@@ -130,25 +131,25 @@ def _scan(root: Path, cancel: CancelToken | None) -> tuple[list[Path], list[Skip
                 # class it gets) must not depend on the file system's listing order.
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as e:
-            skipped.append(Skipped(_rel(folder, root) + "/", f"cannot read folder: {e.strerror or e}"))
+            skipped.append(Skipped(prefix or "./", f"cannot read folder: {e.strerror or e}"))
             continue
         for entry in reversed(entries):
             # Dot-files are hidden on purpose; __MACOSX holds resource forks that unzipping leaves behind.
             if entry.name.startswith(".") or entry.name == "__MACOSX":
                 continue
-            path = Path(entry.path)
+            rel = prefix + entry.name
             try:
                 is_dir, is_file = entry.is_dir(), entry.is_file()
             except OSError:
                 is_dir = is_file = False
             if is_dir:
-                stack.append(path)
-            elif path.suffix.lower() in IMAGE_EXTENSIONS:
+                stack.append((entry.path, rel + "/"))
+            elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
                 if is_file:
-                    files.append(path)
+                    files.append((rel, entry.path))
                 else:
-                    skipped.append(Skipped(_rel(path, root), "broken link or not a regular file"))
-    files.sort(key=lambda p: _rel(p, root))
+                    skipped.append(Skipped(rel, "broken link or not a regular file"))
+    files.sort()
     return files, skipped
 
 
@@ -156,7 +157,7 @@ def scan_folder(root) -> tuple[list[Path], list[Skipped]]:
     """Image files under root (recursive, sorted) and the entries that could not even be looked at."""
     root = _check_root(root)
     files, skipped = _scan(root, None)
-    return files, sorted(skipped, key=lambda s: s.path)
+    return [Path(path) for _, path in files], sorted(skipped, key=lambda s: s.path)
 
 
 def _cache_key(rels: list[str], stats: list[os.stat_result], resolution: int) -> str:
@@ -268,15 +269,18 @@ def _chunks(sizes: list[int]) -> list[tuple[int, int]]:
     return bounds
 
 
-def _decode_processes(n_files: int) -> int:
+def _decode_processes(sizes: list[int]) -> int:
+    """How many processes decode a folder of files of these sizes (1: this one)."""
+    if len(sizes) < _POOL_MIN_FILES and sum(sizes) < _POOL_MIN_BYTES:
+        return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return 1 if n_files < _POOL_MIN_FILES else min(cpus, _MAX_PROCESSES)
+    return min(cpus, _MAX_PROCESSES)
 
 
-def _decoded_chunks(files: list[Path], sizes: list[int], resolution: int) -> Iterator[tuple[np.ndarray, list]]:
+def _decoded_chunks(files: list[str], sizes: list[int], resolution: int) -> Iterator[tuple[np.ndarray, list]]:
     """decode_chunk's results in order, chunk by chunk; on a pool of processes when the folder is large."""
     chunks = _chunks(sizes)
-    processes = _decode_processes(len(files))
+    processes = _decode_processes(sizes)
     if processes == 1:
         for start, stop in chunks:
             yield decode_chunk(files[start:stop], sizes[start:stop], resolution)
@@ -298,7 +302,7 @@ def _decoded_chunks(files: list[Path], sizes: list[int], resolution: int) -> Ite
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _decode_folder(target: Path | None, root: Path, files: list[Path], rels: list[str], sizes: list[int],
+def _decode_folder(target: Path | None, root: Path, files: list[str], rels: list[str], sizes: list[int],
                    resolution: int, cancel: CancelToken | None):
     """Decode every file, writing each chunk straight into the .npy file ``target`` (None: into memory).
 
@@ -358,8 +362,8 @@ def iter_load(
         raise ValueError(f"resolution must be positive, got {resolution}")
     root = _check_root(root)
     yield LoadProgress(0, 0, "scanning")
-    files, skipped = _scan(root, cancel)
-    rels = [_rel(p, root) for p in files]
+    found, skipped = _scan(root, cancel)
+    rels, files = [rel for rel, _ in found], [path for _, path in found]
     labeled = any("/" in r for r in rels)
     if labeled:
         loose = [r for r in rels if "/" not in r]
@@ -369,7 +373,7 @@ def iter_load(
     stats, keep = [], []
     for i, p in enumerate(files):
         try:
-            stats.append(p.stat())
+            stats.append(os.stat(p))
             keep.append(i)
         except OSError as e:
             skipped.append(Skipped(rels[i], f"cannot read file: {e.strerror or e}"))

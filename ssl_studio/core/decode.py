@@ -31,7 +31,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode(path: Path, nbytes: int, resolution: int) -> np.ndarray:
+def decode(path: str | Path, nbytes: int, resolution: int) -> np.ndarray:
     """One file -> (R, R, 3) uint8, or Unusable with the reason."""
     if nbytes == 0:
         raise Unusable("empty file")
@@ -68,7 +68,7 @@ def decode(path: Path, nbytes: int, resolution: int) -> np.ndarray:
     return np.asarray(img)
 
 
-def decode_chunk(paths: list[Path], sizes: list[int], resolution: int) -> tuple[np.ndarray, list[str | None]]:
+def decode_chunk(paths: list[str | Path], sizes: list[int], resolution: int) -> tuple[np.ndarray, list[str | None]]:
     """Decode files in order: the usable ones stacked as (M, 3, R, R) uint8, and per file None or its skip reason."""
     images, reasons = [], []
     for path, nbytes in zip(paths, sizes):

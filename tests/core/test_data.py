@@ -492,7 +492,7 @@ def test_decoding_processes_give_the_same_dataset(awkward, monkeypatch, tmp_path
 
     before = set(multiprocessing.active_children())
     serial = load_folder(awkward, R, use_cache=False)
-    monkeypatch.setattr(data, "_decode_processes", lambda n_files: 2)
+    monkeypatch.setattr(data, "_decode_processes", lambda sizes: 2)
     pooled = load_folder(awkward, R, cache_dir=tmp_path / "cache")
     assert pooled.paths == serial.paths and pooled.skipped == serial.skipped
     assert torch.equal(pooled.images, serial.images)
@@ -503,10 +503,18 @@ def test_cancel_stops_the_decoding_processes(tmp_path, monkeypatch):
     import multiprocessing
 
     before = set(multiprocessing.active_children())
-    monkeypatch.setattr(data, "_decode_processes", lambda n_files: 2)
+    monkeypatch.setattr(data, "_decode_processes", lambda sizes: 2)
     token = CancelToken()
     with pytest.raises(Cancelled):
         for event in iter_load(many(tmp_path, 300), R, use_cache=False, cancel=token):
             if event.stage == "decoding":
                 token.cancel()
     assert set(multiprocessing.active_children()) <= before
+
+
+def test_only_a_large_folder_is_decoded_on_several_processes():
+    assert data._decode_processes([1_000] * 2_000) == 1  # the start of a pool would cost more than it saves
+    many_files, big_files = [1_000] * data._POOL_MIN_FILES, [data._POOL_MIN_BYTES // 10] * 10
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    for sizes in (many_files, big_files):
+        assert data._decode_processes(sizes) == min(usable, data._MAX_PROCESSES)
