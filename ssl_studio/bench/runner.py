@@ -23,10 +23,11 @@ from .common import Table, cuda_available, load_average, machine
 from .ingest import measure_ingest
 from .projection import measure_projection
 from .quality import measure_quality
+from .scale import RESOLUTIONS, measure_scale
 from .training import StepPlan, measure_training
 from .ui import measure_ui
 
-SECTIONS = ("ingest", "augment", "train", "project", "ui", "quality")
+SECTIONS = ("ingest", "augment", "train", "project", "ui", "quality", "scale")
 NEEDS_IMAGES = {"augment", "train", "ui"}  # these use the folder the ingest section generates
 
 
@@ -47,6 +48,8 @@ class Sizes:
     ui_images: int = 5000  # the ingest folder when as large, else a smaller one of its own
     ui_train_seconds: float = 15  # per model (SSL, then the supervised baseline)
     quality_budgets: tuple[float, ...] = (30, 60, 120)
+    scale_images: int = 100_000  # generated once, then kept in the system's temp folder (scale_folder.py)
+    scale_map_points: int = 100_000  # per map, four maps
 
 
 FULL = Sizes()
@@ -55,7 +58,8 @@ QUICK = Sizes(images=2000, augment_rounds=5, loader_batches=6, train={
     ("resnet18", "cpu"): StepPlan(batch=8, steps=1, loop_seconds=1),
     ("small-cnn", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
     ("resnet18", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
-}, umap_points=5000, umap_dim=128, ui_images=800, ui_train_seconds=5, quality_budgets=())
+}, umap_points=5000, umap_dim=128, ui_images=800, ui_train_seconds=5, quality_budgets=(), scale_images=20_000,
+   scale_map_points=20_000)
 
 
 def run(sizes: Sizes, sections=SECTIONS, json_path: Path | None = None, table: Table | None = None,
@@ -127,10 +131,23 @@ def run(sizes: Sizes, sections=SECTIONS, json_path: Path | None = None, table: T
             folders = {name: sample_folder(name) for name in ("shapes", "digits")}
             report["quality"] = measure_quality(table, folders, sizes.quality_budgets, work / "quality-cache")
 
+        def scale():
+            figures = report["scale"] = measure_scale(table, sizes.scale_images, sizes.scale_map_points)
+            report["scale_ingest"] = {}
+            for px in RESOLUTIONS:
+                first, reopen = figures[f"ingest_{px}"]["first"], figures[f"ingest_{px}"]["reopen"]
+                report["scale_ingest"][px] = {"images_per_second": first["images"] / first["seconds"],
+                                              "peak_rss_mb": first["peak_mb"], "reopen_seconds": reopen["seconds"]}
+            if "map" in figures:
+                report["map_pan_frame_ms"] = figures["map"]["pan_ms_median"]
+                report["map_hover_ms"] = figures["map"]["hover_ms_median"]
+
         steps = {"ingest": ("Ingest", ingest), "augment": ("Augmentation (SimCLR recipe)", augment),
                  "train": ("Training throughput (views/s of core.train.train; phase split timed by hand)", train),
                  "project": ("Projection", project), "ui": ("UI responsiveness (main window, offscreen)", ui),
-                 "quality": ("Quality per time (default TrainConfig, kNN top-1 on held-out 20%)", quality)}
+                 "quality": ("Quality per time (default TrainConfig, kNN top-1 on held-out 20%)", quality),
+                 "scale": (f"Scale ({sizes.scale_images:,} images; maps of {sizes.scale_map_points:,} points)",
+                           scale)}
         wanted = set(sections) | ({"ingest"} if NEEDS_IMAGES & set(sections) else set())
         for name in SECTIONS:
             if name not in wanted:
@@ -163,7 +180,8 @@ def _jsonable(sizes: Sizes) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ssl_studio.bench", description="Measure SSL Studio beside its alternatives, in one process run.")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes: about 3 minutes on 2 cores")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes (scale: 20k images and points instead of 100k): about 5 minutes on 2 cores")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure to FILE")
     parser.add_argument("--only", metavar="SECTIONS", help=f"comma-separated subset of: {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)

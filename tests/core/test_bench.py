@@ -3,12 +3,13 @@
 import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from ssl_studio.bench import projection
+from ssl_studio.bench import projection, scale_folder
 from ssl_studio.bench.common import Table, fastest_rounds
 from ssl_studio.bench.quality import measure_quality
 from ssl_studio.bench.runner import Sizes, main, run
@@ -120,3 +121,23 @@ def test_unknown_section_is_refused(capsys):
         main(["--only", "ingest,nonsense"])
     assert exc.value.code == 2
     assert "nonsense" in capsys.readouterr().err
+
+
+def test_scale_reports_ingest_and_reopen_per_resolution_and_keeps_its_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(scale_folder, "bench_folder_root", lambda: tmp_path / "bench")
+    sizes = Sizes(images=16, quality_budgets=(), scale_images=16, scale_map_points=0)
+    out = io.StringIO()
+    report = run(sizes, ("scale",), None, Table(out), quick=True)
+
+    assert report["errors"] == {} and "ingest" not in report  # the scale section makes its own folder
+    folder = report["scale"]["folder"]
+    assert folder["images"] == 16 and not folder["reused"] and positive(folder["generate_seconds"])
+    for px in (32, 64):
+        first, reopen = report["scale"][f"ingest_{px}"]["first"], report["scale"][f"ingest_{px}"]["reopen"]
+        assert first["images"] == reopen["images"] == 16 and first["stage"] == "decoding"
+        assert reopen["stage"] == "cache" and first["cache_mb"] == 16 * 3 * px * px / 2**20
+        assert all(positive(float(f[k])) for f in (first, reopen) for k in ("seconds", "peak_mb", "before_mb"))
+        assert positive(report["scale_ingest"][px]["images_per_second"])
+    assert "map" not in report["scale"] and "reopen from the cache" in out.getvalue()
+    again = scale_folder.shapes_folder(16)  # the generated folder is kept for the next run
+    assert again[0] == Path(folder["path"]) and again[1]["reused"]
