@@ -71,16 +71,16 @@ def test_hover_answers_with_the_nearest_point_through_the_spatial_index(big_map,
         qtbot.waitUntil(lambda: m.hover in painted)
     assert tree.queries >= 5
     # The 20k points come from their pixmap cache: a hover redraws only the highlight.
-    assert m.points not in painted and m.selection not in painted
+    assert m.points not in painted and m.ghost not in painted
 
 
-def test_selecting_shows_exactly_the_selected_points_over_the_faded_rest(big_map):
+def test_selecting_shows_exactly_the_selected_points_over_a_grey_copy(big_map):
     m = big_map
     chosen = np.arange(0, N, 7)
     m.show_selection(chosen)
-    assert np.array_equal(m.selection_indices(), chosen) and m.selection.isVisible()
-    assert m.points.opacity() < 1
+    assert np.array_equal(m.selection_indices(), chosen) and m.ghost.isVisible()
+    assert np.array_equal(np.flatnonzero(m.points.data["visible"]), chosen)  # what the points item draws
     m.set_brushes([class_brush(1)] * N)  # new colors (k-means clusters) keep the selection
     assert np.array_equal(m.selection_indices(), chosen)
     m.show_selection([])
-    assert len(m.selection_indices()) == 0 and m.points.opacity() == 1
+    assert len(m.selection_indices()) == 0 and not m.ghost.isVisible() and m.points.data["visible"].all()
