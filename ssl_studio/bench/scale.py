@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ssl_studio.core.data import _MAX_PROCESSES, usable_cpus
+
 from .common import Table, source_root
 from .scale_folder import SOURCE_PX, shapes_folder
 
@@ -51,11 +53,13 @@ def measure_scale(table: Table, n_images: int, map_points: int, folder_root: Pat
             n = first["images"]
             table.row(f"open {n:,} images at {px} px: decode + write cache", n / first["seconds"], "images/s",
                       f"{first['seconds']:.1f} s; {first['processes']} decoding process(es)")
-            if px == RESOLUTIONS[0] and first["processes"] > 1:  # the loader's pool beside one process
-                alone = figures[f"ingest_{px}"]["one_process"] = _child("ingest", str(folder), str(px),
-                                                                        str(Path(tmp) / "one-process"), "1")
-                table.row("  the same on one process", n / alone["seconds"], "images/s",
-                          f"{alone['seconds']:.1f} s; peak {alone['peak_mb']:.0f} MB")
+            if px == RESOLUTIONS[0]:  # what the loader chose beside the other choice: one process or a pool
+                other = 1 if first["processes"] > 1 else max(2, min(usable_cpus(), _MAX_PROCESSES))
+                versus = figures[f"ingest_{px}"]["other_processes"] = _child(
+                    "ingest", str(folder), str(px), str(Path(tmp) / "versus"), str(other))
+                table.row(f"  the same on {other} decoding process(es)", n / versus["seconds"], "images/s",
+                          f"{versus['seconds']:.1f} s; peak {versus['peak_mb']:.0f} MB, largest decoding process "
+                          f"{versus['children_peak_mb']:.0f} MB")
             table.row(f"  peak resident memory (cache file {first['cache_mb']:.0f} MB)", first["peak_mb"], "MB",
                       f"{first['peak_mb'] - first['before_mb']:.0f} MB above the {first['before_mb']:.0f} MB "
                       f"before opening; largest decoding process {first['children_peak_mb']:.0f} MB")

@@ -41,9 +41,12 @@ _CACHE_VERSION = 2
 _CHUNK = 256
 _CHUNK_BYTES = 32 << 20
 # A pool of decoding processes pays for its start (each process imports the app's main module: torch, a second or
-# two) only on a folder that takes seconds to decode: about 20k small files or 200 MB of photos on one core.
+# two) only on a folder that takes seconds to decode: about 20k small files or 200 MB of photos on one core. On 2
+# cores it did not pay even then: 100k PNGs decoded at 2,263 images/s on one process, 1,753 on two (BENCHMARKS.md,
+# scale, a busy machine); so it needs 4 usable CPUs (a threshold not measured here: no such machine).
 _POOL_MIN_FILES = 20_000
 _POOL_MIN_BYTES = 200 << 20
+_POOL_MIN_CPUS = 4
 _MAX_PROCESSES = 8
 _FREE_MARGIN = 256 << 20  # what the cache leaves free on its disk
 
@@ -269,11 +272,15 @@ def _chunks(sizes: list[int]) -> list[tuple[int, int]]:
     return bounds
 
 
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _decode_processes(sizes: list[int]) -> int:
     """How many processes decode a folder of files of these sizes (1: this one)."""
-    if len(sizes) < _POOL_MIN_FILES and sum(sizes) < _POOL_MIN_BYTES:
+    cpus = usable_cpus()
+    if cpus < _POOL_MIN_CPUS or (len(sizes) < _POOL_MIN_FILES and sum(sizes) < _POOL_MIN_BYTES):
         return 1
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return min(cpus, _MAX_PROCESSES)
 
 

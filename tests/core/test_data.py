@@ -512,9 +512,12 @@ def test_cancel_stops_the_decoding_processes(tmp_path, monkeypatch):
     assert set(multiprocessing.active_children()) <= before
 
 
-def test_only_a_large_folder_is_decoded_on_several_processes():
-    assert data._decode_processes([1_000] * 2_000) == 1  # the start of a pool would cost more than it saves
+def test_only_a_large_folder_on_enough_cores_is_decoded_on_several_processes(monkeypatch):
     many_files, big_files = [1_000] * data._POOL_MIN_FILES, [data._POOL_MIN_BYTES // 10] * 10
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    for sizes in (many_files, big_files):
-        assert data._decode_processes(sizes) == min(usable, data._MAX_PROCESSES)
+    monkeypatch.setattr(data, "usable_cpus", lambda: 16)
+    assert data._decode_processes([1_000] * 2_000) == 1  # the start of a pool would cost more than it saves
+    assert data._decode_processes(many_files) == data._decode_processes(big_files) == data._MAX_PROCESSES
+    monkeypatch.setattr(data, "usable_cpus", lambda: data._POOL_MIN_CPUS)
+    assert data._decode_processes(many_files) == data._POOL_MIN_CPUS
+    monkeypatch.setattr(data, "usable_cpus", lambda: 2)  # measured: two processes lost to one on 2 cores
+    assert data._decode_processes(many_files) == 1
