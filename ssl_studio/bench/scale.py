@@ -57,12 +57,13 @@ def measure_scale(table: Table, n_images: int, map_points: int, folder_root: Pat
                 other = 1 if first["processes"] > 1 else max(2, min(usable_cpus(), _MAX_PROCESSES))
                 versus = figures[f"ingest_{px}"]["other_processes"] = _child(
                     "ingest", str(folder), str(px), str(Path(tmp) / "versus"), str(other))
+                pool = f", largest decoding process {versus['children_peak_mb']:.0f} MB" if other > 1 else ""
                 table.row(f"  the same on {other} decoding process(es)", n / versus["seconds"], "images/s",
-                          f"{versus['seconds']:.1f} s; peak {versus['peak_mb']:.0f} MB, largest decoding process "
-                          f"{versus['children_peak_mb']:.0f} MB")
+                          f"{versus['seconds']:.1f} s; peak {versus['peak_mb']:.0f} MB{pool}")
+            pool = f"; largest decoding process {first['children_peak_mb']:.0f} MB" if first["processes"] > 1 else ""
             table.row(f"  peak resident memory (cache file {first['cache_mb']:.0f} MB)", first["peak_mb"], "MB",
                       f"{first['peak_mb'] - first['before_mb']:.0f} MB above the {first['before_mb']:.0f} MB "
-                      f"before opening; largest decoding process {first['children_peak_mb']:.0f} MB")
+                      f"before opening{pool}")
             table.row("  reopen from the cache (fresh process)", again["seconds"], "s",
                       f"peak {again['peak_mb']:.0f} MB, {again['peak_mb'] - again['before_mb']:.0f} MB above before")
             rss = again["epoch_rss_mb"]
