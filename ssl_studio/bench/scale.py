@@ -157,7 +157,7 @@ def probe_map(points: str, frames: int = 40) -> dict:
 
     from ssl_studio.core.augment import Recipe
     from ssl_studio.core.config import TrainConfig
-    from ssl_studio.core.embed import SPACES
+    from ssl_studio.core.spaces import SPACES
     from ssl_studio.core.pipeline import LoadedRun
     from ssl_studio.gui.app import create_application
     from ssl_studio.gui.compare_page import ComparePage
