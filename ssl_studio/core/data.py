@@ -16,8 +16,7 @@ import os
 import shutil
 from collections import Counter, deque
 from collections.abc import Generator, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -303,7 +302,7 @@ def _decoded_chunks(files: list[str], sizes: list[int], resolution: int) -> Iter
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-    except BrokenProcessPool as e:
+    except BrokenExecutor as e:  # a decoding process died (a crash in a codec)
         raise DataError(f"a decoding process stopped unexpectedly ({e}); try opening the folder again") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

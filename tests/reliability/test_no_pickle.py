@@ -29,6 +29,15 @@ ALLOWED_PROCESS_PICKLING = {
         "pipe, never through a file",
     ("ssl_studio/core/project.py", "concurrent.futures.ProcessPoolExecutor"):
         "the same UMAP worker, run as a pool of one process",
+    ("ssl_studio/core/data.py", "multiprocessing"):
+        "the decoding processes of a large folder: file paths go there and decoded pixels come back through a "
+        "pipe; the image cache on disk is a .npy read with allow_pickle=False",
+    ("ssl_studio/core/data.py", "concurrent.futures.ProcessPoolExecutor"):
+        "the same decoding processes, as a pool",
+    ("ssl_studio/bench/scale_folder.py", "multiprocessing"):
+        "the bench's image generators: a folder path and counts go there, the same path comes back",
+    ("ssl_studio/bench/scale_folder.py", "concurrent.futures.ProcessPoolExecutor"):
+        "the same generators, as a pool",
 }
 
 
