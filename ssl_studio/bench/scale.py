@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -159,8 +160,9 @@ def probe_map(points: str, frames: int = 40) -> dict:
     from ssl_studio.core.config import TrainConfig
     from ssl_studio.core.spaces import SPACES
     from ssl_studio.core.pipeline import LoadedRun
+    from ssl_studio.core.runs import RunFolder
     from ssl_studio.gui.app import create_application
-    from ssl_studio.gui.compare_page import ComparePage
+    from ssl_studio.gui.compare import ComparePage
 
     app = create_application()
     n = int(points)
@@ -173,7 +175,8 @@ def probe_map(points: str, frames: int = 40) -> dict:
                                         + rng.normal(size=(n, 2))).astype(np.float32)
         embeddings[space] = (rng.normal(size=(10, EMBEDDING_DIM))[labels]
                              + rng.normal(size=(n, EMBEDDING_DIM))).astype(np.float32)
-    loaded = LoadedRun(None, TrainConfig(), Recipe(), Path("/nonexistent"), [f"{names[k]}/{i}.png"
+    run = RunFolder.create(tempfile.mkdtemp(prefix="ssl-studio-map-probe-"))  # empty: no imported spaces
+    loaded = LoadedRun(run, TrainConfig(), Recipe(), Path("/nonexistent"), [f"{names[k]}/{i}.png"
                        for i, k in enumerate(labels)], labels, names, embeddings, projections, {}, {})
     page = ComparePage()
     page.resize(1280, 820)
@@ -189,7 +192,7 @@ def probe_map(points: str, frames: int = 40) -> dict:
         return (time.perf_counter() - start) * 1000
 
     def fill() -> None:
-        page.show_loaded(loaded, None, None)
+        page.show_loaded(loaded, None)
         app.processEvents()
         for each in page.maps.values():
             each.plot.viewport().repaint()
@@ -227,12 +230,13 @@ def probe_map(points: str, frames: int = 40) -> dict:
     lo_y, hi_y = np.quantile(y, [0.3, 0.62])
     rect = QRectF(float(lo_x), float(lo_y), float(hi_x - lo_x), float(hi_y - lo_y))
     select = timed(lambda: m.view_box.rectSelected.emit(rect))
-    neighbours = timed(lambda: page.show_neighbours(int(rng.integers(n))))
+    neighbours = timed(lambda: page.linked.show_neighbours(int(rng.integers(n))))
     page.close()
+    shutil.rmtree(run.path, ignore_errors=True)
     return {"points": n, "frames": frames, "fill_ms": fill_ms, "pan_ms_median": pan[len(pan) // 2],
             "pan_ms_max": pan[-1], "zoom_ms_median": zoom[len(zoom) // 2], "zoom_ms_max": zoom[-1],
             "hover_ms_median": hover[len(hover) // 2], "hover_ms_max": hover[-1],
-            "query_ms_median": query[len(query) // 2], "selected": len(page.selection), "select_ms": select,
+            "query_ms_median": query[len(query) // 2], "selected": len(page.linked.selection), "select_ms": select,
             "neighbours_ms": neighbours, "dim": EMBEDDING_DIM}
 
 
