@@ -1,7 +1,8 @@
-"""Open a folder of images: scan it, decode every usable image once into a uint8 tensor, cache that on disk.
+"""Open a folder of images: scan it, decode every usable image once into a uint8 cache on disk, map that cache.
 
 Class subfolders give labels (an image nested deeper takes its top-level folder's class); a flat folder is
-unlabeled. A file that cannot be used is skipped with a reason the user can act on, never a crash.
+unlabeled. A file that cannot be used is skipped with a reason the user can act on, never a crash. The dataset's
+images are the cache file mapped into memory, so a folder of 100k images costs memory only for what is read.
 """
 
 from __future__ import annotations
