@@ -1,4 +1,9 @@
-"""Backbones that map float images in [0, 1] to feature vectors, and the heads methods put on top."""
+"""Backbones that map float images in [0, 1] to feature vectors, and the heads methods put on top.
+
+Every backbone has ``feature_dim`` (the length of its feature vector) and ``features_map(x)``: the spatial
+features before the final pooling, (B, feature_dim, H / map_stride, W / map_stride), for methods that work per
+location (masked-part prediction's decoder). ``forward`` is their average over the locations.
+"""
 
 from __future__ import annotations
 
@@ -41,9 +46,13 @@ class SmallCNN(nn.Module):
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.net = nn.Sequential(*layers)
         self.feature_dim = cin
+        self.map_stride = 2 ** (len(widths) - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def features_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net[:-2](x)  # all but the pooling and flattening
 
 
 class ResNet18Small(nn.Module):
@@ -58,9 +67,15 @@ class ResNet18Small(nn.Module):
         self.normalize = Normalize()
         self.net = net
         self.feature_dim = 512
+        self.map_stride = 8  # layer2, layer3 and layer4 each halve the resolution
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.normalize(x))
+        return torch.flatten(self.net.avgpool(self.features_map(x)), 1)  # torchvision's forward, fc is Identity
+
+    def features_map(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.net
+        x = n.maxpool(n.relu(n.bn1(n.conv1(self.normalize(x)))))
+        return n.layer4(n.layer3(n.layer2(n.layer1(x))))
 
 
 def build_backbone(name: str) -> nn.Module:
