@@ -7,6 +7,7 @@ A method is one module in this package (ARCHITECTURE.md, "Adding a method"): a :
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -92,6 +93,29 @@ class Method(nn.Module):
     def pictures(self, images: torch.Tensor) -> list[tuple[str, torch.Tensor]] | None:
         """Images the app shows live while training (for example reconstructions), or None."""
         return None
+
+
+class TwoViewMethod(Method):
+    """A method that compares two augmented views of each image: SimCLR and the joint-embedding family."""
+
+    view_names = ("view 1", "view 2")
+
+    @torch.no_grad()
+    def make_views(self, images, labels, generator):
+        return torch.cat([self.augment(images, generator), self.augment(images, generator)]), None
+
+
+def in_float32(loss):
+    """Run a loss function in float32, also inside the training step's bf16 autocast: batch statistics
+    (variances, cross-correlations) and small differences of similarities need more than bf16's 8 mantissa bits."""
+
+    @functools.wraps(loss)
+    def wrapper(*args, **kwargs):
+        device = next(a for a in args if torch.is_tensor(a)).device
+        with torch.autocast(device.type, enabled=False):
+            return loss(*(a.float() if torch.is_tensor(a) else a for a in args), **kwargs)
+
+    return wrapper
 
 
 def registered() -> dict[str, type[Method]]:

@@ -11,7 +11,7 @@ from ..augment import Recipe
 from ..distributed import gather_with_grad
 from ..models import mlp_head
 from ..schema import setting
-from .base import Method, MethodParams
+from .base import MethodParams, TwoViewMethod
 
 
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -29,14 +29,19 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Te
     return F.cross_entropy(logits, targets)
 
 
+def temperature_setting(default: float):
+    """The same label, help and range for every InfoNCE method, so they share one command-line flag."""
+    return setting(default, "Temperature", "InfoNCE temperature: lower sharpens the contrast between the positive "
+                   "pair and the negatives.", minimum=0.01, maximum=10, step=0.05)
+
+
 @dataclass(frozen=True)
 class SimCLRParams(MethodParams):
     # SimCLR's CIFAR value; over 15 and 30 epochs of shapes it edged out 0.2 (49.6 vs 48.8, 49.0 vs 47.3 kNN).
-    temperature: float = setting(0.5, "Temperature", "InfoNCE temperature: lower sharpens the contrast between the "
-                                 "positive pair and the negatives.", minimum=0.01, maximum=10, step=0.05)
+    temperature: float = temperature_setting(0.5)
 
 
-class SimCLR(Method):
+class SimCLR(TwoViewMethod):
     name = "simclr"
     title = "SimCLR (contrastive, InfoNCE)"
     summary = "Two views of one image attract, the other images of the batch repel."
@@ -45,16 +50,11 @@ class SimCLR(Method):
     # 2-minute budget, 15 epochs of shapes reached 49.6% kNN against 39.4% with SimCLR's 20% (README, "Defaults").
     default_recipe = Recipe(crop_scale=(0.35, 1.0), blur_p=0.0)
     Params = SimCLRParams
-    view_names = ("view 1", "view 2")
 
     def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None, hidden_dim: int = 512,
                  out_dim: int = 128) -> None:
         super().__init__(backbone, recipe, view_size, params)
         self.head = mlp_head(backbone.feature_dim, hidden_dim, out_dim)
-
-    @torch.no_grad()
-    def make_views(self, images, labels, generator):
-        return torch.cat([self.augment(images, generator), self.augment(images, generator)]), None
 
     def forward(self, views, targets=None):
         z = self.head(self.backbone(views))
