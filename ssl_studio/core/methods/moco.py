@@ -1,0 +1,82 @@
+"""MoCo v2 (He et al. 2020; Chen et al. 2020): each view must pick its pair's key out of a queue of older keys.
+
+The keys come from a momentum copy of the network, so keys made over many past steps stay consistent enough to
+serve as negatives: many more negatives than one batch holds. The queue is a buffer, saved in every checkpoint, so
+a resumed run continues with the same negatives. Under torchrun each process enqueues every process's keys
+(gathered), so the queues stay identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..distributed import gather_with_grad
+from ..models import mlp_head
+from ..schema import setting
+from .base import MethodParams, TwoViewMethod, in_float32
+from .momentum import cosine_schedule, frozen_copy, momentum_setting, update_momentum
+from .simclr import SimCLR, temperature_setting
+
+
+@in_float32
+def moco_loss(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE of each query against its own key (the positive) and every key in the queue (the negatives).
+
+    Cross-entropy over the logits with the positive in column 0: the library does the log-sum-exp stably.
+    """
+    q, k = F.normalize(q, dim=1), F.normalize(k.detach(), dim=1)
+    logits = torch.cat([(q * k).sum(dim=1, keepdim=True), q @ queue.T], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+
+
+@dataclass(frozen=True)
+class MoCoParams(MethodParams):
+    temperature: float = temperature_setting(0.2)  # MoCo v2's
+    momentum: float = momentum_setting(0.99)
+    queue_size: int = setting(4096, "Queue size", "How many past keys serve as negatives. Keep it well below the "
+                              "number of training images, or an image's own older keys become its negatives.",
+                              minimum=16, maximum=65536, step=256)
+
+
+class MoCo(TwoViewMethod):
+    name = "moco"
+    title = "MoCo v2 (momentum keys, queue of negatives)"
+    summary = "Each view picks its pair's key, made by a slowly moving copy of the network, out of a queue of " \
+              "older keys."
+    order = 30
+    default_recipe = SimCLR.default_recipe
+    Params = MoCoParams
+
+    def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None, hidden_dim: int = 512,
+                 out_dim: int = 128) -> None:
+        super().__init__(backbone, recipe, view_size, params)
+        self.projector = mlp_head(backbone.feature_dim, hidden_dim, out_dim)
+        self.key_encoder = frozen_copy(nn.Sequential(backbone, self.projector))
+        self.register_buffer("queue", F.normalize(torch.randn(self.params.queue_size, out_dim), dim=1))
+        self.register_buffer("queue_next", torch.zeros((), dtype=torch.long))  # where the next key goes
+
+    def forward(self, views, targets=None):
+        z = self.projector(self.backbone(views))
+        q1, q2 = z.chunk(2)
+        with torch.no_grad():
+            k1, k2 = self.key_encoder(views).chunk(2)
+        queue = self.queue.clone()  # the negatives of this step, before its own keys go in
+        loss = (moco_loss(q1, k2, queue, self.params.temperature) + moco_loss(q2, k1, queue, self.params.temperature)) / 2
+        self.enqueue(gather_with_grad(torch.cat([k1, k2]).detach()))
+        return loss, z
+
+    @torch.no_grad()
+    def enqueue(self, keys: torch.Tensor) -> None:
+        """Replace the oldest keys with ``keys`` (the newest last, when there are more than the queue holds)."""
+        keys = F.normalize(keys.float(), dim=1)[-len(self.queue):]
+        slots = (self.queue_next + torch.arange(len(keys), device=keys.device)) % len(self.queue)
+        self.queue[slots] = keys
+        self.queue_next.copy_((self.queue_next + len(keys)) % len(self.queue))
+
+    def after_step(self, progress: float) -> None:
+        online = nn.Sequential(self.backbone, self.projector)
+        update_momentum(self.key_encoder, online, cosine_schedule(progress, self.params.momentum))
