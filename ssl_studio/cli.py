@@ -49,9 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--epochs", type=int, help="train for this many epochs instead of a time budget")
     _add_settings(run, TrainConfig, choices={"method": method_names(self_supervised=True)})
     params = run.add_argument_group("method settings (each applies to the methods named in its help)")
-    for name, (methods, f) in _method_settings().items():
-        _add_setting(params, f, field_types(method_class(methods[0]).Params)[name],
-                     f"{info(f).help} ({', '.join(methods)}; default {f.default:g})")
+    for name, fields in _method_settings().items():
+        methods, f = next(iter(fields)), next(iter(fields.values()))
+        defaults = {method: f"{field.default:g}" for method, field in fields.items()}
+        said = (f"{', '.join(defaults)}; default {defaults[methods]}" if len(set(defaults.values())) == 1
+                else "; ".join(f"{method} default {value}" for method, value in defaults.items()))
+        _add_setting(params, f, field_types(method_class(methods).Params)[name], f"{info(f).help} ({said})")
     run.add_argument("--no-umap", action="store_true", help="PCA maps only (faster)")
     run.add_argument("--resume", action="store_true",
                      help="continue the interrupted run in --out from its last checkpoint, with its own settings")
@@ -140,12 +143,13 @@ def _add_settings(parser, cls, choices: dict[str, list[str]]) -> None:
         _add_setting(parser, f, types[f.name], f"{meta.help}{default}", options)
 
 
-def _method_settings() -> dict[str, tuple[list[str], object]]:
-    """Every self-supervised method's own settings by name, with the methods that have each."""
-    found: dict[str, tuple[list[str], object]] = {}
+def _method_settings() -> dict[str, dict[str, object]]:
+    """Every self-supervised method's own settings by name: each method that has it, with its field. Methods
+    share a name only with the same label, help and range (one flag); their defaults may differ."""
+    found: dict[str, dict[str, object]] = {}
     for method in method_names(self_supervised=True):
         for f in described_fields(method_class(method).Params):
-            found.setdefault(f.name, ([], f))[0].append(method)
+            found.setdefault(f.name, {})[method] = f
     return found
 
 
