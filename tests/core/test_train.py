@@ -8,7 +8,7 @@ from ssl_studio.core import train as train_module
 from ssl_studio.core.cancel import CancelToken
 from ssl_studio.core.checkpoint import CheckpointError, load_checkpoint, load_state_into
 from ssl_studio.core.config import TrainConfig
-from ssl_studio.core.methods import build_method
+from ssl_studio.core.methods import build_method, method_names
 from ssl_studio.core.methods.simclr import SimCLR
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress, embedding_health, lr_at, train
 
@@ -34,7 +34,7 @@ def run(method_name, cfg, **kw):
     return method, events
 
 
-@pytest.mark.parametrize("name", ["simclr", "rotation", "supervised"])
+@pytest.mark.parametrize("name", method_names())
 def test_two_steps_of_each_method(name, tmp_path):
     method, events = run(name, config(method=name), checkpoint_path=tmp_path / "ck.safetensors")
     progress = [e for e in events if isinstance(e, TrainProgress)]
@@ -113,6 +113,38 @@ def test_cancel_then_resume_continues_to_the_same_weights(tmp_path):
     assert [h[0] for h in events[-1].history] == [1, 2, 3, 4]
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_each_method_resumes_bit_for_bit(name, tmp_path):
+    """Weights, optimizer, random state and the method's own buffers (MoCo's queue, BatchNorm's statistics, the
+    momentum targets) all come back from the checkpoint: the resumed run ends where the uninterrupted one does."""
+    straight, _ = run(name, config(method=name, epochs=2))
+    path = tmp_path / "ck.safetensors"
+    cancel = CancelToken()
+    torch.manual_seed(0)
+    first = build_method(name, "small-cnn", num_classes=2)
+    for event in train(first, IMAGES, LABELS, config(method=name, epochs=2), cancel=cancel, checkpoint_path=path):
+        if isinstance(event, TrainProgress) and event.step == 2:
+            cancel.cancel()
+    torch.manual_seed(123)
+    resumed = build_method(name, "small-cnn", num_classes=2)
+    events = list(train(resumed, IMAGES, LABELS, config(method=name, epochs=2), checkpoint_path=path, resume=True))
+    assert events[-1].reason == "completed" and events[-1].steps == 4
+    expected, got = straight.state_dict(), resumed.state_dict()
+    assert expected.keys() == got.keys()
+    assert [k for k in expected if not torch.equal(expected[k], got[k])] == []
+
+
+def test_a_method_that_draws_pictures_sends_them_with_its_progress():
+    _, events = run("masked", config(method="masked"))
+    pictures = [e.pictures for e in events if isinstance(e, TrainProgress) and e.pictures]
+    assert pictures  # the first report carries them, then every PICTURES_EVERY_S
+    assert [name for name, _ in pictures[0]] == ["original", "masked", "reconstructed"]
+    assert all(t.shape == (train_module.PICTURE_IMAGES, 3, 16, 16) and t.device.type == "cpu"
+               for _, t in pictures[0])
+    _, events = run("simclr", config())
+    assert not any(e.pictures for e in events if isinstance(e, TrainProgress))
 
 
 def test_cancel_before_start_stops_at_once():
