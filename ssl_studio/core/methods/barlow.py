@@ -40,7 +40,7 @@ class BarlowParams(MethodParams):
 
 class BarlowTwins(TwoViewMethod):
     name = "barlow"
-    title = "Barlow Twins (cross-correlation to identity)"
+    title = "Barlow Twins"
     summary = "The correlation between two views' embeddings, dimension by dimension, is pushed to the identity."
     order = 50
     default_recipe = SimCLR.default_recipe

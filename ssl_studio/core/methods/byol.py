@@ -36,7 +36,7 @@ class BYOLParams(MethodParams):
 
 class BYOL(TwoViewMethod):
     name = "byol"
-    title = "BYOL (momentum target, no negatives)"
+    title = "BYOL (momentum target)"
     summary = "One view's embedding predicts the other's, as given by a slowly moving average of the network."
     order = 20
     default_recipe = SimCLR.default_recipe

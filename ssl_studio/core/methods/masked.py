@@ -70,7 +70,7 @@ class MaskedParams(MethodParams):
 
 class MaskedPrediction(Method):
     name = "masked"
-    title = "Masked-part prediction (fill in hidden patches)"
+    title = "Masked-part prediction"
     summary = "Random patches of each image are hidden; the network reconstructs them from the rest."
     order = 60
     # Light, as for rotation: the pretext task, not the augmentations, carries the signal.

@@ -44,7 +44,7 @@ class MoCoParams(MethodParams):
 
 class MoCo(TwoViewMethod):
     name = "moco"
-    title = "MoCo v2 (momentum keys, queue of negatives)"
+    title = "MoCo v2 (queue of negatives)"
     summary = "Each view picks its pair's key, made by a slowly moving copy of the network, out of a queue of " \
               "older keys."
     order = 30

@@ -56,7 +56,7 @@ class VICRegParams(MethodParams):
 
 class VICReg(TwoViewMethod):
     name = "vicreg"
-    title = "VICReg (variance, invariance, covariance)"
+    title = "VICReg"
     summary = "Two views agree, while every dimension keeps its spread over the batch and the dimensions decorrelate."
     order = 40
     default_recipe = SimCLR.default_recipe
