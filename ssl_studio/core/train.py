@@ -184,6 +184,8 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     images = images.to(device, non_blocking=True)  # on the CPU: the same tensor, not a copy
     labels = labels.to(device) if labels is not None else None
     rows = rows.to(device)
+    # Spread over the images, as a folder is sorted by class; the same ones each time, to be seen improving.
+    picture_rows = rows[torch.linspace(0, n - 1, min(n, PICTURE_IMAGES)).long().to(device)]
 
     def fraction_done(elapsed: float) -> float:
         parts = [step / total_steps] if total_steps else []
@@ -235,7 +237,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         if now - last_pictures < PICTURES_EVERY_S:
             return None
         last_pictures = now
-        shown = method.pictures(images[rows[:PICTURE_IMAGES]])
+        shown = method.pictures(images[picture_rows])
         return [(name, t.detach().float().cpu()) for name, t in shown] if shown else None
 
     def report(now: float) -> TrainProgress:
