@@ -320,8 +320,8 @@ class AugmentPage(Page):
         method.recipe = recipe
         columns = method.preview(images, generator)
         self._layout_cells([name for name, _ in columns])
-        self.preview_caption.setText(f"What {method.title} shows the network for each image: "
-                                     f"{len(columns)} random view{'s' if len(columns) > 1 else ''}, as in training")
+        self.preview_caption.setText(f"What {method.title} makes of each image, as in training: "
+                                     + ", ".join(name for name, _ in columns))
         for i, cell in enumerate(self._cells):
             if i >= len(images):
                 for label in cell:

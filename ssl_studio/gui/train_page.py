@@ -26,6 +26,7 @@ from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
 
 from . import settings
 from .page import EXPECTED_ERRORS, Page, error_text
+from .picture_strip import PictureStrip
 from .setting_controls import SettingControls
 from .widgets import NextButton, shown
 
@@ -228,6 +229,8 @@ class TrainPage(Page):
         layout.addWidget(self.progress)
         layout.addLayout(stats)
         layout.addWidget(self.plot, 1)
+        self.pictures = PictureStrip()
+        layout.addWidget(self.pictures)
         return box
 
     def _load_settings(self) -> None:
@@ -346,6 +349,7 @@ class TrainPage(Page):
 
     def _on_events(self, events: list) -> None:
         latest: TrainProgress | None = None
+        pictures: tuple[str, TrainProgress] | None = None
         for event in events:
             if isinstance(event, RunPrepared):
                 self.run = event.run
@@ -365,6 +369,8 @@ class TrainPage(Page):
                 if isinstance(event.event, TrainProgress):
                     self._points.setdefault(event.which, []).append((event.event.elapsed, event.event.loss))
                     latest = event.event
+                    if event.event.pictures:
+                        pictures = (event.which, event.event)
                 else:
                     self.finished_events[event.which] = event.event
         # One redraw per delivered batch (at most ~10 per second), however many points arrived.
@@ -372,6 +378,10 @@ class TrainPage(Page):
             self._draw_curve(which, points)
         if latest is not None:
             self._show_progress(latest)
+        if pictures is not None:
+            which, p = pictures
+            title = method_class(self._config.method).title if which == "ssl" and self._config else which
+            self.pictures.show_pictures(p.pictures, f"{title}, after {format_seconds(p.elapsed)} of training")
 
     def _draw_curve(self, which: str, points) -> None:
         if not points:
@@ -458,6 +468,7 @@ class TrainPage(Page):
         self._points.clear()
         self.finished_events.clear()
         self._current = None
+        self.pictures.clear()
         self.stage.setText("Not started yet.")
         self.run_label.setText("")
         self.progress.setRange(0, 1000)
