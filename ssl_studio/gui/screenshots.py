@@ -5,7 +5,8 @@ model), waits for the UMAP maps, hovers, selects and clicks a point, and grabs t
 and the run folder live in a temporary directory, so the user's own are never touched.
 
 Options: --budget SECONDS (time per model; default: the app's default), --sample shapes|digits, --folder DIR
-(any folder instead of a sample), --epochs N (instead of a time budget), --no-umap, --size WxH.
+(any folder instead of a sample), --epochs N (instead of a time budget), --method NAME (default: the app's),
+--no-umap, --size WxH.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folder", type=Path, help="use this folder instead of a sample dataset")
     parser.add_argument("--budget", type=int, help="seconds of training per model (default: the app's default)")
     parser.add_argument("--epochs", type=int, help="train for this many epochs instead")
+    parser.add_argument("--method", help="the self-supervised method (default: the app's)")
     parser.add_argument("--no-umap", action="store_true")
     parser.add_argument("--size", default="1280x820")
     args = parser.parse_args(argv)
@@ -110,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         window.data.grid.scrollToTop()
         _save(window, args.out, "1-data")
 
+        if args.method:  # before the Augment page, which previews the method's own views
+            combo = window.train.control("method")
+            combo.setCurrentIndex(combo.findData(args.method))
+            if combo.currentData() != args.method:
+                raise ValueError(f"unknown method {args.method!r}")
         window.data.next.click()
         window.augment.next_sample()
         _wait(app, lambda: window.augment.redraws > 0, 10, "the augmentation preview")
@@ -127,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         if not page.start():
             raise RuntimeError(f"training did not start: {page.banner.text()}")
         # Mid-way through the supervised baseline (or the SSL run when there is none), both curves are visible.
-        last = page._models[-1]
+        _wait(app, lambda: page._models or not page.is_running(), 600, "the training plan")
+        last = page._models[-1] if page._models else None
         _wait(app, lambda: (page._current == last and page.progress.value() >= 500) or not page.is_running(),
               3600, "training")
         _save(window, args.out, "3-train")
