@@ -147,7 +147,7 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
         steps = {"ingest": ("Ingest", ingest), "augment": ("Augmentation (SimCLR recipe)", augment),
                  "train": ("Training throughput (views/s of core.train.train; phase split timed by hand)", train),
                  "project": ("Projection", project), "ui": ("UI responsiveness (main window, offscreen)", ui),
-                 "quality": ("Quality per time (default TrainConfig, kNN top-1 on held-out 20%)", quality),
+                 "quality": ("Quality per time (each method's defaults, kNN top-1 on held-out 20%)", quality),
                  "scale": (f"Scale ({sizes.scale_images:,} images; maps of {sizes.scale_map_points:,} points)",
                            scale)}
         wanted = set(sections) | ({"ingest"} if NEEDS_IMAGES & set(sections) else set())

@@ -35,7 +35,7 @@ def phase_split(method, images: torch.Tensor, labels: torch.Tensor, batch: int, 
     tuning = StepTuning(device)
     tuning.model(method)
     method.train()
-    optimizer = torch.optim.AdamW(method.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW(method.param_groups(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     times: dict[str, list[float]] = {p: [] for p in PHASES}
     for step in range(steps + 1):
@@ -51,6 +51,7 @@ def phase_split(method, images: torch.Tensor, labels: torch.Tensor, batch: int, 
         loss.backward()
         t3 = clock(device)
         optimizer.step()
+        method.after_step(step / (steps + 1))  # a momentum target's update counts with the optimizer's
         t4 = clock(device)
         if step:
             for phase, seconds in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):

@@ -91,13 +91,17 @@ def test_quality_scores_ssl_beside_pixels_and_untrained(tmp_path):
     folder = make_shapes(tmp_path / "shapes", per_class=4, size=32)
     config = TrainConfig(batch_size=8)
 
-    results = measure_quality(Table(io.StringIO()), {"shapes": folder}, (0.05,), tmp_path / "cache", config)
+    out = io.StringIO()
+    results = measure_quality(Table(out), {"shapes": folder}, (0.05,), tmp_path / "cache", config,
+                              methods=("simclr", "masked"))
 
     shapes = results["shapes"]
     assert shapes["images"] == 32 and shapes["classes"] == 8
-    for top1 in (shapes["pixels"], shapes["untrained"], shapes["ssl"]["0.05"]["knn_top1"]):
+    assert set(shapes["ssl"]) == {"simclr", "masked"}  # a row per method, each with its own defaults
+    for top1 in (shapes["pixels"], shapes["untrained"], *(m["0.05"]["knn_top1"] for m in shapes["ssl"].values())):
         assert 0.0 <= top1 <= 1.0
-    assert shapes["ssl"]["0.05"]["steps"] >= 1
+    assert all(m["0.05"]["steps"] >= 1 for m in shapes["ssl"].values())
+    assert "shapes: masked 0.05 s" in out.getvalue()
 
 
 def test_fastest_rounds_calls_each_contestant_in_turn():
