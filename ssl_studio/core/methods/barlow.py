@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 
 from ..distributed import gather_with_grad
-from ..models import mlp_head
 from ..schema import setting
 from .base import MethodParams, TwoViewMethod, in_float32
 from .simclr import SimCLR
@@ -45,13 +44,9 @@ class BarlowTwins(TwoViewMethod):
     order = 50
     default_recipe = SimCLR.default_recipe
     Params = BarlowParams
+    projector_widths = (512, 512)  # decorrelating losses want more dimensions than InfoNCE's 128
 
-    def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None, hidden_dim: int = 512,
-                 out_dim: int = 512) -> None:
-        super().__init__(backbone, recipe, view_size, params)
-        self.projector = mlp_head(backbone.feature_dim, hidden_dim, out_dim)
 
     def forward(self, views, targets=None):
-        z = self.projector(self.backbone(views))
-        z1, z2 = z.chunk(2)
+        z, z1, z2 = self.project(views)
         return barlow_twins_loss(gather_with_grad(z1), gather_with_grad(z2), self.params.redundancy), z

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..augment import Recipe, augment
+from ..models import mlp_head
 from ..schema import check_ranges, dataclass_from_dict
 
 _REGISTRY: dict[str, type[Method]] = {}
@@ -96,13 +97,27 @@ class Method(nn.Module):
 
 
 class TwoViewMethod(Method):
-    """A method that compares two augmented views of each image: SimCLR and the joint-embedding family."""
+    """A method that compares two augmented views of each image: SimCLR and the joint-embedding family.
+
+    ``projector_widths``: (hidden, output) of the MLP projector it puts on the backbone, or None for none.
+    """
 
     view_names = ("view 1", "view 2")
+    projector_widths: ClassVar[tuple[int, int] | None] = None
+
+    def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None) -> None:
+        super().__init__(backbone, recipe, view_size, params)
+        if self.projector_widths is not None:
+            self.projector = mlp_head(backbone.feature_dim, *self.projector_widths)
 
     @torch.no_grad()
     def make_views(self, images, labels, generator):
         return torch.cat([self.augment(images, generator), self.augment(images, generator)]), None
+
+    def project(self, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The projections of all the views, then of view 1 and of view 2 of every image."""
+        z = self.projector(self.backbone(views))
+        return z, *z.chunk(2)
 
 
 def in_float32(loss):

@@ -41,12 +41,11 @@ class BYOL(TwoViewMethod):
     order = 20
     default_recipe = SimCLR.default_recipe
     Params = BYOLParams
+    projector_widths = (512, 128)
 
-    def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None, hidden_dim: int = 512,
-                 out_dim: int = 128) -> None:
+    def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None) -> None:
         super().__init__(backbone, recipe, view_size, params)
-        self.projector = mlp_head(backbone.feature_dim, hidden_dim, out_dim)
-        self.predictor = mlp_head(out_dim, hidden_dim, out_dim)
+        self.predictor = mlp_head(self.projector_widths[1], *self.projector_widths)
         self.target = frozen_copy(nn.Sequential(backbone, self.projector))
 
     def forward(self, views, targets=None):

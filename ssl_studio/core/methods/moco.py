@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distributed import gather_with_grad
-from ..models import mlp_head
 from ..schema import setting
 from .base import MethodParams, TwoViewMethod, in_float32
 from .momentum import cosine_schedule, frozen_copy, momentum_setting, update_momentum
@@ -50,18 +49,17 @@ class MoCo(TwoViewMethod):
     order = 30
     default_recipe = SimCLR.default_recipe
     Params = MoCoParams
+    projector_widths = (512, 128)
 
-    def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None, hidden_dim: int = 512,
-                 out_dim: int = 128) -> None:
+    def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None) -> None:
         super().__init__(backbone, recipe, view_size, params)
-        self.projector = mlp_head(backbone.feature_dim, hidden_dim, out_dim)
         self.key_encoder = frozen_copy(nn.Sequential(backbone, self.projector))
-        self.register_buffer("queue", F.normalize(torch.randn(self.params.queue_size, out_dim), dim=1))
+        keys = F.normalize(torch.randn(self.params.queue_size, self.projector_widths[1]), dim=1)
+        self.register_buffer("queue", keys)
         self.register_buffer("queue_next", torch.zeros((), dtype=torch.long))  # where the next key goes
 
     def forward(self, views, targets=None):
-        z = self.projector(self.backbone(views))
-        q1, q2 = z.chunk(2)
+        z, q1, q2 = self.project(views)
         with torch.no_grad():
             k1, k2 = self.key_encoder(views).chunk(2)
         queue = self.queue.clone()  # the negatives of this step, before its own keys go in

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from ..distributed import gather_with_grad
-from ..models import mlp_head
 from ..schema import setting
 from .base import MethodParams, TwoViewMethod, in_float32
 from .simclr import SimCLR
@@ -61,14 +60,10 @@ class VICReg(TwoViewMethod):
     order = 40
     default_recipe = SimCLR.default_recipe
     Params = VICRegParams
+    projector_widths = (512, 512)  # decorrelating losses want more dimensions than InfoNCE's 128
 
-    def __init__(self, backbone, recipe, view_size=None, params=None, num_classes=None, hidden_dim: int = 512,
-                 out_dim: int = 512) -> None:
-        super().__init__(backbone, recipe, view_size, params)
-        self.projector = mlp_head(backbone.feature_dim, hidden_dim, out_dim)
 
     def forward(self, views, targets=None):
-        z = self.projector(self.backbone(views))
-        z1, z2 = z.chunk(2)
+        z, z1, z2 = self.project(views)
         p = self.params
         return vicreg_loss(gather_with_grad(z1), gather_with_grad(z2), p.invariance, p.variance, p.covariance), z
