@@ -49,7 +49,8 @@ def test_each_method_gives_a_scalar_loss_with_gradients():
     images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
     labels = torch.tensor([0, 1, 2, 0, 1, 2])
     g = torch.Generator().manual_seed(0)
-    for name, views_per_image in (("simclr", 2), ("rotation", 4), ("supervised", 1)):
+    for name, views_per_image in (("simclr", 2), ("rotation", 4), ("supervised", 1), ("byol", 2), ("moco", 2),
+                                  ("vicreg", 2), ("barlow", 2), ("masked", 1)):
         method = build_method(name, "small-cnn", num_classes=3)
         views, targets = method.make_views(images, labels, g)
         assert views.shape[0] == 6 * views_per_image
@@ -64,3 +65,18 @@ def test_backbones_map_small_images_to_features():
     for name in ("small-cnn", "resnet18"):
         net = build_backbone(name)
         assert net(torch.rand(2, 3, 16, 16)).shape == (2, net.feature_dim)
+
+
+def test_settings_of_one_name_mean_the_same_in_every_method():
+    """They are one command-line flag, so its label, help and range must hold for each method that has it."""
+    import dataclasses
+
+    from ssl_studio.core.methods import method_class, method_names
+    from ssl_studio.core.schema import described_fields, info
+
+    seen = {}
+    for name in method_names():
+        for f in described_fields(method_class(name).Params):
+            described = dataclasses.replace(info(f))
+            assert seen.setdefault(f.name, described) == described, f"{name}'s {f.name}"
+    assert {"temperature", "momentum"} <= set(seen)
