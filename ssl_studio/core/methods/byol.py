@@ -15,7 +15,7 @@ from torch import nn
 from ..models import mlp_head
 from .base import MethodParams, TwoViewMethod, in_float32
 from .momentum import cosine_schedule, frozen_copy, momentum_setting, update_momentum
-from .simclr import SimCLR
+from .simclr import COLOR_BLIND_RECIPE
 
 
 @in_float32
@@ -31,6 +31,7 @@ def byol_loss(p1: torch.Tensor, p2: torch.Tensor, t1: torch.Tensor, t2: torch.Te
 
 @dataclass(frozen=True)
 class BYOLParams(MethodParams):
+    # BYOL's own CIFAR value; over 15 epochs of shapes 0.99 gave 39.6 % kNN, 0.996 37.9 % (README, "Defaults").
     momentum: float = momentum_setting(0.99)
 
 
@@ -39,7 +40,7 @@ class BYOL(TwoViewMethod):
     title = "BYOL (momentum target)"
     summary = "One view's embedding predicts the other's, as given by a slowly moving average of the network."
     order = 20
-    default_recipe = SimCLR.default_recipe
+    default_recipe = COLOR_BLIND_RECIPE
     Params = BYOLParams
     projector_widths = (512, 128)
 

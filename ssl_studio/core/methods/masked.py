@@ -62,6 +62,8 @@ def decoder(in_dim: int, stride: int) -> nn.Sequential:
 
 @dataclass(frozen=True)
 class MaskedParams(MethodParams):
+    # Over 15 epochs of shapes (README, "Defaults"): ratio 0.5 38.3 % kNN, 0.75 34.2 %, 0.25 25.6 %; 8 px patches
+    # 35.8 %.
     mask_ratio: float = setting(0.5, "Mask ratio", "Share of each view's patches that are hidden.", minimum=0.05,
                                 maximum=0.95, step=0.05)
     patch_size: int = setting(4, "Patch size", "Side of a hidden square, in pixels of the view.", minimum=1,
@@ -73,8 +75,9 @@ class MaskedPrediction(Method):
     title = "Masked-part prediction"
     summary = "Random patches of each image are hidden; the network reconstructs them from the rest."
     order = 60
-    # Light, as for rotation: the pretext task, not the augmentations, carries the signal.
-    default_recipe = RotationPrediction.default_recipe
+    # Light, as for rotation (the pretext task carries the signal), but with any hue and grey half the time: over
+    # 15 epochs of shapes, 38.3 % kNN against 25.6 % with rotation's colours (README, "Defaults").
+    default_recipe = RotationPrediction.default_recipe.replace(hue=0.5, grayscale_p=0.5)
     Params = MaskedParams
     view_names = ("masked",)
 

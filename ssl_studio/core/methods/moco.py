@@ -18,7 +18,7 @@ from ..distributed import gather_with_grad
 from ..schema import setting
 from .base import MethodParams, TwoViewMethod, in_float32
 from .momentum import cosine_schedule, frozen_copy, momentum_setting, update_momentum
-from .simclr import SimCLR, temperature_setting
+from .simclr import COLOR_BLIND_RECIPE, temperature_setting
 
 
 @in_float32
@@ -34,9 +34,11 @@ def moco_loss(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature
 
 @dataclass(frozen=True)
 class MoCoParams(MethodParams):
-    temperature: float = temperature_setting(0.2)  # MoCo v2's
+    # Over 15 epochs of shapes (kNN, README "Defaults"): temperature 0.1 54.8 %, MoCo v2's 0.2 52.3 %; momentum
+    # 0.99 52.3 %, 0.996 51.7 %, 0.9 (SimCLR's colours) 26.3 %; a queue of 1024 as good as 4096 (54.2 / 54.8 %).
+    temperature: float = temperature_setting(0.1)
     momentum: float = momentum_setting(0.99)
-    queue_size: int = setting(4096, "Queue size", "How many past keys serve as negatives. Keep it well below the "
+    queue_size: int = setting(1024, "Queue size", "How many past keys serve as negatives. Keep it well below the "
                               "number of training images, or an image's own older keys become its negatives.",
                               minimum=16, maximum=65536, step=256)
 
@@ -47,7 +49,7 @@ class MoCo(TwoViewMethod):
     summary = "Each view picks its pair's key, made by a slowly moving copy of the network, out of a queue of " \
               "older keys."
     order = 30
-    default_recipe = SimCLR.default_recipe
+    default_recipe = COLOR_BLIND_RECIPE
     Params = MoCoParams
     projector_widths = (512, 128)
 

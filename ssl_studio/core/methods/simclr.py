@@ -61,3 +61,9 @@ class SimCLR(TwoViewMethod):
         z1, z2 = z.chunk(2)
         loss = info_nce(gather_with_grad(z1), gather_with_grad(z2), self.params.temperature)
         return loss, z
+
+
+# SimCLR's recipe with any hue and grey half the time, so that colour never tells two views apart and shape must:
+# over 15 epochs of shapes it lifted BYOL from 25.0 to 39.6 % kNN, VICReg from 47.7 to 58.8 %, MoCo from 37.5 to
+# 52.3 %, Barlow Twins from 37.7 to 55.0 % (README, "Defaults"). A folder whose classes differ by colour wants less.
+COLOR_BLIND_RECIPE = SimCLR.default_recipe.replace(hue=0.5, grayscale_p=0.5)

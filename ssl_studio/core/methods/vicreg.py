@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..distributed import gather_with_grad
 from ..schema import setting
 from .base import MethodParams, TwoViewMethod, in_float32
-from .simclr import SimCLR
+from .simclr import COLOR_BLIND_RECIPE
 
 EPS = 1e-4  # inside the square root of the variance: keeps the gradient finite for a collapsed dimension
 
@@ -58,7 +58,7 @@ class VICReg(TwoViewMethod):
     title = "VICReg"
     summary = "Two views agree, while every dimension keeps its spread over the batch and the dimensions decorrelate."
     order = 40
-    default_recipe = SimCLR.default_recipe
+    default_recipe = COLOR_BLIND_RECIPE
     Params = VICRegParams
     projector_widths = (512, 512)  # decorrelating losses want more dimensions than InfoNCE's 128
 
