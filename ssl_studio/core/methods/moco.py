@@ -46,8 +46,8 @@ class MoCoParams(MethodParams):
 class MoCo(TwoViewMethod):
     name = "moco"
     title = "MoCo v2 (queue of negatives)"
-    summary = "Each view picks its pair's key, made by a slowly moving copy of the network, out of a queue of " \
-              "older keys."
+    summary = ("Each view picks its pair's key, made by a slowly moving copy of the network, out of a queue of "
+               "older keys.")
     order = 30
     default_recipe = COLOR_BLIND_RECIPE
     Params = MoCoParams
@@ -65,7 +65,9 @@ class MoCo(TwoViewMethod):
         with torch.no_grad():
             k1, k2 = self.key_encoder(views).chunk(2)
         queue = self.queue.clone()  # the negatives of this step, before its own keys go in
-        loss = (moco_loss(q1, k2, queue, self.params.temperature) + moco_loss(q2, k1, queue, self.params.temperature)) / 2
+        t = self.params.temperature
+        # Symmetrized, as lightly's benchmarks do: both views are a query once, so every view trains the network.
+        loss = (moco_loss(q1, k2, queue, t) + moco_loss(q2, k1, queue, t)) / 2
         self.enqueue(gather_with_grad(torch.cat([k1, k2]).detach()))
         return loss, z
 
