@@ -24,7 +24,7 @@ from .ingest import measure_ingest
 from .projection import measure_projection
 from .quality import measure_quality
 from .scale import RESOLUTIONS, measure_scale
-from .training import StepPlan, measure_training
+from .training import StepPlan, measure_training, step_ratios
 from .ui import measure_ui
 
 SECTIONS = ("ingest", "augment", "train", "project", "ui", "quality", "scale")
@@ -45,6 +45,7 @@ class Sizes:
         ("small-cnn", "cuda"): StepPlan(batch=512, steps=20, loop_seconds=10),
         ("resnet18", "cuda"): StepPlan(batch=512, steps=20, loop_seconds=10),
     })
+    ratio_rounds: int = 6  # rounds of the methods' steps timed in alternation (views/s against SimCLR's)
     umap_points: int = 10_000
     umap_dim: int = 256
     ui_images: int = 5000  # the ingest folder when as large, else a smaller one of its own
@@ -60,8 +61,8 @@ QUICK = Sizes(images=2000, augment_rounds=5, loader_batches=6, train={
     ("resnet18", "cpu"): StepPlan(batch=8, steps=1, loop_seconds=1),
     ("small-cnn", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
     ("resnet18", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
-}, umap_points=5000, umap_dim=128, ui_images=800, ui_train_seconds=5, quality_budgets=(), scale_images=20_000,
-   scale_map_points=20_000)
+}, ratio_rounds=2, umap_points=5000, umap_dim=128, ui_images=800, ui_train_seconds=5, quality_budgets=(),
+   scale_images=20_000, scale_map_points=20_000)
 
 
 def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, table: Table | None = None,
@@ -109,6 +110,8 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
             images = images.round_().clamp_(0, 255).to(torch.uint8)
             report["train"] = measure_training(table, images, dataset.labels, devices, sizes.train)
             report["train_views_per_second"] = {k: v["loop_views_per_second"] for k, v in report["train"].items()}
+            plan = sizes.train[("small-cnn", "cpu")]
+            report["train_vs_simclr"] = step_ratios(table, images, dataset.labels, plan.batch, sizes.ratio_rounds)
 
         def project():
             report["projection"] = measure_projection(table, sizes.umap_points, sizes.umap_dim)

@@ -97,3 +97,44 @@ def measure_training(table: Table, images: torch.Tensor, labels: torch.Tensor, d
                           f"loop {done.steps} steps; b={plan.batch} ({views} views of {config.view_size} px): "
                           f"{shares}, {step:.3g} s/step")
     return results
+
+
+def step_ratios(table: Table, images: torch.Tensor, labels: torch.Tensor, batch: int, rounds: int, steps: int = 3,
+                backbone: str = "small-cnn") -> dict:
+    """Every method's training step on the CPU, timed in alternation (best of ``rounds`` rounds of ``steps`` steps):
+    load that changes during the section hits every method alike, so views/s against SimCLR's can be trusted."""
+    device = torch.device("cpu")
+    tuning = StepTuning(device)
+    gen = torch.Generator().manual_seed(0)
+    setups = {}
+    view_size = TrainConfig(resolution=images.shape[-1]).view_size  # as the loop renders them
+    for name in method_names():
+        torch.manual_seed(0)
+        method = build_method(name, backbone, num_classes=int(labels.max()) + 1, view_size=view_size)
+        tuning.model(method)
+        method.train()
+        setups[name] = (method, torch.optim.AdamW(method.param_groups(), lr=1e-3))
+    best, views = dict.fromkeys(setups, float("inf")), {}
+    for round_ in range(rounds + 1):  # the first round warms up
+        for name, (method, optimizer) in setups.items():
+            t0 = clock(device)
+            for _ in range(steps):
+                idx = torch.randint(len(images), (batch,), generator=gen)
+                v, targets = method.make_views(images[idx], labels[idx], gen)
+                with tuning.autocast():
+                    loss, _ = method(tuning.inputs(v), targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                method.after_step(0.5)
+            if round_:
+                best[name] = min(best[name], (clock(device) - t0) / steps)
+            views[name] = v.shape[0]
+    results = {}
+    for name in setups:
+        ratio = views[name] / best[name] / (views["simclr"] / best["simclr"])
+        results[name] = {"seconds_per_step": best[name], "views_per_second": views[name] / best[name],
+                         "images_per_second": batch / best[name], "vs_simclr": ratio}
+        table.row(f"{name}/{backbone}/cpu in alternation", ratio, "x simclr",
+                  f"{views[name] / best[name]:,.0f} views/s, {batch / best[name]:,.0f} images/s, best of {rounds}")
+    return results

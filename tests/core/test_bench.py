@@ -19,7 +19,7 @@ from ssl_studio.core.methods import method_names
 from ssl_studio.core.samples import make_shapes
 
 TINY = Sizes(images=16, augment_batch=8, augment_rounds=1, loader_batches=1,
-             train={("small-cnn", "cpu"): StepPlan(batch=4, steps=1, loop_seconds=0.5)},
+             train={("small-cnn", "cpu"): StepPlan(batch=4, steps=1, loop_seconds=0.5)}, ratio_rounds=1,
              umap_points=60, umap_dim=8, ui_train_seconds=5, quality_budgets=())
 
 
@@ -48,6 +48,9 @@ def test_run_writes_every_figure_of_the_sections_it_ran(tmp_path):
         assert all(positive(s) for s in figures["seconds_per_step"].values())
         assert figures["loop_steps"] >= 1
     assert report["train"]["simclr/small-cnn/cpu"]["views_per_step"] == 2 * 4
+    ratios = report["train_vs_simclr"]
+    assert set(ratios) == set(method_names()) and ratios["simclr"]["vs_simclr"] == 1
+    assert all(positive(v["views_per_second"]) for v in ratios.values())
     assert report["train"]["rotation/small-cnn/cpu"]["views_per_step"] == 4 * 4
     assert report["skipped"] == {"quality": "full run only"}
     assert "projection" not in report and "ui_max_gap_ms" not in report
