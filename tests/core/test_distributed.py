@@ -86,8 +86,9 @@ def test_two_processes_give_the_one_process_loss_and_gradients(name, two_process
     # DDP averages the processes' gradients: the mean of their losses is the one-process loss.
     assert np.isclose(np.mean([r["loss"] for r in ranks]), loss.item(), rtol=1e-5)
     expected = {k: p.grad.numpy() for k, p in method.named_parameters() if p.grad is not None}
-    # float32 sums in another order: near zero, close to the largest gradient (Barlow Twins' reach about 10).
-    atol = 1e-6 * max(1.0, max(float(np.abs(g).max()) for g in expected.values()))
+    # float32 sums in another order: near zero, close relative to the largest gradient. Barlow Twins' reach ~100,
+    # and its last bias, which the loss cannot see (it standardizes), gets 0 as a difference of such terms.
+    atol = max(1e-6, 1e-5 * max(float(np.abs(g).max()) for g in expected.values()))
     for rank in ranks:
         assert set(rank.files) - {"loss"} == set(expected)
         for key, grad in expected.items():
