@@ -53,6 +53,7 @@ class Sizes:
     quality_budgets: tuple[float, ...] = (30, 60, 120)
     scale_images: int = 100_000  # generated once, then kept in the system's temp folder (scale_folder.py)
     scale_map_points: int = 100_000  # per map, four maps
+    scale_gloo_epochs: int = 3  # SSL training under torchrun with 1, then 2 CPU processes (0: skip)
 
 
 FULL = Sizes()
@@ -137,7 +138,8 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
             report["quality"] = measure_quality(table, folders, sizes.quality_budgets, work / "quality-cache")
 
         def scale():
-            figures = report["scale"] = measure_scale(table, sizes.scale_images, sizes.scale_map_points)
+            figures = report["scale"] = measure_scale(table, sizes.scale_images, sizes.scale_map_points,
+                                                               gloo_epochs=sizes.scale_gloo_epochs)
             report["scale_ingest"] = {}
             for px in RESOLUTIONS:
                 first, reopen = figures[f"ingest_{px}"]["first"], figures[f"ingest_{px}"]["reopen"]

@@ -33,7 +33,8 @@ _MB = 1 << 20
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
-def measure_scale(table: Table, n_images: int, map_points: int, folder_root: Path | None = None) -> dict:
+def measure_scale(table: Table, n_images: int, map_points: int, folder_root: Path | None = None,
+                  gloo_epochs: int = 3) -> dict:
     folder, made = shapes_folder(n_images, folder_root)
     figures: dict = {"folder": {**made, "path": str(folder)}}
     if made["reused"]:
@@ -71,6 +72,12 @@ def measure_scale(table: Table, n_images: int, map_points: int, folder_root: Pat
             table.row("  an epoch of batches of 256 from the mapped cache", again["epoch_seconds"], "s",
                       f"then resident: {rss.get('RssAnon', 0):.0f} MB own, {rss.get('RssFile', 0):.0f} MB of "
                       "mapped files (the OS can drop those)" if rss else "")
+        if gloo_epochs:
+            figures["gloo"] = _gloo_views_per_second(Path(tmp), gloo_epochs)
+            one, two = figures["gloo"][1], figures["gloo"][2]
+            table.row("training loop, 1 CPU process (torchrun, gloo)", one, "views/s", "SimCLR, small CNN, 1 thread")
+            table.row("  2 CPU processes (torchrun, gloo)", two, "views/s",
+                      f"{two / one:.2f}x; each process 1 thread, negatives gathered across both")
     if map_points:
         drawn = _child("map", str(map_points))
         figures["map"] = drawn
@@ -84,6 +91,26 @@ def measure_scale(table: Table, n_images: int, map_points: int, folder_root: Pat
         table.row(f"  select {drawn['selected']:,} points in all 4 maps", drawn["select_ms"], "ms", "repainted")
         table.row("  click: 8 neighbours in each of 4 spaces", drawn["neighbours_ms"], "ms",
                   f"{drawn['dim']}-d embeddings, repainted")
+    return figures
+
+
+def _gloo_views_per_second(tmp: Path, epochs: int = 3) -> dict[int, float]:
+    """The SSL training's own views/s under `torchrun --nproc-per-node N -m ssl_studio run`, N = 1 and 2, on
+    2,400 generated images: what DDP on CPU processes adds or costs on this machine."""
+    from ssl_studio.core.samples import make_shapes
+
+    data = make_shapes(tmp / "gloo-data", per_class=300, size=32)
+    env = {**os.environ, "PYTHONPATH": source_root(), "OMP_NUM_THREADS": "1",
+           "SSL_STUDIO_CACHE_DIR": str(tmp / "gloo-cache")}
+    figures = {}
+    for n in (1, 2):
+        out = tmp / f"gloo-run-{n}"
+        done = subprocess.run(["torchrun", "--standalone", "--nproc-per-node", str(n), "-m", "ssl_studio", "run",
+                               str(data), "--out", str(out), "--epochs", str(epochs), "--device", "cpu",
+                               "--no-umap"], env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"torchrun with {n} process(es) failed: {done.stderr.strip()[-2000:]}")
+        figures[n] = json.loads((out / "metrics.json").read_text())["train"]["ssl"]["views_per_second"]
     return figures
 
 

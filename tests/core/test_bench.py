@@ -132,7 +132,7 @@ def test_unknown_section_is_refused(capsys):
 
 def test_scale_reports_ingest_and_reopen_per_resolution_and_keeps_its_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(scale_folder, "bench_folder_root", lambda: tmp_path / "bench")
-    sizes = Sizes(images=16, quality_budgets=(), scale_images=16, scale_map_points=0)
+    sizes = Sizes(images=16, quality_budgets=(), scale_images=16, scale_map_points=0, scale_gloo_epochs=0)
     out = io.StringIO()
     report = run(sizes, ("scale",), None, Table(out), quick=True)
 
