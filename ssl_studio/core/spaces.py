@@ -39,6 +39,7 @@ class Space:
     title: str
     short: str  # for a check box or a column heading
     compute: Callable[[SpaceInputs], np.ndarray | None]  # None: this run has no such space (no checkpoint)
+    trained_on_labels: bool = False  # its features saw every training label: no few-label figure (core/transfer.py)
 
 
 def load_backbone(run: RunFolder, which: str, backbone_name: str) -> torch.nn.Module:
@@ -88,12 +89,13 @@ def pixels(inputs: SpaceInputs) -> np.ndarray:
 
 BUILT_IN: tuple[Space, ...] = (
     Space("ssl", "Self-supervised", "SSL", trained("ssl")),
-    Space("supervised", "Supervised", "Supervised", trained("supervised")),
+    Space("supervised", "Supervised", "Supervised", trained("supervised"), trained_on_labels=True),
     Space("untrained", "Untrained network", "Untrained", untrained),
     Space("pixels", "Raw pixels", "Pixels", pixels),
 )
 SPACES = tuple(space.name for space in BUILT_IN)
 TITLES = {space.name: space.title for space in BUILT_IN}
+TRAINED_ON_LABELS = tuple(space.name for space in BUILT_IN if space.trained_on_labels)
 
 IMPORTED = "spaces.json"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")

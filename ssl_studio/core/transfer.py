@@ -1,0 +1,311 @@
+"""Transfer: what pretraining buys when labels are few (README, "Transfer").
+
+Two measurements, both scored on the run's held-out 20 % (README, "How the numbers are made"):
+
+* label-efficiency curves: for each space, a kNN and a linear probe (core/evaluate.py's, unchanged) fitted on only a
+  fraction of the training split's labels, several seeded subsets for the small fractions;
+* fine-tuning: the whole network, backbone plus a fresh linear head, trained with cross-entropy on a fraction of
+  the labels through the one training loop, starting from the SSL backbone and from the very weights the SSL run
+  started from, with the same budget, augmentations and seed.
+
+A label subset is stratified and drawn from the training split only, with at least one image per class, so a
+class with fewer images than the fraction asks for still has one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cancel import CancelToken
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import TrainConfig
+from .embed import embed
+from .evaluate import knn_top1, linear_probe_top1
+from .methods import build_method, default_recipe
+from .schema import dataclass_from_dict
+from .train import TrainFinished, TrainProgress, train
+
+PROBES = ("knn", "linear")
+STARTS = {"ssl": "from the SSL weights", "scratch": "from scratch"}  # where a fine-tuning run starts
+SMALL_FRACTION = 0.1  # fractions up to this one are drawn several times: a handful of labels varies a lot
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """What the transfer stage measures; the run's own TrainConfig gives the backbone, batch size, seed, device."""
+
+    fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)  # of the training split's labels
+    repeats: int = 5  # label subsets drawn at each fraction up to SMALL_FRACTION (one above it)
+    finetune_fractions: tuple[float, ...] = (0.01, 0.1)
+    # Seconds of fine-tuning for each fraction (one value: the same for each), for SSL and for scratch alike.
+    finetune_budget: tuple[float, ...] = (15.0, 15.0)
+    finetune_epochs: tuple[int, ...] | None = None  # instead of seconds: reproducible whatever the machine's load
+    finetune_lr: float = 2e-3
+
+    def __post_init__(self) -> None:
+        for name in ("fractions", "finetune_fractions", "finetune_budget", "finetune_epochs"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
+        for name in ("fractions", "finetune_fractions"):
+            fractions = getattr(self, name)
+            if not all(isinstance(f, (int, float)) and 0 < f <= 1 for f in fractions):
+                raise ValueError(f"label fractions must be between 0 and 1 (1 is every label), got {fractions}")
+        if not self.fractions:
+            raise ValueError("give at least one label fraction")
+        if not isinstance(self.repeats, int) or self.repeats < 1:
+            raise ValueError(f"repeats must be a whole number of at least 1, got {self.repeats}")
+        epochs = self.finetune_epochs is not None  # epochs, when given, replace seconds
+        budget = self.finetune_epochs if epochs else self.finetune_budget
+        if len(budget) not in (1, len(self.finetune_fractions)):
+            raise ValueError(f"give one fine-tuning budget, or one per fine-tuning fraction "
+                             f"({len(self.finetune_fractions)}), not {len(budget)}")
+        if not all(b >= 1 and isinstance(b, int) if epochs else b > 0 for b in budget):
+            raise ValueError(f"each fine-tuning budget must be {'a whole number of epochs, at least 1' if epochs else 'more than 0 seconds'}, got {budget}")
+        if not self.finetune_lr > 0:
+            raise ValueError(f"the fine-tuning learning rate must be more than 0, got {self.finetune_lr}")
+
+    def budget_of(self, k: int) -> tuple[float | None, int | None]:
+        """(seconds, epochs) of the k-th fine-tuning fraction; epochs, when given, replace seconds."""
+        if self.finetune_epochs is not None:
+            return None, self.finetune_epochs[min(k, len(self.finetune_epochs) - 1)]
+        return self.finetune_budget[min(k, len(self.finetune_budget) - 1)], None
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TransferConfig:
+        data = dict(data)
+        for name in ("fractions", "finetune_fractions", "finetune_budget", "finetune_epochs"):
+            value = data.get(name)
+            if value is not None and not (isinstance(value, list) and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+                raise ValueError(f"transfer setting '{name}' must be a list of numbers")
+            if value is not None:
+                data[name] = tuple(value)
+        # dataclass_from_dict checks the scalars; tuples of any length are checked above and in __post_init__.
+        scalars = {k: v for k, v in data.items() if k not in ("fractions", "finetune_fractions", "finetune_budget",
+                                                              "finetune_epochs")}
+        dataclass_from_dict(_Scalars, scalars, "transfer")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class _Scalars:
+    repeats: int = 5
+    finetune_lr: float = 2e-3
+
+
+# --- label subsets ----------------------------------------------------------------------------------------------
+
+
+def labels_per_class(counts, fraction: float, seed: int = 0) -> np.ndarray:
+    """How many labeled images each class gives at ``fraction``: stratified, at least one, at most all.
+
+    Each class gives floor(count * fraction); the rounding that is left is handed out by largest remainder (seeded
+    order among ties), so the total is the fraction of all images where the at-least-one rule allows.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    ideal = np.round(counts * fraction, 9)  # 50 * 0.1 must be 5, not 4.999...
+    n = np.floor(ideal).astype(np.int64)
+    extra = int(np.floor(counts.sum() * fraction + 0.5 + 1e-9)) - int(n.sum())
+    order = np.lexsort((np.random.default_rng(seed).random(len(counts)), -(ideal - n)))
+    n[order[:max(0, extra)]] += 1
+    return np.clip(n, 1, counts)
+
+
+def label_subset(labels, train_idx, fraction: float, seed: int = 0, repeat: int = 0) -> np.ndarray:
+    """Sorted dataset indices of the labeled images at ``fraction``: a stratified subset of ``train_idx``.
+
+    Seeded by (seed, fraction, repeat): every space and the fine-tuning runs see the same subset for the same draw.
+    """
+    labels, train_idx = np.asarray(labels).ravel(), np.asarray(train_idx, dtype=np.int64)
+    classes, inverse = np.unique(labels[train_idx], return_inverse=True)
+    rng = np.random.default_rng([seed, round(fraction * 1_000_000), repeat])
+    counts = np.bincount(inverse, minlength=len(classes))
+    take = labels_per_class(counts, fraction, seed=int(rng.integers(2**32)))
+    chosen = [rng.choice(train_idx[inverse == c], size=take[c], replace=False) for c in range(len(classes))]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def repeats_for(fraction: float, repeats: int) -> int:
+    """Subsets drawn at ``fraction``: several for the small ones; at 100 % there is only one subset."""
+    return repeats if fraction <= SMALL_FRACTION else 1
+
+
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1); 0 for a single value."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+# --- frozen features --------------------------------------------------------------------------------------------
+
+
+def probe_points(x, labels, train_idx, test_idx, fraction: float, *, seed: int = 0,
+                 repeats: int = 5) -> dict[str, dict]:
+    """kNN and linear probe on the labeled subsets at ``fraction``, scored on ``test_idx``.
+
+    Returns {"knn" | "linear": {"fraction", "labels", "top1", "std", "repeats"}}; top1 is the mean over the subsets.
+    """
+    x, labels, test_idx = np.asarray(x, dtype=np.float32), np.asarray(labels).ravel(), np.asarray(test_idx)
+    scores: dict[str, list[float]] = {probe: [] for probe in PROBES}
+    n = 0
+    for repeat in range(repeats_for(fraction, repeats)):
+        subset = label_subset(labels, train_idx, fraction, seed, repeat)
+        n = len(subset)
+        args = (x[subset], labels[subset], x[test_idx], labels[test_idx])
+        scores["knn"].append(knn_top1(*args))
+        scores["linear"].append(linear_probe_top1(*args, seed=seed))
+    return {probe: _point(fraction, n, *mean_std(values), repeats=len(values)) for probe, values in scores.items()}
+
+
+def _point(fraction: float, labels: int, top1: float, std: float, **more) -> dict:
+    return {"fraction": fraction, "labels": int(labels), "top1": round(top1, 6), "std": round(std, 6), **more}
+
+
+# --- fine-tuning ------------------------------------------------------------------------------------------------
+
+
+def checkpoint_name(start: str, fraction: float) -> str:
+    """finetune_ssl_1pct, finetune_scratch_10pct, ... (the run folder's name for a fine-tuning checkpoint)."""
+    return f"finetune_{start}_{fraction * 100:g}pct"
+
+
+def finetune_config(run_config: TrainConfig, settings: TransferConfig, k: int) -> TrainConfig:
+    """The run's settings, as the supervised method with the k-th fine-tuning fraction's budget."""
+    seconds, epochs = settings.budget_of(k)
+    return run_config.replace(method="supervised", lr=settings.finetune_lr, time_budget=seconds, epochs=epochs)
+
+
+def finetune(images: torch.Tensor, labels: torch.Tensor, subset: np.ndarray, test_idx: np.ndarray,
+             config: TrainConfig, num_classes: int, backbone_state: dict[str, torch.Tensor] | None, *,
+             checkpoint_path: Path, cancel: CancelToken, resume: bool = False,
+             meta: dict | None = None) -> Iterator[TrainProgress | TrainFinished]:
+    """Fine-tune backbone + fresh linear head on ``subset`` and score it on ``test_idx``; returns the point, or None
+    when cancelled. ``backbone_state`` None starts from scratch: the seed's own weights, as the SSL run did.
+
+    The head is drawn from the same seed either way, so the two starts differ by the backbone's weights alone.
+    """
+    method = finetune_method(config, num_classes, backbone_state)
+    meta = {**(meta or {}), "labels": len(subset)}
+    resume = resume and _resumable(checkpoint_path, config, meta)
+    idx = torch.from_numpy(subset)
+    done = None
+    for event in train(method, images[idx], labels[idx], config, cancel=cancel, checkpoint_path=checkpoint_path,
+                       resume=resume, extra_meta={"transfer": meta}):
+        done = event if isinstance(event, TrainFinished) else done
+        yield event
+    if done is None or done.reason == "cancelled":
+        return None
+    test = torch.from_numpy(np.asarray(test_idx, dtype=np.int64))
+    return {"fraction": meta["fraction"], "labels": len(subset), "top1": round(classify_top1(
+        method, images[test], labels[test]), 6), "seconds": round(done.seconds, 2), "steps": done.steps}
+
+
+def finetune_method(config: TrainConfig, num_classes: int, backbone_state: dict[str, torch.Tensor] | None):
+    """The supervised method (backbone + fresh linear head, cross-entropy) to fine-tune, drawn from the run's seed
+    backbone first, as the train stage does: with no ``backbone_state`` its backbone is the SSL run's starting
+    point, and the head is the same whichever backbone is loaded."""
+    torch.manual_seed(config.seed)
+    method = build_method("supervised", config.backbone, default_recipe("supervised"), params=config.params,
+                          num_classes=num_classes, view_size=config.view_size)
+    if backbone_state is not None:
+        method.backbone.load_state_dict(backbone_state)
+    return method
+
+
+def _resumable(path: Path, config: TrainConfig, meta: dict) -> bool:
+    """A checkpoint of this very fine-tuning run (same settings, same start and labels) can be continued."""
+    try:
+        stored = load_checkpoint(path, with_tensors=False)[1]
+    except CheckpointError:
+        return False
+    return stored.get("config") == config.to_dict() and stored.get("transfer") == meta
+
+
+def classify_top1(method, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 of backbone + head on full-size uint8 ``images`` (embed's batches, device and eval mode)."""
+    features = torch.from_numpy(embed(method.backbone, images))
+    head = method.head.to("cpu").eval()
+    with torch.inference_mode():
+        predicted = head(features).argmax(dim=1)
+    return float((predicted == labels.cpu()).float().mean())
+
+
+# --- transfer.json ----------------------------------------------------------------------------------------------
+
+
+def check_transfer(data: dict, spaces) -> dict:
+    """Raise ValueError saying what is wrong unless ``data`` is transfer.json as the stage writes it."""
+    if "error" in data:
+        if not isinstance(data["error"], str):
+            raise ValueError("its error must be text")
+        return data
+    probe, tuned = data.get("probe"), data.get("finetune")
+    if not isinstance(probe, dict) or not isinstance(tuned, dict):
+        raise ValueError("it needs a 'probe' and a 'finetune' object")
+    for space, curves in probe.items():
+        if space not in spaces or not isinstance(curves, dict) or not set(curves) <= set(PROBES):
+            raise ValueError(f"probe {space!r} is not a space with kNN and linear curves")
+        for probe_name, points in curves.items():
+            _check_points(points, "std", f"the {space} {probe_name} curve")
+    for start, points in tuned.items():
+        if start not in STARTS:
+            raise ValueError(f"fine-tuning start {start!r} is not one of {', '.join(STARTS)}")
+        _check_points(points, "seconds", f"the fine-tuning curve from {start}")
+    return data
+
+
+def _check_points(points, extra: str, what: str) -> None:
+    if not isinstance(points, list):
+        raise ValueError(f"{what} must be a list of points")
+    for p in points:
+        ok = isinstance(p, dict) and all(_number(p.get(k)) for k in ("fraction", "top1", extra)) and \
+            isinstance(p.get("labels"), int) and not isinstance(p.get("labels"), bool)
+        if not ok or not (0 < p["fraction"] <= 1 and 0 <= p["top1"] <= 1 and p["labels"] >= 1 and p[extra] >= 0):
+            raise ValueError(f"{what} has a point that is not {{fraction in (0, 1], labels >= 1, top1 in [0, 1], "
+                             f"{extra} >= 0}}: {p!r}"[:300])
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def best_probe(curves: dict, fraction: float) -> tuple[float, str] | None:
+    """(top-1, probe name) of the better probe of a space at ``fraction``, or None if neither has that point."""
+    found = [(p["top1"], name) for name, points in curves.items() for p in points if p["fraction"] == fraction]
+    return max(found) if found else None
+
+
+def reading(transfer: dict, titles: dict[str, str], saw_labels=()) -> str:
+    """One plain sentence about the fewest labels: what each space reaches there with its better probe, and what
+    fine-tuning reaches from each start. ``saw_labels``: spaces trained on every label, left out (not few-label)."""
+    probe = {s: c for s, c in (transfer.get("probe") or {}).items() if s not in saw_labels}
+    points = [p for curves in probe.values() for ps in curves.values() for p in ps]
+    if not points:
+        return ""
+    fewest = min(points, key=lambda p: p["fraction"])
+    fraction, labels = fewest["fraction"], fewest["labels"]
+    classes = transfer.get("classes")
+    per_class = f" (about {labels / classes:.2g} per class)" if isinstance(classes, int) and classes > 0 else ""
+    reached = {s: best[0] for s, curves in probe.items() if (best := best_probe(curves, fraction))}
+    order = sorted(reached, key=lambda s: s != "ssl")  # the self-supervised features first
+    parts = [f"{titles.get(s, s).lower()} {reached[s]:.0%}" for s in order]
+    if order[0] == "ssl":
+        parts[0] = f"the {titles.get('ssl', 'ssl').lower()} features reach {reached['ssl']:.0%}"
+    sentence = f"With {labels} labels{per_class}, " + ", ".join(parts)
+    tuned = transfer.get("finetune") or {}
+    at = {start: next((p["top1"] for p in tuned.get(start, []) if p["fraction"] == fraction), None) for start in STARTS}
+    if None not in at.values():
+        sentence += (f"; fine-tuned on them, the network reaches {at['ssl']:.0%} from the SSL weights and "
+                     f"{at['scratch']:.0%} from scratch")
+    return sentence + "."
