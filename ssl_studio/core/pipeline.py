@@ -1,9 +1,9 @@
 """The whole experiment as a short list of stages, each a generator of events over one shared Experiment.
 
-    load -> train (SSL, then the supervised baseline) -> embed -> score -> project -> report
+    load -> train (SSL, then the supervised baseline) -> embed -> score -> project -> report -> transfer
 
-The command line drives them all through ``run_pipeline``; the app runs ``train_models`` (the train stage) and
-``compare`` (the stages after it) as two background jobs. Both write and read the same run folder (runs.py), so a
+The command line drives them all through ``run_pipeline``; the app runs ``train_models`` (the train stage),
+``compare`` (embed to report) and ``transfer`` (accuracy against the number of labels) as three background jobs. Both write and read the same run folder (runs.py), so a
 run made in one opens in the other. A new stage is one entry of ``STAGES`` (ARCHITECTURE.md, "Adding a stage").
 """
 
@@ -30,8 +30,10 @@ from .methods import build_method, default_recipe
 from .project import PROJECTIONS, UmapProgress, iter_umap_2d, pca_2d
 from .report import render_report
 from .runs import CLUSTERS, FORMAT, RunError, RunFolder
-from .spaces import SPACES, TITLES, SpaceInputs, run_spaces
+from .spaces import SPACES, TITLES, TRAINED_ON_LABELS, SpaceInputs, load_backbone, run_spaces
 from .train import TrainFinished, TrainingError, TrainProgress, train
+from .transfer import (STARTS, TransferConfig, check_transfer, checkpoint_name, finetune, finetune_config,
+                       label_subset, probe_points)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,26 @@ class PipelineFinished:
     metrics: dict
 
 
+@dataclass(frozen=True)
+class TransferPlanned:
+    probes: int  # probe points to compute (spaces x label fractions), for a progress bar
+    finetunes: tuple[str, ...]  # the fine-tuning runs, by checkpoint name, in order
+
+
+@dataclass(frozen=True)
+class TransferPoint:
+    kind: str  # "probe" or "finetune"
+    curve: str  # the space (a probe point) or where fine-tuning started, "ssl" or "scratch"
+    probe: str  # "knn" or "linear"; "finetune" for a fine-tuning point
+    point: dict  # as in transfer.json: fraction, labels, top1, and std (probe) or seconds (fine-tuning)
+
+
+@dataclass(frozen=True)
+class TransferFinished:
+    run: RunFolder
+    transfer: dict  # what transfer.json holds: the curves, or {"error": why there are none}
+
+
 @dataclass
 class LoadedRun:
     run: RunFolder
@@ -93,6 +115,7 @@ class LoadedRun:
     history: dict[str, list]
     map_history: MapHistory | None = None
     clusters: np.ndarray | None = None  # an unlabeled run's k-means colors
+    transfer: dict = field(default_factory=dict)  # transfer.json, checked; {} when the run has none
 
 
 @dataclass
@@ -110,6 +133,7 @@ class Experiment:
     scores: dict[str, dict] = field(default_factory=dict)
     coloring: Coloring | None = None  # what the maps are colored by
     maps: dict[str, np.ndarray] = field(default_factory=dict)  # the latest projection of each space
+    transfer: TransferConfig = field(default_factory=TransferConfig)
 
     @property
     def split(self) -> dict:
@@ -305,6 +329,90 @@ def report_stage(exp: Experiment) -> Iterator[StageStarted | PipelineFinished]:
     yield PipelineFinished(run, metrics)
 
 
+def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned | TransferPoint | TrainEvent
+                                                 | TransferFinished]:
+    """Accuracy against the number of labels: probes on each space's frozen features, then fine-tuning."""
+    split, dataset, run, settings = exp.split, exp.dataset, exp.run, exp.transfer
+    if "train" not in split:
+        why = {"error": f"no transfer stage: {split['error']}"}
+        run.write_json("transfer.json", why)
+        yield StageStarted("transfer", why["error"][0].upper() + why["error"][1:] + ".")
+        yield TransferFinished(run, why)
+        return
+    if not exp.embeddings:
+        exp.embeddings = _stored_embeddings(run, len(dataset))
+    if not exp.embeddings:  # stopped before its comparison (or made before embeddings were kept): embed now
+        yield from embed_stage(exp)
+    yield StageStarted("transfer", "Measuring accuracy against the number of labels")
+    labels, seed = exp.labels, exp.config.seed
+    train_idx, test_idx = np.asarray(split["train"]), np.asarray(split["test"])
+    starts = [s for s in STARTS if s != "ssl" or run.checkpoint("ssl").exists()]
+    plan = [(k, f, s) for k, f in enumerate(settings.finetune_fractions) for s in starts]
+    yield TransferPlanned(len(exp.embeddings) * len(settings.fractions),
+                          tuple(checkpoint_name(s, f) for _, f, s in plan))
+    result = {"classes": len(dataset.class_names), "train_images": len(train_idx), "test_images": len(test_idx),
+              "seed": seed, "settings": settings.to_dict(), "probe": {}, "finetune": {}}
+    for fraction in settings.fractions:  # fraction by fraction, so every curve grows from the fewest labels on
+        for space, x in exp.embeddings.items():
+            exp.cancel.raise_if_cancelled()
+            for probe, point in probe_points(x, labels, train_idx, test_idx, fraction, seed=seed,
+                                             repeats=settings.repeats).items():
+                result["probe"].setdefault(space, {}).setdefault(probe, []).append(point)
+                yield TransferPoint("probe", space, probe, point)
+    ssl_backbone = load_backbone(run, "ssl", exp.config.backbone).state_dict() if "ssl" in starts else None
+    images, label_tensor = dataset.images, dataset.labels
+    for k, fraction, start in plan:
+        subset = label_subset(labels, train_idx, fraction, seed)
+        name = checkpoint_name(start, fraction)
+        yield StageStarted(name, f"Fine-tuning {STARTS[start]} on {fraction:.0%} of the labels ({len(subset)} "
+                                 "images)")
+        events = finetune(images, label_tensor, subset, test_idx, finetune_config(exp.config, settings, k),
+                          len(dataset.class_names), ssl_backbone if start == "ssl" else None,
+                          checkpoint_path=run.checkpoint(name), cancel=exp.cancel, resume=exp.resume,
+                          meta={"start": start, "fraction": fraction})
+        point = yield from _as_train_events(name, events)
+        if point is None:  # cancelled: the checkpoint stays, and resuming continues it
+            exp.cancel.raise_if_cancelled()
+        result["finetune"].setdefault(start, []).append(point)
+        yield TransferPoint("finetune", start, "finetune", point)
+    run.write_json("transfer.json", result)
+    _report_with_curves(exp, result)
+    yield TransferFinished(run, result)
+
+
+def _as_train_events(which: str, events: Iterator):
+    """Yield a training generator's events as TrainEvents; return what it returns."""
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as stop:
+            return stop.value
+        yield TrainEvent(which, event)
+
+
+def _stored_embeddings(run: RunFolder, n: int) -> dict[str, np.ndarray]:
+    return {s.name: run.load_array(run.embedding_name(s.name), rows=n) for s in run_spaces(run)
+            if run.exists(run.embedding_name(s.name))}
+
+
+def _report_with_curves(exp: Experiment, transfer: dict) -> None:
+    """report.png again, the transfer curves under the maps (the maps from disk when another job drew them)."""
+    run, n = exp.run, len(exp.dataset)
+    spaces = run_spaces(run)
+    # UMAP over PCA where there are both: PROJECTIONS lists them in that order, and the later key wins.
+    maps = exp.maps or {s.name: run.load_array(run.projection_name(s.name, kind), rows=n, cols=2) for s in spaces
+                        for kind in PROJECTIONS if run.exists(run.projection_name(s.name, kind))}
+    if not maps:
+        return
+    scores = exp.scores or (run.read_json("metrics.json").get("embeddings", {}) if run.exists("metrics.json")
+                            else {})
+    names = {s.name: s.title for s in spaces}
+    titles = {s: _title(names[s], scores.get(s) if isinstance(scores, dict) else None) for s in maps}
+    curves = {s: t + (" (all labels)" if s in TRAINED_ON_LABELS else "") for s, t in names.items()}
+    run.write_with("report.png", lambda tmp: render_report(tmp, maps, exp.labels, exp.dataset.class_names, titles,
+                                                           transfer=transfer, curve_titles=curves))
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("train", train_stage),
     Stage("embed", embed_stage),
@@ -312,9 +420,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("color", color_stage),
     Stage("project", project_stage),
     Stage("report", report_stage),
+    Stage("transfer", transfer_stage),
 )
 TRAINING = ("train",)
 COMPARISON = ("embed", "score", "color", "project", "report")
+TRANSFER = ("transfer",)
 
 
 def run_stages(exp: Experiment, names: tuple[str, ...]) -> Iterator:
@@ -341,6 +451,32 @@ def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None
     exp = Experiment(dataset, run, config, recipe, cancel or CancelToken(), use_umap=use_umap)
     exp.cancel.raise_if_cancelled()
     yield from run_stages(exp, COMPARISON)
+
+
+def transfer(dataset: ImageDataset, run: RunFolder, settings: TransferConfig | None = None, *,
+             cancel: CancelToken | None = None,
+             resume: bool = False) -> Iterator[StageStarted | TransferPlanned | TransferPoint | TrainEvent
+                                               | TransferFinished]:
+    """The transfer stage alone, on a run folder (the app's third job, and `ssl-studio transfer RUN_DIR`)."""
+    config, recipe, _ = _stored_settings(run)
+    if run.read_json("dataset.json").get("paths") != dataset.paths:
+        raise RunError(f"the images in {dataset.root} are not the ones the run in {run.path} used")
+    exp = Experiment(dataset, run, config, recipe, cancel or CancelToken(), resume,
+                     transfer=settings or TransferConfig())
+    exp.cancel.raise_if_cancelled()
+    yield from run_stages(exp, TRANSFER)
+
+
+def run_transfer(out_dir: str | Path, settings: TransferConfig | None = None, *, cancel: CancelToken | None = None,
+                 resume: bool = False) -> Iterator:
+    """The transfer stage on an existing run folder, any made since runs had a format, its images read again from
+    the data folder config.json names."""
+    cancel = cancel or CancelToken()
+    run = RunFolder.open(out_dir)
+    config, _, data_root = _stored_settings(run)
+    yield StageStarted("load", f"Loading {data_root}")
+    dataset = yield from iter_load(data_root, config.resolution, cancel=cancel)
+    yield from transfer(dataset, run, settings, cancel=cancel, resume=resume)
 
 
 def _train_figures(run: RunFolder, which: str) -> dict | None:
@@ -380,10 +516,12 @@ def compare_imported(run: RunFolder, space: str, *, cancel: CancelToken | None =
 
 
 def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, recipe: Recipe | None = None, *,
-                 cancel: CancelToken | None = None, resume: bool = False,
-                 use_umap: bool = True) -> Iterator[StageStarted | LoadProgress | TrainEvent | SpaceReady
-                                                    | ProjectionReady | PipelineFinished]:
-    """Everything, start to finish. With ``resume`` an existing run folder's own settings are used.
+                 cancel: CancelToken | None = None, resume: bool = False, use_umap: bool = True,
+                 transfer: TransferConfig | None = None,
+                 skip: tuple[str, ...] = ()) -> Iterator[StageStarted | LoadProgress | TrainEvent | SpaceReady
+                                                         | ProjectionReady | PipelineFinished]:
+    """Everything, start to finish, less the stages named in ``skip``. With ``resume`` an existing run folder's own
+    settings are used.
 
     Under torchrun every process trains; rank 0 alone decodes first (the others then read its cache), writes the
     run folder and runs the stages after training.
@@ -406,8 +544,9 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
     if resume and run.read_json("dataset.json").get("paths") != dataset.paths:
         raise RunError(f"the images in {data_dir} changed since the run in {out_dir} started; "
                        "start a new run instead of resuming")
-    exp = Experiment(dataset, run, config, recipe, cancel, resume, use_umap)
-    yield from run_stages(exp, tuple(stage.name for stage in STAGES) if rank == 0 else TRAINING)
+    exp = Experiment(dataset, run, config, recipe, cancel, resume, use_umap, transfer=transfer or TransferConfig())
+    stages = tuple(stage.name for stage in STAGES if stage.name not in skip)
+    yield from run_stages(exp, stages if rank == 0 else TRAINING)
 
 
 def _stored_settings(run: RunFolder) -> tuple[TrainConfig, Recipe, Path]:
@@ -439,8 +578,7 @@ def open_run(path: str | Path) -> LoadedRun:
         raise RunError(f"dataset.json in {path} is not valid (paths, labels and class names disagree)")
     n = len(paths)
     names = [space.name for space in run_spaces(run)]
-    embeddings = {s: run.load_array(run.embedding_name(s), rows=n) for s in names
-                  if run.exists(run.embedding_name(s))}
+    embeddings = _stored_embeddings(run, n)
     projections = {(s, k): run.load_array(run.projection_name(s, k), rows=n, cols=2)
                    for s in names for k in PROJECTIONS if run.exists(run.projection_name(s, k))}
     history = {}
@@ -458,5 +596,12 @@ def open_run(path: str | Path) -> LoadedRun:
         clusters = run.load_ids(CLUSTERS, rows=n, below=MAX_CLUSTERS)
     elif labels is None and embeddings.keys() & {"ssl", "pixels"}:  # made before clusters.npy: the same k-means
         clusters = cluster_ids(embeddings, config.seed)
+    curves = {}
+    if run.exists("transfer.json"):
+        try:
+            curves = check_transfer(run.read_json("transfer.json"), names)
+        except ValueError as exc:
+            raise RunError(f"transfer.json in {path} is not valid: {exc}") from exc
     return LoadedRun(run, config, recipe, data_root, paths, np.asarray(labels) if labels is not None else None,
-                     class_names, embeddings, projections, metrics, history, load_history(run, n), clusters)
+                     class_names, embeddings, projections, metrics, history, load_history(run, n), clusters,
+                     curves)

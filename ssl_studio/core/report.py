@@ -1,9 +1,11 @@
-"""A one-image summary of a run: the maps side by side, colored by class, with titles and a legend.
+"""A one-image summary of a run: the maps side by side, colored by class, with titles and a legend; under them, when
+the run has them, the transfer curves (accuracy against the number of labels, core/transfer.py).
 
 Pillow only, so a headless run needs no plotting library. Drawn at 2x and downsampled: Pillow's
 shapes are not antialiased, and this is the cheapest way to round dots and smooth text.
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,12 @@ PALETTE = [
     "#6b6ecf", "#b5cf6b", "#e7ba52", "#d6616b", "#ce6dbd",
 ]  # fmt: skip
 
+# A curve's color: its space's, or for fine-tuning where it started (SSL weights: the SSL space's blue).
+CURVE_COLORS = {"ssl": PALETTE[0], "supervised": PALETTE[1], "untrained": PALETTE[7], "pixels": PALETTE[2],
+                "scratch": PALETTE[3]}
+
 PANEL = 360  # side of one map, in output pixels
+CHART_HEIGHT = 260  # one transfer chart, axes included
 PAD = 20  # outer margin and the gap between panels
 _SS = 2  # supersampling factor
 _TITLE_GAP = 6
@@ -31,12 +38,14 @@ _INK, _MUTED, _FRAME, _PANEL_BG = "#222222", "#666666", "#d0d0d0", "#fafafa"
 _DOT_ALPHA = 200  # overlapping dots stay readable as density
 
 
-def render_report(path, maps: dict, labels, class_names, titles: dict, note: str | None = None) -> Path:
+def render_report(path, maps: dict, labels, class_names, titles: dict, note: str | None = None,
+                  transfer: dict | None = None, curve_titles: dict | None = None) -> Path:
     """Write a PNG: one square panel per space (in ``maps`` order), a legend and an optional note.
 
     ``labels`` (N,) index ``class_names`` and pick colors from ``PALETTE``; None draws every point in
     one color without a legend. ``titles`` maps a space to its heading (a missing one shows the
-    space's name). The file is written atomically.
+    space's name). ``transfer`` (transfer.json's curves) adds a row of charts under the maps, their lines
+    named by ``curve_titles``. The file is written atomically.
     """
     if not maps:
         raise ValueError("a report needs at least one map")
@@ -55,9 +64,12 @@ def render_report(path, maps: dict, labels, class_names, titles: dict, note: str
     title_height = max(len(lines) for lines in title_lines) * _line_height(title_font)
     legend = _legend_rows(class_names, text_font, width - 2 * PAD) if labels is not None else []
     note_lines = _wrap(note, text_font, width - 2 * PAD) if note else []
+    charts = _charts(transfer, curve_titles or {}) if transfer else []
+    chart_block = (_line_height(title_font) + CHART_HEIGHT + 3 * _line_height(text_font) + PAD) if charts else 0
     height = (
         PAD + title_height + _TITLE_GAP + PANEL + PAD
         + len(legend) * _line_height(text_font) + (PAD // 2 if legend else 0)
+        + chart_block
         + len(note_lines) * _line_height(text_font) + (PAD // 2 if note_lines else 0)
     )  # fmt: skip
 
@@ -78,6 +90,12 @@ def render_report(path, maps: dict, labels, class_names, titles: dict, note: str
             draw.text(_scaled((x + 2 * swatch + 5, y)), name, fill=_INK, font=text_font)
             x += column
         y += _line_height(text_font)
+    if charts:
+        y += PAD // 2 if legend else 0
+        chart_width = (width - 2 * PAD - (len(charts) - 1) * PAD) / len(charts)
+        for i, (title, series) in enumerate(charts):
+            _chart(draw, PAD + i * (chart_width + PAD), y, chart_width, title, series, title_font, text_font)
+        y += chart_block
     if note_lines:
         _text_block(draw, (PAD, y + (PAD // 2 if legend else 0)), note_lines, text_font, _MUTED)
 
@@ -105,6 +123,69 @@ def _panel(draw: ImageDraw.ImageDraw, left: int, top: int, coords: np.ndarray, l
     for j in np.random.default_rng(0).permutation(len(points)):
         x, y = xs[j] * _SS, ys[j] * _SS
         draw.ellipse((x - r, y - r, x + r, y + r), fill=colors[j])
+
+
+def _charts(transfer: dict, names: dict) -> list[tuple[str, list]]:
+    """(title, [(name, color, [(labels, top1, spread), ...]), ...]) for each chart the curves make."""
+    charts = []
+    probe = transfer.get("probe") or {}
+    for key, title in (("linear", "Linear probe on frozen features"), ("knn", "kNN on frozen features")):
+        series = [(names.get(space, space), CURVE_COLORS.get(space, PALETTE[i % len(PALETTE)]),
+                   [(p["labels"], p["top1"], p["std"]) for p in curves[key]])
+                  for i, (space, curves) in enumerate(probe.items()) if curves.get(key)]
+        if series:
+            charts.append((title, series))
+    tuned = transfer.get("finetune") or {}
+    series = [(f"Fine-tuned {'from SSL' if start == 'ssl' else 'from scratch'}", CURVE_COLORS.get(start, _INK),
+               [(p["labels"], p["top1"], 0.0) for p in points]) for start, points in tuned.items() if points]
+    if series:
+        charts.append(("Fine-tuning the whole network", series))
+    return charts
+
+
+def _chart(draw, left: float, top: float, width: float, title: str, series: list, title_font, text_font) -> None:
+    """Top-1 against the number of labels (log scale), one line per series with its spread as error bars."""
+    _text_block(draw, (left, top), [title], title_font, _INK)
+    top += _line_height(title_font)
+    axis_left, plot_w, plot_h = left + 40, width - 50, CHART_HEIGHT - 22
+    draw.rectangle(_scaled((axis_left, top, axis_left + plot_w, top + plot_h)), fill=_PANEL_BG, outline=_FRAME,
+                   width=_SS)
+    xs = [x for _, _, points in series for x, _, _ in points]
+    lo, hi = math.log10(min(xs)), math.log10(max(xs))
+    lo, hi = (lo - 0.3, hi + 0.3) if hi - lo < 0.6 else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+
+    def at(labels: float, top1: float) -> tuple[float, float]:
+        return axis_left + (math.log10(labels) - lo) / (hi - lo) * plot_w, top + (1 - top1) * plot_h
+
+    for pct in (0, 25, 50, 75, 100):
+        y = top + (1 - pct / 100) * plot_h
+        draw.line(_scaled((axis_left, y, axis_left + plot_w, y)), fill=_FRAME, width=1)
+        draw.text(_scaled((axis_left - 6, y)), f"{pct}%", fill=_MUTED, font=text_font, anchor="rm")
+    for k in range(math.floor(lo), math.ceil(hi) + 1):
+        for mult in (1, 2, 5):
+            tick = mult * 10**k
+            if lo <= math.log10(tick) <= hi:
+                x = at(tick, 0)[0]
+                draw.line(_scaled((x, top + plot_h, x, top + plot_h + 4)), fill=_MUTED, width=_SS)
+                draw.text(_scaled((x, top + plot_h + 5)), f"{tick:,}", fill=_MUTED, font=text_font, anchor="mt")
+    for _, color, points in series:
+        xy = [at(x, y) for x, y, _ in points]
+        if len(xy) > 1:
+            draw.line([v * _SS for p in xy for v in p], fill=color, width=2 * _SS)
+        for (x, y, spread), (px, py) in zip(points, xy):
+            if spread > 0:
+                draw.line(_scaled((px, at(x, y + spread)[1], px, at(x, y - spread)[1])), fill=color, width=_SS)
+            draw.ellipse(_scaled((px - 3, py - 3, px + 3, py + 3)), fill=color)
+    y = top + plot_h + 5 + _line_height(text_font)
+    _text_block(draw, (left + 40, y), ["labeled images (log scale) · top-1 on the held-out 20 %"], text_font, _MUTED)
+    x, y = axis_left, y + _line_height(text_font)
+    for name, color, _ in series:  # the legend, in up to two rows
+        item = 18 + text_font.getlength(name) / _SS + 14
+        if x > axis_left and x + item > left + width:
+            x, y = axis_left, y + _line_height(text_font)
+        draw.line(_scaled((x, y + 8, x + 14, y + 8)), fill=color, width=3 * _SS)
+        draw.text(_scaled((x + 18, y)), name, fill=_INK, font=text_font)
+        x += item
 
 
 def _dot_colors(labels: np.ndarray) -> list[tuple[int, int, int, int]]:

@@ -1,0 +1,282 @@
+"""Transfer: label subsets, repeats and spread on hand-checkable examples; the stage's transfer.json, resume, cancel."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ssl_studio.core import train as train_module
+from ssl_studio.core.cancel import CancelToken, Cancelled
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.evaluate import knn_top1, linear_probe_top1
+from ssl_studio.core.models import build_backbone
+from ssl_studio.core.pipeline import (TrainEvent, TransferFinished, TransferPlanned, TransferPoint, open_run,
+                                      run_pipeline, transfer)
+from ssl_studio.core.runs import RunError
+from ssl_studio.core.samples import make_shapes
+from ssl_studio.core.spaces import SPACES, TITLES
+from ssl_studio.core.train import TrainProgress
+from ssl_studio.core.transfer import (TransferConfig, check_transfer, checkpoint_name, finetune_method,
+                                      label_subset, labels_per_class, mean_std, probe_points, reading, repeats_for)
+
+CONFIG = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
+FAST = TransferConfig(fractions=(0.1, 1.0), repeats=2, finetune_fractions=(0.1,), finetune_epochs=(2,))
+
+
+def blobs(n_per_class, n_classes, dim=8, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    return (np.eye(n_classes, dim)[y] * 10 + rng.normal(scale=0.1, size=(len(y), dim))).astype(np.float32), y
+
+
+# --- label subsets ----------------------------------------------------------------------------------------------
+
+
+def test_labels_per_class_is_stratified_with_the_exact_total():
+    # 8 classes of 240 at 1 %: 2.4 each, so 2 each and the 3 left over by largest remainder: 19 = round(19.2).
+    n = labels_per_class([240] * 8, 0.01)
+    assert n.sum() == 19 and sorted(n.tolist()) == [2] * 5 + [3] * 3
+    assert labels_per_class([100, 50, 30], 0.1).tolist() == [10, 5, 3]
+    assert labels_per_class([5, 7], 1.0).tolist() == [5, 7]
+
+
+def test_a_class_with_fewer_images_than_the_fraction_needs_still_gets_one():
+    assert labels_per_class([3, 100, 50], 0.1).tolist() == [1, 10, 5]  # 0.3 of an image rounds up to one
+    assert labels_per_class([1, 1000], 0.001).tolist() == [1, 1]
+
+
+def test_label_subset_comes_from_the_training_split_stratified_and_seeded():
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    train_idx = np.arange(0, 100, 2)  # 25, 15 and 10 training images per class
+    subset = label_subset(labels, train_idx, 0.2)
+    assert set(subset) <= set(train_idx) and np.all(np.diff(subset) > 0)
+    assert np.bincount(labels[subset]).tolist() == [5, 3, 2]
+    assert np.array_equal(subset, label_subset(labels, train_idx, 0.2))
+    assert not np.array_equal(subset, label_subset(labels, train_idx, 0.2, repeat=1))
+    assert not np.array_equal(subset, label_subset(labels, train_idx, 0.2, seed=1))
+    assert np.array_equal(label_subset(labels, train_idx, 1.0), train_idx)
+
+
+def test_small_fractions_are_repeated_and_the_spread_is_the_sample_std():
+    assert [repeats_for(f, 5) for f in (0.01, 0.1, 0.25, 1.0)] == [5, 5, 1, 1]
+    mean, std = mean_std([0.5, 0.7])
+    assert mean == pytest.approx(0.6) and std == pytest.approx(np.sqrt(0.02))  # ((0.1^2 + 0.1^2) / (2 - 1)) ** .5
+    assert mean_std([0.4]) == (0.4, 0.0)
+
+
+def test_probe_points_average_the_evaluation_protocols_own_scores_over_the_subsets():
+    x, y = blobs(20, 3)
+    x[::7] += np.random.default_rng(1).normal(scale=8, size=x[::7].shape)  # some hard images, so subsets differ
+    train_idx, test_idx = np.arange(0, 60, 2), np.arange(1, 60, 2)
+    points = probe_points(x, y, train_idx, test_idx, 0.1, seed=0, repeats=3)
+    expected = {"knn": [], "linear": []}
+    for repeat in range(3):
+        s = label_subset(y, train_idx, 0.1, 0, repeat)
+        expected["knn"].append(knn_top1(x[s], y[s], x[test_idx], y[test_idx]))
+        expected["linear"].append(linear_probe_top1(x[s], y[s], x[test_idx], y[test_idx]))
+    for probe in ("knn", "linear"):
+        mean, std = mean_std(expected[probe])
+        assert points[probe] == {"fraction": 0.1, "labels": 3, "top1": pytest.approx(mean, abs=1e-6),
+                                 "std": pytest.approx(std, abs=1e-6), "repeats": 3}
+
+
+def test_one_label_per_class_is_enough_for_knn_on_well_separated_classes():
+    x, y = blobs(30, 4)
+    train_idx, test_idx = np.arange(0, 120, 2), np.arange(1, 120, 2)
+    points = probe_points(x, y, train_idx, test_idx, 0.01, repeats=4)
+    assert points["knn"] == {"fraction": 0.01, "labels": 4, "top1": 1.0, "std": 0.0, "repeats": 4}
+
+
+# --- fine-tuning and settings -----------------------------------------------------------------------------------
+
+
+def test_fine_tuning_from_scratch_starts_from_the_ssl_runs_initial_weights_with_the_same_head():
+    config = CONFIG.replace(method="supervised", seed=3)
+    torch.manual_seed(3)
+    untrained = build_backbone(config.backbone).state_dict()
+    scratch = finetune_method(config, 4, None)
+    other = build_backbone(config.backbone)
+    torch.nn.init.constant_(other.net[1].weight, 0.5)
+    from_ssl = finetune_method(config, 4, other.state_dict())
+    assert all(torch.equal(v, scratch.backbone.state_dict()[k]) for k, v in untrained.items())
+    assert torch.equal(from_ssl.backbone.net[1].weight, other.net[1].weight)
+    assert all(torch.equal(a, b) for a, b in zip(scratch.head.parameters(), from_ssl.head.parameters()))
+
+
+def test_transfer_settings_are_checked_and_round_trip():
+    assert TransferConfig.from_dict(json.loads(json.dumps(FAST.to_dict()))) == FAST
+    assert checkpoint_name("ssl", 0.01) == "finetune_ssl_1pct" and checkpoint_name("scratch", 0.1) == \
+        "finetune_scratch_10pct"
+    for bad, words in (({"fractions": (0.0,)}, "between 0 and 1"), ({"fractions": (1.5,)}, "between 0 and 1"),
+                       ({"finetune_budget": (10.0, 10.0, 10.0)}, "one per fine-tuning fraction"),
+                       ({"finetune_epochs": (0,)}, "at least 1"), ({"repeats": 0}, "at least 1")):
+        with pytest.raises(ValueError, match=words):
+            TransferConfig(**bad)
+    with pytest.raises(ValueError, match="fractions"):
+        TransferConfig.from_dict({"fractions": "all"})
+
+
+def test_the_budget_of_each_fine_tuning_fraction():
+    assert TransferConfig(finetune_budget=(5.0, 20.0)).budget_of(1) == (20.0, None)
+    assert TransferConfig(finetune_budget=(5.0,)).budget_of(1) == (5.0, None)
+    assert TransferConfig(finetune_epochs=(3,)).budget_of(0) == (None, 3)
+
+
+# --- transfer.json ----------------------------------------------------------------------------------------------
+
+
+def curves():
+    point = {"fraction": 0.01, "labels": 16, "top1": 0.7, "std": 0.05, "repeats": 5}
+    return {"classes": 8, "probe": {
+        "ssl": {"knn": [point], "linear": [{**point, "top1": 0.75}]},
+        "supervised": {"knn": [{**point, "top1": 0.99}], "linear": [{**point, "top1": 0.99}]},
+        "pixels": {"knn": [{**point, "top1": 0.2}], "linear": [{**point, "top1": 0.25}]}},
+        "finetune": {"ssl": [{"fraction": 0.01, "labels": 16, "top1": 0.6, "seconds": 3.0}],
+                     "scratch": [{"fraction": 0.01, "labels": 16, "top1": 0.3, "seconds": 3.0}]}}
+
+
+def test_the_reading_says_what_the_fewest_labels_give_each_space_and_each_start():
+    assert reading(curves(), TITLES, saw_labels=("supervised",)) == (
+        "With 16 labels (about 2 per class), the self-supervised features reach 75%, raw pixels 25%; fine-tuned "
+        "on them, the network reaches 60% from the SSL weights and 30% from scratch.")
+    assert reading({"error": "no labels"}, TITLES) == ""
+
+
+@pytest.mark.parametrize("tamper, words", [
+    (lambda t: t["probe"]["ssl"]["knn"][0].update(top1=1.5), "top1"),
+    (lambda t: t["probe"]["ssl"]["knn"][0].update(labels="16"), "labels"),
+    (lambda t: t["probe"].update(nowhere={"knn": []}), "nowhere"),
+    (lambda t: t["probe"]["ssl"].update(svm=[]), "kNN and linear"),
+    (lambda t: t["finetune"].update(imagenet=[]), "imagenet"),
+    (lambda t: t["finetune"]["ssl"][0].pop("seconds"), "seconds"),
+    (lambda t: t.pop("probe"), "'probe'"),
+])
+def test_a_tampered_transfer_json_is_refused_saying_what_is_wrong(tamper, words):
+    assert check_transfer(curves(), SPACES)
+    data = curves()
+    tamper(data)
+    with pytest.raises(ValueError, match=words):
+        check_transfer(data, SPACES)
+
+
+# --- the stage --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("data") / "shapes", per_class=8, size=16, seed=1)
+
+
+@pytest.fixture(scope="module")
+def compared(shapes, tmp_path_factory):
+    """A run folder made by every stage but transfer (as before this stage existed), and its images."""
+    from ssl_studio.core.data import load_folder
+
+    run = tmp_path_factory.mktemp("compared") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SSL_STUDIO_CACHE_DIR", str(run.parent / "cache"))
+        list(run_pipeline(shapes, run, CONFIG, use_umap=False, skip=("transfer",)))
+        return run, load_folder(shapes, CONFIG.resolution)
+
+
+@pytest.fixture
+def run(compared, tmp_path):
+    import shutil
+
+    from ssl_studio.core.runs import RunFolder
+
+    shutil.copytree(compared[0], tmp_path / "run")
+    return RunFolder.open(tmp_path / "run")
+
+
+def test_the_stage_writes_a_valid_transfer_json_and_the_curves_into_the_report(compared, run):
+    from PIL import Image
+
+    dataset = compared[1]
+    assert not run.exists("transfer.json")
+    height_before = Image.open(run.path / "report.png").height
+    events = list(transfer(dataset, run, FAST))
+    planned = next(e for e in events if isinstance(e, TransferPlanned))
+    assert planned.probes == 4 * 2 and planned.finetunes == ("finetune_ssl_10pct", "finetune_scratch_10pct")
+    points = [e for e in events if isinstance(e, TransferPoint)]
+    assert len(points) == 4 * 2 * 2 + 2
+    assert [p.point["fraction"] for p in points if p.curve == "ssl" and p.probe == "knn"] == [0.1, 1.0]
+    assert any(isinstance(e, TrainEvent) and e.which == "finetune_ssl_10pct" for e in events)
+    assert isinstance(events[-1], TransferFinished)
+
+    saved = run.read_json("transfer.json")
+    assert saved == events[-1].transfer
+    assert set(saved["probe"]) == set(SPACES) and set(saved["finetune"]) == {"ssl", "scratch"}
+    split = run.read_json("split.json")
+    labels = np.asarray(run.read_json("dataset.json")["labels"])
+    for space, probes in saved["probe"].items():
+        for probe in ("knn", "linear"):
+            low, full = probes[probe]
+            assert (low["fraction"], low["labels"], low["repeats"]) == (0.1, 8, 2)  # one per class: 10 % < 1
+            assert (full["labels"], full["repeats"], full["std"]) == (len(split["train"]), 1, 0.0)
+            assert 0 <= low["top1"] <= 1 and 0 <= full["top1"] <= 1
+    metrics = run.read_json("metrics.json")["embeddings"]
+    for space in SPACES:  # at 100 % the curve is the comparison's own score
+        assert saved["probe"][space]["knn"][1]["top1"] == pytest.approx(metrics[space]["knn_top1"], abs=1e-6)
+    for start in ("ssl", "scratch"):
+        (point,) = saved["finetune"][start]
+        assert point["labels"] == 8 and point["steps"] == 2 and point["seconds"] > 0
+        assert run.checkpoint(f"finetune_{start}_10pct").is_file()
+    assert len(np.unique(labels)) == saved["classes"] == 8
+    assert open_run(run.path).transfer == saved
+    assert Image.open(run.path / "report.png").height > height_before
+
+
+def test_open_run_refuses_a_tampered_transfer_json_naming_the_file(run):
+    (run.path / "transfer.json").write_text(json.dumps({"probe": {"ssl": {"knn": [{"fraction": 2}]}},
+                                                        "finetune": {}}))
+    with pytest.raises(RunError, match="transfer.json"):
+        open_run(run.path)
+
+
+def test_cancelled_fine_tuning_resumes_from_its_checkpoint(compared, run, monkeypatch):
+    monkeypatch.setattr(train_module, "REPORT_EVERY_S", 0.0)  # an event after every step
+    dataset = compared[1]
+    settings = TransferConfig(fractions=(1.0,), finetune_fractions=(1.0,), finetune_epochs=(2,))
+    token = CancelToken()
+    with pytest.raises(Cancelled):
+        for event in transfer(dataset, run, settings, cancel=token):
+            if isinstance(event, TrainEvent) and isinstance(event.event, TrainProgress):
+                token.cancel()  # after the first step of fine-tuning from SSL
+    assert run.checkpoint("finetune_ssl_100pct").is_file() and not run.exists("transfer.json")
+    events = list(transfer(dataset, run, settings, resume=True))
+    first = next(e.event for e in events if isinstance(e, TrainEvent) and e.which == "finetune_ssl_100pct")
+    assert first.step > 1  # went on from the saved step, not from 0
+    steps = [e.point["steps"] for e in events if isinstance(e, TransferPoint) and e.kind == "finetune"]
+    assert steps == [2 * (len(run.read_json("split.json")["train"]) // CONFIG.batch_size)] * 2
+    assert run.read_json("transfer.json")["finetune"]["ssl"][0]["steps"] == steps[0]
+
+
+def test_cancelling_during_the_probes_stops_without_writing_transfer_json(compared, run):
+    token = CancelToken()
+    with pytest.raises(Cancelled):
+        for event in transfer(compared[1], run, FAST, cancel=token):
+            if isinstance(event, TransferPoint):
+                token.cancel()
+    assert not run.exists("transfer.json")
+
+
+@pytest.mark.parametrize("kind", ["unlabeled", "one class"])
+def test_unlabeled_and_one_class_folders_say_why_there_is_no_transfer_stage(shapes, tmp_path, kind):
+    import shutil
+
+    folder = tmp_path / "data"
+    if kind == "unlabeled":
+        folder.mkdir()
+        for i, png in enumerate(sorted(shapes.glob("*/*.png"))[:16]):
+            shutil.copy(png, folder / f"{i}.png")
+    else:
+        shutil.copytree(shapes / "circle", folder / "circle")
+    events = list(run_pipeline(folder, tmp_path / "run", CONFIG, use_umap=False, transfer=FAST))
+    assert isinstance(events[-1], TransferFinished)
+    error = events[-1].transfer["error"]
+    assert error.startswith("no transfer stage") and ("unlabeled" in error if kind == "unlabeled" else "one class"
+                                                       in error)
+    assert json.loads((tmp_path / "run" / "transfer.json").read_text()) == {"error": error}
+    assert open_run(tmp_path / "run").transfer == {"error": error}
