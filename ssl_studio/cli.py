@@ -1,4 +1,4 @@
-"""Command line: `ssl-studio inspect`, `ssl-studio run`, and the GUI when given no command.
+"""Command line: `ssl-studio inspect`, `ssl-studio run`, `ssl-studio transfer`, and the GUI when given no command.
 
 It drains the same core generators the GUI runs in its workers; only the way progress is shown differs.
 """
@@ -18,12 +18,15 @@ from .core import distributed
 from .core.config import TrainConfig, resolve_device
 from .core.data import DataError, LoadProgress, iter_load
 from .core.methods import method_class, method_names
-from .core.pipeline import PipelineFinished, SpaceReady, StageStarted, TrainEvent, run_pipeline
+from .core.pipeline import (PipelineFinished, SpaceReady, StageStarted, TrainEvent, TransferFinished,
+                            TransferPlanned, TransferPoint, run_pipeline, run_transfer)
 from .core.runs import RunError
 from .core.schema import described_fields, field_types, info
+from .core.spaces import TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
+from .core.transfer import STARTS, TransferConfig, reading
 
-COMMANDS = ("inspect", "run")
+COMMANDS = ("inspect", "run", "transfer")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,7 +61,55 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-umap", action="store_true", help="PCA maps only (faster)")
     run.add_argument("--resume", action="store_true",
                      help="continue the interrupted run in --out from its last checkpoint, with its own settings")
+    run.add_argument("--no-transfer", action="store_true",
+                     help="skip the transfer stage (accuracy against the number of labels, and fine-tuning)")
+    _add_transfer_flags(run.add_argument_group("transfer stage"))
+
+    again = sub.add_parser("transfer", help="the transfer stage alone, on an existing run folder (its images are "
+                                            "read again from the data folder it was made from)")
+    again.add_argument("run_dir", type=Path)
+    again.add_argument("--resume", action="store_true",
+                       help="continue interrupted fine-tuning runs from their checkpoints")
+    _add_transfer_flags(again)
     return parser
+
+
+def _numbers(kind: type):
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}")
+    return parse
+
+
+def _add_transfer_flags(group) -> None:
+    d = TransferConfig()
+    group.add_argument("--transfer-fractions", type=_numbers(float), metavar="F,F,...",
+                       help="label fractions of the probe curves, 1 being every training label (default "
+                            f"{','.join(f'{f:g}' for f in d.fractions)})")
+    group.add_argument("--transfer-repeats", type=int, metavar="N",
+                       help=f"label subsets drawn for each fraction up to 10%% (default {d.repeats})")
+    group.add_argument("--finetune-fractions", type=_numbers(float), metavar="F,F,...",
+                       help=f"label fractions to fine-tune on (default {','.join(f'{f:g}' for f in d.finetune_fractions)})")
+    budget = group.add_mutually_exclusive_group()
+    budget.add_argument("--finetune-budget", type=_numbers(float), metavar="SECONDS[,SECONDS]",
+                        help="seconds of each fine-tuning run: one value, or one per fine-tuning fraction (default "
+                             f"{','.join(f'{b:g}' for b in d.finetune_budget)})")
+    budget.add_argument("--finetune-epochs", type=_numbers(int), metavar="N[,N]",
+                        help="epochs of each fine-tuning run instead of seconds (reproducible on a busy machine)")
+    group.add_argument("--finetune-lr", type=float, metavar="LR", help=f"fine-tuning learning rate (default "
+                                                                       f"{d.finetune_lr:g})")
+
+
+def transfer_config_from_args(args) -> TransferConfig:
+    given = {"fractions": args.transfer_fractions, "repeats": args.transfer_repeats,
+             "finetune_fractions": args.finetune_fractions, "finetune_budget": args.finetune_budget,
+             "finetune_epochs": args.finetune_epochs, "finetune_lr": args.finetune_lr}
+    given = {k: v for k, v in given.items() if v is not None}
+    if "finetune_fractions" in given and "finetune_budget" not in given and "finetune_epochs" not in given:
+        given["finetune_budget"] = TransferConfig().finetune_budget[:1]  # the default budget for each
+    return TransferConfig(**given)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
-        return _inspect(args) if args.command == "inspect" else _run(args)
+        return {"inspect": _inspect, "run": _run, "transfer": _transfer}[args.command](args)
     except (DataError, RunError, CheckpointError, TrainingError, ValueError) as exc:
         print(f"ssl-studio: error: {exc}", file=sys.stderr)
         return 2
@@ -169,54 +220,106 @@ def config_from_args(args) -> TrainConfig:
                                                          f"{config.method} method"))
 
 
+class _Progress:
+    """Shows a pipeline's events on stderr: a line per stage, a progress bar, the figures as they come."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.finished: PipelineFinished | None = None
+        self.transfer: TransferFinished | None = None
+
+    def close_bar(self) -> None:
+        if self.bar:
+            self.bar.close()
+            self.bar = None
+
+    def show(self, event) -> None:
+        if isinstance(event, StageStarted):
+            self.close_bar()
+            print(event.text, file=sys.stderr)
+        elif isinstance(event, LoadProgress) and event.total:
+            self.bar = self.bar or _bar("loading", event.total)
+            self.bar.n = event.done
+            self.bar.refresh()
+        elif isinstance(event, TrainEvent) and not isinstance(event.event, TrainFinished):
+            p = event.event
+            self.bar = self.bar or _bar(event.which, 100.0)
+            self.bar.n = round(100 * p.fraction, 1)
+            self.bar.set_postfix(loss=f"{p.loss:.3f}", views_s=f"{p.views_per_second:.0f}",
+                                 health=f"{p.health:.2f}" if p.health == p.health else "-", refresh=False)
+            self.bar.refresh()
+        elif isinstance(event, SpaceReady) and event.metrics:
+            print(f"  {event.space:<11} kNN {event.metrics['knn_top1']:.1%}  "
+                  f"linear {event.metrics['linear_top1']:.1%}", file=sys.stderr)
+        elif isinstance(event, TransferPlanned):
+            self.bar = _bar("probes", event.probes)
+        elif isinstance(event, TransferPoint) and event.probe == "knn" and self.bar:
+            self.bar.update(1)  # one kNN and one linear point per space and fraction
+        elif isinstance(event, TransferPoint) and event.kind == "finetune":
+            self.close_bar()
+            p = event.point
+            print(f"  fine-tuned {STARTS[event.curve]}: {p['top1']:.1%} with {p['labels']} labels "
+                  f"({p['steps']} steps, {p['seconds']:.0f} s)", file=sys.stderr)
+        elif isinstance(event, PipelineFinished):
+            self.finished = event
+        elif isinstance(event, TransferFinished):
+            self.transfer = event
+            sentence = reading(event.transfer, TITLES, saw_labels=TRAINED_ON_LABELS)
+            if sentence:
+                print(sentence, file=sys.stderr)
+
+
+def _drain(events, progress: _Progress, cancel: CancelToken, quiet: bool = False) -> None:
+    # Ctrl-C asks the loop to stop at the next step, so the last checkpoint is written before exiting.
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    try:
+        for event in events:
+            if not quiet:
+                progress.show(event)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        progress.close_bar()
+
+
 def _run(args) -> int:
     config = config_from_args(args)
-    cancel = CancelToken()
+    settings = transfer_config_from_args(args)
+    cancel, progress = CancelToken(), _Progress()
     # Under torchrun: join its process group; the other processes train and stay quiet, rank 0 reports.
     distributed.init_from_env(resolve_device(config.device))
     rank = distributed.world()[0]
-    # Ctrl-C asks the loop to stop at the next step, so the last checkpoint is written before exiting.
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
-    bar, finished = None, None
     try:
-        for event in run_pipeline(args.data_dir, args.out, config, cancel=cancel, resume=args.resume,
-                                  use_umap=not args.no_umap):
-            if rank:
-                continue
-            if isinstance(event, StageStarted):
-                if bar:
-                    bar.close()
-                    bar = None
-                print(event.text, file=sys.stderr)
-            elif isinstance(event, LoadProgress) and event.total:
-                bar = bar or _bar("loading", event.total)
-                bar.n = event.done
-                bar.refresh()
-            elif isinstance(event, TrainEvent) and not isinstance(event.event, TrainFinished):
-                p = event.event
-                bar = bar or _bar(event.which, 100.0)
-                bar.n = round(100 * p.fraction, 1)
-                bar.set_postfix(loss=f"{p.loss:.3f}", views_s=f"{p.views_per_second:.0f}",
-                                health=f"{p.health:.2f}" if p.health == p.health else "-", refresh=False)
-                bar.refresh()
-            elif isinstance(event, SpaceReady) and event.metrics:
-                print(f"  {event.space:<11} kNN {event.metrics['knn_top1']:.1%}  "
-                      f"linear {event.metrics['linear_top1']:.1%}", file=sys.stderr)
-            elif isinstance(event, PipelineFinished):
-                finished = event
+        _drain(run_pipeline(args.data_dir, args.out, config, cancel=cancel, resume=args.resume,
+                            use_umap=not args.no_umap, transfer=settings,
+                            skip=("transfer",) if args.no_transfer else ()), progress, cancel, quiet=rank > 0)
+    except Cancelled:
+        pass
     finally:
-        signal.signal(signal.SIGINT, previous)
         distributed.shutdown()
-        if bar:
-            bar.close()
     if rank:
         return 130 if cancel.cancelled else 0
-    if finished is None:
+    finished = progress.finished
+    if finished is None or cancel.cancelled:
         print(f"ssl-studio: stopped; the last checkpoint is in {args.out} (continue with --resume)", file=sys.stderr)
         return 130
     print(f"done: {finished.run.path}/report.png", file=sys.stderr)
     if "note" in finished.metrics:
         print(finished.metrics["note"], file=sys.stderr)
+    return 0
+
+
+def _transfer(args) -> int:
+    settings = transfer_config_from_args(args)
+    cancel, progress = CancelToken(), _Progress()
+    try:
+        _drain(run_transfer(args.run_dir, settings, cancel=cancel, resume=args.resume), progress, cancel)
+    except Cancelled:
+        pass
+    if progress.transfer is None or cancel.cancelled:
+        print(f"ssl-studio: stopped; continue with `ssl-studio transfer {args.run_dir} --resume`", file=sys.stderr)
+        return 130
+    if "error" not in progress.transfer.transfer:
+        print(f"done: {args.run_dir}/transfer.json, {args.run_dir}/report.png", file=sys.stderr)
     return 0
 
 

@@ -14,6 +14,7 @@ from ssl_studio.core.pipeline import open_run
 from ssl_studio.core.samples import make_shapes
 
 FAST = ["--epochs", "1", "--batch-size", "16", "--resolution", "16", "--no-umap"]
+TRANSFER = ["--transfer-fractions", "0.5,1", "--finetune-epochs", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +37,10 @@ def test_inspect_json_lists_images_classes_and_skipped_files(shapes, tmp_path):
 
 def test_run_writes_a_complete_run_folder(shapes, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["run", str(shapes), "--out", str(out), *FAST]) == 0
-    for name in ("config.json", "dataset.json", "split.json", "metrics.json", "report.png",
-                 "ssl.safetensors", "ssl.json", "supervised.safetensors"):
+    assert main(["run", str(shapes), "--out", str(out), *FAST, *TRANSFER]) == 0
+    for name in ("config.json", "dataset.json", "split.json", "metrics.json", "report.png", "transfer.json",
+                 "ssl.safetensors", "ssl.json", "supervised.safetensors", "finetune_ssl_1pct.safetensors",
+                 "finetune_scratch_10pct.safetensors"):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["dataset"] == {"images": 48, "classes": {n: 6 for n in metrics["dataset"]["classes"]},
@@ -56,7 +58,47 @@ def test_run_writes_a_complete_run_folder(shapes, tmp_path, capsys):
     loaded = open_run(out)
     assert loaded.class_names == sorted(metrics["dataset"]["classes"]) and len(loaded.paths) == 48
     assert loaded.history["ssl"] and loaded.history["supervised"]
-    assert "kNN" in capsys.readouterr().err
+    assert set(loaded.transfer["probe"]) == {"ssl", "supervised", "untrained", "pixels"}
+    assert [p["fraction"] for p in loaded.transfer["probe"]["ssl"]["linear"]] == [0.5, 1.0]
+    assert [p["fraction"] for p in loaded.transfer["finetune"]["scratch"]] == [0.01, 0.1]
+    err = capsys.readouterr().err
+    assert "kNN" in err and "fine-tuned from scratch" in err and "the self-supervised features reach" in err
+
+
+def test_no_transfer_skips_the_transfer_stage(shapes, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(shapes), "--out", str(out), *FAST, "--no-transfer"]) == 0
+    assert (out / "report.png").is_file() and not (out / "transfer.json").exists()
+    assert not list(out.glob("finetune_*")) and "fine-tuned" not in capsys.readouterr().err
+
+
+def test_transfer_runs_on_a_run_folder_made_before_the_transfer_stage(shapes, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(shapes), "--out", str(out), *FAST, "--no-transfer"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    train = config["train"]  # as runs were written then: SimCLR's temperature at the top, no compile setting
+    train["temperature"] = train.pop("params")["temperature"]
+    del train["compile"]
+    (out / "config.json").write_text(json.dumps(config))
+    report = (out / "report.png").read_bytes()
+    assert main(["transfer", str(out), "--transfer-fractions", "0.25,1", "--finetune-fractions", "0.25",
+                 "--finetune-epochs", "2"]) == 0
+    curves = open_run(out).transfer
+    assert [p["fraction"] for p in curves["probe"]["pixels"]["knn"]] == [0.25, 1.0]
+    assert [(p["fraction"], p["steps"]) for p in curves["finetune"]["ssl"]] == [(0.25, 2)]
+    assert (out / "report.png").read_bytes() != report
+    assert "done:" in capsys.readouterr().err
+
+
+def test_transfer_flags_are_checked(shapes, tmp_path, capsys):
+    assert main(["transfer", str(tmp_path / "nothing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert main(["run", str(shapes), "--out", str(tmp_path / "run"), "--transfer-fractions", "0.5,2"]) == 2
+    assert "between 0 and 1" in capsys.readouterr().err
+    assert main(["run", str(shapes), "--out", str(tmp_path / "run"), "--finetune-budget", "5,5,5"]) == 2
+    assert "one per fine-tuning fraction" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", str(shapes), "--out", str(tmp_path / "run"), "--finetune-epochs", "two"])
 
 
 def test_unlabeled_folder_runs_without_accuracies_and_says_why(shapes, tmp_path):
@@ -71,6 +113,7 @@ def test_unlabeled_folder_runs_without_accuracies_and_says_why(shapes, tmp_path)
     assert "unlabeled" in metrics["note"]
     assert not (out / "supervised.safetensors").exists()
     assert (out / "report.png").is_file()
+    assert "unlabeled" in json.loads((out / "transfer.json").read_text())["error"]
 
 
 def test_bad_input_gives_a_clear_error_and_exit_code(tmp_path, capsys):
