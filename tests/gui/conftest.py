@@ -17,7 +17,11 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from ssl_studio.gui import settings  # noqa: E402
 from ssl_studio.gui.workers import Job  # noqa: E402
 
+from ssl_studio.core.transfer import TransferConfig  # noqa: E402
+
 CLASSES = ("disk", "bar", "check")
+TINY_TRANSFER = TransferConfig(fractions=(0.2, 0.5, 1.0), repeats=2, finetune_fractions=(0.5, 1.0),
+                               finetune_epochs=(1,))
 JOIN_S = 5.0
 PER_CLASS = 12
 
@@ -160,7 +164,7 @@ def tiny_run(tiny_folder, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SSL_STUDIO_CACHE_DIR", str(root / "cache"))
         config = TrainConfig(epochs=1, time_budget=None, batch_size=8, device="cpu")
-        for _ in run_pipeline(tiny_folder, root / "run", config, use_umap=False):
+        for _ in run_pipeline(tiny_folder, root / "run", config, use_umap=False, transfer=TINY_TRANSFER):
             pass
     return root / "run"
 

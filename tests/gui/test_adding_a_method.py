@@ -74,7 +74,8 @@ def test_a_new_method_file_is_a_setting_a_flag_and_a_training(toy_method, tiny_f
     # The command line's own pipeline (its progress bars leave a thread behind, which these tests refuse).
     args = cli._parser().parse_args(["run", str(tiny_folder), "--out", "x", "--method", "toy", "--epochs", "1",
                                      "--batch-size", "8", "--device", "cpu"])
-    events = list(run_pipeline(tiny_folder, tmp_path / "run", cli.config_from_args(args), use_umap=False))
+    events = list(run_pipeline(tiny_folder, tmp_path / "run", cli.config_from_args(args), use_umap=False,
+                                skip=("transfer",)))
     assert isinstance(events[-1], PipelineFinished)
     assert open_run(tmp_path / "run").config == TrainConfig(method="toy", epochs=1, time_budget=None, batch_size=8,
                                                              device="cpu")

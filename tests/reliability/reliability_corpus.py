@@ -24,7 +24,7 @@ NON_UTF8 = b"\xff\xfe-raw.png"  # not valid UTF-8: Python sees it as "\udcff\udc
 NON_UTF8_TEXT = b"\xe9t\xe9.jpg"  # Latin-1 "été", a text file: skipped, so its name is printed
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-FAST = ["--epochs", "1", "--batch-size", "8", "--resolution", "16", "--no-umap", "--device", "cpu"]
+FAST = ["--epochs", "1", "--batch-size", "8", "--resolution", "16", "--no-umap", "--device", "cpu", "--no-transfer"]
 PER_CLASS = 6  # plain images per class, so training always has enough to batch
 
 GOOD = [

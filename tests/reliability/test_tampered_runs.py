@@ -13,10 +13,12 @@ import torch
 from ssl_studio.cli import main
 from ssl_studio.core.checkpoint import load_checkpoint, save_checkpoint
 from ssl_studio.core.config import TrainConfig
-from ssl_studio.core.pipeline import PipelineFinished, open_run, run_pipeline
+from ssl_studio.core.pipeline import TransferFinished, open_run, run_pipeline
 from ssl_studio.core.runs import RunError
+from ssl_studio.core.transfer import TransferConfig
 
 CONFIG = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
+TRANSFER = TransferConfig(fractions=(0.5, 1.0), finetune_fractions=(0.5,), finetune_epochs=(1,))
 N = 16  # images in the `labeled` fixture
 
 
@@ -38,9 +40,9 @@ def finished_run(tmp_path_factory):
     torch.set_num_threads(1)  # as conftest's one_torch_thread, which a module fixture runs before
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SSL_STUDIO_CACHE_DIR", str(base / "cache"))
-        events = list(run_pipeline(data, base / "run", CONFIG, use_umap=False))
+        events = list(run_pipeline(data, base / "run", CONFIG, use_umap=False, transfer=TRANSFER))
     torch.set_num_threads(threads)
-    assert isinstance(events[-1], PipelineFinished)
+    assert isinstance(events[-1], TransferFinished)
     return base / "run"
 
 
@@ -119,6 +121,11 @@ TAMPERINGS = {
         r / "ssl.safetensors", meta={**load_checkpoint(r / "ssl.safetensors")[1], "history": "rm -rf"}),
         "ssl.safetensors"),
     "metrics.json invalid": (lambda r: (r / "metrics.json").write_text("{"), "metrics.json"),
+    "transfer.json invalid": (lambda r: (r / "transfer.json").write_text("[1, 2"), "transfer.json"),
+    "transfer.json accuracy above 1": (lambda r: edit_json(r / "transfer.json", lambda d: d["probe"]["ssl"]["knn"][0]
+                                                           .update(top1=7)), "transfer.json"),
+    "transfer.json unknown space": (lambda r: edit_json(r / "transfer.json", lambda d: d["probe"].update(evil={})),
+                                    "transfer.json"),
 }
 
 
