@@ -106,10 +106,7 @@ def transfer_config_from_args(args) -> TransferConfig:
     given = {"fractions": args.transfer_fractions, "repeats": args.transfer_repeats,
              "finetune_fractions": args.finetune_fractions, "finetune_budget": args.finetune_budget,
              "finetune_epochs": args.finetune_epochs, "finetune_lr": args.finetune_lr}
-    given = {k: v for k, v in given.items() if v is not None}
-    if "finetune_fractions" in given and "finetune_budget" not in given and "finetune_epochs" not in given:
-        given["finetune_budget"] = TransferConfig().finetune_budget[:1]  # the default budget for each
-    return TransferConfig(**given)
+    return TransferConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,7 +45,7 @@ class TransferConfig:
     repeats: int = 5  # label subsets drawn at each fraction up to SMALL_FRACTION (one above it)
     finetune_fractions: tuple[float, ...] = (0.01, 0.1)
     # Seconds of fine-tuning for each fraction (one value: the same for each), for SSL and for scratch alike.
-    finetune_budget: tuple[float, ...] = (15.0, 15.0)
+    finetune_budget: tuple[float, ...] = (15.0,)
     finetune_epochs: tuple[int, ...] | None = None  # instead of seconds: reproducible whatever the machine's load
     finetune_lr: float = 2e-3
 

@@ -1,4 +1,4 @@
-"""The main window: four stages in order (sidebar + pages), menus, status bar, drag-and-drop, settings, shutdown."""
+"""The main window: five stages in order (sidebar + pages), menus, status bar, drag-and-drop, settings, shutdown."""
 
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ from .compare import ComparePage
 from .data_page import SAMPLE_TITLES, DataPage
 from .page import error_text, report_if_unexpected
 from .train_page import TrainPage
+from .transfer_page import TransferPage
 from .widgets import shown
 from .workers import JOIN_TIMEOUT_S, Job
 
-STAGES = ("Data", "Augment", "Train", "Compare")
+STAGES = ("Data", "Augment", "Train", "Compare", "Transfer")
 
 
 class _WarmUpSignals(QObject):
@@ -51,8 +52,9 @@ class MainWindow(QMainWindow):
         self.augment = AugmentPage()
         self.train = TrainPage()
         self.compare = ComparePage()
+        self.transfer = TransferPage()
         self.pages = QStackedWidget()
-        for page in (self.data, self.augment, self.train, self.compare):
+        for page in (self.data, self.augment, self.train, self.compare, self.transfer):
             self.pages.addWidget(page)
         self.stages = QListWidget(objectName="stages")
         self.stages.setFixedWidth(150)
@@ -151,8 +153,11 @@ class MainWindow(QMainWindow):
         self.train.next.go.connect(lambda: self.go(3))
         self.compare.trainRequested.connect(lambda: self.go(2))
         self.compare.openRunRequested.connect(self.open_run_dialog)
-        self.compare.comparisonFinished.connect(
-            lambda run: self._mark_done(3) or self.statusBar().showMessage(f"Maps ready; the run is saved in "
+        self.compare.comparisonFinished.connect(self._comparison_finished)
+        self.transfer.trainRequested.connect(lambda: self.go(2))
+        self.transfer.openRunRequested.connect(self.open_run_dialog)
+        self.transfer.transferFinished.connect(
+            lambda run: self._mark_done(4) or self.statusBar().showMessage(f"Transfer curves ready; saved in "
                                                                            f"{run.path}", 10_000))
 
     def _method_changed(self, method: str) -> None:
@@ -178,15 +183,23 @@ class MainWindow(QMainWindow):
         if self.train.is_running():
             self.train.cancel()
         self.compare.clear()
+        self.transfer.clear()
         self.dataset = dataset
         self.augment.set_dataset(dataset)
         self.train.set_dataset(dataset)
-        for stage in range(4):
+        for stage in range(len(STAGES)):
             self._mark_done(stage, stage == 0)
         kind = f"{len(dataset.class_names)} classes" if dataset.labeled else "unlabeled"
         self.data_status.setText(f"{shown(dataset.root.name)} · {len(dataset):,} images · {kind} · "
                                  f"{dataset.resolution} px")
         self.statusBar().showMessage(f"Opened {shown(dataset.root)}", 5000)
+
+    def _comparison_finished(self, run) -> None:
+        self._mark_done(3)
+        self.statusBar().showMessage(f"Maps ready; the run is saved in {run.path}. Measuring the transfer curves on "
+                                     "the Transfer page…", 10_000)
+        if self.dataset is not None:
+            self.transfer.start(self.dataset, run)
 
     def _training_finished(self, run) -> None:
         self._mark_done(2)
@@ -256,8 +269,9 @@ class MainWindow(QMainWindow):
         self.train.set_config(loaded.config)
         self.train.show_history(loaded.run, loaded.history)
         self.compare.show_loaded(loaded, result.images)
-        for stage in range(4):
-            self._mark_done(stage, stage != 1 or dataset is not None)
+        self.transfer.show_loaded(loaded, dataset)
+        for stage in range(len(STAGES)):
+            self._mark_done(stage, (stage != 1 or dataset is not None) and (stage != 4 or bool(loaded.transfer)))
         self.statusBar().showMessage(f"Opened the run {shown(loaded.run.path)}", 10_000)
         self.go(3)
         self.runOpened.emit(loaded)

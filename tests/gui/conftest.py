@@ -141,6 +141,12 @@ def tiny_spec():
 
 
 @pytest.fixture(scope="session")
+def tiny_transfer():
+    """The transfer settings tiny_run was made with."""
+    return TINY_TRANSFER
+
+
+@pytest.fixture(scope="session")
 def tiny_folder(tmp_path_factory):
     return make_folder(tmp_path_factory.mktemp("tiny"))
 

@@ -6,35 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRectF
-from PySide6.QtGui import QPainter
-from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
 
 from ssl_studio.core.atomic import write_atomic
 from ssl_studio.core.export import write_embeddings
 
+from ..export import save_png, save_svg
 from ..page import Page, error_text
 from ..workers import Job
-
-
-def save_png(view: QWidget, path: Path) -> None:
-    if not view.grab().save(str(path), "PNG"):
-        raise OSError(f"could not write {path}")
-
-
-def save_svg(view: QWidget, path: Path) -> None:
-    generator = QSvgGenerator()
-    generator.setFileName(str(path))
-    size = view.size()
-    generator.setSize(size)
-    generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
-    generator.setTitle("SSL Studio maps")
-    painter = QPainter(generator)
-    try:
-        view.render(painter, QPoint(0, 0))
-    finally:
-        painter.end()
 
 
 def export(page: Page, view: QWidget, folder: str | Path, embeddings: dict[str, np.ndarray], paths: list[str],
@@ -44,7 +23,7 @@ def export(page: Page, view: QWidget, folder: str | Path, embeddings: dict[str, 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     pictures = [write_atomic(folder / "maps.png", lambda tmp: save_png(view, tmp)),
-                write_atomic(folder / "maps.svg", lambda tmp: save_svg(view, tmp))]
+                write_atomic(folder / "maps.svg", lambda tmp: save_svg(view, tmp, "SSL Studio maps"))]
 
     def write_arrays(token):
         return pictures + (yield from write_embeddings(folder, embeddings, paths, names, cancel=token))
