@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ssl_studio.core.atomic import write_json_atomic
 from ssl_studio.core.samples import SHAPES, make_shapes, sample_folder
+from ssl_studio.core.transfer import TransferConfig
 
 from .augment import VIEW_PX, measure_augment
 from .common import Table, cuda_available, load_average, machine
@@ -25,9 +26,10 @@ from .projection import measure_projection
 from .quality import measure_quality
 from .scale import RESOLUTIONS, measure_scale
 from .training import StepPlan, measure_training, step_ratios
+from .transfer import measure_transfer
 from .ui import measure_ui
 
-SECTIONS = ("ingest", "augment", "train", "project", "ui", "quality", "scale")
+SECTIONS = ("ingest", "augment", "train", "project", "ui", "transfer", "quality", "scale")
 # scale generates 100k images the first time and takes minutes more: only when asked for (--only scale).
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "scale")
 NEEDS_IMAGES = {"augment", "train", "ui"}  # these use the folder the ingest section generates
@@ -54,6 +56,8 @@ class Sizes:
     scale_images: int = 100_000  # generated once, then kept in the system's temp folder (scale_folder.py)
     scale_map_points: int = 100_000  # per map, four maps
     scale_gloo_epochs: int = 3  # SSL training under torchrun with 1, then 2 CPU processes (0: skip)
+    transfer_images: int = 10_000
+    transfer: TransferConfig = TransferConfig()  # the stage's default settings
 
 
 FULL = Sizes()
@@ -63,7 +67,7 @@ QUICK = Sizes(images=2000, augment_rounds=5, loader_batches=6, train={
     ("small-cnn", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
     ("resnet18", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
 }, ratio_rounds=2, umap_points=5000, umap_dim=128, ui_images=800, ui_train_seconds=5, quality_budgets=(),
-   scale_images=20_000, scale_map_points=20_000)
+   scale_images=20_000, scale_map_points=20_000, transfer_images=2000, transfer=TransferConfig(finetune_budget=(5.0,)))
 
 
 def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, table: Table | None = None,
@@ -129,6 +133,10 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
             if figures is None:
                 report["skipped"]["ui"] = "the main window is not available (see the table)"
 
+        def transfer():
+            report["transfer"] = measure_transfer(table, sizes.transfer_images, work, sizes.transfer)
+            report["transfer_seconds"] = report["transfer"]["seconds"]
+
         def quality():
             if not sizes.quality_budgets:
                 table.row("quality per time", "skipped", "", "full run only")
@@ -152,6 +160,7 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
         steps = {"ingest": ("Ingest", ingest), "augment": ("Augmentation (SimCLR recipe)", augment),
                  "train": ("Training throughput (views/s of core.train.train; phase split timed by hand)", train),
                  "project": ("Projection", project), "ui": ("UI responsiveness (main window, offscreen)", ui),
+                 "transfer": ("Transfer stage (probe curves and fine-tuning, time added to a run)", transfer),
                  "quality": ("Quality per time (each method's defaults, kNN top-1 on held-out 20%)", quality),
                  "scale": (f"Scale ({sizes.scale_images:,} images; maps of {sizes.scale_map_points:,} points)",
                            scale)}
@@ -182,7 +191,8 @@ def _cpu_seconds() -> float:
 
 def _jsonable(sizes: Sizes) -> dict:
     plans = {f"{b}/{d}": vars(p) for (b, d), p in sizes.train.items()}
-    return {**{k: v for k, v in vars(sizes).items() if k != "train"}, "train": plans}
+    return {**{k: v for k, v in vars(sizes).items() if k not in ("train", "transfer")}, "train": plans,
+            "transfer": sizes.transfer.to_dict()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -302,7 +302,7 @@ def reading(transfer: dict, titles: dict[str, str], saw_labels=()) -> str:
     parts = [f"{titles.get(s, s).lower()} {reached[s]:.0%}" for s in order]
     if order[0] == "ssl":
         parts[0] = f"the {titles.get('ssl', 'ssl').lower()} features reach {reached['ssl']:.0%}"
-    sentence = f"With {labels} labels{per_class}, " + ", ".join(parts)
+    sentence = f"With {labels} labels{per_class}, " + ", ".join(parts) + " (the better of kNN and linear probe)"
     tuned = transfer.get("finetune") or {}
     at = {start: next((p["top1"] for p in tuned.get(start, []) if p["fraction"] == fraction), None) for start in STARTS}
     if None not in at.values():

@@ -1,7 +1,8 @@
 """Drive the real app through the demo flow and save a PNG per stage: `python -m ssl_studio.gui.screenshots OUT_DIR`.
 
 It opens the Shapes sample, shows the augmentations, trains with the default settings (or --budget seconds per
-model), waits for the UMAP maps, hovers, selects and clicks a point, and grabs the window at each stage. Settings
+model), waits for the UMAP maps, hovers, selects and clicks a point, waits for the transfer curves and hovers one,
+and grabs the window at each stage. Settings
 and the run folder live in a temporary directory, so the user's own are never touched.
 
 Options: --budget SECONDS (time per model; default: the app's default), --sample shapes|digits, --folder DIR
@@ -69,6 +70,18 @@ def _pick_demo_points(compare) -> tuple[int, str]:
     lo, hi = coords[near].min(axis=0), coords[near].max(axis=0)
     compare.maps[space].view_box.rectSelected.emit(QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]))
     return point, space
+
+
+def _hover_first_point(page) -> None:
+    """Move the mouse onto the fewest-labels point of the SSL curve, so its exact figures show."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtTest import QTest
+
+    if "ssl" not in page.probe_plot.series:
+        return
+    spot = page.probe_plot.series["ssl"][1].points()[0]
+    scene = page.probe_plot.vb.mapViewToScene(QPointF(spot.pos().x(), spot.pos().y()))
+    QTest.mouseMove(page.charts.viewport(), page.charts.mapFromScene(scene))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
               3600, "training")
         _save(window, args.out, "3-train")
 
-        finished = []
+        finished, transferred = [], []
         window.compare.comparisonFinished.connect(finished.append)
+        window.transfer.transferFinished.connect(transferred.append)
         _wait(app, lambda: finished or (not page.is_running() and page.banner.text()), 3600, "the maps")
         if not finished:
             raise RuntimeError(f"training stopped: {page.banner.text()}")
@@ -154,6 +168,14 @@ def main(argv: list[str] | None = None) -> int:
         _save(window, args.out, "4-compare")
         metrics = {s: compare.scores.get(s) for s in compare.maps}
         print(f"scores: {metrics}", file=sys.stderr)
+
+        transfer = window.transfer
+        _wait(app, lambda: transferred or not transfer.is_running(), 3600, "the transfer curves")
+        window.go(4)
+        _hover_first_point(transfer)
+        _wait(app, lambda: True, 0.5, "the hover")
+        _save(window, args.out, "5-transfer")
+        print(f"transfer: {transfer.reading.text()}", file=sys.stderr)
     finally:
         window.close()
         Job.stop_all()

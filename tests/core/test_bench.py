@@ -148,3 +148,15 @@ def test_scale_reports_ingest_and_reopen_per_resolution_and_keeps_its_folder(tmp
     assert "map" not in report["scale"] and "reopen from the cache" in out.getvalue()
     again = scale_folder.shapes_folder(16)  # the generated folder is kept for the next run
     assert again[0] == Path(folder["path"]) and again[1]["reused"]
+
+
+def test_transfer_times_the_probe_curves_and_each_fine_tuning_run(tmp_path):
+    from ssl_studio.bench.transfer import measure_transfer
+    from ssl_studio.core.transfer import TransferConfig
+
+    settings = TransferConfig(fractions=(0.5, 1.0), finetune_fractions=(0.5,), finetune_epochs=(1,))
+    figures = measure_transfer(Table(io.StringIO()), 32, tmp_path, settings)
+
+    assert figures["images"] == 32 and figures["finetune_steps"] == {"ssl 50%": 1, "scratch 50%": 1}
+    assert all(positive(figures[k]) for k in ("seconds", "probe_seconds", "finetune_seconds"))
+    assert figures["seconds"] == pytest.approx(figures["probe_seconds"] + figures["finetune_seconds"])
