@@ -91,7 +91,8 @@ def _add_transfer_flags(group) -> None:
     group.add_argument("--transfer-repeats", type=int, metavar="N",
                        help=f"label subsets drawn for each fraction up to 10%% (default {d.repeats})")
     group.add_argument("--finetune-fractions", type=_numbers(float), metavar="F,F,...",
-                       help=f"label fractions to fine-tune on (default {','.join(f'{f:g}' for f in d.finetune_fractions)})")
+                       help="label fractions to fine-tune on (default "
+                            f"{','.join(f'{f:g}' for f in d.finetune_fractions)})")
     budget = group.add_mutually_exclusive_group()
     budget.add_argument("--finetune-budget", type=_numbers(float), metavar="SECONDS[,SECONDS]",
                         help="seconds of each fine-tuning run: one value, or one per fine-tuning fraction (default "

@@ -3,8 +3,8 @@
     load -> train (SSL, then the supervised baseline) -> embed -> score -> project -> report -> transfer
 
 The command line drives them all through ``run_pipeline``; the app runs ``train_models`` (the train stage),
-``compare`` (embed to report) and ``transfer`` (accuracy against the number of labels) as three background jobs. Both write and read the same run folder (runs.py), so a
-run made in one opens in the other. A new stage is one entry of ``STAGES`` (ARCHITECTURE.md, "Adding a stage").
+``compare`` (embed to report) and ``transfer`` (accuracy against the number of labels) as three background jobs.
+All write and read the same run folder (runs.py), so a run made in one opens in the other. A new stage is one entry of ``STAGES`` (ARCHITECTURE.md, "Adding a stage").
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ class TransferConfig:
             raise ValueError(f"give one fine-tuning budget, or one per fine-tuning fraction "
                              f"({len(self.finetune_fractions)}), not {len(budget)}")
         if not all(b >= 1 and isinstance(b, int) if epochs else b > 0 for b in budget):
-            raise ValueError(f"each fine-tuning budget must be {'a whole number of epochs, at least 1' if epochs else 'more than 0 seconds'}, got {budget}")
+            wanted = "a whole number of epochs, at least 1" if epochs else "more than 0 seconds"
+            raise ValueError(f"each fine-tuning budget must be {wanted}, got {budget}")
         if not self.finetune_lr > 0:
             raise ValueError(f"the fine-tuning learning rate must be more than 0, got {self.finetune_lr}")
 
