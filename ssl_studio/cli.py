@@ -262,7 +262,8 @@ class _Progress:
             self.finished = event
         elif isinstance(event, TransferFinished):
             self.transfer = event
-            sentence = reading(event.transfer, TITLES, saw_labels=TRAINED_ON_LABELS)
+            titles = {**TITLES, **event.transfer.get("titles", {})}
+            sentence = reading(event.transfer, titles, saw_labels=TRAINED_ON_LABELS)
             if sentence:
                 print(sentence, file=sys.stderr)
 

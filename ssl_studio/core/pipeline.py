@@ -350,8 +350,9 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
     plan = [(k, f, s) for k, f in enumerate(settings.finetune_fractions) for s in starts]
     yield TransferPlanned(len(exp.embeddings) * len(settings.fractions),
                           tuple(checkpoint_name(s, f) for _, f, s in plan))
+    titles = {s.name: s.title for s in run_spaces(run) if s.name in exp.embeddings}
     result = {"classes": len(dataset.class_names), "train_images": len(train_idx), "test_images": len(test_idx),
-              "seed": seed, "settings": settings.to_dict(), "probe": {}, "finetune": {}}
+              "seed": seed, "settings": settings.to_dict(), "titles": titles, "probe": {}, "finetune": {}}
     for fraction in settings.fractions:  # fraction by fraction, so every curve grows from the fewest labels on
         for space, x in exp.embeddings.items():
             exp.cancel.raise_if_cancelled()

@@ -251,9 +251,11 @@ def check_transfer(data: dict, spaces) -> dict:
         if not isinstance(data["error"], str):
             raise ValueError("its error must be text")
         return data
-    probe, tuned = data.get("probe"), data.get("finetune")
+    probe, tuned, titles = data.get("probe"), data.get("finetune"), data.get("titles", {})
     if not isinstance(probe, dict) or not isinstance(tuned, dict):
         raise ValueError("it needs a 'probe' and a 'finetune' object")
+    if not isinstance(titles, dict) or not all(isinstance(t, str) for t in titles.values()):
+        raise ValueError("its titles must map each space to a text")
     for space, curves in probe.items():
         if space not in spaces or not isinstance(curves, dict) or not set(curves) <= set(PROBES):
             raise ValueError(f"probe {space!r} is not a space with kNN and linear curves")

@@ -12,8 +12,6 @@ import csv
 import dataclasses
 import html
 import math
-import sys
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -24,26 +22,25 @@ from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, Q
 from superqt import QElidingLabel
 
 from ssl_studio.core.atomic import write_atomic
-from ssl_studio.core.checkpoint import CheckpointError
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.pipeline import (StageStarted, TrainEvent, TransferFinished, TransferPlanned, TransferPoint,
                                       transfer)
 from ssl_studio.core.report import CURVE_COLORS, PALETTE
-from ssl_studio.core.runs import RunError, RunFolder
-from ssl_studio.core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
-from ssl_studio.core.train import TrainingError, TrainProgress
+from ssl_studio.core.runs import RunFolder
+from ssl_studio.core.spaces import TITLES, TRAINED_ON_LABELS
+from ssl_studio.core.train import TrainProgress
 from ssl_studio.core.transfer import TransferConfig, reading
 
 from .export import save_png, save_svg
-from .widgets import Banner, EmptyState, page_header, shown
-from .workers import Job
+from .page import Page, error_text
+from .widgets import shown
 
 PROBE_TITLES = {"linear": "Linear probe", "knn": "kNN"}
 FINETUNE_TITLES = {"ssl": "Fine-tuned from SSL", "scratch": "Fine-tuned from scratch"}
 
 
-def curve_title(space: str) -> str:
-    return TITLES.get(space, space) + (" (all labels)" if space in TRAINED_ON_LABELS else "")
+def curve_title(space: str, titles: dict[str, str]) -> str:
+    return titles.get(space, space) + (" (all labels)" if space in TRAINED_ON_LABELS else "")
 
 
 def point_text(title: str, point: dict, classes: int | None) -> str:
@@ -121,14 +118,16 @@ class CurvePlot(pg.PlotItem):
         self.series.clear()
 
 
-class TransferPage(QWidget):
+class TransferPage(Page):
     transferFinished = Signal(object)  # RunFolder, once transfer.json is written
     trainRequested = Signal()
     openRunRequested = Signal()
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.job: Job | None = None
+        super().__init__("5 · Transfer", "What pretraining buys when labels are few: accuracy on the held-out 20 % "
+                                         "against the number of labeled images, for a probe on each space's frozen "
+                                         "features, and for the whole network fine-tuned from the SSL weights or "
+                                         "from scratch.", parent)
         self.run: RunFolder | None = None
         self.dataset: ImageDataset | None = None
         self.data: dict = {}  # transfer.json as it fills in
@@ -136,23 +135,14 @@ class TransferPage(QWidget):
         self._planned = 0
         self._done = 0
 
-        self.banner = Banner()
-        self.empty = EmptyState("No transfer curves yet",
-                                "When the maps are drawn, the app measures how accuracy grows with the number of "
-                                "labels, for every space and for fine-tuning. Train a model, or open a saved run.")
-        self.empty.add_button("Go to Train", self.trainRequested.emit, primary=True)
-        self.empty.add_button("Open run…", self.openRunRequested.emit)
-        self.empty.finish_buttons()
+        self.empty_state("No transfer curves yet", "When the maps are drawn, the app measures how accuracy grows "
+                                                   "with the number of labels, for every space and for fine-tuning. "
+                                                   "Train a model, or open a saved run.",
+                         [("Go to Train", self.trainRequested.emit), ("Open run…", self.openRunRequested.emit)])
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self._build_results())
-        layout = QVBoxLayout(self)
-        layout.addWidget(page_header(
-            "5 · Transfer", "What pretraining buys when labels are few: accuracy on the held-out 20 % against the "
-                            "number of labeled images, for a probe on each space's frozen features, and for the "
-                            "whole network fine-tuned from the SSL weights or from scratch."))
-        layout.addWidget(self.banner)
-        layout.addWidget(self.stack, 1)
+        self.add_body(self.stack)
 
     def _build_results(self) -> QWidget:
         self.start_button = QPushButton("Run transfer", objectName="primary",
@@ -242,13 +232,9 @@ class TransferPage(QWidget):
         self.progress.show()
         settings = dataclasses.replace(self.settings, finetune_budget=(float(self.budget.value()),))
         dataset, run = self.dataset, self.run
-        job = Job(lambda token: transfer(dataset, run, settings, cancel=token, resume=resume), self)
-        job.events.connect(self._on_events)
-        job.succeeded.connect(lambda _: self._on_done())
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        job.ended.connect(self._update_enabled)
-        self.job = job.start()
+        self.start_job(lambda token: transfer(dataset, run, settings, cancel=token, resume=resume),
+                       events=self._on_events, succeeded=lambda _: self._on_done(), failed=self._on_failed,
+                       cancelled=self._on_cancelled, ended=self._update_enabled)
         self.resume_button.hide()
         self._update_enabled()
         return True
@@ -314,11 +300,12 @@ class TransferPage(QWidget):
         probe = "linear" if self.linear.isChecked() else "knn"
         self.probe_plot.setTitle(f"{PROBE_TITLES[probe]} on frozen features")
         self.probe_plot.reset()
-        curves = self.data.get("probe", {})
-        for k, space in enumerate(s for s in SPACES if s in curves):
-            if curves[space].get(probe):
-                self.probe_plot.set_curve(space, curve_title(space), CURVE_COLORS.get(space, PALETTE[k]),
-                                          curves[space][probe], self.data.get("classes"))
+        titles = self._titles()
+        for k, (space, curves) in enumerate(self.data.get("probe", {}).items()):
+            if curves.get(probe):
+                self.probe_plot.set_curve(space, curve_title(space, titles),
+                                          CURVE_COLORS.get(space, PALETTE[k % len(PALETTE)]), curves[probe],
+                                          self.data.get("classes"))
         if self.probe_plot.series:
             self.probe_plot.fit_x()
         self._update_reading()
@@ -335,7 +322,10 @@ class TransferPage(QWidget):
         if "error" in self.data:
             self.reading.setText(html.escape(self.data["error"][0].upper() + self.data["error"][1:]) + ".")
             return
-        self.reading.setText(html.escape(reading(self.data, TITLES, saw_labels=TRAINED_ON_LABELS)))
+        self.reading.setText(html.escape(reading(self.data, self._titles(), saw_labels=TRAINED_ON_LABELS)))
+
+    def _titles(self) -> dict[str, str]:
+        return {**TITLES, **self.data.get("titles", {})}
 
     def _show_hover(self, text: str) -> None:
         self.hover.setText(text or "Hover a point for its exact figures.")
@@ -354,10 +344,8 @@ class TransferPage(QWidget):
 
     def _on_failed(self, exc: Exception) -> None:
         self.progress.setRange(0, 1000)
-        if not isinstance(exc, (RunError, TrainingError, CheckpointError, ValueError, OSError)):
-            traceback.print_exception(exc, file=sys.stderr)
         self.status.setText("Stopped.")
-        self.banner.show_message(f"Could not measure the transfer curves: {exc}")
+        self.banner.show_message(f"Could not measure the transfer curves: {error_text(exc)}")
 
     def _on_cancelled(self) -> None:
         self.progress.setRange(0, 1000)
@@ -365,12 +353,9 @@ class TransferPage(QWidget):
         self.resume_button.show()
 
     # --- running ----------------------------------------------------------------------------------------------
-    def is_running(self) -> bool:
-        return self.job is not None and self.job.running
-
     def cancel(self) -> None:
         if self.is_running():
-            self.job.cancel()
+            super().cancel()
             self.status.setText("Cancelling… (finishing the current step)")
 
     def _update_enabled(self) -> None:

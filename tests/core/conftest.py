@@ -30,7 +30,8 @@ def finished_runs(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SSL_STUDIO_CACHE_DIR", str(base / "cache"))
         for name, data in (("labeled", labeled), ("unlabeled", flat)):
-            events[name] = list(run_pipeline(data, base / f"{name}-run", config, use_umap=False))
+            events[name] = list(run_pipeline(data, base / f"{name}-run", config, use_umap=False,
+                                             skip=("transfer",)))
             runs[name] = (data, base / f"{name}-run")
     return runs, events
 

@@ -98,7 +98,7 @@ def test_pixel_features_are_the_same_in_batches():
 def test_a_space_of_ones_own_is_scored_and_mapped_like_the_built_in_ones(tmp_path):
     data = make_shapes(tmp_path / "shapes", per_class=6, size=16)
     config = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
-    list(run_pipeline(data, tmp_path / "run", config, use_umap=False))
+    list(run_pipeline(data, tmp_path / "run", config, use_umap=False, skip=("transfer",)))
     loaded = open_run(tmp_path / "run")
     run = RunFolder.open(tmp_path / "run")
     # The rows of another model's embeddings, in an order of its own, named by a CSV of paths.

@@ -44,7 +44,7 @@ def test_snapshots_line_up_with_the_one_before():
 def test_a_run_stores_its_map_history_and_reopens_it(tmp_path):
     data = make_shapes(tmp_path / "shapes", per_class=6, size=16)
     config = TrainConfig(epochs=2, time_budget=None, batch_size=8, resolution=16, device="cpu")
-    events = list(run_pipeline(data, tmp_path / "run", config, use_umap=False))
+    events = list(run_pipeline(data, tmp_path / "run", config, use_umap=False, skip=("transfer",)))
     snapshots = [e for e in events if isinstance(e, MapSnapshot)]
     assert snapshots and all(s.coords.shape == (48, 2) for s in snapshots)
     history = open_run(tmp_path / "run").map_history
@@ -55,7 +55,7 @@ def test_a_run_stores_its_map_history_and_reopens_it(tmp_path):
 def test_a_tampered_map_history_is_refused_naming_the_file(tmp_path):
     data = make_shapes(tmp_path / "shapes", per_class=6, size=16)
     config = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
-    list(run_pipeline(data, tmp_path / "run", config, use_umap=False))
+    list(run_pipeline(data, tmp_path / "run", config, use_umap=False, skip=("transfer",)))
     path = tmp_path / "run" / JSON
     stored = json.loads(path.read_text())
     path.write_text(json.dumps({**stored, "indices": [999]}))
@@ -66,7 +66,7 @@ def test_a_tampered_map_history_is_refused_naming_the_file(tmp_path):
 def test_a_resumed_training_continues_the_history(tmp_path):
     data = make_shapes(tmp_path / "shapes", per_class=6, size=16)
     config = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
-    list(run_pipeline(data, tmp_path / "run", config, use_umap=False))
+    list(run_pipeline(data, tmp_path / "run", config, use_umap=False, skip=("transfer",)))
     before = load_history(RunFolder.open(tmp_path / "run"), 48)
     recorder = MapRecorder(images(48), None, {}, seed=99, device=CPU, resumed=before)
     assert np.array_equal(recorder.indices, before.indices)  # the same images, not a new seed's
