@@ -44,8 +44,10 @@ class TransferConfig:
     fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)  # of the training split's labels
     repeats: int = 5  # label subsets drawn at each fraction up to SMALL_FRACTION (one above it)
     finetune_fractions: tuple[float, ...] = (0.01, 0.1)
-    # Seconds of fine-tuning for each fraction (one value: the same for each), for SSL and for scratch alike.
-    finetune_budget: tuple[float, ...] = (15.0,)
+    # Seconds of fine-tuning for each fraction (one value: the same for each), for SSL and for scratch alike. On a
+    # few labels more steps only overfit: on shapes at 1 %, 300 steps gave SSL 23.8 % against scratch 14.6 %, 1,000
+    # steps 20.0 against 15.0; at 10 %, 900 steps gave 73.1 against 41.0, 300 steps 64.4 against 38.1 (README).
+    finetune_budget: tuple[float, ...] = (5.0, 15.0)
     finetune_epochs: tuple[int, ...] | None = None  # instead of seconds: reproducible whatever the machine's load
     finetune_lr: float = 2e-3
 

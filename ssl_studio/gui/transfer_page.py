@@ -9,7 +9,6 @@ fine-tuned from the SSL weights and from scratch. Hovering a point gives its exa
 from __future__ import annotations
 
 import csv
-import dataclasses
 import html
 import math
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QRadioButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
+                               QRadioButton, QStackedWidget, QVBoxLayout, QWidget)
 from superqt import QElidingLabel
 
 from ssl_studio.core.atomic import write_atomic
@@ -131,7 +130,7 @@ class TransferPage(Page):
         self.run: RunFolder | None = None
         self.dataset: ImageDataset | None = None
         self.data: dict = {}  # transfer.json as it fills in
-        self.settings = TransferConfig()  # what start() measures; the budget box sets its fine-tuning seconds
+        self.settings = TransferConfig()  # what start() measures
         self._planned = 0
         self._done = 0
 
@@ -155,8 +154,6 @@ class TransferPage(Page):
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button = QPushButton("Export…", toolTip="Save the curves as PNG and SVG, the figures as CSV")
         self.export_button.clicked.connect(self._export_dialog)
-        self.budget = QSpinBox(minimum=1, maximum=3600, value=int(self.settings.finetune_budget[0]), suffix=" s",
-                               toolTip="Seconds of each fine-tuning run (the same for SSL and scratch)")
         self.linear = QRadioButton("Linear probe", checked=True)
         self.knn = QRadioButton("kNN")
         group = QButtonGroup(self)
@@ -169,9 +166,6 @@ class TransferPage(Page):
         toolbar = QHBoxLayout()
         for widget in (self.start_button, self.resume_button, self.cancel_button, self.export_button):
             toolbar.addWidget(widget)
-        toolbar.addSpacing(12)
-        toolbar.addWidget(QLabel("Fine-tuning"))
-        toolbar.addWidget(self.budget)
         toolbar.addSpacing(12)
         toolbar.addWidget(QLabel("Frozen features:"))
         toolbar.addWidget(self.linear)
@@ -230,8 +224,7 @@ class TransferPage(Page):
         self.status.setText("Starting…")
         self.progress.setRange(0, 0)
         self.progress.show()
-        settings = dataclasses.replace(self.settings, finetune_budget=(float(self.budget.value()),))
-        dataset, run = self.dataset, self.run
+        settings, dataset, run = self.settings, self.dataset, self.run
         self.start_job(lambda token: transfer(dataset, run, settings, cancel=token, resume=resume),
                        events=self._on_events, succeeded=lambda _: self._on_done(), failed=self._on_failed,
                        cancelled=self._on_cancelled, ended=self._update_enabled)
@@ -364,7 +357,6 @@ class TransferPage(Page):
         self.start_button.setEnabled(not running and self.dataset is not None and self.run is not None)
         self.resume_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        self.budget.setEnabled(not running)
         self.export_button.setEnabled(self.can_export())
 
     # --- export -----------------------------------------------------------------------------------------------

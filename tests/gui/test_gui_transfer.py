@@ -89,8 +89,7 @@ def test_cancel_stops_the_fine_tuning_and_offers_to_resume(window, drive, qtbot,
     drive.open_run(window, copy_of(tiny_run, tmp_path))
     window.go(4)
     page = window.transfer
-    page.settings = TransferConfig(fractions=(1.0,), finetune_fractions=(1.0,))
-    page.budget.setValue(600)
+    page.settings = TransferConfig(fractions=(1.0,), finetune_fractions=(1.0,), finetune_budget=(600.0,))
     page.start_button.click()
     qtbot.waitUntil(lambda: page.status.text().startswith("Fine-tuning"), timeout=30_000)
     with qtbot.waitSignal(page.job.cancelled, timeout=10_000):
