@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from ssl_studio.core.checkpoint import CheckpointError
 from ssl_studio.core.data import DataError
@@ -62,6 +62,13 @@ class Page(QWidget):
             self.empty.add_button(label, slot, primary=i == 0)
         self.empty.finish_buttons()
         return self.empty
+
+    def add_results(self, results: QWidget) -> None:
+        """The body as ``self.stack``: the empty state (page 0) until there are results to show (page 1)."""
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(results)
+        self.add_body(self.stack)
 
     # --- the page's job ---------------------------------------------------------------------------------------
     def start_job(self, make_generator, *, events: Callable[[list], None] | None = None,

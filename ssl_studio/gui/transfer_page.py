@@ -17,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QRadioButton, QStackedWidget, QVBoxLayout, QWidget)
+                               QRadioButton, QVBoxLayout, QWidget)
 from superqt import QElidingLabel
 
 from ssl_studio.core.atomic import write_atomic
@@ -138,10 +138,7 @@ class TransferPage(Page):
                                                    "with the number of labels, for every space and for fine-tuning. "
                                                    "Train a model, or open a saved run.",
                          [("Go to Train", self.trainRequested.emit), ("Open run…", self.openRunRequested.emit)])
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.empty)
-        self.stack.addWidget(self._build_results())
-        self.add_body(self.stack)
+        self.add_results(self._build_results())
 
     def _build_results(self) -> QWidget:
         self.start_button = QPushButton("Run transfer", objectName="primary",

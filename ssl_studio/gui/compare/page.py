@@ -58,10 +58,7 @@ class ComparePage(Page):
         self.empty_state("Nothing to compare yet", "Train a model on the Train page (the maps are computed when it "
                                                    "finishes), or open a saved run.",
                          [("Go to Train", self.trainRequested.emit), ("Open run…", self.openRunRequested.emit)])
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.empty)
-        self.stack.addWidget(self._build_results())
-        self.add_body(self.stack)
+        self.add_results(self._build_results())
 
     # --- layout -----------------------------------------------------------------------------------------------
     def _build_results(self) -> QWidget:
