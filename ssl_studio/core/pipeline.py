@@ -353,11 +353,13 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
     titles = {s.name: s.title for s in run_spaces(run) if s.name in exp.embeddings}
     result = {"classes": len(dataset.class_names), "train_images": len(train_idx), "test_images": len(test_idx),
               "seed": seed, "settings": settings.to_dict(), "titles": titles, "probe": {}, "finetune": {}}
+    scored = exp.scores or (run.read_json("metrics.json").get("embeddings") if run.exists("metrics.json") else None)
+    scored = scored if isinstance(scored, dict) else {}
     for fraction in settings.fractions:  # fraction by fraction, so every curve grows from the fewest labels on
         for space, x in exp.embeddings.items():
             exp.cancel.raise_if_cancelled()
             for probe, point in probe_points(x, labels, train_idx, test_idx, fraction, seed=seed,
-                                             repeats=settings.repeats).items():
+                                             repeats=settings.repeats, scored=scored.get(space)).items():
                 result["probe"].setdefault(space, {}).setdefault(probe, []).append(point)
                 yield TransferPoint("probe", space, probe, point)
     ssl_backbone = load_backbone(run, "ssl", exp.config.backbone).state_dict() if "ssl" in starts else None
@@ -377,7 +379,7 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
         result["finetune"].setdefault(start, []).append(point)
         yield TransferPoint("finetune", start, "finetune", point)
     run.write_json("transfer.json", result)
-    _report_with_curves(exp, result)
+    _report_with_curves(exp, result, scored)
     yield TransferFinished(run, result)
 
 
@@ -396,7 +398,7 @@ def _stored_embeddings(run: RunFolder, n: int) -> dict[str, np.ndarray]:
             if run.exists(run.embedding_name(s.name))}
 
 
-def _report_with_curves(exp: Experiment, transfer: dict) -> None:
+def _report_with_curves(exp: Experiment, transfer: dict, scored: dict) -> None:
     """report.png again, the transfer curves under the maps (the maps from disk when another job drew them)."""
     run, n = exp.run, len(exp.dataset)
     spaces = run_spaces(run)
@@ -405,10 +407,8 @@ def _report_with_curves(exp: Experiment, transfer: dict) -> None:
                         for kind in PROJECTIONS if run.exists(run.projection_name(s.name, kind))}
     if not maps:
         return
-    scores = exp.scores or (run.read_json("metrics.json").get("embeddings", {}) if run.exists("metrics.json")
-                            else {})
     names = {s.name: s.title for s in spaces}
-    titles = {s: _title(names[s], scores.get(s) if isinstance(scores, dict) else None) for s in maps}
+    titles = {s: _title(names[s], scored.get(s)) for s in maps}
     curves = {s: t + (" (all labels)" if s in TRAINED_ON_LABELS else "") for s, t in names.items()}
     run.write_with("report.png", lambda tmp: render_report(tmp, maps, exp.labels, exp.dataset.class_names, titles,
                                                            transfer=transfer, curve_titles=curves))

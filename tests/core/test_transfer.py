@@ -81,6 +81,14 @@ def test_probe_points_average_the_evaluation_protocols_own_scores_over_the_subse
                                  "std": pytest.approx(std, abs=1e-6), "repeats": 3}
 
 
+def test_at_every_label_the_comparisons_own_scores_are_the_point():
+    x, y = blobs(10, 2)
+    points = probe_points(x, y, np.arange(0, 20, 2), np.arange(1, 20, 2), 1.0,
+                          scored={"knn_top1": 0.25, "linear_top1": 0.5})
+    assert points == {"knn": {"fraction": 1.0, "labels": 10, "top1": 0.25, "std": 0.0, "repeats": 1},
+                      "linear": {"fraction": 1.0, "labels": 10, "top1": 0.5, "std": 0.0, "repeats": 1}}
+
+
 def test_one_label_per_class_is_enough_for_knn_on_well_separated_classes():
     x, y = blobs(30, 4)
     train_idx, test_idx = np.arange(0, 120, 2), np.arange(1, 120, 2)
