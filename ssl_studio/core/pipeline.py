@@ -546,6 +546,11 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
         raise RunError(f"the images in {data_dir} changed since the run in {out_dir} started; "
                        "start a new run instead of resuming")
     exp = Experiment(dataset, run, config, recipe, cancel, resume, use_umap, transfer=transfer or TransferConfig())
+    if world > 1 and "transfer" not in skip:  # rank 0 runs the stages after training alone: no process group there
+        skip = (*skip, "transfer")
+        if rank == 0:
+            yield StageStarted("transfer", f"No transfer stage under torchrun: run `ssl-studio transfer {out_dir}` "
+                                           "after it")
     stages = tuple(stage.name for stage in STAGES if stage.name not in skip)
     yield from run_stages(exp, stages if rank == 0 else TRAINING)
 

@@ -20,7 +20,8 @@ import pytest
 from reliability_corpus import HERE, ROOT, build_labeled, cli_env
 
 AUDIT = HERE / "socket_audit"
-RUN = ["--epochs", "1", "--batch-size", "8", "--resolution", "16", "--device", "cpu"]  # UMAP stays on
+RUN = ["--epochs", "1", "--batch-size", "8", "--resolution", "16", "--device", "cpu",  # UMAP stays on
+       "--transfer-fractions", "0.5,1", "--finetune-epochs", "1"]
 
 
 def strace_prefix(log: Path) -> list[str]:
