@@ -121,7 +121,7 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_continues_the_loss_curve(labeled,
     total = before["step"]
     assert before["finished"] is False and 0 < before["step"]
 
-    assert main(["run", str(labeled), "--out", str(out), "--resume", "--no-umap"]) == 0
+    assert main(["run", str(labeled), "--out", str(out), "--resume", "--no-umap", "--no-transfer"]) == 0
     after = load_checkpoint(out / "ssl.safetensors")[1]
     steps = [s for s, _, _ in after["history"]]
     assert after["finished"] and after["history"][: len(before["history"])] == before["history"]
