@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 # Test rows per kNN chunk scale with the train set so a chunk's similarity matrix stays near 64 MB
 # (20k x 20k at once would be 1.6 GB).
@@ -90,12 +91,14 @@ def linear_probe_top1(train_x, train_y, test_x, test_y, seed: int = 0) -> float:
         # LogisticRegression refuses a single class; the only sensible classifier predicts it.
         return float(np.mean(test_y == train_classes[0]))
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000, random_state=seed))
-    with warnings.catch_warnings():
+    # One BLAS thread: these products are small, and on a busy 2-core machine two BLAS threads made a fit 10-16x
+    # slower for the same result (BENCHMARKS.md, "Transfer").
+    with warnings.catch_warnings(), threadpool_limits(1):
         # On separable features lbfgs keeps growing the weights until max_iter; the predictions
         # (all we score) settled long before, so the warning would only alarm users.
         warnings.simplefilter("ignore", ConvergenceWarning)
         probe.fit(np.asarray(train_x, dtype=np.float32), train_y)
-    return float(probe.score(np.asarray(test_x, dtype=np.float32), test_y))
+        return float(probe.score(np.asarray(test_x, dtype=np.float32), test_y))
 
 
 def evaluate_space(x, labels, train_idx, test_idx) -> dict[str, float]:
