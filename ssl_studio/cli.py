@@ -94,12 +94,14 @@ def _add_transfer_flags(group) -> None:
                        help="label fractions to fine-tune on (default "
                             f"{','.join(f'{f:g}' for f in d.finetune_fractions)})")
     budget = group.add_mutually_exclusive_group()
-    budget.add_argument("--finetune-budget", type=_numbers(float), metavar="SECONDS[,SECONDS]",
-                        help="seconds of each fine-tuning run: one value, or one per fine-tuning fraction (default "
-                             f"{','.join(f'{b:g}' for b in d.finetune_budget)}; with other --finetune-fractions, "
-                             f"{d.finetune_budget[-1]:g} each)")
+    budget.add_argument("--finetune-steps", type=_numbers(int), metavar="N[,N]",
+                        help="optimizer steps of each fine-tuning run: one value, or one per fine-tuning fraction "
+                             f"(default {','.join(f'{n:g}' for n in d.finetune_steps)})")
     budget.add_argument("--finetune-epochs", type=_numbers(int), metavar="N[,N]",
-                        help="epochs of each fine-tuning run instead of seconds (reproducible on a busy machine)")
+                        help="epochs of each fine-tuning run instead of steps")
+    budget.add_argument("--finetune-budget", type=_numbers(float), metavar="SECONDS[,SECONDS]",
+                        help="seconds of each fine-tuning run instead of steps (on a busy machine the two starts "
+                             "may then make different numbers of steps)")
     group.add_argument("--finetune-lr", type=float, metavar="LR", help=f"fine-tuning learning rate (default "
                                                                        f"{d.finetune_lr:g})")
 
@@ -107,11 +109,9 @@ def _add_transfer_flags(group) -> None:
 def transfer_config_from_args(args) -> TransferConfig:
     given = {"fractions": args.transfer_fractions, "repeats": args.transfer_repeats,
              "finetune_fractions": args.finetune_fractions, "finetune_budget": args.finetune_budget,
-             "finetune_epochs": args.finetune_epochs, "finetune_lr": args.finetune_lr}
-    given = {k: v for k, v in given.items() if v is not None}
-    if "finetune_fractions" in given and "finetune_budget" not in given and "finetune_epochs" not in given:
-        given["finetune_budget"] = TransferConfig().finetune_budget[-1:]  # other fractions: the larger default
-    return TransferConfig(**given)
+             "finetune_steps": args.finetune_steps, "finetune_epochs": args.finetune_epochs,
+             "finetune_lr": args.finetune_lr}
+    return TransferConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def main(argv: list[str] | None = None) -> int:

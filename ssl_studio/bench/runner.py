@@ -67,7 +67,7 @@ QUICK = Sizes(images=2000, augment_rounds=5, loader_batches=6, train={
     ("small-cnn", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
     ("resnet18", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
 }, ratio_rounds=2, umap_points=5000, umap_dim=128, ui_images=800, ui_train_seconds=5, quality_budgets=(),
-   scale_images=20_000, scale_map_points=20_000, transfer_images=2000, transfer=TransferConfig(finetune_budget=(5.0,)))
+   scale_images=20_000, scale_map_points=20_000, transfer_images=2000, transfer=TransferConfig(finetune_epochs=(20,)))
 
 
 def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, table: Table | None = None,

@@ -42,12 +42,14 @@ def measure_transfer(table: Table, n_images: int, workdir: Path, settings: Trans
     total = time.perf_counter() - start
     probes_done = total if probes_done is None else probes_done
 
-    n, budget = len(dataset), ", ".join(f"{b:g}" for b in settings.finetune_budget)
+    seconds = settings.finetune_budget is not None
+    budget = ", ".join(f"{b:g}" for b in (settings.finetune_budget if seconds else settings.finetune_epochs))
+    n, budget = len(dataset), budget + (" s" if seconds else " epochs")
     table.row(f"transfer stage, {n} images (default settings)", total, "s",
               f"goal <= {GOAL_SECONDS} s added to ssl-studio run at 10k images")
     table.row("  probe curves (4 spaces x kNN + linear)", probes_done, "s",
               f"{len(settings.fractions)} fractions, {settings.repeats} subsets up to 10 %")
-    table.row(f"  fine-tuning ({len(finetunes)} runs of {budget} s)", total - probes_done, "s",
+    table.row(f"  fine-tuning ({len(finetunes)} runs of {budget})", total - probes_done, "s",
               "; ".join(f"{k}: {p['steps']} steps" for k, p in finetunes.items()))
     return {"images": n, "seconds": total, "probe_seconds": probes_done, "finetune_seconds": total - probes_done,
             "finetune_steps": {k: p["steps"] for k, p in finetunes.items()}, "settings": settings.to_dict()}

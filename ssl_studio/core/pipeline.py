@@ -369,8 +369,8 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
         name = checkpoint_name(start, fraction)
         yield StageStarted(name, f"Fine-tuning {STARTS[start]} on {fraction:.0%} of the labels ({len(subset)} "
                                  "images)")
-        events = finetune(images, label_tensor, subset, test_idx, finetune_config(exp.config, settings, k),
-                          len(dataset.class_names), ssl_backbone if start == "ssl" else None,
+        config = finetune_config(exp.config, settings, k, len(subset))
+        events = finetune(images, label_tensor, subset, test_idx, config, len(dataset.class_names), ssl_backbone if start == "ssl" else None,
                           checkpoint_path=run.checkpoint(name), cancel=exp.cancel, resume=exp.resume,
                           meta={"start": start, "fraction": fraction})
         point = yield from _as_train_events(name, events)

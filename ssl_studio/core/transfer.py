@@ -44,15 +44,17 @@ class TransferConfig:
     fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)  # of the training split's labels
     repeats: int = 5  # label subsets drawn at each fraction up to SMALL_FRACTION (one above it)
     finetune_fractions: tuple[float, ...] = (0.01, 0.1)
-    # Seconds of fine-tuning for each fraction (one value: the same for each), for SSL and for scratch alike. On a
-    # few labels more steps only overfit: on shapes at 1 %, 300 steps gave SSL 23.8 % against scratch 14.6 %, 1,000
-    # steps 20.0 against 15.0; at 10 %, 900 steps gave 73.1 against 41.0, 300 steps 64.4 against 38.1 (README).
-    finetune_budget: tuple[float, ...] = (5.0, 15.0)
-    finetune_epochs: tuple[int, ...] | None = None  # instead of seconds: reproducible whatever the machine's load
+    # Optimizer steps of fine-tuning for each fraction (one value: the same for each), for SSL and for scratch alike:
+    # the two starts get the very same steps however busy the machine is, and a small folder as many as a large one.
+    # On a few labels more steps only overfit (README, "Transfer: what the default SSL run buys with 1 % of the
+    # labels"). Epochs or seconds, when given, replace steps.
+    finetune_steps: tuple[int, ...] = (300,)
+    finetune_epochs: tuple[int, ...] | None = None
+    finetune_budget: tuple[float, ...] | None = None  # seconds
     finetune_lr: float = 2e-3
 
     def __post_init__(self) -> None:
-        for name in ("fractions", "finetune_fractions", "finetune_budget", "finetune_epochs"):
+        for name in _LISTS:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(value))
@@ -64,22 +66,31 @@ class TransferConfig:
             raise ValueError("give at least one label fraction")
         if not isinstance(self.repeats, int) or self.repeats < 1:
             raise ValueError(f"repeats must be a whole number of at least 1, got {self.repeats}")
-        epochs = self.finetune_epochs is not None  # epochs, when given, replace seconds
-        budget = self.finetune_epochs if epochs else self.finetune_budget
-        if len(budget) not in (1, len(self.finetune_fractions)):
-            raise ValueError(f"give one fine-tuning budget, or one per fine-tuning fraction "
-                             f"({len(self.finetune_fractions)}), not {len(budget)}")
-        if not all(b >= 1 and isinstance(b, int) if epochs else b > 0 for b in budget):
-            wanted = "a whole number of epochs, at least 1" if epochs else "more than 0 seconds"
-            raise ValueError(f"each fine-tuning budget must be {wanted}, got {budget}")
+        for kind, budget in (("steps", self.finetune_steps), ("epochs", self.finetune_epochs),
+                             ("seconds", self.finetune_budget)):
+            if budget is None:
+                continue
+            if len(budget) not in (1, len(self.finetune_fractions)):
+                raise ValueError(f"give one fine-tuning budget, or one per fine-tuning fraction "
+                                 f"({len(self.finetune_fractions)}), not {len(budget)}")
+            whole = kind != "seconds"
+            if not all(isinstance(b, int) and b >= 1 if whole else b > 0 for b in budget):
+                wanted = f"a whole number of {kind}, at least 1" if whole else "more than 0 seconds"
+                raise ValueError(f"each fine-tuning budget must be {wanted}, got {budget}")
         if not self.finetune_lr > 0:
             raise ValueError(f"the fine-tuning learning rate must be more than 0, got {self.finetune_lr}")
 
-    def budget_of(self, k: int) -> tuple[float | None, int | None]:
-        """(seconds, epochs) of the k-th fine-tuning fraction; epochs, when given, replace seconds."""
+    def budget_of(self, k: int, labels: int, batch_size: int) -> tuple[float | None, int | None]:
+        """(seconds, epochs) of the k-th fine-tuning fraction on ``labels`` images: seconds or epochs when given,
+        else the epochs that make its steps (the training loop's epoch is labels // batch steps)."""
+        def kth(values):
+            return values[min(k, len(values) - 1)]
+        if self.finetune_budget is not None:
+            return kth(self.finetune_budget), None
         if self.finetune_epochs is not None:
-            return None, self.finetune_epochs[min(k, len(self.finetune_epochs) - 1)]
-        return self.finetune_budget[min(k, len(self.finetune_budget) - 1)], None
+            return None, kth(self.finetune_epochs)
+        steps_per_epoch = max(1, labels // min(batch_size, labels))
+        return None, math.ceil(kth(self.finetune_steps) / steps_per_epoch)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -87,7 +98,7 @@ class TransferConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TransferConfig:
         data = dict(data)
-        for name in ("fractions", "finetune_fractions", "finetune_budget", "finetune_epochs"):
+        for name in _LISTS:
             value = data.get(name)
             if value is not None and not (isinstance(value, list) and all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
@@ -95,10 +106,12 @@ class TransferConfig:
             if value is not None:
                 data[name] = tuple(value)
         # dataclass_from_dict checks the scalars; tuples of any length are checked above and in __post_init__.
-        scalars = {k: v for k, v in data.items() if k not in ("fractions", "finetune_fractions", "finetune_budget",
-                                                              "finetune_epochs")}
+        scalars = {k: v for k, v in data.items() if k not in _LISTS}
         dataclass_from_dict(_Scalars, scalars, "transfer")
         return cls(**data)
+
+
+_LISTS = ("fractions", "finetune_fractions", "finetune_steps", "finetune_epochs", "finetune_budget")
 
 
 @dataclass(frozen=True)
@@ -187,9 +200,9 @@ def checkpoint_name(start: str, fraction: float) -> str:
     return f"finetune_{start}_{fraction * 100:g}pct"
 
 
-def finetune_config(run_config: TrainConfig, settings: TransferConfig, k: int) -> TrainConfig:
-    """The run's settings, as the supervised method with the k-th fine-tuning fraction's budget."""
-    seconds, epochs = settings.budget_of(k)
+def finetune_config(run_config: TrainConfig, settings: TransferConfig, k: int, labels: int) -> TrainConfig:
+    """The run's settings, as the supervised method with the k-th fine-tuning fraction's budget on ``labels``."""
+    seconds, epochs = settings.budget_of(k, labels, run_config.batch_size)
     return run_config.replace(method="supervised", lr=settings.finetune_lr, time_budget=seconds, epochs=epochs)
 
 

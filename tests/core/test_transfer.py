@@ -21,7 +21,7 @@ from ssl_studio.core.transfer import (TransferConfig, check_transfer, checkpoint
                                       label_subset, labels_per_class, mean_std, probe_points, reading, repeats_for)
 
 CONFIG = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
-FAST = TransferConfig(fractions=(0.1, 1.0), repeats=2, finetune_fractions=(0.1,), finetune_epochs=(2,))
+FAST = TransferConfig(fractions=(0.1, 1.0), repeats=2, finetune_fractions=(0.1,), finetune_steps=(2,))
 
 
 def blobs(n_per_class, n_classes, dim=8, seed=0):
@@ -118,7 +118,8 @@ def test_transfer_settings_are_checked_and_round_trip():
         "finetune_scratch_10pct"
     for bad, words in (({"fractions": (0.0,)}, "between 0 and 1"), ({"fractions": (1.5,)}, "between 0 and 1"),
                        ({"finetune_budget": (10.0, 10.0, 10.0)}, "one per fine-tuning fraction"),
-                       ({"finetune_epochs": (0,)}, "at least 1"), ({"repeats": 0}, "at least 1")):
+                       ({"finetune_epochs": (0,)}, "at least 1"), ({"repeats": 0}, "at least 1"),
+                       ({"finetune_steps": (2.5,)}, "whole number of steps")):
         with pytest.raises(ValueError, match=words):
             TransferConfig(**bad)
     with pytest.raises(ValueError, match="fractions"):
@@ -126,9 +127,14 @@ def test_transfer_settings_are_checked_and_round_trip():
 
 
 def test_the_budget_of_each_fine_tuning_fraction():
-    assert TransferConfig(finetune_budget=(5.0, 20.0)).budget_of(1) == (20.0, None)
-    assert TransferConfig(finetune_budget=(5.0,)).budget_of(1) == (5.0, None)
-    assert TransferConfig(finetune_epochs=(3,)).budget_of(0) == (None, 3)
+    assert TransferConfig(finetune_budget=(5.0, 20.0)).budget_of(1, 100, 64) == (20.0, None)
+    assert TransferConfig(finetune_budget=(5.0,)).budget_of(1, 100, 64) == (5.0, None)
+    assert TransferConfig(finetune_epochs=(3,)).budget_of(0, 100, 64) == (None, 3)
+    # Steps by default: an epoch is labels // batch steps (at least one), so 300 steps are 300 epochs of 19 labels
+    # and 25 of 800 labels in batches of 64 (12 steps each, the training loop's drop-last epoch).
+    assert TransferConfig().budget_of(0, 19, 64) == (None, 300)
+    assert TransferConfig().budget_of(1, 800, 64) == (None, 25)
+    assert TransferConfig(finetune_steps=(10, 7)).budget_of(1, 128, 64) == (None, 4)
 
 
 # --- transfer.json ----------------------------------------------------------------------------------------------
