@@ -42,9 +42,9 @@ def measure_transfer(table: Table, n_images: int, workdir: Path, settings: Trans
     total = time.perf_counter() - start
     probes_done = total if probes_done is None else probes_done
 
-    seconds = settings.finetune_budget is not None
-    budget = ", ".join(f"{b:g}" for b in (settings.finetune_budget if seconds else settings.finetune_epochs))
-    n, budget = len(dataset), budget + (" s" if seconds else " epochs")
+    unit, values = next((u, v) for u, v in (("s", settings.finetune_budget), ("epochs", settings.finetune_epochs),
+                                            ("steps", settings.finetune_steps)) if v is not None)
+    n, budget = len(dataset), ", ".join(f"{v:g}" for v in values) + f" {unit}"
     table.row(f"transfer stage, {n} images (default settings)", total, "s",
               f"goal <= {GOAL_SECONDS} s added to ssl-studio run at 10k images")
     table.row("  probe curves (4 spaces x kNN + linear)", probes_done, "s",

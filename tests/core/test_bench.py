@@ -154,7 +154,7 @@ def test_transfer_times_the_probe_curves_and_each_fine_tuning_run(tmp_path):
     from ssl_studio.bench.transfer import measure_transfer
     from ssl_studio.core.transfer import TransferConfig
 
-    settings = TransferConfig(fractions=(0.5, 1.0), finetune_fractions=(0.5,), finetune_epochs=(1,))
+    settings = TransferConfig(fractions=(0.5, 1.0), finetune_fractions=(0.5,), finetune_steps=(1,))
     figures = measure_transfer(Table(io.StringIO()), 32, tmp_path, settings)
 
     assert figures["images"] == 32 and figures["finetune_steps"] == {"ssl 50%": 1, "scratch 50%": 1}
