@@ -61,8 +61,14 @@ def knn_top1(train_x, train_y, test_x, test_y, k: int = 20, temperature: float =
     The weighted vote is the monitor of Wu et al. 2018 used across SimCLR/MoCo codebases: close
     neighbours count far more than the k-th one, so it is less sensitive to k than a plain majority.
     """
+    predicted = knn_predict(train_x, train_y, test_x, k=k, temperature=temperature)
+    return float(np.mean(predicted == np.asarray(test_y).ravel()))
+
+
+def knn_predict(train_x, train_y, test_x, k: int = 20, temperature: float = 0.07) -> np.ndarray:
+    """The class knn_top1's vote gives each held-out row (one of train_y's values)."""
     train_x, test_x = _as_tensor(train_x), _as_tensor(test_x)
-    train_y, test_y = np.asarray(train_y).ravel(), np.asarray(test_y).ravel()
+    train_y = np.asarray(train_y).ravel()
     if len(train_x) == 0 or len(test_x) == 0:
         raise ValueError("kNN needs at least one train and one held-out sample")
     classes, train_codes = np.unique(train_y, return_inverse=True)
@@ -77,8 +83,7 @@ def knn_top1(train_x, train_y, test_x, test_y, k: int = 20, temperature: float =
         weights = torch.exp((sims - sims[:, :1]) / temperature)
         votes = torch.zeros(len(sims), len(classes)).scatter_add_(1, train_codes[neighbours], weights)
         predictions.append(votes.argmax(dim=1))
-    predicted = classes[torch.cat(predictions).numpy()]
-    return float(np.mean(predicted == test_y))
+    return classes[torch.cat(predictions).numpy()]
 
 
 def linear_probe_top1(train_x, train_y, test_x, test_y, seed: int = 0) -> float:
