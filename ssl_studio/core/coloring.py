@@ -1,18 +1,41 @@
-"""What the maps are colored by: each image's class, or, in an unlabeled folder, its k-means cluster.
+"""What the maps are colored by, and how their points are drawn so that none of them hides the others.
 
-The clusters are computed once, by the pipeline's color stage (k-means on the SSL space, raw pixels without one),
-and stored in the run folder (clusters.npy), so report.png, the app's maps and a reopened run show the same colors.
+A map can be colored by class, by k-means cluster (an unlabeled folder's only colors: computed once by the
+pipeline's color stage, on the SSL space or raw pixels without one, and stored in the run folder as clusters.npy,
+so report.png, the app's maps and a reopened run agree), by the evaluation's train / held-out split, or by each
+space's kNN mistakes: the held-out images that space's kNN (the one its score counts) gets wrong.
+
+Every map draws its points in one seeded random order, the same in every map, never class after class (the class
+drawn last would paint over the others wherever they overlap), and a point is drawn more transparent the more
+points share its spot (``crowding``), so that a region where classes mix shows all their colors.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluate import kmeans_labels
+from .cancel import CancelToken
+from .evaluate import kmeans_labels, knn_predict
 
 MAX_CLUSTERS = 8
+
+# matplotlib's tab10 (saturated enough for small dots on white, familiar from papers), then the
+# dark and middle tones of tab20b, whose hues stay apart from tab10's; beyond 20 colors repeat.
+# report.png and the app take their colors from here, so a class has the same color everywhere.
+PALETTE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",
+    "#6b6ecf", "#b5cf6b", "#e7ba52", "#d6616b", "#ce6dbd",
+]  # fmt: skip
+
+# A point's opacity, alone (first) to in the most crowded spot (last); crowding() picks one per point.
+OPACITY = (1.0, 0.7, 0.5, 0.35, 0.25)
+_CROWD_STEPS = (2, 5, 12, 30)  # points sharing a spot, up to which each opacity is used
+_CROWD_CELLS = 120  # spots across the map's longer side: about a point's width in a map 600 pixels wide
 
 
 def cluster_ids(spaces: dict[str, np.ndarray], seed: int) -> np.ndarray:
@@ -27,6 +50,8 @@ def cluster_ids(spaces: dict[str, np.ndarray], seed: int) -> np.ndarray:
 class Coloring:
     ids: np.ndarray  # int64, the group of each image
     names: list[str]  # the name of each group
+    colors: tuple[str, ...] = ()  # each group's color ("#rrggbb"); none given: PALETTE's
+    raised: tuple[int, ...] = ()  # groups drawn over all the others (the kNN's mistakes)
 
     @classmethod
     def by_class(cls, labels, class_names: list[str]) -> Coloring:
@@ -36,6 +61,28 @@ class Coloring:
     def by_cluster(cls, ids) -> Coloring:
         ids = np.asarray(ids, dtype=np.int64)
         return cls(ids, [f"cluster {k + 1}" for k in range(int(ids.max()) + 1 if len(ids) else 0)])
+
+    @classmethod
+    def by_split(cls, n: int, test_idx) -> Coloring:
+        """Which images the evaluation fits on (train) and which it scores (held out)."""
+        ids = np.zeros(n, dtype=np.int64)
+        ids[np.asarray(test_idx, dtype=np.int64)] = 1
+        return cls(ids, ["train", "held out"], ("#9fb4cc", "#ff7f0e"))
+
+    @classmethod
+    def by_knn_mistakes(cls, x, labels, train_idx, test_idx) -> Coloring:
+        """The held-out images this space's kNN (cosine, k=20, as its score) gets right and wrong, over the
+        train images it votes with; the wrong ones are drawn on top."""
+        x, labels = np.asarray(x, dtype=np.float32), np.asarray(labels).ravel()
+        train_idx, test_idx = np.asarray(train_idx, dtype=np.int64), np.asarray(test_idx, dtype=np.int64)
+        predicted = knn_predict(x[train_idx], labels[train_idx], x[test_idx])
+        ids = np.zeros(len(x), dtype=np.int64)
+        ids[test_idx] = np.where(predicted == labels[test_idx], 1, 2)
+        return cls(ids, ["train", "held out, kNN right", "held out, kNN wrong"], ("#d3d7de", "#6f9fd0", "#d62728"),
+                   raised=(2,))
+
+    def color(self, k: int) -> str:
+        return self.colors[k] if self.colors else PALETTE[k % len(PALETTE)]
 
     def name(self, index: int) -> str:
         return self.names[int(self.ids[index])]
@@ -48,4 +95,46 @@ class Coloring:
     def most_common(self, indices, n: int = 4) -> list[tuple[str, int]]:
         """The ``n`` groups most of ``indices`` belong to, as (name, count), largest first."""
         counts = self.counts(indices)
-        return [(self.names[k], int(counts[k])) for k in np.argsort(-counts)[:n] if counts[k]]
+        return [(self.names[k], int(counts[k])) for k in np.argsort(-counts, kind="stable")[:n] if counts[k]]
+
+    def draw_order(self, seed: int = 0) -> np.ndarray:
+        """draw_order of these images, the raised groups' points last."""
+        return draw_order(len(self.ids), seed, np.isin(self.ids, self.raised) if self.raised else None)
+
+
+def knn_mistakes(embeddings: dict[str, np.ndarray], labels, train_idx, test_idx,
+                 cancel: CancelToken | None = None) -> Iterator[tuple[str, Coloring]]:
+    """Each space's Coloring.by_knn_mistakes, as (space, coloring), one space at a time (a large folder's
+    held-out rows against its train rows take seconds per space)."""
+    for space, x in embeddings.items():
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        yield space, Coloring.by_knn_mistakes(x, labels, train_idx, test_idx)
+
+
+def draw_order(n: int, seed: int = 0, raised: np.ndarray | None = None) -> np.ndarray:
+    """The order to draw n points in: one seeded permutation, so that no class is always painted over the others
+    and every map of the same images draws them alike; points where ``raised`` holds come last, in that order."""
+    order = np.random.default_rng(seed).permutation(n)
+    if raised is not None:
+        on_top = np.asarray(raised, dtype=bool)[order]
+        order = np.concatenate([order[~on_top], order[on_top]])
+    return order
+
+
+def crowding(coords: np.ndarray) -> np.ndarray:
+    """Per point, an index into OPACITY: how many points share its spot of the map (a cell of a grid
+    _CROWD_CELLS wide over the points' extent), so that crowded points are drawn see-through."""
+    coords = np.asarray(coords, dtype=np.float64)
+    levels = np.zeros(len(coords), dtype=np.int64)
+    finite = np.all(np.isfinite(coords), axis=1)
+    if not finite.any():
+        return levels
+    points = coords[finite]
+    lo = points.min(axis=0)
+    span = float((points.max(axis=0) - lo).max()) or 1.0
+    cells = np.minimum((points - lo) / span * _CROWD_CELLS, _CROWD_CELLS - 1).astype(np.int64)
+    key = cells[:, 0] * _CROWD_CELLS + cells[:, 1]
+    counts = np.bincount(key, minlength=_CROWD_CELLS * _CROWD_CELLS)[key]
+    levels[finite] = np.searchsorted(_CROWD_STEPS, counts)
+    return levels

@@ -199,6 +199,15 @@ def _read_split(run: RunFolder, n: int) -> dict:
     return split
 
 
+def held_out_split(run: RunFolder, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The run's evaluation split as (train, held-out) image numbers, or None when it has none (an unlabeled
+    folder, a single class): what the Compare page colors by split and by kNN mistakes."""
+    split = _read_split(run, n) if run.exists("split.json") else {}
+    if "train" not in split:
+        return None
+    return np.asarray(split["train"], dtype=np.int64), np.asarray(split["test"], dtype=np.int64)
+
+
 def planned_models(dataset: ImageDataset, split: dict, config: TrainConfig, recipe: Recipe) -> list[ModelPlan]:
     """SSL on the folder; then, when it has two classes or more and a held-out split, the supervised baseline
     with the same budget."""

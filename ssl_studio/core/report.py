@@ -12,16 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import write_atomic
-
-# matplotlib's tab10 (saturated enough for small dots on white, familiar from papers), then the
-# dark and middle tones of tab20b, whose hues stay apart from tab10's; beyond 20 colors repeat.
-# The GUI imports this list so a class has the same color everywhere.
-PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-    "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",
-    "#6b6ecf", "#b5cf6b", "#e7ba52", "#d6616b", "#ce6dbd",
-]  # fmt: skip
+from .coloring import PALETTE, draw_order
 
 # A curve's color: its space's, or for fine-tuning where it started (SSL weights: the SSL space's blue).
 CURVE_COLORS = {"ssl": PALETTE[0], "supervised": PALETTE[1], "untrained": PALETTE[7], "pixels": PALETTE[2],
@@ -119,8 +110,7 @@ def _panel(draw: ImageDraw.ImageDraw, left: int, top: int, coords: np.ndarray, l
     colors = _dot_colors(labels[finite] if labels is not None else np.zeros(len(points), dtype=np.int64))
     # Fewer points, bigger dots: about 4 px across at 200 points, 2.5 px at 20k.
     r = float(np.clip(2.2 * (2000 / len(points)) ** 0.2, 1.2, 4.0)) * _SS
-    # A seeded shuffle, so no class is always painted on top of the others.
-    for j in np.random.default_rng(0).permutation(len(points)):
+    for j in draw_order(len(points)):
         x, y = xs[j] * _SS, ys[j] * _SS
         draw.ellipse((x - r, y - r, x + r, y + r), fill=colors[j])
 

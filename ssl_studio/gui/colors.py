@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 
-from ssl_studio.core.report import PALETTE
+from ssl_studio.core.coloring import PALETTE
 
 
 def class_color(k: int) -> QColor:

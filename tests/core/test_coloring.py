@@ -1,13 +1,16 @@
-"""Map colors: classes, or k-means clusters computed once by the pipeline, stored in the run and read back."""
+"""Map colors: classes, k-means clusters computed once by the pipeline (stored in the run and read back), the
+split and each space's kNN mistakes; the order and opacity points are drawn with."""
 
 import shutil
 
 import numpy as np
 import pytest
 
-from ssl_studio.core.coloring import MAX_CLUSTERS, Coloring, cluster_ids
+from ssl_studio.core.coloring import (MAX_CLUSTERS, OPACITY, Coloring, cluster_ids, crowding, draw_order,
+                                     knn_mistakes)
 from ssl_studio.core.evaluate import kmeans_labels
-from ssl_studio.core.pipeline import ClustersReady, ProjectionReady, open_run
+from ssl_studio.core.pipeline import ClustersReady, ProjectionReady, held_out_split, open_run
+from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.runs import CLUSTERS, RunError
 
 
@@ -89,3 +92,65 @@ def test_a_tampered_clusters_file_is_refused(finished_runs, tmp_path, bad):
     np.save(run / CLUSTERS, bad[1], allow_pickle=True)
     with pytest.raises(RunError, match=CLUSTERS.replace(".", r"\.")):
         open_run(run)
+
+
+def test_points_are_drawn_in_one_seeded_order_mixing_the_classes():
+    labels = np.repeat(np.arange(8), 500)  # stored class after class, as a folder scan lists them
+    order = draw_order(len(labels))
+    assert sorted(order) == list(range(len(labels)))
+    assert np.array_equal(order, draw_order(len(labels)))  # every map of these images draws them alike
+    assert not np.array_equal(order, draw_order(len(labels), seed=1))
+    last = labels[order[-500:]]  # what is painted over the rest: every class, not the last one
+    assert np.bincount(last, minlength=8).min() > 30
+    raised = labels == 3
+    on_top = draw_order(len(labels), raised=raised)
+    assert set(on_top[-500:]) == set(np.flatnonzero(raised))
+    assert np.array_equal(on_top[:-500], order[~raised[order]])  # the others keep their order
+
+
+def test_crowded_points_are_drawn_see_through():
+    rng = np.random.default_rng(0)
+    crowd = rng.normal(scale=0.01, size=(2000, 2))
+    alone = np.array([[-50.0, -50.0], [50.0, 50.0], [50.0, -50.0]])
+    levels = crowding(np.concatenate([crowd, alone]))
+    assert levels.dtype == np.int64 and levels.min() >= 0 and levels.max() == len(OPACITY) - 1
+    assert (levels[:2000] == len(OPACITY) - 1).all()  # a pile of points: the faintest
+    assert (levels[2000:] == 0).all()  # points on their own stay opaque
+    assert OPACITY[0] == 1.0 and list(OPACITY) == sorted(OPACITY, reverse=True)
+    assert (crowding(np.array([[0.0, 0.0], [np.nan, 1.0]])) == 0).all()
+    assert crowding(np.zeros((0, 2))).shape == (0,)
+
+
+def test_the_split_coloring_names_train_and_held_out():
+    coloring = Coloring.by_split(6, [1, 4])
+    assert coloring.ids.tolist() == [0, 1, 0, 0, 1, 0]
+    assert coloring.names == ["train", "held out"] and coloring.counts().tolist() == [4, 2]
+    assert coloring.color(1) != coloring.color(0)
+    assert Coloring.by_class([0, 1], ["a", "b"]).color(1) == "#ff7f0e"  # classes keep the palette
+
+
+def test_the_knn_mistakes_are_those_the_score_counts(finished_runs):
+    run = RunFolder.open(finished_runs[0]["labeled"][1])
+    loaded = open_run(run.path)
+    metrics = loaded.metrics["embeddings"]
+    train, test = held_out_split(run, len(loaded.paths))
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == len(loaded.paths)
+    found = dict(knn_mistakes(loaded.embeddings, loaded.labels, train, test))
+    assert set(found) == set(loaded.embeddings)
+    for space, coloring in found.items():
+        counts = coloring.counts()
+        assert counts[0] == len(train) and counts[1] + counts[2] == len(test)
+        assert counts[2] == round((1 - metrics[space]["knn_top1"]) * len(test)), space
+        assert coloring.raised == (2,) and (coloring.ids[train] == 0).all()
+        wrong = np.flatnonzero(coloring.ids == 2)
+        assert set(coloring.draw_order()[len(loaded.paths) - len(wrong):]) == set(wrong)  # drawn on top
+    assert any(c.counts()[2] for c in found.values())  # some space gets some wrong, so the counts were checked
+    assert held_out_split(RunFolder.open(finished_runs[0]["unlabeled"][1]), 24) is None
+
+
+def test_a_kNN_mistake_is_a_held_out_image_voted_into_another_class():
+    x = np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1], [1, 0.05], [0.05, 1]], dtype=np.float32)
+    labels = np.array([0, 0, 1, 1, 1, 1])  # image 4 sits among class 0 but is labeled 1: a mistake
+    coloring = Coloring.by_knn_mistakes(x, labels, [0, 1, 2, 3], [4, 5])
+    assert coloring.ids.tolist() == [0, 0, 0, 0, 2, 1]
+    assert coloring.name(4) == "held out, kNN wrong"
