@@ -213,7 +213,7 @@ def _draw_and_pan(n: int, frames: int = 60) -> dict:
     import numpy as np
     from PySide6.QtTest import QTest
 
-    from ssl_studio.gui.colors import class_brush
+    from ssl_studio.core.coloring import Coloring
     from ssl_studio.gui.scatter_map import ScatterMap
 
     rng = np.random.default_rng(0)
@@ -227,7 +227,7 @@ def _draw_and_pan(n: int, frames: int = 60) -> dict:
         raise RuntimeError("the map's window was never exposed, so nothing could be drawn")
     viewport = view.plot.viewport()
     start = time.perf_counter()
-    view.set_points(coords, [class_brush(int(k)) for k in labels])
+    view.set_points(coords, Coloring.by_class(labels, [str(k) for k in range(10)]))
     viewport.repaint()
     first = (time.perf_counter() - start) * 1000
     step = 0.01 * (coords[:, 0].max() - coords[:, 0].min())

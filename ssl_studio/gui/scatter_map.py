@@ -1,6 +1,9 @@
 """One 2-D map of an embedding space: a pyqtgraph scatter that stays interactive at 100k points.
 
-All points are one ScatterPlotItem fed arrays, with one shared QBrush per class and no pens. Hover does not use
+All points are one ScatterPlotItem fed arrays in the seeded draw order of core.coloring (the same in every map of
+the same images, so no class hides the others), with one shared QBrush per group and opacity, no pens. Points are
+kept by image index everywhere else (coordinates, KD-tree, selection, hidden groups); only what is handed to the
+item is in draw order. Hover does not use
 per-point items: mouse moves are throttled and answered by a KD-tree over the map's coordinates. A selection hides
 the points outside it (a visibility mask) over a grey copy of all of them, so selecting never builds brushes; the
 hovered point and the neighbours are small separate items. The points and the grey copy are cached as pixmaps at
@@ -18,48 +21,85 @@ from PySide6.QtWidgets import QFrame, QGraphicsItem, QLabel, QVBoxLayout, QWidge
 from scipy.spatial import cKDTree
 from superqt.utils import qthrottled
 
+from ssl_studio.core.coloring import OPACITY, Coloring, crowding
+from ssl_studio.core.selection import inside_polygon
+
+from .colors import point_brush
+
 HOVER_RADIUS_PX = 8
 POINT_SIZE = 5
 GHOST_BRUSH = QBrush(QColor(215, 215, 215))  # the points outside a selection
 
 
 class SelectViewBox(pg.ViewBox):
-    """A ViewBox whose left drag draws a selection rectangle (in select mode, or always with Shift held)."""
+    """A ViewBox whose left drag selects: a rectangle (the "rect" tool, or Shift held with the "pan" tool) or a
+    freehand lasso (the "lasso" tool)."""
 
     rectSelected = Signal(object)  # QRectF in view coordinates
+    lassoSelected = Signal(object)  # (M, 2) np.ndarray: the lasso's corners in view coordinates
 
     def __init__(self) -> None:
         super().__init__()
-        self.select_mode = False
+        self.tool = "pan"  # "pan" | "rect" | "lasso"
+        self._lasso: list[tuple[float, float]] = []
+        self.lasso_line = pg.PlotCurveItem(pen=pg.mkPen("#1f2430", width=1.5, style=Qt.PenStyle.DashLine))
+        self.lasso_line.setZValue(10)
+        self.addItem(self.lasso_line, ignoreBounds=True)
 
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (Qt API)
-        selecting = self.select_mode or bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-        if ev.button() != Qt.MouseButton.LeftButton or not selecting:
+        tool = self.tool
+        if tool == "pan" and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            tool = "rect"
+        if ev.button() != Qt.MouseButton.LeftButton or tool == "pan":
             super().mouseDragEvent(ev, axis)
             return
         ev.accept()
-        if ev.isFinish():
+        if tool == "lasso":
+            self._drag_lasso(ev)
+        elif ev.isFinish():
             self.rbScaleBox.hide()
             rect = QRectF(ev.buttonDownPos(ev.button()), ev.pos()).normalized()
             self.rectSelected.emit(self.childGroup.mapRectFromParent(rect))
         else:
             self.updateScaleBox(ev.buttonDownPos(), ev.pos())
 
+    def _drag_lasso(self, ev) -> None:
+        if ev.isStart():
+            self._lasso = [self._view_point(ev.buttonDownPos(ev.button()))]
+        self._lasso.append(self._view_point(ev.pos()))
+        corners = np.array(self._lasso + self._lasso[:1])
+        if ev.isFinish():
+            self.lasso_line.setData([], [])
+            self.lassoSelected.emit(corners[:-1])
+        else:
+            self.lasso_line.setData(corners[:, 0], corners[:, 1])
+
+    def _view_point(self, pos) -> tuple[float, float]:
+        p = self.childGroup.mapFromParent(pos)
+        return p.x(), p.y()
+
 
 class ScatterMap(QWidget):
     hovered = Signal(int)  # dataset index under the mouse, -1 when none
     clicked = Signal(int)
-    selected = Signal(object)  # np.ndarray of dataset indices inside a dragged rectangle
+    selected = Signal(object)  # np.ndarray of dataset indices inside a dragged rectangle or lasso
 
     def __init__(self, space: str, parent=None) -> None:
         super().__init__(parent)
         self.space = space
-        self.coords: np.ndarray | None = None
+        self.coords: np.ndarray | None = None  # by image index, as everything but the points item
         self._tree: cKDTree | None = None
+        self.coloring: Coloring | None = None
+        self.order = np.zeros(0, dtype=np.int64)  # the image drawn at each position of the points item
+        self._crowding = np.zeros(0, dtype=np.int64)
+        self._hidden: frozenset[int] = frozenset()  # groups of the coloring not drawn
+        self._shown = np.zeros(0, dtype=bool)  # per image: its group is not hidden
+        self._selected: np.ndarray | None = None  # per image, while there is a selection
 
         self.title = QLabel(objectName="mapTitle", alignment=Qt.AlignmentFlag.AlignCenter)
         self.view_box = SelectViewBox()
         self.view_box.rectSelected.connect(self._rect_selected)
+        self.view_box.lassoSelected.connect(self._lasso_selected)
         self.plot = pg.PlotWidget(viewBox=self.view_box, background="w")
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -111,24 +151,71 @@ class ScatterMap(QWidget):
         layout.addWidget(self.plot, 1)
 
     # --- data -------------------------------------------------------------------------------------------------
-    def set_points(self, coords: np.ndarray, brushes: list) -> None:
-        """Show (N, 2) coordinates with one brush per point (the same QBrush object for every point of a class)."""
+    def set_points(self, coords: np.ndarray, coloring: Coloring | None = None) -> None:
+        """Show (N, 2) coordinates, image i at coords[i], colored by ``coloring`` (None: all alike)."""
         coords = np.asarray(coords, dtype=np.float64)
         self.coords = coords
         self._tree = cKDTree(coords)
-        self.points.setData(x=coords[:, 0], y=coords[:, 1], brush=brushes, pen=None, size=POINT_SIZE)
-        self.ghost.setData(x=coords[:, 0], y=coords[:, 1])
-        self.ghost.hide()
+        self._crowding = crowding(coords)
+        self.coloring = coloring or Coloring(np.zeros(len(coords), dtype=np.int64), [""])
+        self._shown = ~np.isin(self.coloring.ids, list(self._hidden))
+        self._selected = None
+        self._draw_points()
         self.placeholder.hide()
         self.view_box.autoRange(padding=0.05)
 
-    def set_brushes(self, brushes: list) -> None:
+    def set_coloring(self, coloring: Coloring) -> None:
+        """New colors for the same images; the hidden groups and the selection stay."""
+        if self.coords is None:
+            return
+        order = self.order
+        self.coloring = coloring
+        self._shown = ~np.isin(coloring.ids, list(self._hidden))
+        if np.array_equal(coloring.draw_order(), order):
+            self.points.setBrush(self._brushes())
+            self._show_visible()
+        else:  # raised groups (the kNN's mistakes) move to the top: the points are handed over again
+            self._draw_points()
+
+    def set_hidden(self, groups) -> None:
+        """Draw nothing of these groups of the coloring (their points cannot be hovered or selected either)."""
+        self._hidden = frozenset(int(k) for k in groups)
         if self.coords is not None:
-            self.points.setBrush(brushes)  # keeps the visibility mask, so the selection stays
+            self._shown = ~np.isin(self.coloring.ids, list(self._hidden))
+            self._show_visible()
+
+    def _draw_points(self) -> None:
+        self.order = self.coloring.draw_order()
+        x, y = self.coords[self.order, 0], self.coords[self.order, 1]
+        self.points.setData(x=x, y=y, brush=self._brushes(), pen=None, size=POINT_SIZE)
+        self.ghost.setData(x=x, y=y)
+        self._show_visible()
+
+    def _brushes(self) -> list:
+        """One brush per point in draw order, from a table of one shared QBrush per group and opacity."""
+        table = np.empty((len(self.coloring.names), len(OPACITY)), dtype=object)
+        for k in range(len(self.coloring.names)):
+            for level, alpha in enumerate(OPACITY):
+                table[k, level] = point_brush(self.coloring.color(k), alpha)
+        return list(table[self.coloring.ids[self.order], self._crowding[self.order]])
+
+    def _show_visible(self) -> None:
+        """The points of shown groups, and of those only the selected ones over the grey copy while there is a
+        selection."""
+        visible = self._shown if self._selected is None else self._shown & self._selected
+        # pyqtgraph's setPointsVisible also looks every point's symbol up again (about 2 us a point, 200 ms at
+        # 100k); visibility needs none of that, so the mask goes straight into the per-point field paint reads.
+        self.points.data["visible"] = visible[self.order]
+        self.ghost.data["visible"] = self._shown[self.order]
+        self.points.update()
+        self.ghost.update()
+        self.ghost.setVisible(self._selected is not None)
 
     def clear(self) -> None:
         self.coords = None
         self._tree = None
+        self.coloring = None
+        self._selected = None
         for item in (self.ghost, self.points, self.neighbours, self.hover):
             item.clear()
         self.ghost.hide()
@@ -158,22 +245,17 @@ class ScatterMap(QWidget):
         """Show only the selected points in their colors, the others in grey under them (nothing selected: all)."""
         if self.coords is None:
             return
-        selected = indices is not None and len(indices) > 0
-        visible = np.ones(len(self.coords), dtype=bool)
-        if selected:
-            visible[:] = False
-            visible[np.asarray(indices, dtype=np.int64)] = True
-        # pyqtgraph's setPointsVisible also looks every point's symbol up again (about 2 us a point, 200 ms at
-        # 100k); visibility needs none of that, so the mask goes straight into the per-point field paint reads.
-        self.points.data["visible"] = visible
-        self.points.update()
-        self.ghost.setVisible(selected)
+        self._selected = None
+        if indices is not None and len(indices) > 0:
+            self._selected = np.zeros(len(self.coords), dtype=bool)
+            self._selected[np.asarray(indices, dtype=np.int64)] = True
+        self._show_visible()
 
     def selection_indices(self) -> np.ndarray:
-        """The dataset indices drawn as selected."""
+        """The dataset indices drawn as selected, ascending."""
         if self.coords is None or not self.ghost.isVisible():
             return np.zeros(0, dtype=np.int64)
-        return np.flatnonzero(self.points.data["visible"])
+        return np.sort(self.order[self.points.data["visible"]])
 
     def show_neighbours(self, indices) -> None:
         self._overlay(self.neighbours, indices)
@@ -186,8 +268,10 @@ class ScatterMap(QWidget):
         p = self.view_box.mapSceneToView(scene_pos)
         px_w, px_h = self.view_box.viewPixelSize()
         # A ball wide enough for the larger pixel side holds every candidate; then compare in pixels.
-        candidates = self._tree.query_ball_point([p.x(), p.y()], r=HOVER_RADIUS_PX * max(px_w, px_h))
-        if not candidates:
+        candidates = np.asarray(self._tree.query_ball_point([p.x(), p.y()], r=HOVER_RADIUS_PX * max(px_w, px_h)),
+                                dtype=np.int64)
+        candidates = candidates[self._shown[candidates]]  # a hidden group's points are not there to hover
+        if not len(candidates):
             return -1
         offsets = (self.coords[candidates] - [p.x(), p.y()]) / [px_w, px_h]
         best = int(np.argmin((offsets ** 2).sum(axis=1)))
@@ -213,7 +297,11 @@ class ScatterMap(QWidget):
             return
         x, y = self.coords[:, 0], self.coords[:, 1]
         inside = (x >= rect.left()) & (x <= rect.right()) & (y >= rect.top()) & (y <= rect.bottom())
-        self.selected.emit(np.flatnonzero(inside))
+        self.selected.emit(np.flatnonzero(inside & self._shown))
+
+    def _lasso_selected(self, polygon: np.ndarray) -> None:
+        if self.coords is not None:
+            self.selected.emit(np.flatnonzero(inside_polygon(self.coords, polygon) & self._shown))
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt API)
         if event.type() == QEvent.Type.Leave:
