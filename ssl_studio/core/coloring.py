@@ -78,8 +78,13 @@ class Coloring:
         predicted = knn_predict(x[train_idx], labels[train_idx], x[test_idx])
         ids = np.zeros(len(x), dtype=np.int64)
         ids[test_idx] = np.where(predicted == labels[test_idx], 1, 2)
-        return cls(ids, ["train", "held out, kNN right", "held out, kNN wrong"], ("#d3d7de", "#6f9fd0", "#d62728"),
-                   raised=(2,))
+        return cls.of_mistakes(ids)
+
+    @classmethod
+    def of_mistakes(cls, ids) -> Coloring:
+        """The groups of by_knn_mistakes (0 train, 1 held out and right, 2 held out and wrong) for these ids."""
+        return cls(np.asarray(ids, dtype=np.int64), ["train", "held out, kNN right", "held out, kNN wrong"],
+                   ("#d3d7de", "#6f9fd0", "#d62728"), raised=(2,))
 
     def color(self, k: int) -> str:
         return self.colors[k] if self.colors else PALETTE[k % len(PALETTE)]
@@ -92,10 +97,10 @@ class Coloring:
         ids = self.ids if indices is None else self.ids[np.asarray(indices, dtype=np.int64)]
         return np.bincount(ids, minlength=len(self.names))
 
-    def most_common(self, indices, n: int = 4) -> list[tuple[str, int]]:
-        """The ``n`` groups most of ``indices`` belong to, as (name, count), largest first."""
+    def most_common(self, indices, n: int | None = None) -> list[tuple[int, int]]:
+        """The groups ``indices`` belong to (the ``n`` largest; None: all), as (group, count), largest first."""
         counts = self.counts(indices)
-        return [(self.names[k], int(counts[k])) for k in np.argsort(-counts, kind="stable")[:n] if counts[k]]
+        return [(int(k), int(counts[k])) for k in np.argsort(-counts, kind="stable")[:n] if counts[k]]
 
     def draw_order(self, seed: int = 0) -> np.ndarray:
         """draw_order of these images, the raised groups' points last."""

@@ -3,14 +3,15 @@ of a fixed subset (core/map_history.py), beside a small curve of the subset's kN
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout, QWidget
 
+from ssl_studio.core.coloring import Coloring
 from ssl_studio.core.map_history import MapHistory
 
-from ..colors import class_brush
 from ..scatter_map import ScatterMap
 
 PLAY_MS = 400  # per snapshot: a 2-minute run's 30 snapshots play in 12 s
@@ -20,7 +21,7 @@ class MapHistoryView(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.history: MapHistory | None = None
-        self._brushes: list | None = None
+        self._coloring: Coloring | None = None
         self.map = ScatterMap("history")
         self.slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=0)
         self.slider.valueChanged.connect(self.show_snapshot)
@@ -54,7 +55,7 @@ class MapHistoryView(QWidget):
         layout.addLayout(controls)
         layout.addWidget(self.curve)
 
-    def set_history(self, history: MapHistory | None, color_ids: np.ndarray | None) -> None:
+    def set_history(self, history: MapHistory | None, coloring: Coloring | None) -> None:
         """Snapshots to scrub through, colored by each image's class (or cluster) in the run."""
         self.play_button.setChecked(False)
         self.history = history
@@ -65,8 +66,7 @@ class MapHistoryView(QWidget):
         if not has:
             self.map.clear()
             return
-        ids = color_ids[history.indices] if color_ids is not None else np.zeros(len(history.indices), int)
-        self._brushes = [class_brush(int(k)) for k in ids]
+        self._coloring = None if coloring is None else replace(coloring, ids=coloring.ids[history.indices])
         seconds = [s.seconds for s in history.snapshots]
         knn = [s.knn for s in history.snapshots]
         if all(k is not None for k in knn):
@@ -82,7 +82,7 @@ class MapHistoryView(QWidget):
         if self.history is None or not self.history.snapshots:
             return
         snapshot = self.history.snapshots[i]
-        self.map.set_points(snapshot.coords, self._brushes)
+        self.map.set_points(snapshot.coords, self._coloring)
         # Snapshots are scaled to [-1, 1]: a fixed view lets the points move instead of the axes.
         self.map.view_box.setRange(xRange=(-1.05, 1.05), yRange=(-1.05, 1.05), padding=0)
         self.marker.setValue(snapshot.seconds)

@@ -1,12 +1,17 @@
 """The detail views beside and below the maps: the inspector (the hovered or clicked image, its nearest neighbours
-in each space) and the selection bar (what a dragged rectangle holds)."""
+in each space) and the selection bar (what a dragged rectangle or lasso holds: a count per class and a grid of the
+images, a seeded sample of them when there are many)."""
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
+from ssl_studio.core.coloring import Coloring
+from ssl_studio.core.selection import sample
 from ssl_studio.core.spaces import SPACES
 
 from ..thumbnails import ThumbnailCache, ThumbnailModel, ThumbnailView
@@ -14,9 +19,11 @@ from ..widgets import shown
 
 NEIGHBOUR_SIZE = 30
 SELECTION_SIZE = 40
+SELECTION_ROWS = 2  # of thumbnails the grid shows at once; more scroll
+SELECTION_SHOWN = 240  # thumbnails at most: a larger selection shows a seeded sample of this many
 NEIGHBOURS_HINT = "Nearest neighbours: click a point on any map to see the images closest to it in each space."
-SELECTION_HINT = ("Selection: none. Drag a rectangle in Select mode (or Shift+drag) on any map to see where those "
-                  "images land in the other spaces.")
+SELECTION_HINT = ("Selection: none. Drag a rectangle in Select mode (or Shift+drag), or a loop in Lasso mode, on any "
+                  "map to see where those images land in the other spaces.")
 
 
 def _replace_model(view: ThumbnailView, model: ThumbnailModel) -> None:
@@ -102,11 +109,12 @@ class SelectionBar(QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.label = QLabel("Selection: none. Drag a rectangle in Select mode (or Shift+drag) on any map.")
-        self.clear_button = QPushButton("Clear selection")
+        self.label = QLabel(SELECTION_HINT, wordWrap=True)
+        self.clear_button = QPushButton("Clear selection", enabled=False)
         self.clear_button.clicked.connect(self.cleared)
-        self.strip = ThumbnailView(strip=True, size=SELECTION_SIZE)
-        self.strip.clicked.connect(lambda index: self.imageClicked.emit(self.model.dataset_index(index.row())))
+        self.grid = ThumbnailView(size=SELECTION_SIZE)
+        self.grid.setFixedHeight(SELECTION_ROWS * (SELECTION_SIZE + 12) + 4)
+        self.grid.clicked.connect(lambda index: self.imageClicked.emit(self.model.dataset_index(index.row())))
         self.model: ThumbnailModel | None = None
         row = QHBoxLayout()
         row.addWidget(self.label, 1)
@@ -114,19 +122,26 @@ class SelectionBar(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
-        layout.addWidget(self.strip)
+        layout.addWidget(self.grid)
 
     def reset(self, cache: ThumbnailCache, paths: list[str], labels, class_names: list[str]) -> None:
         self.model = ThumbnailModel(cache, paths, labels, class_names, self, size=SELECTION_SIZE)
-        _replace_model(self.strip, self.model)
+        _replace_model(self.grid, self.model)
 
-    def show_selection(self, indices: np.ndarray, groups: list[tuple[str, int]]) -> None:
-        """The selected images, with how many of them each of the largest ``groups`` (class or cluster) holds."""
+    def show_selection(self, indices: np.ndarray, coloring: Coloring | None) -> None:
+        """The selected images (a seeded sample of SELECTION_SHOWN when there are more), with how many of them
+        each class (or cluster) of ``coloring`` holds."""
         if self.model is not None:
-            self.model.set_rows(indices)
+            self.model.set_rows(sample(indices, SELECTION_SHOWN))
+        self.clear_button.setEnabled(len(indices) > 0)
         if len(indices) == 0:
             self.label.setText(SELECTION_HINT)
-        else:
-            parts = " · ".join(f"{count} {shown(name)}" for name, count in groups)
-            self.label.setText(f"Selection: {len(indices):,} image(s)" + (f" ({parts})" if parts else ""))
-        self.clear_button.setEnabled(len(indices) > 0)
+            return
+        text = f"<b>Selection: {len(indices):,} image(s)</b>"
+        if len(indices) > SELECTION_SHOWN:
+            text += f", {SELECTION_SHOWN} of them below (a random sample)"
+        if coloring is not None:
+            text += " &nbsp; " + " · ".join(
+                f"<span style='color:{coloring.color(k)}'>■</span> {html.escape(shown(coloring.names[k]))} "
+                f"<b>{count:,}</b>" for k, count in coloring.most_common(indices))
+        self.label.setText(text)

@@ -54,8 +54,9 @@ class LinkedViews(QObject):
         self.neighbours = {}
 
     def set_coloring(self, coloring: Coloring) -> None:
+        """What the captions and the selection's counts name: the classes, or an unlabeled folder's clusters."""
         self.coloring = coloring
-        self.maps.set_coloring(coloring)
+        self.selection_bar.show_selection(self.selection, coloring)
 
     def add_space(self, space: str, embedding: np.ndarray) -> None:
         self.neighbours[space] = CosineNeighbours(embedding)
@@ -84,8 +85,7 @@ class LinkedViews(QObject):
     def set_selection(self, indices) -> None:
         self.selection = np.asarray(indices, dtype=np.int64)
         self.maps.show_selection(self.selection)
-        groups = self.coloring.most_common(self.selection) if self.coloring is not None else []
-        self.selection_bar.show_selection(self.selection, groups)
+        self.selection_bar.show_selection(self.selection, self.coloring)
 
     def show_neighbours(self, index: int) -> None:
         """Image ``index``'s nearest neighbours in each space: framed on every map, listed in the inspector."""

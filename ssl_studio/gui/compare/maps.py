@@ -1,4 +1,5 @@
-"""The maps: one ScatterMap per space in a grid, each titled with its space and its scores, colored alike."""
+"""The maps: one ScatterMap per space in a grid, each titled with its space and its scores, colored alike (or, by
+kNN mistakes, each by its own space's), with the same groups hidden in all."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 from ssl_studio.core.coloring import Coloring
 from ssl_studio.core.spaces import BUILT_IN, Space
 
-from ..colors import class_brush
 from ..scatter_map import ScatterMap
 
 
@@ -20,7 +20,12 @@ class MapGrid(QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent, objectName="maps")
-        self._brushes: list | None = None
+        self.coloring: Coloring | None = None  # of every map, but for those in space_colorings
+        self.space_colorings: dict[str, Coloring] = {}
+        self.hidden: frozenset[int] = frozenset()
+        self.scores: dict[str, dict | None] = {}
+        self.notes: dict[str, str] = {}  # a word after a map's scores: how many its kNN gets wrong
+        self.tool = "pan"
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(6)
@@ -37,13 +42,14 @@ class MapGrid(QWidget):
         m.hovered.connect(lambda i, s=space.name: self.hovered.emit(i, s))
         m.clicked.connect(self.clicked)
         m.selected.connect(self.selected)
-        if self._brushes is not None:
-            m.set_brushes(self._brushes)
+        m.view_box.tool = self.tool
+        m.set_hidden(self.hidden)
         self.maps[space.name], self.spaces[space.name] = m, space
         return True
 
     def clear(self) -> None:
-        self._brushes = None
+        self.coloring, self.space_colorings, self.notes, self.scores = None, {}, {}, {}
+        self.set_hidden(())
         for m in self.maps.values():
             m.clear()
             m.hide_preview()  # else the last hovered thumbnail of the old data stays over the new map
@@ -61,24 +67,48 @@ class MapGrid(QWidget):
             self.grid.addWidget(self.maps[space], i // columns, i % columns)
             self.maps[space].show()
 
-    def set_select_mode(self, on: bool) -> None:
+    def set_tool(self, tool: str) -> None:
+        """What a left drag does on every map: "pan", "rect" (select in a rectangle) or "lasso"."""
+        self.tool = tool
         for m in self.maps.values():
-            m.view_box.select_mode = on
+            m.view_box.tool = tool
 
     def set_title(self, space: str, score: dict | None = None) -> None:
+        self.scores[space] = score
         title = f"<b>{self.spaces[space].title}</b>"
         if score:
             title += f" &nbsp; kNN <b>{score['knn_top1']:.0%}</b> · linear <b>{score['linear_top1']:.0%}</b>"
-        self.maps[space].title.setText(title)
+        note = self.notes.get(space)
+        self.maps[space].title.setText(title + (f" · {note}" if note else ""))
+
+    def coloring_of(self, space: str) -> Coloring | None:
+        return self.space_colorings.get(space, self.coloring)
 
     def set_coloring(self, coloring: Coloring) -> None:
-        # The same QBrush object for every point of a class: pyqtgraph then draws each class from one sprite.
-        self._brushes = [class_brush(int(k)) for k in coloring.ids]
+        """Color every map alike; the groups are new, so none is hidden."""
+        self.coloring, self.space_colorings = coloring, {}
+        self.set_hidden(())
+        for space, m in self.maps.items():
+            m.set_coloring(coloring)
+            if self.notes.pop(space, None):
+                self.set_title(space, self.scores.get(space))
+
+    def set_space_coloring(self, space: str, coloring: Coloring, note: str = "") -> None:
+        """Color one map by a coloring of its own (its kNN mistakes, ``note`` saying how many), with the same
+        groups as the others'."""
+        self.space_colorings[space] = coloring
+        self.maps[space].set_coloring(coloring)
+        self.notes[space] = note
+        self.set_title(space, self.scores.get(space))
+
+    def set_hidden(self, groups) -> None:
+        """Hide these groups of the coloring in every map."""
+        self.hidden = frozenset(groups)
         for m in self.maps.values():
-            m.set_brushes(self._brushes)
+            m.set_hidden(self.hidden)
 
     def set_points(self, space: str, coords: np.ndarray, selection: np.ndarray) -> None:
-        self.maps[space].set_points(coords, self._brushes or [class_brush(0)] * len(coords))
+        self.maps[space].set_points(coords, self.coloring_of(space))
         self.maps[space].show_selection(selection)
 
     # --- linked highlights ------------------------------------------------------------------------------------

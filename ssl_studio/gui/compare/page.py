@@ -21,7 +21,7 @@ from ssl_studio.core.coloring import Coloring
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.map_history import MapHistory, load_history
 from ssl_studio.core.pipeline import (ClustersReady, LoadedRun, PipelineFinished, ProjectionReady, SpaceReady,
-                                      StageStarted, compare, compare_imported)
+                                      StageStarted, compare, compare_imported, held_out_split)
 from ssl_studio.core.project import UmapProgress
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.spaces import BUILT_IN, Space, import_space, read_embedding_file, run_spaces
@@ -31,6 +31,7 @@ from ..page import Page, error_text
 from ..widgets import shown
 from ..workers import Job
 from . import export
+from .color_by import ColorBy
 from .history import MapHistoryView
 from .inspector import Inspector, SelectionBar
 from .legend import Legend
@@ -68,6 +69,7 @@ class ComparePage(Page):
         self.inspector = Inspector()
         self.selection_bar = SelectionBar()
         self.linked = LinkedViews(self.grid, self.inspector, self.selection_bar, self)
+        self.color_by = ColorBy(self, self.grid, self.legend)
 
         self.history = MapHistoryView()
         maps = QWidget()
@@ -107,12 +109,13 @@ class ComparePage(Page):
         self.pan_button = QToolButton(text="Pan", checkable=True, checked=True,
                                       toolTip="Drag pans, the wheel zooms (Shift+drag still selects)")
         self.select_button = QToolButton(text="Select", checkable=True, toolTip="Drag a rectangle to select images")
+        self.lasso_button = QToolButton(text="Lasso", checkable=True,
+                                        toolTip="Draw a loop around images to select them")
         group = QButtonGroup(self)
-        group.addButton(self.pan_button)
-        group.addButton(self.select_button)
-        self.select_button.toggled.connect(lambda on: self.grid.set_select_mode(on))
-        toolbar.addWidget(self.pan_button)
-        toolbar.addWidget(self.select_button)
+        for tool, button in (("pan", self.pan_button), ("rect", self.select_button), ("lasso", self.lasso_button)):
+            group.addButton(button)
+            button.toggled.connect(lambda on, tool=tool: on and self.grid.set_tool(tool))
+            toolbar.addWidget(button)
         toolbar.addSpacing(16)
         self.use_umap = QCheckBox("UMAP", checked=bool(settings.load_json("use_umap", True)),
                                   toolTip="Replace the PCA maps with UMAP maps when ready: slower, but shows "
@@ -154,6 +157,7 @@ class ComparePage(Page):
         self.embeddings, self.scores, self.kinds = {}, {}, {}
         self.linked.clear()
         self.grid.clear()
+        self.color_by.reset(None, None)
         self.history.set_history(None, None)
         self.forming_button.setChecked(False)
         self.banner.hide()
@@ -166,7 +170,9 @@ class ComparePage(Page):
             self._add_space(space)
         self.linked.reset(paths, labels, class_names, images)
         if labels is not None:
-            self._set_coloring(Coloring.by_class(labels, class_names))
+            classes = Coloring.by_class(labels, class_names)
+            self.linked.set_coloring(classes)
+            self.color_by.reset(classes, held_out_split(run, len(paths)))
         for box in self.show_boxes.values():
             box.setEnabled(True)
         for space in self.grid.maps:
@@ -184,6 +190,7 @@ class ComparePage(Page):
         self._start_comparison(lambda token: compare(dataset, run, cancel=token, use_umap=use_umap))
 
     def _start_comparison(self, make_generator) -> Job:
+        self.color_by.set_enabled(False)  # until every space has come
         # The outcome is queued behind the events, which _drain may still be applying.
         return self.start_job(make_generator, events=self._on_events,
                               succeeded=lambda _: self._on_events([self._on_done]),
@@ -194,7 +201,7 @@ class ComparePage(Page):
         """Show a run read back by core.pipeline.open_run (``images`` aligned to its paths, or None)."""
         self._begin(loaded.run, loaded.paths, loaded.labels, loaded.class_names, images)
         if loaded.labels is None and loaded.clusters is not None:
-            self._set_coloring(Coloring.by_cluster(loaded.clusters))
+            self._set_clusters(loaded.clusters)
         self._show_history(loaded.map_history)
         scores = loaded.metrics.get("embeddings", {}) if isinstance(loaded.metrics, dict) else {}
         for space, x in loaded.embeddings.items():
@@ -231,12 +238,13 @@ class ComparePage(Page):
         return self._start_comparison(work)
 
     def _show_history(self, history: MapHistory | None) -> None:
-        coloring = self.linked.coloring
-        self.history.set_history(history, coloring.ids if coloring is not None else None)
+        self.history.set_history(history, self.linked.coloring)
 
-    def _set_coloring(self, coloring: Coloring) -> None:
-        self.linked.set_coloring(coloring)
-        self.legend.set_coloring(coloring)
+    def _set_clusters(self, ids: np.ndarray) -> None:
+        """An unlabeled folder's k-means clusters: its colors and its captions."""
+        clusters = Coloring.by_cluster(ids)
+        self.linked.set_coloring(clusters)
+        self.color_by.set_clusters(clusters)
 
     def _on_events(self, events: list) -> None:
         self._queue.extend(events)
@@ -271,7 +279,7 @@ class ComparePage(Page):
         elif isinstance(event, SpaceReady):
             self._space_ready(event.space, event.embedding, event.metrics)
         elif isinstance(event, ClustersReady):
-            self._set_coloring(Coloring.by_cluster(event.ids))
+            self._set_clusters(event.ids)
         elif isinstance(event, ProjectionReady):
             self._projection_ready(event.space, event.kind, event.coords)
             if event.kind == "umap":
@@ -321,6 +329,8 @@ class ComparePage(Page):
     def _update_space_boxes(self) -> None:
         if self.is_running():
             return
+        self.color_by.set_enabled(True)
+        self.color_by.refresh()
         for space, box in self.show_boxes.items():
             have = space in self.embeddings
             box.setEnabled(have)
