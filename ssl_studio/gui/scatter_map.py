@@ -199,16 +199,17 @@ class ScatterMap(QWidget):
                 table[k, level] = point_brush(self.coloring.color(k), alpha)
         return list(table[self.coloring.ids[self.order], self._crowding[self.order]])
 
-    def _show_visible(self) -> None:
+    def _show_visible(self, ghost: bool = True) -> None:
         """The points of shown groups, and of those only the selected ones over the grey copy while there is a
-        selection."""
+        selection. ``ghost`` False: the hidden groups did not change, so the grey copy keeps its cached pixmap."""
         visible = self._shown if self._selected is None else self._shown & self._selected
         # pyqtgraph's setPointsVisible also looks every point's symbol up again (about 2 us a point, 200 ms at
         # 100k); visibility needs none of that, so the mask goes straight into the per-point field paint reads.
         self.points.data["visible"] = visible[self.order]
-        self.ghost.data["visible"] = self._shown[self.order]
         self.points.update()
-        self.ghost.update()
+        if ghost:
+            self.ghost.data["visible"] = self._shown[self.order]
+            self.ghost.update()
         self.ghost.setVisible(self._selected is not None)
 
     def clear(self) -> None:
@@ -249,7 +250,7 @@ class ScatterMap(QWidget):
         if indices is not None and len(indices) > 0:
             self._selected = np.zeros(len(self.coords), dtype=bool)
             self._selected[np.asarray(indices, dtype=np.int64)] = True
-        self._show_visible()
+        self._show_visible(ghost=False)
 
     def selection_indices(self) -> np.ndarray:
         """The dataset indices drawn as selected, ascending."""
