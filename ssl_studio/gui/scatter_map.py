@@ -96,7 +96,8 @@ class ScatterMap(QWidget):
         self._shown = np.zeros(0, dtype=bool)  # per image: its group is not hidden
         self._selected: np.ndarray | None = None  # per image, while there is a selection
 
-        self.title = QLabel(objectName="mapTitle", alignment=Qt.AlignmentFlag.AlignCenter)
+        # Wraps rather than widen the map when its scores and count of mistakes outgrow it.
+        self.title = QLabel(objectName="mapTitle", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.view_box = SelectViewBox()
         self.view_box.rectSelected.connect(self._rect_selected)
         self.view_box.lassoSelected.connect(self._lasso_selected)

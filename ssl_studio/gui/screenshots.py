@@ -1,8 +1,8 @@
 """Drive the real app through the demo flow and save a PNG per stage: `python -m ssl_studio.gui.screenshots OUT_DIR`.
 
 It opens the Shapes sample, shows the augmentations, trains with the default settings (or --budget seconds per
-model), waits for the UMAP maps, hovers, selects and clicks a point, waits for the transfer curves and hovers one,
-and grabs the window at each stage. Settings
+model), waits for the UMAP maps, hovers, lassoes and clicks a point, grabs the maps colored by each space's kNN
+mistakes (5-mistakes.png), waits for the transfer curves and hovers one, and grabs the window at each stage. Settings
 and the run folder live in a temporary directory, so the user's own are never touched.
 
 Options: --budget SECONDS (time per model; default: the app's default), --sample shapes|digits, --folder DIR
@@ -52,10 +52,8 @@ def _save(window, out: Path, name: str) -> Path:
 
 
 def _pick_demo_points(compare) -> tuple[int, str]:
-    """A point deep inside its class in the SSL map, and a rectangle around its neighbourhood there, selected:
-    the selection then shows where those images land in every other space."""
-    from PySide6.QtCore import QRectF
-
+    """A point deep inside its class in the SSL map, and a lasso around its neighbourhood there, selected: the
+    selection then shows where those images land in every other space."""
     space = "ssl" if compare.maps["ssl"].has_points() else next(s for s, m in compare.maps.items() if m.has_points())
     coords = compare.maps[space].coords
     coloring = compare.linked.coloring
@@ -66,9 +64,13 @@ def _pick_demo_points(compare) -> tuple[int, str]:
     members = np.flatnonzero(colors == int(np.argmin(spread)))
     center = np.median(coords[members], axis=0)
     point = int(members[np.argmin(((coords[members] - center) ** 2).sum(axis=1))])
-    near = np.argsort(((coords - coords[point]) ** 2).sum(axis=1))[:60]
-    lo, hi = coords[near].min(axis=0), coords[near].max(axis=0)
-    compare.maps[space].view_box.rectSelected.emit(QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]))
+    near = np.argsort(((coords - coords[point]) ** 2).sum(axis=1))[:max(60, len(coords) // 40)]
+    radius = float(np.sqrt(((coords[near] - coords[point]) ** 2).sum(axis=1).max()))
+    angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    wobble = 1 + 0.12 * np.sin(3 * angles)  # a hand-drawn loop rather than a circle
+    loop = coords[point] + radius * wobble[:, None] * np.c_[np.cos(angles), np.sin(angles)]
+    compare.lasso_button.click()
+    compare.maps[space].view_box.lassoSelected.emit(loop)
     return point, space
 
 
@@ -169,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         metrics = {s: compare.scores.get(s) for s in compare.maps}
         print(f"scores: {metrics}", file=sys.stderr)
 
+        if "mistakes" in compare.color_by.available:
+            compare.selection_bar.clear_button.click()
+            compare.legend.color_by.setCurrentIndex(compare.legend.color_by.findData("mistakes"))
+            _wait(app, lambda: compare.color_by.job is None or not compare.color_by.job.running, 600,
+                  "the kNN mistakes")
+            _save(window, args.out, "5-mistakes")
         transfer = window.transfer
         _wait(app, lambda: transferred or not transfer.is_running(), 3600, "the transfer curves")
         window.go(4)

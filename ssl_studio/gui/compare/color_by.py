@@ -39,12 +39,12 @@ class ColorBy(QObject):
         self.clusters: Coloring | None = None
         self.mistakes: dict[str, Coloring] = {}
         self.choice = "class" if classes is not None else "cluster"
-        available = {"cluster"}
+        self.available = {"cluster"}
         if classes is not None:
-            available.add("class")
+            self.available.add("class")
             if split is not None:
-                available |= {"split", "mistakes"}
-        self.legend.set_choices(available, self.choice)
+                self.available |= {"split", "mistakes"}
+        self.legend.set_choices(self.available, self.choice)
         if classes is not None:
             self._show(classes)
 
