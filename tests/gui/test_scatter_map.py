@@ -110,7 +110,7 @@ def test_hover_answers_with_the_nearest_point_through_the_spatial_index(big_map,
     for index in rng.integers(0, N, 5):
         pos = m.plot.mapFromScene(m.scene_pos_of(int(index)))
         expected = nearest_on_screen(m, pos)
-        with qtbot.waitSignal(m.hovered, timeout=2000) as hovered:
+        with qtbot.waitSignal(m.hovered, timeout=10_000) as hovered:
             qtbot.mouseMove(m.plot.viewport(), pos)
         assert hovered.args[0] == expected >= 0
         m.show_hover(hovered.args[0])
@@ -153,7 +153,7 @@ def test_a_hidden_class_is_not_drawn_hovered_or_selected(big_map, labels, qtbot)
     m.show_selection([])
     index = int(np.flatnonzero(hidden)[len(np.flatnonzero(hidden)) // 2])
     pos = m.plot.mapFromScene(m.scene_pos_of(index))
-    with qtbot.waitSignal(m.hovered, timeout=2000) as hovered:
+    with qtbot.waitSignal(m.hovered, timeout=10_000) as hovered:
         qtbot.mouseMove(m.plot.viewport(), pos)
     assert hovered.args[0] == nearest_on_screen(m, pos, shown=~hidden) != index
     whole = m.view_box.viewRect()
