@@ -21,10 +21,11 @@ from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, Q
 from superqt import QElidingLabel
 
 from ssl_studio.core.atomic import write_atomic
+from ssl_studio.core.coloring import PALETTE
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.pipeline import (StageStarted, TrainEvent, TransferFinished, TransferPlanned, TransferPoint,
                                       transfer)
-from ssl_studio.core.report import CURVE_COLORS, PALETTE
+from ssl_studio.core.report import CURVE_COLORS
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.spaces import TITLES, TRAINED_ON_LABELS
 from ssl_studio.core.train import TrainProgress
