@@ -45,6 +45,8 @@ class TrainProgress:
     health: float | None  # spread of the normalized embeddings: about 1 when healthy, toward 0 on collapse
     lr: float
     pictures: list[tuple[str, torch.Tensor]] | None = None  # Method.pictures, every PICTURES_EVERY_S
+    # Method.pair_similarities of the last batch: (positive pairs, negatives), for a method comparing two views
+    similarities: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
                               views_per_second=views_since / max(1e-9, now - last_report), elapsed=elapsed,
                               eta=elapsed / fraction - elapsed if fraction > 0 else None,
                               health=embedding_health(z), lr=optimizer.param_groups[0]["lr"],
-                              pictures=pictures(now))
+                              pictures=pictures(now), similarities=method.pair_similarities(z))
         last_report, views_since, loss_count = now, 0, 0
         loss_sum.zero_()
         return event

@@ -80,3 +80,26 @@ def test_settings_of_one_name_mean_the_same_in_every_method():
             described = dataclasses.replace(info(f))
             assert seen.setdefault(f.name, described) == described, f"{name}'s {f.name}"
     assert {"temperature", "momentum"} <= set(seen)
+
+
+def test_pair_similarities_of_two_view_methods_are_their_positive_pairs_and_negatives():
+    method = build_method("simclr", "small-cnn")
+    view1 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    view2 = torch.tensor([[2.0, 0.0], [0.0, 0.5], [-1.0, 1.0]])  # the same directions, but the last one's at 45°
+    positives, negatives = method.pair_similarities(torch.cat([view1, view2]))
+    assert torch.allclose(positives, torch.tensor([1.0, 1.0, 2 ** -0.5]))
+    # Each image's view 1 against the view 2 of the image before it in the batch.
+    assert torch.allclose(negatives, torch.tensor([-(2 ** -0.5), 0.0, 0.0]))
+
+
+def test_pair_similarities_are_few_and_only_for_methods_with_two_views():
+    from ssl_studio.core.methods import method_names
+    from ssl_studio.core.methods.base import SIMILARITY_PAIRS, TwoViewMethod
+
+    positives, negatives = build_method("simclr", "small-cnn").pair_similarities(torch.randn(2000, 8))
+    assert len(positives) == len(negatives) == SIMILARITY_PAIRS
+    for name in method_names():
+        method = build_method(name, "small-cnn", num_classes=2)
+        found = method.pair_similarities(torch.randn(8, 8))
+        assert (found is not None) == isinstance(method, TwoViewMethod), name
+    assert build_method("rotation", "small-cnn").pair_similarities(torch.randn(8, 8)) is None

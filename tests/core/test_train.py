@@ -9,6 +9,7 @@ from ssl_studio.core.cancel import CancelToken
 from ssl_studio.core.checkpoint import CheckpointError, load_checkpoint, load_state_into
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.methods import build_method, method_names
+from ssl_studio.core.methods.base import TwoViewMethod
 from ssl_studio.core.methods.simclr import SimCLR
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress, embedding_health, lr_at, train
 
@@ -44,6 +45,12 @@ def test_two_steps_of_each_method(name, tmp_path):
     assert all(math.isfinite(p.loss) and p.views_per_second > 0 for p in progress)
     assert progress[-1].fraction == 1.0 and progress[-1].eta == 0.0
     assert done.checkpoint == tmp_path / "ck.safetensors"
+    # A method comparing two views reports how alike its positive pairs and its negatives are, every report.
+    for p in progress:
+        if isinstance(method, TwoViewMethod):
+            assert [len(s) for s in p.similarities] == [8, 8] and all((s.abs() <= 1.0001).all() for s in p.similarities)
+        else:
+            assert p.similarities is None
 
 
 def test_checkpoint_round_trip_restores_the_same_network(tmp_path):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..augment import Recipe, augment
@@ -19,6 +20,7 @@ from ..models import mlp_head
 from ..schema import check_ranges, dataclass_from_dict
 
 _REGISTRY: dict[str, type[Method]] = {}
+SIMILARITY_PAIRS = 256  # images whose similarities are reported: enough for a histogram, a few microseconds
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,12 @@ class Method(nn.Module):
         """Images the app shows live while training (for example reconstructions), or None."""
         return None
 
+    @torch.no_grad()
+    def pair_similarities(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Cosine similarities in the embedding ``forward`` returned, of positive pairs and of negatives, for the
+        Train page's histogram; None for a method that does not compare two views of an image (TwoViewMethod)."""
+        return None
+
 
 class TwoViewMethod(Method):
     """A method that compares two augmented views of each image: SimCLR and the joint-embedding family.
@@ -113,6 +121,16 @@ class TwoViewMethod(Method):
     @torch.no_grad()
     def make_views(self, images, labels, generator):
         return torch.cat([self.augment(images, generator), self.augment(images, generator)]), None
+
+    @torch.no_grad()
+    def pair_similarities(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Of each image's two views (positive pairs) and of views of two different images (negatives), for up to
+        SIMILARITY_PAIRS images; ``z`` holds view 1 of every image, then view 2, as ``make_views`` orders them."""
+        if z.shape[0] < 4 or z.shape[0] % 2:
+            return None
+        z1, z2 = (F.normalize(half[:SIMILARITY_PAIRS].float().flatten(1), dim=1) for half in z.detach().chunk(2))
+        # A batch is a random draw, so each image's neighbour in it is a random other image.
+        return (z1 * z2).sum(1).cpu(), (z1 * z2.roll(1, 0)).sum(1).cpu()
 
     def project(self, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The projections of all the views, then of view 1 and of view 2 of every image."""
