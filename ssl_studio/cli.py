@@ -1,4 +1,5 @@
-"""Command line: `ssl-studio inspect`, `ssl-studio run`, `ssl-studio transfer`, and the GUI when given no command.
+"""Command line: `ssl-studio inspect`, `ssl-studio run`, `ssl-studio transfer`, `ssl-studio export`, and the GUI when
+given no command.
 
 It drains the same core generators the GUI runs in its workers; only the way progress is shown differs.
 """
@@ -20,13 +21,14 @@ from .core.data import DataError, LoadProgress, iter_load
 from .core.methods import method_class, method_names
 from .core.pipeline import (PipelineFinished, SpaceReady, StageStarted, TrainEvent, TransferFinished,
                             TransferPlanned, TransferPoint, run_pipeline, run_transfer)
+from .core.run_export import FORMATS, ExportProgress, export_run
 from .core.runs import RunError
 from .core.schema import described_fields, field_types, info
 from .core.spaces import TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
 from .core.transfer import STARTS, TransferConfig, reading
 
-COMMANDS = ("inspect", "run", "transfer")
+COMMANDS = ("inspect", "run", "transfer", "export")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--resume", action="store_true",
                        help="continue interrupted fine-tuning runs from their checkpoints")
     _add_transfer_flags(again)
+
+    export = sub.add_parser("export", help="a run's embeddings for other tools: TensorBoard's projector, FiftyOne, "
+                                           "CSV", formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="formats, and how to open them:\n" + "\n".join(
+                                f"  {name:<10} {f.title}: {f.opens}" for name, f in FORMATS.items()))
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--format", required=True, choices=list(FORMATS))
+    export.add_argument("out", type=Path, help="folder to write (created if missing)")
     return parser
 
 
@@ -126,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
-        return {"inspect": _inspect, "run": _run, "transfer": _transfer}[args.command](args)
-    except (DataError, RunError, CheckpointError, TrainingError, ValueError) as exc:
+        return {"inspect": _inspect, "run": _run, "transfer": _transfer, "export": _export}[args.command](args)
+    except (DataError, RunError, CheckpointError, TrainingError, ValueError, OSError) as exc:
         print(f"ssl-studio: error: {exc}", file=sys.stderr)
         return 2
     except (Cancelled, KeyboardInterrupt):
@@ -323,6 +333,33 @@ def _transfer(args) -> int:
         return 130
     if "error" not in progress.transfer.transfer:
         print(f"done: {args.run_dir}/transfer.json, {args.run_dir}/report.png", file=sys.stderr)
+    return 0
+
+
+def _export(args) -> int:
+    cancel = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    bar, shown = None, None
+    gen = export_run(args.run_dir, args.format, args.out, cancel=cancel)
+    try:
+        while True:
+            event = next(gen)
+            what = "exporting" if isinstance(event, ExportProgress) else "loading"
+            if event.total:
+                if what != shown:  # reading the run's images (for the sprite sheet), then writing the export
+                    if bar:
+                        bar.close()
+                    bar, shown = _bar(what, event.total), what
+                bar.total, bar.n = event.total, event.done
+                bar.refresh()
+    except StopIteration as stop:
+        out = stop.value
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar:
+            bar.close()
+    print(f"done: {FORMATS[args.format].title} export in {out}; open it with "
+          f"{FORMATS[args.format].opens.replace('OUT', str(out))}", file=sys.stderr)
     return 0
 
 

@@ -137,7 +137,7 @@ class Experiment:
 
     @property
     def split(self) -> dict:
-        return _read_split(self.run, len(self.dataset))
+        return read_split(self.run, len(self.dataset))
 
     @property
     def labels(self) -> np.ndarray | None:
@@ -188,7 +188,7 @@ def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig,
     return run
 
 
-def _read_split(run: RunFolder, n: int) -> dict:
+def read_split(run: RunFolder, n: int) -> dict:
     """split.json, checked: indices that are not whole numbers in range would crash training or scoring."""
     split = run.read_json("split.json")
     if "train" in split and not all(isinstance(part, list) and all(
@@ -513,7 +513,7 @@ def compare_imported(run: RunFolder, space: str, *, cancel: CancelToken | None =
     n = len(stored.get("paths") or [])
     labels = np.asarray(stored["labels"]) if stored.get("labels") is not None else None
     x = run.load_array(f"imported/{space}.npy", rows=n)
-    score = _score_space(run, space, x, labels, _read_split(run, n))
+    score = _score_space(run, space, x, labels, read_split(run, n))
     yield SpaceReady(space, x, score)
     for kind in PROJECTIONS if use_umap else ("pca",):
         cancel.raise_if_cancelled()
