@@ -17,6 +17,7 @@ from ssl_studio.core.data import ImageDataset, LoadProgress
 from ssl_studio.core.methods import default_recipe, preset_titles, recipe_presets
 from ssl_studio.core.project import pause_umap_worker
 from ssl_studio.core.reopen import RunWithImages, open_run_with_images
+from ssl_studio.core.run_export import FORMATS
 from ssl_studio.core.runs import is_run_folder
 
 from . import gc_timer, settings
@@ -24,6 +25,7 @@ from .augment_page import AugmentPage
 from .compare import ComparePage
 from .data_page import SAMPLE_TITLES, DataPage
 from .page import error_text, report_if_unexpected
+from .run_export import ExportBar
 from .train_page import TrainPage
 from .transfer_page import TransferPage
 from .widgets import shown
@@ -72,6 +74,10 @@ class MainWindow(QMainWindow):
 
         self.data_status = QLabel("No data open")
         self.umap_status = QLabel()
+        self.export_bar = ExportBar()
+        self.export_bar.finished.connect(lambda text, kind: self.go(3) or self.compare.banner.show_message(text,
+                                                                                                          kind))
+        self.statusBar().addPermanentWidget(self.export_bar)
         self.statusBar().addPermanentWidget(self.data_status)
         self.statusBar().addPermanentWidget(self.umap_status)
 
@@ -107,13 +113,18 @@ class MainWindow(QMainWindow):
         file.addAction(self._action("Open &run…", self.open_run_dialog, "Ctrl+Shift+O",
                                     "Open a run folder saved by SSL Studio (app or command line)"))
         file.addSeparator()
-        self.export_action = self._action("&Export maps and embeddings…", self.export_dialog, "Ctrl+E",
+        self.export_menu = file.addMenu("&Export")
+        self.export_action = self._action("&Maps and embeddings (PNG, SVG, CSV, NPY)…", self.export_dialog, "Ctrl+E",
                                           "Save the maps as PNG and SVG, the embeddings as NPY and CSV")
-        file.addAction(self.export_action)
+        self.export_menu.addAction(self.export_action)
+        for fmt, tip in (("projector", "A folder TensorBoard's Embedding Projector opens"),
+                         ("fiftyone", "The images, embeddings and maps, with a script that loads them into FiftyOne")):
+            self.export_menu.addAction(self._action(f"{FORMATS[fmt].title}…",
+                                                    lambda _=False, f=fmt: self.export_run_dialog(f), tip=tip))
         self.add_space_action = self._action("&Add embedding space…", self.add_space_dialog, tip=(
             "Compare the embeddings of a model of your own (an .npy, one row per image) with the run's spaces"))
         file.addAction(self.add_space_action)
-        file.aboutToShow.connect(lambda: self.export_action.setEnabled(self.compare.can_export()))
+        file.aboutToShow.connect(lambda: self.export_menu.setEnabled(self.compare.can_export()))
         file.aboutToShow.connect(lambda: self.add_space_action.setEnabled(self.compare.can_add_space()))
         file.addSeparator()
         file.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
@@ -298,6 +309,31 @@ class MainWindow(QMainWindow):
         if ok and title.strip():
             self.go(3)
             self.compare.add_space(npy, title.strip())
+
+    def _run_export_problem(self) -> str:
+        if self.export_bar.is_running():
+            return "An export is running already."
+        if not self.compare.can_export() or self.compare.run is None or self.compare.is_running():
+            return "Nothing to export yet: wait for the maps, or open a run."
+        return ""
+
+    def export_run_dialog(self, fmt: str) -> None:
+        if problem := self._run_export_problem():
+            self.statusBar().showMessage(problem, 5000)
+            return
+        folder = QFileDialog.getExistingDirectory(self, f"Export for {FORMATS[fmt].title} into (an empty folder is "
+                                                        "best)", str(Path.home()))
+        if folder:
+            self.export_run_to(fmt, folder)
+
+    def export_run_to(self, fmt: str, folder: str | Path) -> Job | None:
+        """Export the run on the Compare page for another tool (core.run_export) in the background."""
+        if problem := self._run_export_problem():
+            self.statusBar().showMessage(problem, 5000)
+            return None
+        # The images in memory make the projector's sprite sheet without reading the folder again.
+        same = self.dataset is not None and self.dataset.paths == list(self.compare.linked.paths)
+        return self.export_bar.start(self.compare.run.path, fmt, folder, self.dataset.images if same else None)
 
     # --- drag and drop ----------------------------------------------------------------------------------------
     @staticmethod
