@@ -20,9 +20,10 @@ from superqt.utils import qthrottled
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.data import ImageDataset
-from ssl_studio.core.methods import Method, build_method, preset_titles, recipe_presets
+from ssl_studio.core.methods import Method, build_method, method_class, preset_titles, recipe_presets
 
 from . import settings
+from .explanations import ViewsFigure, augment_text
 from .images import to_pixmap
 from .page import Page
 from .widgets import NextButton
@@ -146,6 +147,8 @@ class AugmentPage(Page):
         self.add_body(body)
         self.add_footer(self.next)
 
+        self.views_figure = ViewsFigure()
+        self.explain("", self.views_figure)  # the words follow the recipe and the method
         self.set_recipe(self._saved_recipe(), self._saved_preset())
 
     def _make_control(self, name: str, lo: float, hi: float):
@@ -208,6 +211,7 @@ class AugmentPage(Page):
             return
         self.banner.hide()
         settings.save_json("recipe", {"preset": self.preset_name(), "values": recipe.to_dict()})
+        self._explain(recipe)
         self.recipeChanged.emit(recipe)
         self.redraw()
 
@@ -229,7 +233,14 @@ class AugmentPage(Page):
         """Preview what this method makes of each image (two views for SimCLR, four turns for rotation...)."""
         if name != self._method_name:
             self._method_name, self._method = name, None
+            try:
+                self._explain(self.recipe())
+            except ValueError:
+                pass  # the banner already says why
             self.redraw()
+
+    def _explain(self, recipe: Recipe) -> None:
+        self.explanation.set_text(augment_text(method_class(self._method_name), recipe))
 
     def _preview_method(self, view_size: int) -> Method:
         if self._method is None or self._method.view_size != view_size:
@@ -319,6 +330,8 @@ class AugmentPage(Page):
         method = self._preview_method(TrainConfig(resolution=self.dataset.resolution).view_size)
         method.recipe = recipe
         columns = method.preview(images, generator)
+        self.views_figure.set_images(images[0], [(name, views[0]) for name, views in columns],
+                                     pairs=len(type(method).view_names) == 2)
         self._layout_cells([name for name, _ in columns])
         self.preview_caption.setText(f"What {method.title} makes of each image, as in training: "
                                      + ", ".join(name for name, _ in columns))

@@ -16,6 +16,7 @@ from ssl_studio.core.samples import sample_folder
 
 from . import settings
 from .colors import class_color, swatch
+from .explanations import DATA, SplitFigure
 from .page import Page, error_text
 from .thumbnails import ThumbnailCache, ThumbnailModel, ThumbnailView
 from .widgets import NextButton, footer, shown
@@ -43,6 +44,7 @@ class DataPage(Page):
         self.stack.addWidget(self._build_loading())
         self.stack.addWidget(self._build_loaded())
         self.add_body(self.stack)
+        self.explain(DATA, SplitFigure())
         self.refresh_recent()
 
     # --- states -----------------------------------------------------------------------------------------------

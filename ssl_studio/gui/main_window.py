@@ -20,7 +20,7 @@ from ssl_studio.core.reopen import RunWithImages, open_run_with_images
 from ssl_studio.core.run_export import FORMATS
 from ssl_studio.core.runs import is_run_folder
 
-from . import gc_timer, settings
+from . import explanations, gc_timer, settings
 from .augment_page import AugmentPage
 from .compare import ComparePage
 from .data_page import SAMPLE_TITLES, DataPage
@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         self.train = TrainPage()
         self.compare = ComparePage()
         self.transfer = TransferPage()
+        self.compare.explain(explanations.COMPARE, explanations.MapReadingFigure())
         self.pages = QStackedWidget()
         for page in (self.data, self.augment, self.train, self.compare, self.transfer):
             self.pages.addWidget(page)

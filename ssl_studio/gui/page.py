@@ -1,5 +1,6 @@
-"""What every stage's page has: a header, an inline banner, an empty state, and one background job whose events
-and outcome are routed to the page, with the errors the core raises on bad input told apart from bugs once, here.
+"""What every stage's page has: a header, an explanation panel, an inline banner, an empty state, and one
+background job whose events and outcome are routed to the page, with the errors the core raises on bad input told
+apart from bugs once, here.
 """
 
 from __future__ import annotations
@@ -7,13 +8,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QLayout, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from ssl_studio.core.checkpoint import CheckpointError
 from ssl_studio.core.data import DataError
 from ssl_studio.core.runs import RunError
 from ssl_studio.core.train import TrainingError
 
+from .explain import ExplanationPanel
 from .widgets import Banner, EmptyState, footer, page_header
 from .workers import Job
 
@@ -40,8 +43,13 @@ class Page(QWidget):
         self.job: Job | None = None
         self.banner = Banner()
         self.header = page_header(title, subtitle)
+        self.explanation = ExplanationPanel(type(self).__name__)
+        top = QHBoxLayout()
+        top.addWidget(self.header, 1)
+        top.addWidget(self.explanation.button, 0, Qt.AlignmentFlag.AlignTop)
         self._layout = QVBoxLayout(self)
-        self._layout.addWidget(self.header)
+        self._layout.addLayout(top)
+        self._layout.addWidget(self.explanation)
         self._layout.addWidget(self.banner)
 
     # --- layout -----------------------------------------------------------------------------------------------
@@ -51,6 +59,10 @@ class Page(QWidget):
             self._layout.addLayout(body, 1)
         else:
             self._layout.addWidget(body, 1)
+
+    def explain(self, html: str, figure: QWidget | None = None) -> None:
+        """What this step does, in plain words with a small figure, under the page's "How this works" button."""
+        self.explanation.set_content(html, figure)
 
     def add_footer(self, *widgets: QWidget) -> None:
         self._layout.addLayout(footer(*widgets))

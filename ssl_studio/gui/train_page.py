@@ -25,6 +25,7 @@ from ssl_studio.core.spaces import TITLES
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
 
 from . import settings
+from .explanations import SimilarityHistogram, train_text
 from .page import EXPECTED_ERRORS, Page, error_text
 from .picture_strip import PictureStrip
 from .setting_controls import SettingControls
@@ -84,6 +85,8 @@ class TrainPage(Page):
         self._current: str | None = None
         self.finished_events: dict[str, TrainFinished] = {}
         self._was_running = False
+        self.similarity = SimilarityHistogram()
+        self.explain("", self.similarity)  # the words follow the method
 
         settings_box = self._build_settings()
         monitor = self._build_monitor()
@@ -189,6 +192,7 @@ class TrainPage(Page):
         self.method_box.setTitle(f"{cls.title} settings")
         self.method_box.setVisible(bool(self.params.widgets))
         self.method_box.setToolTip(cls.summary)
+        self.explanation.set_text(train_text(cls))
         self._update_enabled()
 
     @staticmethod
@@ -350,6 +354,7 @@ class TrainPage(Page):
     def _on_events(self, events: list) -> None:
         latest: TrainProgress | None = None
         pictures: tuple[str, TrainProgress] | None = None
+        similarities = None
         for event in events:
             if isinstance(event, RunPrepared):
                 self.run = event.run
@@ -371,6 +376,8 @@ class TrainPage(Page):
                     latest = event.event
                     if event.event.pictures:
                         pictures = (event.which, event.event)
+                    if event.event.similarities is not None:
+                        similarities = event.event.similarities
                 else:
                     self.finished_events[event.which] = event.event
         # One redraw per delivered batch (at most ~10 per second), however many points arrived.
@@ -382,6 +389,8 @@ class TrainPage(Page):
             which, p = pictures
             title = method_class(self._config.method).title if which == "ssl" and self._config else which
             self.pictures.show_pictures(p.pictures, f"{title}, after {format_seconds(p.elapsed)} of training")
+        if similarities is not None:
+            self.similarity.set_similarities(*similarities)
 
     def _draw_curve(self, which: str, points) -> None:
         if not points:
@@ -469,6 +478,7 @@ class TrainPage(Page):
         self.finished_events.clear()
         self._current = None
         self.pictures.clear()
+        self.similarity.clear_similarities()
         self.stage.setText("Not started yet.")
         self.run_label.setText("")
         self.progress.setRange(0, 1000)

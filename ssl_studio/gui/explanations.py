@@ -1,0 +1,325 @@
+"""Each page's "How this works" (Page.explain): the plain words, and the small figure drawn beside them.
+
+The words are written for someone who has not met self-supervised learning; every term is said in words where it
+first appears. The figures are drawn here (QPainter, pyqtgraph); the Train page's histogram is live.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QWidget
+
+from ssl_studio.core.augment import Recipe
+from ssl_studio.core.methods import Method
+
+from .colors import class_color
+from .images import to_pixmap
+
+INK, MUTED, ACCENT = QColor("#2b3140"), QColor("#5b6270"), QColor("#3558d6")
+POSITIVE, NEGATIVE = "#2e7d32", "#8a90a0"  # the positive pair and the negatives: in the formula and the histogram
+FIGURE_WIDTH = 340
+
+
+def _painter(widget: QWidget) -> QPainter:
+    painter = QPainter(widget)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    font = QFont(widget.font())
+    font.setPointSizeF(8.5)
+    painter.setFont(font)
+    return painter
+
+
+def _arrow(painter: QPainter, start: QPointF, end: QPointF, color: QColor = MUTED) -> None:
+    painter.setPen(QPen(color, 1.4))
+    painter.drawLine(start, end)
+    direction = end - start
+    length = max(1e-6, (direction.x() ** 2 + direction.y() ** 2) ** 0.5)
+    ux, uy = direction.x() / length, direction.y() / length
+    head = QPainterPath(end)
+    head.lineTo(end - QPointF(7 * ux - 3.5 * uy, 7 * uy + 3.5 * ux))
+    head.lineTo(end - QPointF(7 * ux + 3.5 * uy, 7 * uy - 3.5 * ux))
+    head.closeSubpath()
+    painter.fillPath(head, color)
+
+
+# --- 1 · Data -------------------------------------------------------------------------------------------------------
+DATA = (
+    "<b>What the images are for.</b> Self-supervised learning (SSL) trains a network on the images alone: it never "
+    "sees a label. The labels (one subfolder per class) are used for two things only: to train the <i>supervised "
+    "baseline</i>, the same network taught the answers, for comparison; and to score each result. For the scores, "
+    "a fixed 20 % of the images is <b>held out</b>: no network trains on them, and every accuracy on the Compare "
+    "page is measured on them. A folder without subfolders works too: it gets no baseline and no scores, and its "
+    "maps are colored by groups found in the images.")
+
+
+class SplitFigure(QWidget):
+    """The 80 / 20 split: what learns from which part."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setFixedSize(FIGURE_WIDTH, 92)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        painter = _painter(self)
+        w = self.width() - 2
+        cut = round(w * 0.8)
+        for x, width, color, text in ((1, cut, "#dfe6fb", "80 %  training"), (1 + cut, w - cut, "#fde7cf", "20 %")):
+            painter.setPen(QPen(QColor("#8a90a0"), 1))
+            painter.setBrush(QColor(color))
+            painter.drawRect(QRectF(x, 6, width, 26))
+            painter.setPen(INK)
+            painter.drawText(QRectF(x, 6, width, 26), Qt.AlignmentFlag.AlignCenter, text)
+        painter.setPen(MUTED)
+        flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
+        painter.drawText(QRectF(1, 38, cut - 8, 54), flags, "SSL learns from these without their labels; the "
+                                                           "baseline learns from them with labels")
+        painter.drawText(QRectF(cut + 5, 38, w - cut - 4, 54), flags, "held out: only to score")
+        painter.end()
+
+
+# --- 2 · Augment ----------------------------------------------------------------------------------------------------
+def ignored(recipe: Recipe) -> list[str]:
+    """What a network trained on views made with ``recipe`` is taught to ignore, in words."""
+    items = []
+    lo, hi = recipe.crop_scale
+    if lo < 1:
+        items.append(f"<b>where the object is and how big it looks</b>: each view is a crop of {lo:.0%} to "
+                     f"{hi:.0%} of the image, resized")
+    if recipe.flip_p:
+        items.append(f"<b>left and right</b>: {recipe.flip_p:.0%} of views are mirrored")
+    if recipe.jitter_p:
+        changed = [n for n in ("brightness", "contrast", "saturation") if getattr(recipe, n)]
+        if recipe.hue:
+            changed.append("the hue (any hue at all)" if recipe.hue >= 0.5 else "the hue")
+        if changed:
+            listed = ", ".join(changed[:-1]) + (" and " if len(changed) > 1 else "") + changed[-1]
+            items.append(f"<b>lighting and color</b>: {listed} change in {recipe.jitter_p:.0%} of views")
+    if recipe.grayscale_p:
+        items.append(f"<b>color itself</b>: {recipe.grayscale_p:.0%} of views are grey")
+    if recipe.blur_p:
+        items.append(f"<b>fine detail</b>: {recipe.blur_p:.0%} of views are blurred")
+    if recipe.rotate_p and recipe.rotate_degrees:
+        items.append(f"<b>tilt</b> up to ±{recipe.rotate_degrees:.0f}°: {recipe.rotate_p:.0%} of views are turned")
+    if recipe.solarize_p:
+        items.append(f"<b>which parts are bright</b>: {recipe.solarize_p:.0%} of views have their bright pixels "
+                     "inverted")
+    return items
+
+
+def augment_text(method: type[Method], recipe: Recipe) -> str:
+    if len(method.view_names) == 2:
+        intro = ("<b>Two views of one image.</b> Each training image is altered twice at random; the two results, "
+                 "its <i>views</i>, are what the network sees. It learns to give both views of an image nearly the "
+                 "same <i>embedding</i> (the list of numbers it computes for an image), and other images different "
+                 "ones. ")
+    else:
+        intro = f"<b>{method.title}.</b> {method.summary} Each image is first altered at random by this recipe. "
+    items = ignored(recipe)
+    if not items:
+        return intro + ("This recipe changes nothing: the views are the image itself, and the network can tell "
+                        "them apart by their pixels alone, learning little. Add crops and color changes.")
+    return (intro + "Whatever the recipe changes, the network learns to <b>ignore</b>; what no change touches (on "
+            "Shapes, the shape) is what it learns to recognise. This recipe teaches it to ignore:<ul "
+            "style='margin:2px 0 0 -20px'>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
+            "Colors carry nothing on Shapes, so ignoring them is right there; where color tells the classes apart "
+            "(flowers), keep color changes light.")
+
+
+class ViewsFigure(QWidget):
+    """One of the previewed images, the first two things made of it, and (two-view methods) their embeddings pulled
+    together while other images are pushed away."""
+
+    SIZE = 52
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setFixedSize(FIGURE_WIDTH, 150)
+        self._image = None
+        self._views: list[tuple[str, object]] = []
+        self._pairs = True
+
+    def set_images(self, image: torch.Tensor, views: list[tuple[str, torch.Tensor]], pairs: bool) -> None:
+        """``views``: (name, view) of this image, as the method makes them; ``pairs``: the method pulls two views of
+        one image together."""
+        self._image = to_pixmap(image, self.SIZE + 8)
+        self._views = [(name, to_pixmap(view, self.SIZE)) for name, view in views[:2]]
+        self._pairs = pairs
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        painter = _painter(self)
+        if self._image is None:
+            painter.setPen(MUTED)
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Open data to see its views here")
+            painter.end()
+            return
+        s = self.SIZE
+        painter.drawPixmap(0, 36, self._image)
+        painter.setPen(MUTED)
+        painter.drawText(QRectF(0, 36 + s + 10, s + 8, 16), Qt.AlignmentFlag.AlignCenter, "an image")
+        tops = (4, 150 - s - 18)
+        for (name, pixmap), top in zip(self._views, tops):
+            _arrow(painter, QPointF(s + 12, 66), QPointF(100, top + s / 2))
+            painter.drawPixmap(104, top, pixmap)
+            painter.setPen(MUTED)
+            painter.drawText(QRectF(104, top + s + 1, s, 14), Qt.AlignmentFlag.AlignCenter, name)
+        if self._pairs and len(self._views) == 2:
+            space = QRectF(206, 8, 132, 134)
+            painter.setPen(QPen(QColor("#d6d9e0"), 1))
+            painter.setBrush(QColor("#ffffff"))
+            painter.drawRoundedRect(space, 6, 6)
+            painter.setPen(MUTED)
+            painter.drawText(QRectF(206, 10, 132, 14), Qt.AlignmentFlag.AlignCenter, "embeddings")
+            for top in tops:
+                _arrow(painter, QPointF(104 + s + 4, top + s / 2), QPointF(236, 76 + (top - 70) / 14))
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(POSITIVE))
+            for x, y in ((242, 72), (252, 80)):
+                painter.drawEllipse(QPointF(x, y), 5, 5)
+            painter.setBrush(QColor(NEGATIVE))
+            for x, y in ((318, 36), (322, 118), (286, 128), (312, 78)):
+                painter.drawEllipse(QPointF(x, y), 4, 4)
+            painter.setPen(QColor(POSITIVE))
+            painter.drawText(QRectF(212, 88, 90, 28), Qt.TextFlag.TextWordWrap, "pulled together")
+            painter.setPen(MUTED)
+            painter.drawText(QRectF(262, 44, 72, 28), Qt.TextFlag.TextWordWrap, "other images")
+        painter.end()
+
+
+# --- 3 · Train ------------------------------------------------------------------------------------------------------
+def _z(index: str, color: str) -> str:
+    return f"<span style='color:{color}'><b>z</b><sub>{index}</sub></span>"
+
+
+FORMULA = (
+    "<table cellspacing=0 cellpadding=0 style='font-size:13pt; font-family:serif; margin:4px 0'><tr>"
+    "<td valign=middle rowspan=2>ℓ<sub>i</sub> = −log&nbsp;</td>"
+    f"<td align=center style='border-bottom:1px solid #2b3140; padding:0 4px'>exp(sim({_z('i', POSITIVE)}, "
+    f"{_z('j', POSITIVE)}) / τ)</td></tr><tr>"
+    f"<td align=center style='padding:0 4px'>Σ<sub>k≠i</sub> exp(sim({_z('i', POSITIVE)}, {_z('k', NEGATIVE)}) "
+    "/ τ)</td></tr></table>")
+
+
+def train_text(method: type[Method]) -> str:
+    chosen = "" if method.name == "simclr" else (
+        f"<br>The method chosen now, <b>{method.title}</b>, has a loss of its own: {method.summary}")
+    rows = [(f"{_z('i', POSITIVE)}, {_z('j', POSITIVE)}", "the embeddings of the two views of one image: the "
+             "<b>positive pair</b>"),
+            (_z("k", NEGATIVE), "every other view of the batch; all but one come from other images: the "
+             "<b>negatives</b>"),
+            ("sim", "cosine similarity: 1 for the same direction, 0 unrelated, −1 opposite"),
+            ("τ", "the temperature, a setting: lower makes the loss look harder at the negatives most like the "
+             "positive"),
+            ("−log", "near 0 when the pair is far more alike than every negative; the loss is its average over "
+             "the views")]
+    table = "".join(f"<tr><td style='padding-right:8px' align=right>{name}</td><td>{text}</td></tr>"
+                    for name, text in rows)
+    return (
+        "<b>What SimCLR learns from: the InfoNCE loss.</b> A batch of N images gives 2N views; each view must pick "
+        "its partner out of the batch:" + FORMULA + f"<table cellspacing=0 cellpadding=1>{table}</table>"
+        "The histogram shows the batch being trained, live: as the network learns, the <span style='color:"
+        f"{POSITIVE}'>pairs</span> move toward 1 and <span style='color:{NEGATIVE}'>other images</span> stay lower. "
+        "If both crowd at 1, every image looks the same to the network: a collapse." + chosen)
+
+
+class SimilarityHistogram(pg.PlotWidget):
+    """Cosine similarities of the batch being trained: the positive pairs against the negatives, as shares."""
+
+    BINS = np.linspace(-1.0, 1.0, 41)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent, background="w")
+        self.setFixedSize(FIGURE_WIDTH, 190)
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.setXRange(-1, 1, padding=0.02)
+        self.setLabel("bottom", "cosine similarity")
+        self.setLabel("left", "share of pairs")
+        self.getAxis("left").enableAutoSIPrefix(False)
+        self.addLegend(offset=(6, 4), labelTextSize="8pt")
+        self.curves = {}
+        for key, name, color in (("negatives", "two different images", NEGATIVE),
+                                 ("positives", "two views of one image", POSITIVE)):
+            fill = QColor(color)
+            fill.setAlpha(90)
+            self.curves[key] = self.plot(name=name, stepMode="center", fillLevel=0, brush=fill,
+                                         pen=pg.mkPen(color, width=1.5))
+        self.placeholder = pg.TextItem("live while a two-view method trains", color=MUTED, anchor=(0.5, 0.5))
+        self.addItem(self.placeholder, ignoreBounds=True)
+        self.placeholder.setPos(0, 0.3)
+        self.setYRange(0, 1)
+        self.clear_similarities()
+
+    def set_similarities(self, positives, negatives) -> None:
+        tallest = 0.0
+        for key, values in (("positives", positives), ("negatives", negatives)):
+            values = np.asarray(values, dtype=np.float64)
+            counts = np.histogram(np.clip(values, -1, 1), bins=self.BINS)[0] / max(1, len(values))
+            self.curves[key].setData(self.BINS, counts)
+            tallest = max(tallest, float(counts.max()))
+        self.setYRange(0, max(0.05, tallest * 1.1), padding=0)
+        self.placeholder.hide()
+
+    def clear_similarities(self) -> None:
+        for curve in self.curves.values():
+            curve.setData(self.BINS, np.zeros(len(self.BINS) - 1))
+        self.setYRange(0, 1, padding=0)
+        self.placeholder.show()
+
+
+# --- 4 · Compare ----------------------------------------------------------------------------------------------------
+COMPARE = (
+    "<b>Reading a map.</b> Each dot is an image; images whose embeddings are alike sit close together (UMAP or PCA "
+    "squeeze an embedding's many numbers into two). Only closeness means something: not the axes, not the distance "
+    "between far-apart groups. The color is the class, which the self-supervised network never saw: where colors "
+    "form islands of their own, it has learned what tells the classes apart. Raw pixels are the floor: on Shapes "
+    "they group images by color, not shape.<br><b>kNN accuracy</b>: each held-out image gets the class most of its "
+    "20 most similar training images have (in the full embedding, not on the map); the score is how often that is "
+    "right. <b>Linear probe</b>: a classifier that may only draw straight boundaries (logistic regression) learns "
+    "the classes from the training images' embeddings; its score on the held-out images says whether flat cuts "
+    "separate the classes.")
+
+
+class MapReadingFigure(QWidget):
+    """A held-out image among three classes: its nearest training images vote (kNN), a straight cut (linear probe)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setFixedSize(FIGURE_WIDTH, 150)
+        rng = np.random.default_rng(3)
+        centers = np.array([[52.0, 42.0], [160.0, 70.0], [70.0, 112.0]])
+        self.points = np.clip(np.concatenate([c + rng.normal(scale=12, size=(14, 2)) for c in centers]), 8, 198)
+        self.classes = np.repeat(np.arange(3), 14)
+        self.query = np.array([134.0, 84.0])
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        painter = _painter(self)
+        painter.setPen(QPen(QColor("#d6d9e0"), 1))
+        painter.setBrush(QColor("#ffffff"))
+        painter.drawRoundedRect(QRectF(0.5, 0.5, 206, 149), 6, 6)
+        # The linear probe's cut between the orange class and the rest.
+        painter.setPen(QPen(ACCENT, 1.4, Qt.PenStyle.DashLine))
+        painter.drawLine(QPointF(128, 4), QPointF(100, 146))
+        nearest = np.argsort(((self.points - self.query) ** 2).sum(axis=1))[:5]
+        painter.setPen(QPen(QColor("#b0b5c0"), 1))
+        for i in nearest:
+            painter.drawLine(QPointF(*self.query), QPointF(*self.points[i]))
+        painter.setPen(Qt.PenStyle.NoPen)
+        for (x, y), k in zip(self.points, self.classes):
+            painter.setBrush(class_color(int(k)))
+            painter.drawEllipse(QPointF(x, y), 3.6, 3.6)
+        painter.setBrush(QColor("#ffffff"))
+        painter.setPen(QPen(INK, 2))
+        painter.drawEllipse(QPointF(*self.query), 5.5, 5.5)
+        flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
+        painter.setPen(INK)
+        painter.drawText(QRectF(214, 4, 126, 70), flags, "○ a held-out image: its nearest training images vote "
+                                                         "for its class (kNN)")
+        painter.setPen(ACCENT)
+        painter.drawText(QRectF(214, 80, 126, 70), flags, "- - a straight cut between classes (linear probe)")
+        painter.end()
