@@ -32,6 +32,7 @@ _STAGE_TEXT = {"scanning": "Looking for images", "decoding": "Decoding images", 
 class DataPage(Page):
     datasetLoaded = Signal(object)  # ImageDataset
     openRunRequested = Signal()
+    demoRequested = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__("1 · Data", "The images to learn from. One subfolder per class gives labels "
@@ -50,12 +51,14 @@ class DataPage(Page):
     # --- states -----------------------------------------------------------------------------------------------
     def _build_empty(self) -> QWidget:
         self.empty_state("Open a folder or a sample dataset to begin",
-                         "Drop a folder of images anywhere on this window, or pick one below. "
-                         "Shapes is the quickest demo: its colors are random, its classes are shapes.",
-                         [("Open folder…", self.open_folder_dialog)]
+                         "Drop a folder of images anywhere on this window, or pick one below. New to "
+                         "self-supervised learning? The demo shows every step on the Shapes sample in about two "
+                         "minutes, by itself.",
+                         [("▶  Run the demo", self.demoRequested.emit), ("Open folder…", self.open_folder_dialog)]
                          + [(f"{title} sample", lambda _=False, n=name: self.open_sample(n))
                             for name, title in SAMPLE_TITLES.items()]
                          + [("Open run…", self.openRunRequested.emit)])
+        self.demo_button = self.empty.button_widgets[0]
         self.recent_title = QLabel("Recent folders (double-click to open)", objectName="sectionTitle")
         self.recent_list = QListWidget(objectName="recentList")
         self.recent_list.setMinimumWidth(480)

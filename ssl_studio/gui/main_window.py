@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSize, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget,
-                               QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget)
+                               QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from ssl_studio import __version__
 from ssl_studio.core.cancel import CancelToken, Cancelled
@@ -24,6 +24,7 @@ from . import explanations, gc_timer, settings
 from .augment_page import AugmentPage
 from .compare import ComparePage
 from .data_page import SAMPLE_TITLES, DataPage
+from .demo import Demo, DemoBar
 from .page import error_text, report_if_unexpected
 from .run_export import ExportBar
 from .train_page import TrainPage
@@ -70,7 +71,11 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.stages)
-        layout.addWidget(self.pages, 1)
+        self.demo_bar = DemoBar()
+        right = QVBoxLayout()
+        right.addWidget(self.demo_bar)
+        right.addWidget(self.pages, 1)
+        layout.addLayout(right, 1)
         self.setCentralWidget(central)
 
         self.data_status = QLabel("No data open")
@@ -84,6 +89,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self._wire()
+        self.demo = Demo(self, self.demo_bar)
         self.train.set_recipe(self.augment.recipe(), self._recipe_title())
         self.augment.set_method(self.train.method.currentData())
         self._restore_geometry()
@@ -134,6 +140,8 @@ class MainWindow(QMainWindow):
         for i, name in enumerate(STAGES):
             go.addAction(self._action(f"&{i + 1} {name}", lambda _=False, k=i: self.go(k), f"Ctrl+{i + 1}"))
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("&Demo", lambda: self.demo.start(), "Ctrl+D",
+                                         "The Shapes sample trained and compared, step by step, in about two minutes"))
         help_menu.addAction(self._action("&About SSL Studio", self._about))
 
     def _fill_recent_menu(self) -> None:
@@ -154,6 +162,7 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         self.data.datasetLoaded.connect(self.set_dataset)
         self.data.openRunRequested.connect(self.open_run_dialog)
+        self.data.demoRequested.connect(lambda: self.demo.start())
         self.data.next.go.connect(lambda: self.go(1))
         self.augment.recipeChanged.connect(lambda recipe: self.train.set_recipe(recipe, self._recipe_title()))
         self.augment.dataRequested.connect(lambda: self.go(0))

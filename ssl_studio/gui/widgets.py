@@ -57,6 +57,7 @@ class EmptyState(QWidget):
         self.text = QLabel(text, objectName="emptyText", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.buttons = QHBoxLayout()
         self.buttons.addStretch(1)
+        self.button_widgets: list[QPushButton] = []
         self._extra = QVBoxLayout()
         layout = QVBoxLayout(self)
         layout.addStretch(2)
@@ -73,6 +74,7 @@ class EmptyState(QWidget):
             button.setObjectName("primary")
         button.clicked.connect(slot)
         self.buttons.insertWidget(self.buttons.count(), button)
+        self.button_widgets.append(button)
         return button
 
     def finish_buttons(self) -> None:

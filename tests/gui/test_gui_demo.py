@@ -1,0 +1,93 @@
+"""The one-click demo: every step in turn with its caption, and one Cancel at any step leaves the app usable."""
+
+import threading
+
+import pytest
+
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.gui import data_page, settings
+from ssl_studio.gui.demo import CAPTIONS, DemoSettings
+from ssl_studio.gui.workers import Job
+
+TINY = TrainConfig(epochs=1, time_budget=None, batch_size=8, device="cpu")
+
+
+@pytest.fixture
+def demo(window, tiny_folder, monkeypatch):
+    """The window's demo on the tiny folder (standing in for the Shapes sample, which takes seconds to make)."""
+    monkeypatch.setattr(data_page, "sample_folder", lambda name: tiny_folder)
+    window.demo.settings = DemoSettings(config=TINY, augment_seconds=0.05)
+    return window.demo
+
+
+def test_the_demo_goes_through_every_page_to_the_maps(window, demo, qtbot):
+    steps, pages = [], []
+    demo.stepChanged.connect(lambda step: steps.append(step) or pages.append(window.pages.currentWidget()))
+    with qtbot.waitSignal(demo.finished, timeout=60_000) as outcome:
+        window.data.demo_button.click()
+        assert window.demo_bar.isVisible() and window.demo_bar.cancel_button.isVisible()
+    assert outcome.args == [True]
+    assert steps[:2] == ["data", "augment"] and steps[-2:] == ["compare", "done"] and "train" in steps
+    assert pages[:2] == [window.data, window.augment] and pages[-2] is window.compare
+    assert window.pages.currentWidget() is window.compare and window.compare.grid.has_points()
+    # Training ran with the demo's budget and recipe, and the supervised baseline got its own caption.
+    assert window.train._config.epochs == 1 and window.train.recipe == demo.settings.recipe
+    assert window.train.finished_events.keys() == {"ssl", "supervised"}
+    text = window.demo_bar.caption.text()
+    assert "Done in" in text and "kNN accuracy" in text and window.demo_bar.close_button.isVisible()
+    assert not window.demo_bar.cancel_button.isVisible()
+    # The demo opened each page's explanation for the visit, without making that the user's choice.
+    assert window.train.explanation.is_expanded() and settings.load_json("explanation/TrainPage") is None
+
+
+def test_help_demo_starts_it_and_a_second_start_is_refused(window, demo, qtbot):
+    action = next(a for a in window.findChildren(type(window.export_action)) if a.text() == "&Demo")
+    with qtbot.waitSignal(demo.stepChanged, check_params_cb=lambda step: step == "augment", timeout=20_000):
+        action.trigger()
+        assert not demo.start()
+    with qtbot.waitSignal(demo.finished, timeout=60_000):
+        demo.cancel()
+
+
+def test_cancel_while_the_sample_loads(window, demo, qtbot, tiny_folder, monkeypatch):
+    pressed = threading.Event()
+    monkeypatch.setattr(data_page, "sample_folder", lambda name: pressed.wait(10) and tiny_folder)
+    demo.start()
+    with qtbot.waitSignal(window.data.job.ended, timeout=20_000):
+        window.demo_bar.cancel_button.click()
+        pressed.set()
+    assert demo.step == "stopped" and "cancelled" in window.demo_bar.caption.text()
+    assert window.dataset is None and not Job.live_jobs()
+
+
+def test_cancel_while_training_stops_it_and_the_app_trains_again(window, demo, drive, qtbot):
+    demo.settings = DemoSettings(config=TINY.replace(epochs=500), augment_seconds=0.05)
+    with qtbot.waitSignal(demo.stepChanged, check_params_cb=lambda step: step == "train", timeout=20_000):
+        demo.start()
+    with qtbot.waitSignal(window.train.job.ended, timeout=20_000):
+        window.demo_bar.cancel_button.click()
+    assert demo.step == "stopped" and not window.train.is_running() and not window.compare.is_running()
+    assert window.train.start_button.isEnabled()
+    # Usable: the same window trains and compares again, by hand.
+    drive.train_and_compare(window)
+
+
+def test_cancel_while_the_maps_are_computed(window, demo, qtbot, monkeypatch):
+    from ssl_studio.gui.compare import page as compare_page
+
+    # The comparison waits, as a large one would, until Cancel has been pressed.
+    pressed = threading.Event()
+    real = compare_page.compare
+
+    def compare_after_cancel(*args, **kwargs):
+        pressed.wait(10)
+        return (yield from real(*args, **kwargs))
+
+    monkeypatch.setattr(compare_page, "compare", compare_after_cancel)
+    with qtbot.waitSignal(demo.stepChanged, check_params_cb=lambda step: step == "compare", timeout=30_000):
+        demo.start()
+    assert CAPTIONS["compare"] in window.demo_bar.caption.text()
+    with qtbot.waitSignal(window.compare.job.ended, timeout=20_000):
+        window.demo_bar.cancel_button.click()
+        pressed.set()
+    assert demo.step == "stopped" and not window.compare.is_running() and not Job.live_jobs()
