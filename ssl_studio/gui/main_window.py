@@ -81,8 +81,7 @@ class MainWindow(QMainWindow):
         self.data_status = QLabel("No data open")
         self.umap_status = QLabel()
         self.export_bar = ExportBar()
-        self.export_bar.finished.connect(lambda text, kind: self.go(3) or self.compare.banner.show_message(text,
-                                                                                                          kind))
+        self.export_bar.finished.connect(self._run_export_finished)
         self.statusBar().addPermanentWidget(self.export_bar)
         self.statusBar().addPermanentWidget(self.data_status)
         self.statusBar().addPermanentWidget(self.umap_status)
@@ -344,6 +343,10 @@ class MainWindow(QMainWindow):
         # The images in memory make the projector's sprite sheet without reading the folder again.
         same = self.dataset is not None and self.dataset.paths == list(self.compare.linked.paths)
         return self.export_bar.start(self.compare.run.path, fmt, folder, self.dataset.images if same else None)
+
+    def _run_export_finished(self, text: str, kind: str) -> None:
+        self.go(3)
+        self.compare.banner.show_message(text, kind)
 
     # --- drag and drop ----------------------------------------------------------------------------------------
     @staticmethod
