@@ -1,18 +1,21 @@
 """Drive the real app through the demo flow and save a PNG per stage: `python -m ssl_studio.gui.screenshots OUT_DIR`.
 
-It opens the Shapes sample, shows the augmentations, trains with the default settings (or --budget seconds per
-model), waits for the UMAP maps, hovers, lassoes and clicks a point, grabs the maps colored by each space's kNN
-mistakes (5-mistakes.png), waits for the transfer curves and hovers one, and grabs the window at each stage. Settings
-and the run folder live in a temporary directory, so the user's own are never touched.
+By default the one-click demo fills the pages (the Shapes sample, the demo's epochs, recipe and transfer settings):
+its captions are grabbed on the way (demo-*.png), then every page (0-start ... 5-transfer, with a point hovered,
+lassoed and clicked on the maps, the maps colored by each space's kNN mistakes in 5-mistakes.png, and a transfer
+point hovered) and every page's "How this works" panel open (explain-*.png). With --folder, --sample, --budget,
+--epochs or --method the pages are filled by hand instead, with those settings. Settings and the run folder live in
+a temporary directory, so the user's own are never touched.
 
 Options: --budget SECONDS (time per model; default: the app's default), --sample shapes|digits, --folder DIR
 (any folder instead of a sample), --epochs N (instead of a time budget), --method NAME (default: the app's),
---no-umap, --size WxH.
+--demo-epochs N (the demo, shorter: for a quick look), --no-umap, --size WxH.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -86,6 +89,75 @@ def _hover_first_point(page) -> None:
     QTest.mouseMove(page.charts.viewport(), page.charts.mapFromScene(scene))
 
 
+def _through_the_demo(app, window, out: Path, epochs: int | None) -> None:
+    """Click the Data page's demo button and grab its captions: demo-augment, demo-train (the SSL run half done,
+    its similarity histogram live) and demo-done, over the finished maps."""
+    demo = window.demo
+    if epochs:
+        demo.settings = dataclasses.replace(demo.settings, config=demo.settings.config.replace(epochs=epochs))
+    ended = []
+    demo.finished.connect(ended.append)
+    window.data.demo_button.click()
+    _wait(app, lambda: ended or (demo.step == "augment" and window.augment.redraws > 0), 600, "the demo's views")
+    _save(window, out, "demo-augment")
+    train = window.train
+    _wait(app, lambda: ended or (demo.step == "train" and train._current == "ssl" and train.progress.value() >= 500),
+          7200, "the demo's training")
+    _save(window, out, "demo-train")
+    _wait(app, lambda: ended, 7200, "the demo's maps")
+    if ended != [True]:
+        raise RuntimeError(f"the demo stopped: {window.demo_bar.caption.text()}")
+    _save(window, out, "demo-done")
+    print(f"demo: {demo.seconds:.1f} s from the click to the finished maps", file=sys.stderr)
+    window.demo_bar.close_button.click()
+
+
+def _by_hand(app, window, args) -> None:
+    """Open the data, preview it, train with the given settings and wait for the maps, saving 1-data to 3-train."""
+    out = args.out
+    if args.folder:
+        window.open_path(args.folder)
+    else:
+        window.open_sample(args.sample)
+    _wait(app, lambda: window.dataset is not None, 600, "the data to load")
+    window.data.grid.scrollToTop()
+    _save(window, out, "1-data")
+
+    if args.method:  # before the Augment page, which previews the method's own views
+        combo = window.train.control("method")
+        combo.setCurrentIndex(combo.findData(args.method))
+        if combo.currentData() != args.method:
+            raise ValueError(f"unknown method {args.method!r}")
+    window.data.next.click()
+    window.augment.next_sample()
+    _wait(app, lambda: window.augment.redraws > 0, 10, "the augmentation preview")
+    _save(window, out, "2-augment")
+
+    window.augment.next.click()
+    page = window.train
+    page.control("device").setCurrentText("auto")
+    if args.epochs:
+        page.by_epochs.setChecked(True)
+        page.epochs.setValue(args.epochs)
+    elif args.budget:
+        page.by_time.setChecked(True)
+        page.time_budget.setValue(args.budget)
+    if not page.start():
+        raise RuntimeError(f"training did not start: {page.banner.text()}")
+    # Mid-way through the supervised baseline (or the SSL run when there is none), both curves are visible.
+    _wait(app, lambda: page._models or not page.is_running(), 600, "the training plan")
+    last = page._models[-1] if page._models else None
+    _wait(app, lambda: (page._current == last and page.progress.value() >= 500) or not page.is_running(),
+          3600, "training")
+    _save(window, out, "3-train")
+
+    finished = []
+    window.compare.comparisonFinished.connect(finished.append)
+    _wait(app, lambda: finished or (not page.is_running() and page.banner.text()), 3600, "the maps")
+    if not finished:
+        raise RuntimeError(f"training stopped: {page.banner.text()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ssl_studio.gui.screenshots", description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
@@ -94,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, help="seconds of training per model (default: the app's default)")
     parser.add_argument("--epochs", type=int, help="train for this many epochs instead")
     parser.add_argument("--method", help="the self-supervised method (default: the app's)")
+    parser.add_argument("--demo-epochs", type=int, help="the demo with this many epochs instead of its own")
     parser.add_argument("--no-umap", action="store_true")
     parser.add_argument("--size", default="1280x820")
     args = parser.parse_args(argv)
@@ -119,48 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         _wait(app, lambda: True, 1, "the window")
         _save(window, args.out, "0-start")
 
-        if args.folder:
-            window.open_path(args.folder)
-        else:
-            window.open_sample(args.sample)
-        _wait(app, lambda: window.dataset is not None, 600, "the data to load")
-        window.data.grid.scrollToTop()
-        _save(window, args.out, "1-data")
-
-        if args.method:  # before the Augment page, which previews the method's own views
-            combo = window.train.control("method")
-            combo.setCurrentIndex(combo.findData(args.method))
-            if combo.currentData() != args.method:
-                raise ValueError(f"unknown method {args.method!r}")
-        window.data.next.click()
-        window.augment.next_sample()
-        _wait(app, lambda: window.augment.redraws > 0, 10, "the augmentation preview")
-        _save(window, args.out, "2-augment")
-
-        window.augment.next.click()
-        page = window.train
-        page.control("device").setCurrentText("auto")
-        if args.epochs:
-            page.by_epochs.setChecked(True)
-            page.epochs.setValue(args.epochs)
-        elif args.budget:
-            page.by_time.setChecked(True)
-            page.time_budget.setValue(args.budget)
-        if not page.start():
-            raise RuntimeError(f"training did not start: {page.banner.text()}")
-        # Mid-way through the supervised baseline (or the SSL run when there is none), both curves are visible.
-        _wait(app, lambda: page._models or not page.is_running(), 600, "the training plan")
-        last = page._models[-1] if page._models else None
-        _wait(app, lambda: (page._current == last and page.progress.value() >= 500) or not page.is_running(),
-              3600, "training")
-        _save(window, args.out, "3-train")
-
-        finished, transferred = [], []
-        window.compare.comparisonFinished.connect(finished.append)
+        transferred = []
         window.transfer.transferFinished.connect(transferred.append)
-        _wait(app, lambda: finished or (not page.is_running() and page.banner.text()), 3600, "the maps")
-        if not finished:
-            raise RuntimeError(f"training stopped: {page.banner.text()}")
+        if args.folder or args.sample != "shapes" or args.budget or args.epochs or args.method:
+            _by_hand(app, window, args)
+        else:
+            _through_the_demo(app, window, args.out, args.demo_epochs)
+            for i, name in enumerate(("1-data", "2-augment", "3-train")):
+                window.go(i)
+                _save(window, args.out, name)
         window.train.next.click()
         compare = window.compare
         point, space = _pick_demo_points(compare)
@@ -184,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         _wait(app, lambda: True, 0.5, "the hover")
         _save(window, args.out, "5-transfer")
         print(f"transfer: {transfer.reading.text()}", file=sys.stderr)
+        for i, name in enumerate(("data", "augment", "train", "compare")):
+            window.go(i)
+            page = window.pages.currentWidget()
+            page.explanation.set_expanded(True, remember=False)
+            _save(window, args.out, f"explain-{name}")
+            page.explanation.set_expanded(False, remember=False)
     finally:
         window.close()
         Job.stop_all()
