@@ -223,9 +223,14 @@ class TransferPage(Page):
         self.progress.setRange(0, 0)
         self.progress.show()
         settings, dataset, run = self.settings, self.dataset, self.run
+
+        def while_shown(handler):  # a job cancelled by clear() still delivers its last events: not to this page
+            return lambda *args: handler(*args) if self.run is run else None
+
         self.start_job(lambda token: transfer(dataset, run, settings, cancel=token, resume=resume),
-                       events=self._on_events, succeeded=lambda _: self._on_done(), failed=self._on_failed,
-                       cancelled=self._on_cancelled, ended=self._update_enabled)
+                       events=while_shown(self._on_events), succeeded=while_shown(lambda _: self._on_done()),
+                       failed=while_shown(self._on_failed), cancelled=while_shown(self._on_cancelled),
+                       ended=self._update_enabled)
         self.resume_button.hide()
         self._update_enabled()
         return True

@@ -3,10 +3,12 @@
 import csv
 import json
 import shutil
+import threading
 
 from PIL import Image
 from PySide6.QtCore import QPointF
 
+from ssl_studio.core.pipeline import TransferPlanned, TransferPoint
 from ssl_studio.core.transfer import TransferConfig
 
 SPACES = ("ssl", "supervised", "untrained", "pixels")
@@ -96,6 +98,31 @@ def test_cancel_stops_the_fine_tuning_and_offers_to_resume(window, drive, qtbot,
         page.cancel_button.click()
     assert page.resume_button.isVisible() and page.start_button.isEnabled()
     assert (tmp_path / "run" / "finetune_ssl_100pct.safetensors").is_file()
+
+
+def test_new_data_while_the_curves_are_measured_leaves_the_page_empty(window, drive, qtbot, tiny_run, tiny_folder,
+                                                                      tmp_path, monkeypatch):
+    from ssl_studio.gui import transfer_page
+
+    # A point the job had made before new data cleared the page is delivered after it, as on a busy machine.
+    cleared = threading.Event()
+    point = TransferPoint("probe", "ssl", "knn", {"fraction": 0.5, "labels": 4, "top1": 0.5, "std": 0.0})
+
+    def late_point(*args, **kwargs):
+        yield TransferPlanned(probes=1, finetunes=())
+        cleared.wait(10)
+        yield point
+
+    monkeypatch.setattr(transfer_page, "transfer", late_point)
+    drive.open_run(window, copy_of(tiny_run, tmp_path))
+    page = window.transfer
+    page.start_button.click()
+    job = page.job
+    with qtbot.waitSignal(job.ended, timeout=20_000):
+        drive.open_folder(window, tiny_folder)
+        cleared.set()
+    assert page.stack.currentIndex() == 0 and not page.probe_plot.series and page.data == {}
+    assert not page.resume_button.isVisible()
 
 
 def test_an_unlabeled_folder_says_why_there_is_no_transfer_stage(window, drive, qtbot, flat_folder):
