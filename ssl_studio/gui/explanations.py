@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QWidget
 
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.methods import Method
+from ssl_studio.core.report import CURVE_COLORS
 
 from .colors import class_color
 from .images import to_pixmap
@@ -322,4 +323,73 @@ class MapReadingFigure(QWidget):
                                                          "for its class (kNN)")
         painter.setPen(ACCENT)
         painter.drawText(QRectF(214, 80, 126, 70), flags, "- - a straight cut between classes (linear probe)")
+        painter.end()
+
+
+# --- 5 · Transfer ---------------------------------------------------------------------------------------------------
+TRANSFER = (
+    "<b>What pretraining buys when labels are few.</b> Images are cheap, labels are not. Each curve is the accuracy "
+    "on the held-out 20 % when only some of the training images keep their labels: how many is the horizontal "
+    "axis, on a log scale (10, 100 and 1,000 labels are equally far apart).<br><b>Frozen features</b> (left): the "
+    "network is not changed; a kNN or a linear probe, as on the Compare page, learns the classes from the labeled "
+    "images' embeddings alone. A curve that starts high means a few labels per class are enough: the embedding "
+    "already groups the classes. Up to 10 % of the labels, several random sets of labeled images are drawn; the "
+    "bars show how much the score changes from one set to another. The supervised baseline learned from every "
+    "label, so its curve says <i>(all labels)</i>: it is a reference, not a few-label result.<br><b>Fine-tuning</b> "
+    "(right): the whole network, with a new last layer that names the classes, learns from the labeled images, "
+    "once starting from the self-supervised weights and once from the random weights those started from (<i>from "
+    "scratch</i>), with the same budget and augmentations. The gap between the two is what self-supervised learning "
+    "gave the network before it saw a single label.")
+
+
+class TransferCurvesFigure(QWidget):
+    """Two made-up curves on a log axis of labels: SSL's features high from the first labels, raw pixels low."""
+
+    CURVES = ((CURVE_COLORS["ssl"], "self-supervised", (0.52, 0.66, 0.78, 0.84)),
+              (CURVE_COLORS["pixels"], "raw pixels", (0.16, 0.22, 0.30, 0.34)))
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setFixedSize(FIGURE_WIDTH, 150)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        painter = _painter(self)
+        left, top, right, bottom = 34.0, 8.0, 206.0, 124.0
+        painter.setPen(QPen(QColor("#d6d9e0"), 1))
+        painter.setBrush(QColor("#ffffff"))
+        painter.drawRoundedRect(QRectF(0.5, 0.5, 214, 149), 6, 6)
+        _arrow(painter, QPointF(left, bottom), QPointF(right, bottom))
+        _arrow(painter, QPointF(left, bottom), QPointF(left, top))
+        painter.setPen(MUTED)
+        for k, text in enumerate(("10", "100", "1,000")):
+            x = left + 16 + k * 70
+            painter.drawText(QRectF(x - 20, bottom + 2, 40, 12), Qt.AlignmentFlag.AlignCenter, text)
+        painter.drawText(QRectF(left, bottom + 13, right - left, 12), Qt.AlignmentFlag.AlignCenter, "labels")
+        painter.save()
+        painter.translate(12, (top + bottom) / 2)
+        painter.rotate(-90)
+        painter.drawText(QRectF(-50, -6, 100, 12), Qt.AlignmentFlag.AlignCenter, "accuracy")
+        painter.restore()
+
+        def at(k: int, y: float) -> QPointF:
+            return QPointF(left + 16 + k * 140 / 3, bottom - y * (bottom - top))
+
+        for color, _, ys in self.CURVES:
+            painter.setPen(QPen(QColor(color), 2))
+            painter.drawPolyline([at(k, y) for k, y in enumerate(ys)])
+            painter.setBrush(QColor(color))
+            for k, y in enumerate(ys):
+                painter.drawEllipse(at(k, y), 2.5, 2.5)
+        # The gap at the fewest labels: what pretraining bought.
+        low, high = at(0, self.CURVES[1][2][0]), at(0, self.CURVES[0][2][0])
+        _arrow(painter, low - QPointF(-6, 4), high + QPointF(6, 4), INK)
+        flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
+        y = 4.0
+        for color, name, _ in self.CURVES:
+            painter.setPen(QColor(color))
+            painter.drawText(QRectF(222, y, 118, 30), flags, f"— {name}")
+            y += 18
+        painter.setPen(INK)
+        painter.drawText(QRectF(222, y + 8, 118, 100), flags, "↑ at a handful of labels: what pretraining "
+                                                              "bought; far right: every label")
         painter.end()

@@ -31,6 +31,7 @@ from ssl_studio.core.spaces import TITLES, TRAINED_ON_LABELS
 from ssl_studio.core.train import TrainProgress
 from ssl_studio.core.transfer import TransferConfig, reading
 
+from .explanations import TRANSFER, TransferCurvesFigure
 from .export import save_png, save_svg
 from .page import Page, error_text
 from .widgets import shown
@@ -140,6 +141,7 @@ class TransferPage(Page):
                                                    "Train a model, or open a saved run.",
                          [("Go to Train", self.trainRequested.emit), ("Open run…", self.openRunRequested.emit)])
         self.add_results(self._build_results())
+        self.explain(TRANSFER, TransferCurvesFigure())
 
     def _build_results(self) -> QWidget:
         self.start_button = QPushButton("Run transfer", objectName="primary",

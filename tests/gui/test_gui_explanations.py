@@ -8,7 +8,8 @@ from ssl_studio.gui.main_window import MainWindow
 
 
 def pages(window):
-    return {"data": window.data, "augment": window.augment, "train": window.train, "compare": window.compare}
+    return {"data": window.data, "augment": window.augment, "train": window.train, "compare": window.compare,
+            "transfer": window.transfer}
 
 
 def test_every_page_has_a_folded_explanation_that_is_remembered_open(window, qtbot):
@@ -75,4 +76,11 @@ def test_the_train_explanation_names_the_loss_and_draws_the_similarities_live(wi
 def test_the_compare_explanation_says_how_to_read_a_map_and_the_scores(window):
     text = window.compare.explanation.text.text()
     for part in ("Reading a map", "kNN accuracy", "Linear probe", "held-out"):
+        assert part in text
+
+
+def test_the_transfer_explanation_says_what_the_curves_mean(window):
+    text = window.transfer.explanation.text.text()
+    for part in ("labels are few", "log scale", "Frozen features", "linear probe", "Fine-tuning", "from scratch",
+                 "(all labels)"):
         assert part in text
