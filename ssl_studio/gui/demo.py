@@ -1,9 +1,11 @@
-"""The one-click demo (Help ▸ Demo, the Data page's button): the Shapes sample opened, trained and compared, the
-window moving from page to page by itself with a caption at each step in the demo bar. One Cancel there stops
-whatever runs (loading, training or the maps) and leaves the app as it is, usable.
+"""The one-click demo (Help ▸ Demo, the Data page's button): the Shapes sample opened, trained, compared and its
+transfer curves measured, the window moving from page to page by itself with a caption at each step in the demo
+bar. One Cancel there stops whatever runs (loading, training, the maps or the curves) and leaves the app as it is,
+usable.
 
-The demo only presses the app's own buttons in turn (open the sample, start training; the maps follow training by
-themselves) and listens to the pages' signals, so it shows exactly what a person doing the same would see.
+The demo only presses the app's own buttons in turn (open the sample, start training; the maps follow training and
+the curves follow the maps by themselves) and listens to the pages' signals, so it shows exactly what a person
+doing the same would see.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from ssl_studio.core import demo
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.pipeline import StageStarted
+from ssl_studio.core.transfer import TransferConfig
 
 from .train_page import format_seconds
 
-STEPS = ("data", "augment", "train", "compare")
-PAGES = {"data": 0, "augment": 1, "train": 2, "compare": 3}  # where each step is shown
+STEPS = ("data", "augment", "train", "compare", "transfer")
+PAGES = {"data": 0, "augment": 1, "train": 2, "compare": 3, "transfer": 4}  # where each step is shown
 CAPTIONS = {
     "data": "Opening the Shapes sample: 2,400 small images of 8 shapes. Their colors are random: a color says "
             "nothing about the shape.",
@@ -35,6 +38,9 @@ CAPTIONS = {
                   "with.",
     "compare": "Every image is embedded by each network and placed on a map (PCA first, then UMAP). The colors are "
                "the shapes, which the self-supervised network never saw.",
+    "transfer": "What if only a few images had labels? Each curve is the accuracy reached with 1 %, 10 % or all "
+                "of the labels, from the frozen features of each network, and for the whole network fine-tuned "
+                "from the self-supervised weights or from scratch.",
 }
 
 
@@ -44,6 +50,7 @@ class DemoSettings:
     resolution: int = demo.RESOLUTION
     config: TrainConfig = demo.CONFIG
     recipe: Recipe = demo.RECIPE
+    transfer: TransferConfig = demo.TRANSFER
     augment_seconds: float = 8.0  # the Augment page stays this long, while training starts behind it
 
 
@@ -88,7 +95,10 @@ class Demo(QObject):
         self.window, self.bar, self.settings = window, bar, settings or DemoSettings()
         self.step: str | None = None
         self.started_at = 0.0
-        self.seconds: float | None = None  # from the click to the finished maps
+        self.map_seconds: float | None = None  # from the click to the finished maps
+        self.seconds: float | None = None  # from the click to the finished transfer curves
+        self._maps_result = ""
+        self._user_transfer: TransferConfig | None = None  # the Transfer page's own settings, back after the demo
         self._clock = QTimer(self, interval=1000)
         self._clock.timeout.connect(self._tick)
         self._to_train = QTimer(self, singleShot=True)
@@ -98,6 +108,7 @@ class Demo(QObject):
         window.data.datasetLoaded.connect(self._data_loaded)
         window.train.trainingFinished.connect(self._trained)
         window.compare.comparisonFinished.connect(self._compared)
+        window.transfer.transferFinished.connect(self._transferred)
 
     @property
     def running(self) -> bool:
@@ -111,7 +122,7 @@ class Demo(QObject):
         w = self.window
         data = w.data
         data.resolution.setCurrentIndex(max(0, data.resolution.findData(self.settings.resolution)))
-        self.started_at, self.seconds = time.monotonic(), None
+        self.started_at, self.map_seconds, self.seconds = time.monotonic(), None, None
         self._enter("data")
         w.open_sample(self.settings.sample)
         if not data.is_running():  # the user chose to keep the training that runs
@@ -127,6 +138,7 @@ class Demo(QObject):
         w = self.window
         w.augment.set_recipe(self.settings.recipe)
         w.train.set_config(self.settings.config)
+        self._user_transfer, w.transfer.settings = w.transfer.settings, self.settings.transfer
         self._enter("augment")
         if not w.train.start():
             self._stop(f"The demo could not start training: {w.train.banner.text()}")
@@ -156,25 +168,41 @@ class Demo(QObject):
     def _compared(self, _run) -> None:
         if self.step != "compare":
             return
-        self.seconds = time.monotonic() - self.started_at
+        self.map_seconds = time.monotonic() - self.started_at
         scores = self.window.compare.scores
         ssl, pixels = scores.get("ssl", {}).get("knn_top1"), scores.get("pixels", {}).get("knn_top1")
-        result = ""
+        self._maps_result = ""
         if ssl is not None and pixels is not None:
-            result = (f" The self-supervised network reaches <b>{ssl:.0%}</b> kNN accuracy, raw pixels {pixels:.0%}"
-                      + (": it learned to tell the shapes apart without a single label." if ssl > pixels + 0.1
-                         else "."))
+            self._maps_result = (f" The self-supervised network reaches <b>{ssl:.0%}</b> kNN accuracy, raw pixels "
+                                 f"{pixels:.0%}" + (": it learned to tell the shapes apart without a single label."
+                                                    if ssl > pixels + 0.1 else "."))
         # The maps are what there is to see now: their page's explanation folds away (its button stays).
         self.window.compare.explanation.set_expanded(False, remember=False)
-        self._finish("done", f"Done in {format_seconds(self.seconds)}.{result} Hover, select and click the maps to "
-                             "explore; “How this works” on each page explains its step.", True)
+        transfer = self.window.transfer  # the window has started the curves, as after any comparison
+        if not transfer.is_running():
+            self._done()
+            return
+        self._enter("transfer", f"Maps done in {format_seconds(self.map_seconds)}.{self._maps_result} "
+                                + CAPTIONS["transfer"])
+        self._watch(transfer.job)
+
+    def _transferred(self, _run) -> None:
+        if self.step == "transfer":
+            self.window.transfer.explanation.set_expanded(False, remember=False)
+            self._done(self.window.transfer.reading.text())
+
+    def _done(self, reading: str = "") -> None:
+        self.seconds = time.monotonic() - self.started_at
+        self._finish("done", f"Done in {format_seconds(self.seconds)} (maps in {format_seconds(self.map_seconds)})."
+                             f"{self._maps_result} {reading} The Compare page's maps answer hover, selection and "
+                             "clicks; “How this works” on each page explains its step.", True)
 
     # --- stopping ---------------------------------------------------------------------------------------------
     def cancel(self) -> None:
         """Stop whatever the demo has started; what is finished stays (the sample, a checkpoint, the maps)."""
         if not self.running:
             return
-        for page in (self.window.data, self.window.train, self.window.compare):
+        for page in (self.window.data, self.window.train, self.window.compare, self.window.transfer):
             page.cancel()
         self._stop("Demo cancelled. The app is yours: what was done so far stays.")
 
@@ -189,6 +217,8 @@ class Demo(QObject):
     def _finish(self, step: str, text: str, ok: bool) -> None:
         self._clock.stop()
         self._to_train.stop()
+        if self._user_transfer is not None:  # a running transfer job keeps the settings it started with
+            self.window.transfer.settings, self._user_transfer = self._user_transfer, None
         self.step = step
         self.bar.show_step("Demo", text, running=False)
         self.stepChanged.emit(step)

@@ -1,40 +1,48 @@
 """The one-click demo: every step in turn with its caption, and one Cancel at any step leaves the app usable."""
 
+import dataclasses
 import threading
 
 import pytest
 
 from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.transfer import TransferConfig
 from ssl_studio.gui import data_page, settings
 from ssl_studio.gui.demo import CAPTIONS, DemoSettings
 from ssl_studio.gui.workers import Job
 
 TINY = TrainConfig(epochs=1, time_budget=None, batch_size=8, device="cpu")
+TINY_TRANSFER = TransferConfig(fractions=(0.5, 1.0), repeats=2, finetune_fractions=(1.0,), finetune_epochs=(1,))
 
 
 @pytest.fixture
 def demo(window, tiny_folder, monkeypatch):
     """The window's demo on the tiny folder (standing in for the Shapes sample, which takes seconds to make)."""
     monkeypatch.setattr(data_page, "sample_folder", lambda name: tiny_folder)
-    window.demo.settings = DemoSettings(config=TINY, augment_seconds=0.05)
+    window.demo.settings = DemoSettings(config=TINY, augment_seconds=0.05, transfer=TINY_TRANSFER)
     return window.demo
 
 
-def test_the_demo_goes_through_every_page_to_the_maps(window, demo, qtbot):
+def test_the_demo_goes_through_every_page_to_the_maps_and_the_transfer_curves(window, demo, qtbot):
     steps, pages = [], []
     demo.stepChanged.connect(lambda step: steps.append(step) or pages.append(window.pages.currentWidget()))
     with qtbot.waitSignal(demo.finished, timeout=60_000) as outcome:
         window.data.demo_button.click()
         assert window.demo_bar.isVisible() and window.demo_bar.cancel_button.isVisible()
     assert outcome.args == [True]
-    assert steps[:2] == ["data", "augment"] and steps[-2:] == ["compare", "done"] and "train" in steps
-    assert pages[:2] == [window.data, window.augment] and pages[-2] is window.compare
-    assert window.pages.currentWidget() is window.compare and window.compare.grid.has_points()
+    assert steps[:2] == ["data", "augment"] and steps[-3:] == ["compare", "transfer", "done"] and "train" in steps
+    assert pages[:2] == [window.data, window.augment] and pages[-3:-1] == [window.compare, window.transfer]
+    assert window.compare.grid.has_points() and window.pages.currentWidget() is window.transfer
+    # The curves were measured with the demo's settings; the page has its own back for the next run.
+    assert window.transfer.data["settings"] == TINY_TRANSFER.to_dict()
+    assert window.transfer.settings == TransferConfig() and window.transfer.probe_plot.series
+    assert 0 < demo.map_seconds <= demo.seconds
     # Training ran with the demo's budget and recipe, and the supervised baseline got its own caption.
     assert window.train._config.epochs == 1 and window.train.recipe == demo.settings.recipe
     assert window.train.finished_events.keys() == {"ssl", "supervised"}
     text = window.demo_bar.caption.text()
     assert "Done in" in text and "kNN accuracy" in text and window.demo_bar.close_button.isVisible()
+    assert window.transfer.reading.text() in text
     assert not window.demo_bar.cancel_button.isVisible()
     # The demo opened each page's explanation for the visit, without making that the user's choice.
     assert window.train.explanation.is_expanded() and settings.load_json("explanation/TrainPage") is None
@@ -91,3 +99,16 @@ def test_cancel_while_the_maps_are_computed(window, demo, qtbot, monkeypatch):
         window.demo_bar.cancel_button.click()
         pressed.set()
     assert demo.step == "stopped" and not window.compare.is_running() and not Job.live_jobs()
+
+
+def test_cancel_while_the_transfer_curves_are_measured(window, demo, qtbot):
+    demo.settings = DemoSettings(config=TINY, augment_seconds=0.05,
+                                 transfer=dataclasses.replace(TINY_TRANSFER, finetune_epochs=None,
+                                                                 finetune_budget=(600.0,)))
+    with qtbot.waitSignal(demo.stepChanged, check_params_cb=lambda step: step == "transfer", timeout=30_000):
+        demo.start()
+    assert CAPTIONS["transfer"] in window.demo_bar.caption.text() and "Maps done in" in window.demo_bar.caption.text()
+    with qtbot.waitSignal(window.transfer.job.ended, timeout=20_000):
+        window.demo_bar.cancel_button.click()
+    assert demo.step == "stopped" and not window.transfer.is_running() and not Job.live_jobs()
+    assert window.transfer.settings == TransferConfig()
