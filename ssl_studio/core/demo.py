@@ -1,9 +1,10 @@
 """The one-click demo's settings (the app's Help ▸ Demo): the Shapes sample, SimCLR on a recipe that hides color,
-and a budget in epochs, so that what the demo shows does not depend on how busy the machine is.
+and budgets in epochs, so that what the demo shows does not depend on how busy the machine is.
 
 Chosen by measurement on Shapes, SSL alone, kNN on the held-out 20 % (README, "The demo"): 40 epochs with the
 default recipe and temperature reached 65.8 %; any hue and grey half the time, 74.6 %; that with temperature 0.2,
-85.2 %. On 2 CPU cores the demo's two trainings and maps take about two minutes.
+85.2 %. 35 epochs of the same, run by the app's demo (seed 0): 83.1 % against 30.0 % for raw pixels, for an eighth
+less training time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ RESOLUTION = 32
 # On Shapes color is random by design, so views that may take any hue, or none, leave shape as the one thing two
 # views of an image share.
 RECIPE = COLOR_BLIND_RECIPE
-CONFIG = TrainConfig(method="simclr", epochs=40, time_budget=None, resolution=RESOLUTION,
+CONFIG = TrainConfig(method="simclr", epochs=35, time_budget=None, resolution=RESOLUTION,
                      params=SimCLRParams(temperature=0.2))
 # The transfer curves at three label fractions (the point at 100 % is the comparison's own score), fine-tuning
 # 300 steps at 1 % and at 10 % (19 and 192 images, batches of 64), in epochs so that the figures do not depend on the
