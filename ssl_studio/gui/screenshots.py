@@ -91,7 +91,7 @@ def _hover_first_point(page) -> None:
 
 def _through_the_demo(app, window, out: Path, epochs: int | None) -> None:
     """Click the Data page's demo button and grab its captions: demo-augment, demo-train (the SSL run half done,
-    its similarity histogram live) and demo-done, over the finished maps."""
+    its similarity histogram live), demo-transfer (the maps done, the curves filling in) and demo-done."""
     demo = window.demo
     if epochs:
         demo.settings = dataclasses.replace(demo.settings, config=demo.settings.config.replace(epochs=epochs))
@@ -104,11 +104,15 @@ def _through_the_demo(app, window, out: Path, epochs: int | None) -> None:
     _wait(app, lambda: ended or (demo.step == "train" and train._current == "ssl" and train.progress.value() >= 500),
           7200, "the demo's training")
     _save(window, out, "demo-train")
-    _wait(app, lambda: ended, 7200, "the demo's maps")
+    _wait(app, lambda: ended or (demo.step == "transfer" and window.transfer.probe_plot.series), 7200,
+          "the demo's maps")
+    _save(window, out, "demo-transfer")
+    _wait(app, lambda: ended, 7200, "the demo's transfer curves")
     if ended != [True]:
         raise RuntimeError(f"the demo stopped: {window.demo_bar.caption.text()}")
     _save(window, out, "demo-done")
-    print(f"demo: {demo.seconds:.1f} s from the click to the finished maps", file=sys.stderr)
+    print(f"demo: {demo.map_seconds:.1f} s from the click to the finished maps, {demo.seconds:.1f} s to the "
+          "transfer curves", file=sys.stderr)
     window.demo_bar.close_button.click()
 
 
@@ -224,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         _wait(app, lambda: True, 0.5, "the hover")
         _save(window, args.out, "5-transfer")
         print(f"transfer: {transfer.reading.text()}", file=sys.stderr)
-        for i, name in enumerate(("data", "augment", "train", "compare")):
+        for i, name in enumerate(("data", "augment", "train", "compare", "transfer")):
             window.go(i)
             page = window.pages.currentWidget()
             page.explanation.set_expanded(True, remember=False)
