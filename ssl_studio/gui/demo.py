@@ -38,8 +38,8 @@ CAPTIONS = {
                   "with.",
     "compare": "Every image is embedded by each network and placed on a map (PCA first, then UMAP). The colors are "
                "the shapes, which the self-supervised network never saw.",
-    "transfer": "What if only a few images had labels? Each curve is the accuracy reached with 1 %, 10 % or all "
-                "of the labels, from the frozen features of each network, and for the whole network fine-tuned "
+    "transfer": "What if only a few images had labels? Each curve is the accuracy reached with 1\u00a0%, 10\u00a0% "
+                "or all of the labels, from the frozen features of each network, and for the whole network fine-tuned "
                 "from the self-supervised weights or from scratch.",
 }
 
