@@ -1,11 +1,11 @@
 """Drive the real app through the demo flow and save a PNG per stage: `python -m ssl_studio.gui.screenshots OUT_DIR`.
 
 By default the one-click demo fills the pages (the Shapes sample, the demo's epochs, recipe and transfer settings):
-its captions are grabbed on the way (demo-*.png), then every page (0-start ... 5-transfer, with a point hovered,
-lassoed and clicked on the maps, the maps colored by each space's kNN mistakes in 5-mistakes.png, and a transfer
-point hovered) and every page's "How this works" panel open (explain-*.png). With --folder, --sample, --budget,
---epochs or --method the pages are filled by hand instead, with those settings. Settings and the run folder live in
-a temporary directory, so the user's own are never touched.
+its captions are grabbed on the way (demo-*.png), then every page (0-start ... 5-transfer; 4-maps colored by class,
+4-compare with a point hovered, lassoed and clicked, 5-mistakes colored by each space's kNN mistakes, 5-transfer
+with a point hovered) and every page's "How this works" panel open (explain-*.png). With --folder, --sample,
+--budget, --epochs or --method the pages are filled by hand instead, with those settings. Settings and the run
+folder live in a temporary directory, so the user's own are never touched.
 
 Options: --budget SECONDS (time per model; default: the app's default), --sample shapes|digits, --folder DIR
 (any folder instead of a sample), --epochs N (instead of a time budget), --method NAME (default: the app's),
@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 _save(window, args.out, name)
         window.train.next.click()
         compare = window.compare
+        _save(window, args.out, "4-maps")  # the maps colored by class, before a selection greys the rest
         point, space = _pick_demo_points(compare)
         compare.linked.show_neighbours(point)
         compare.linked.set_hover(point, space)
