@@ -52,7 +52,7 @@ class DataPage(Page):
     def _build_empty(self) -> QWidget:
         self.empty_state("Open a folder or a sample dataset to begin",
                          "Drop a folder of images anywhere on this window, or pick one below. New to "
-                         "self-supervised learning? The demo shows every step on the Shapes sample in about two "
+                         "self-supervised learning? The demo shows every step on the Shapes sample in a few "
                          "minutes, by itself.",
                          [("▶  Run the demo", self.demoRequested.emit), ("Open folder…", self.open_folder_dialog)]
                          + [(f"{title} sample", lambda _=False, n=name: self.open_sample(n))

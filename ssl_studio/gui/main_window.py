@@ -140,7 +140,8 @@ class MainWindow(QMainWindow):
             go.addAction(self._action(f"&{i + 1} {name}", lambda _=False, k=i: self.go(k), f"Ctrl+{i + 1}"))
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&Demo", lambda: self.demo.start(), "Ctrl+D",
-                                         "The Shapes sample trained and compared, step by step, in about two minutes"))
+                                         "The Shapes sample trained, compared and its transfer curves measured, step "
+                                         "by step, in a few minutes"))
         help_menu.addAction(self._action("&About SSL Studio", self._about))
 
     def _fill_recent_menu(self) -> None:
