@@ -20,8 +20,7 @@ RESOLUTION = 32
 RECIPE = COLOR_BLIND_RECIPE
 CONFIG = TrainConfig(method="simclr", epochs=35, time_budget=None, resolution=RESOLUTION,
                      params=SimCLRParams(temperature=0.2))
-# The transfer curves at three label fractions (the point at 100 % is the comparison's own score), fine-tuning
-# 300 steps at 1 % and at 10 % (19 and 192 images, batches of 64), in epochs so that the figures do not depend on the
-# machine's load either.
-TRANSFER = TransferConfig(fractions=(0.01, 0.1, 1.0), repeats=3, finetune_fractions=(0.01, 0.1),
-                          finetune_epochs=(300, 100))
+# The transfer curves at three label fractions (the point at 100 % is the comparison's own score), 3 label sets at
+# the small ones, and the stage's own fine-tuning: 300 steps at 1 % and at 10 % (19 and 192 images), in steps so that
+# the figures do not depend on the machine's load either.
+TRANSFER = TransferConfig(fractions=(0.01, 0.1, 1.0), repeats=3)
