@@ -202,7 +202,7 @@ def read_split(run: RunFolder, n: int) -> dict:
 def held_out_split(run: RunFolder, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The run's evaluation split as (train, held-out) image numbers, or None when it has none (an unlabeled
     folder, a single class): what the Compare page colors by split and by kNN mistakes."""
-    split = _read_split(run, n) if run.exists("split.json") else {}
+    split = read_split(run, n) if run.exists("split.json") else {}
     if "train" not in split:
         return None
     return np.asarray(split["train"], dtype=np.int64), np.asarray(split["test"], dtype=np.int64)
