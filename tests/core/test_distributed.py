@@ -4,7 +4,6 @@ method; and torchrun runs the command line with two processes to a valid run fol
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
