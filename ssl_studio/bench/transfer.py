@@ -42,8 +42,7 @@ def measure_transfer(table: Table, n_images: int, workdir: Path, settings: Trans
     total = time.perf_counter() - start
     probes_done = total if probes_done is None else probes_done
 
-    unit, values = next((u, v) for u, v in (("s", settings.finetune_budget), ("epochs", settings.finetune_epochs),
-                                            ("steps", settings.finetune_steps)) if v is not None)
+    unit, values = settings.budget()
     n, budget = len(dataset), ", ".join(f"{v:g}" for v in values) + f" {unit}"
     table.row(f"transfer stage, {n} images (default settings)", total, "s",
               f"goal <= {GOAL_SECONDS} s added to ssl-studio run at 10k images")

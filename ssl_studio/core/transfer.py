@@ -80,17 +80,22 @@ class TransferConfig:
         if not self.finetune_lr > 0:
             raise ValueError(f"the fine-tuning learning rate must be more than 0, got {self.finetune_lr}")
 
+    def budget(self) -> tuple[str, tuple]:
+        """The fine-tuning budget that applies: seconds or epochs when given, else steps."""
+        return next((unit, values) for unit, values in (("seconds", self.finetune_budget),
+                                                        ("epochs", self.finetune_epochs),
+                                                        ("steps", self.finetune_steps)) if values is not None)
+
     def budget_of(self, k: int, labels: int, batch_size: int) -> tuple[float | None, int | None]:
-        """(seconds, epochs) of the k-th fine-tuning fraction on ``labels`` images: seconds or epochs when given,
-        else the epochs that make its steps (the training loop's epoch is labels // batch steps)."""
-        def kth(values):
-            return values[min(k, len(values) - 1)]
-        if self.finetune_budget is not None:
-            return kth(self.finetune_budget), None
-        if self.finetune_epochs is not None:
-            return None, kth(self.finetune_epochs)
-        steps_per_epoch = max(1, labels // min(batch_size, labels))
-        return None, math.ceil(kth(self.finetune_steps) / steps_per_epoch)
+        """(seconds, epochs) of the k-th fine-tuning fraction on ``labels`` images; steps become the epochs that make
+        them (the training loop's epoch is labels // batch steps)."""
+        unit, values = self.budget()
+        value = values[min(k, len(values) - 1)]
+        if unit == "seconds":
+            return value, None
+        if unit == "epochs":
+            return None, value
+        return None, math.ceil(value / max(1, labels // min(batch_size, labels)))
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
