@@ -21,6 +21,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Generator
 from concurrent.futures import ProcessPoolExecutor
@@ -133,6 +134,9 @@ _worker_released: threading.Event | None = None  # set once _worker is stopped: 
 _worker_lock = threading.Lock()
 _reports: queue.Queue | None = None  # the running process's progress queue
 _waiting: dict[int, list[UmapProgress]] = {}  # task -> its reports not yet yielded
+_ended: set[int] = set()  # tasks whose end marker came: every report they sent has been read
+_END = None  # a task's last message on the report queue
+_LAST_REPORTS_S = 5.0  # how long a result waits for its task's end marker (the process may have been killed)
 _task_ids = itertools.count()
 _JOIN_S = 5.0
 # A Ctrl-C in a terminal reaches the whole process group; the app decides what it means, not its UMAP process.
@@ -164,11 +168,18 @@ def _iter_in_worker(fn, cancel: CancelToken | None, *args) -> Generator[UmapProg
                     raise Cancelled() from None
                 yield from _reports_for(task)
                 continue
+            # The result comes through the executor's pipe, the reports through the queue: wait for the task's
+            # end marker so that its last reports (a map's final epochs) are not left behind.
+            deadline = time.monotonic() + _LAST_REPORTS_S
+            while task not in _ended and time.monotonic() < deadline:
+                yield from _reports_for(task)
+                time.sleep(0.005)
             yield from _reports_for(task)
             return result
     finally:
         with _worker_lock:
             _waiting.pop(task, None)
+            _ended.discard(task)
 
 
 def _reports_for(task: int) -> list[UmapProgress]:
@@ -180,7 +191,11 @@ def _reports_for(task: int) -> list[UmapProgress]:
                 owner, report = _reports.get_nowait()
             except (queue.Empty, OSError, ValueError, EOFError):  # empty, or the process was just stopped
                 break
-            if owner in _waiting:  # reports of a task given up on are dropped
+            if owner not in _waiting:  # reports of a task given up on are dropped
+                continue
+            if report is _END:
+                _ended.add(owner)
+            else:
                 _waiting[owner].append(report)
         mine, _waiting[task] = _waiting[task], []
     return mine
@@ -249,7 +264,11 @@ _child_task = -1
 def _run_task(task: int, fn, *args):
     global _child_task
     _child_task = task
-    return fn(*args)
+    try:
+        return fn(*args)
+    finally:
+        if _child_reports is not None:
+            _child_reports.put((task, _END))
 
 
 class _EpochReports:
@@ -319,17 +338,13 @@ def _fit_umap(label: str, x: np.ndarray, seed, n_neighbors: int, min_dist: float
 def _warm_up() -> None:
     # The data is chosen to reach the code paths real maps take: six far-apart blobs (a disconnected
     # graph, whose components are placed by their centroids), and 2 KB rows so that pynndescent's
-    # forest splits breadth-first as it does past 1 MB of data. Both neighbour searches are
-    # compiled: NN-descent (forced; umap-learn uses it from 4096 points) and the exact one below.
+    # forest splits breadth-first as it does past 1 MB of data.
     rng = np.random.default_rng(0)
     centers = rng.normal(scale=100.0, size=(6, 512))
     x = (centers[np.arange(1200) % 6] + rng.normal(size=(1200, 512))).astype(np.float32)
-    approximate = _make_umap(len(x), None, 15, 0.1, force_approximation_algorithm=True)
-    exact = _make_umap(300, None, 15, 0.1)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Graph is not fully connected")
-        approximate.fit_transform(x)
-        exact.fit_transform(x[:300, :16])
+        _make_umap(len(x), None, 15, 0.1).fit_transform(x)
 
 
 def _as_matrix(x) -> np.ndarray:
@@ -361,5 +376,9 @@ def _make_umap(n_points: int, seed: int | None, n_neighbors: int, min_dist: floa
         random_state=seed,
         # Saying n_jobs=1 ourselves when seeded avoids umap-learn's warning that it overrode it.
         n_jobs=1 if seed is not None else -1,
+        # NN-descent at every size: under 4,096 points umap-learn otherwise finds the exact neighbours through a
+        # Python call per pair of points (5.8 M calls, 6 of a 2,400-point map's 7.5 s) for the same map
+        # (trustworthiness 0.989 either way; BENCHMARKS.md).
+        force_approximation_algorithm=True,
         **kw,
     )
