@@ -3,7 +3,8 @@
 UMAP runs in fresh interpreters, so nothing this process imported or compiled helps it. *Cold*: an empty numba
 cache, `import umap`, then the first fit, which JIT-compiles. *Warm*: a second process, with the numba cache the
 first one left (the app's second launch): `import umap`, core.project.warm_up_umap (what the app runs in the
-background at start), then the fit, which is fast only if the warm-up compiled everything a real map needs.
+background at start, for a map of that size), then the fit, which is fast only if the warm-up compiled everything
+a real map needs.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import umap
 lap("import")
 from ssl_studio.core.project import umap_2d, warm_up_umap
 if sys.argv[2] == "warm":
-    warm_up_umap()
+    warm_up_umap(points=len(x))
     lap("warm_up")
 umap_2d(x)
 lap("fit")

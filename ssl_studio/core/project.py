@@ -32,12 +32,15 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 from sklearn.decomposition import PCA
+from sklearn.metrics import pairwise_distances
 
 from .cancel import Cancelled, CancelToken, drain
 
 PROJECTIONS = ("pca", "umap")  # the kinds of 2-D map, in the order they are drawn
 # UMAP needs a few neighbours per point to mean anything; on 3 points PCA shows all there is.
 _MIN_UMAP_POINTS = 4
+# From this many points umap-learn finds neighbours approximately (NN-descent); below, exactly.
+APPROXIMATE_FROM = 4096
 _REPORT_EVERY_S = 0.5
 
 
@@ -85,9 +88,13 @@ def umap_2d(x, seed: int | None = None, n_neighbors: int = 15, min_dist: float =
     return drain(iter_umap_2d(x, seed, n_neighbors, min_dist, cancel=cancel))
 
 
-def warm_up_umap(cancel: CancelToken | None = None) -> None:
-    """Start the UMAP process and JIT-compile its fit there, so the first real map is fast."""
-    _in_worker(_warm_up, cancel)
+def warm_up_umap(cancel: CancelToken | None = None, points: int = 0) -> None:
+    """Start the UMAP process and JIT-compile there what a map of that many points runs, so that map is fast.
+
+    Maps under APPROXIMATE_FROM points need a few seconds of it; larger ones also NN-descent, which numba compiles
+    in about 18 s on 2 cores (it cannot be cached), so the app asks for that once a folder that large is open.
+    """
+    _in_worker(_warm_up, cancel, points >= APPROXIMATE_FROM)
 
 
 def stop_umap_worker() -> None:
@@ -118,13 +125,19 @@ def pause_umap_worker(paused: bool) -> None:
     The app pauses it while it trains: on 2 cores the warm-up's compiler otherwise halves training's views/s. A
     fit in progress simply waits. POSIX only (SIGSTOP/SIGCONT); elsewhere the process keeps its lower priority.
     """
+    global _paused
     if not hasattr(signal, "SIGSTOP"):
         return
     with _worker_lock:
+        _paused = paused  # a process started meanwhile (training began before the warm-up) starts paused too
         processes = list(getattr(_worker, "_processes", {}).values()) if _worker is not None else []
+    _signal_all(processes, signal.SIGSTOP if paused else signal.SIGCONT)
+
+
+def _signal_all(processes, signum: int) -> None:
     for process in processes:
         try:
-            os.kill(process.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+            os.kill(process.pid, signum)
         except (ProcessLookupError, TypeError):  # gone, or not started yet (no pid)
             pass
 
@@ -132,6 +145,7 @@ def pause_umap_worker(paused: bool) -> None:
 _worker: ProcessPoolExecutor | None = None
 _worker_released: threading.Event | None = None  # set once _worker is stopped: ends the thread that started it
 _worker_lock = threading.Lock()
+_paused = False  # what pause_umap_worker last asked for
 _reports: queue.Queue | None = None  # the running process's progress queue
 _waiting: dict[int, list[UmapProgress]] = {}  # task -> its reports not yet yielded
 _ended: set[int] = set()  # tasks whose end marker came: every report they sent has been read
@@ -235,6 +249,8 @@ def _start_worker() -> tuple[ProcessPoolExecutor, threading.Event, queue.Queue]:
     if failure:
         released.set()
         raise failure[0]
+    if _paused:  # called under _worker_lock, as pause_umap_worker sets it
+        _signal_all(executor._processes.values(), signal.SIGSTOP)
     return executor, released, reports
 
 
@@ -328,23 +344,30 @@ def _fit_umap(label: str, x: np.ndarray, seed, n_neighbors: int, min_dist: float
     # umap-learn drives a tqdm bar over the layout's epochs (tqdm_kwds is its public hook for it).
     epochs = {"disable": False, "file": _EpochReports(label), "bar_format": "{n} {total}",
               "mininterval": _REPORT_EVERY_S}
-    reducer = _make_umap(len(x), seed, n_neighbors, min_dist, tqdm_kwds=epochs)
+    small = len(x) < APPROXIMATE_FROM
+    # Exact neighbours for a small map, as umap-learn finds them, but from scikit-learn's distance matrix: umap-learn's
+    # own calls a Python function per pair of points (5.8 M calls, 6 of a 2,400-point map's 7.5 s).
+    reducer = _make_umap(len(x), seed, n_neighbors, min_dist, tqdm_kwds=epochs,
+                         **({"metric": "precomputed"} if small else {}))
     with warnings.catch_warnings():
         # Clustered embeddings often give a disconnected kNN graph; UMAP copes and the map shows it.
         warnings.filterwarnings("ignore", message="Graph is not fully connected")
-        return reducer.fit_transform(x).astype(np.float32, copy=False)
+        warnings.filterwarnings("ignore", message="using precomputed metric")  # no inverse_transform: not used
+        return reducer.fit_transform(pairwise_distances(x) if small else x).astype(np.float32, copy=False)
 
 
-def _warm_up() -> None:
+def _warm_up(large: bool) -> None:
     # The data is chosen to reach the code paths real maps take: six far-apart blobs (a disconnected
-    # graph, whose components are placed by their centroids), and 2 KB rows so that pynndescent's
-    # forest splits breadth-first as it does past 1 MB of data.
+    # graph, whose components are placed apart), and 2 KB rows so that pynndescent's forest splits
+    # breadth-first as it does past 1 MB of data. A large map's NN-descent is forced on these few points.
     rng = np.random.default_rng(0)
     centers = rng.normal(scale=100.0, size=(6, 512))
     x = (centers[np.arange(1200) % 6] + rng.normal(size=(1200, 512))).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Graph is not fully connected")
-        _make_umap(len(x), None, 15, 0.1).fit_transform(x)
+    _fit_umap("warm-up", x, None, 15, 0.1)
+    if large:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Graph is not fully connected")
+            _make_umap(len(x), None, 15, 0.1, force_approximation_algorithm=True).fit_transform(x)
 
 
 def _as_matrix(x) -> np.ndarray:
@@ -376,9 +399,5 @@ def _make_umap(n_points: int, seed: int | None, n_neighbors: int, min_dist: floa
         random_state=seed,
         # Saying n_jobs=1 ourselves when seeded avoids umap-learn's warning that it overrode it.
         n_jobs=1 if seed is not None else -1,
-        # NN-descent at every size: under 4,096 points umap-learn otherwise finds the exact neighbours through a
-        # Python call per pair of points (5.8 M calls, 6 of a 2,400-point map's 7.5 s) for the same map
-        # (trustworthiness 0.989 either way; BENCHMARKS.md).
-        force_approximation_algorithm=True,
         **kw,
     )

@@ -15,7 +15,7 @@ from ssl_studio import __version__
 from ssl_studio.core.cancel import CancelToken, Cancelled
 from ssl_studio.core.data import ImageDataset, LoadProgress
 from ssl_studio.core.methods import default_recipe, preset_titles, recipe_presets
-from ssl_studio.core.project import pause_umap_worker
+from ssl_studio.core.project import APPROXIMATE_FROM, pause_umap_worker
 from ssl_studio.core.reopen import RunWithImages, open_run_with_images
 from ssl_studio.core.run_export import FORMATS
 from ssl_studio.core.runs import is_run_folder
@@ -49,7 +49,10 @@ class MainWindow(QMainWindow):
         self.dataset: ImageDataset | None = None
         self.run_job: Job | None = None
         self._quit_when_stopped = False
-        self._warm_up: tuple[threading.Thread, CancelToken] | None = None
+        self._warm_ups: list[tuple[threading.Thread, CancelToken]] = []
+        self._warms_up_umap = warm_up_umap
+        self._warmed_for_large = False  # NN-descent compiled too (project.warm_up_umap)
+        self._warming = 0  # warm-ups started and not yet done
 
         self.data = DataPage()
         self.augment = AugmentPage()
@@ -97,7 +100,7 @@ class MainWindow(QMainWindow):
         # from walking their ~400k objects again and again (half a second per young collection, measured).
         gc_timer.install(QApplication.instance()).freeze_long_lived()
         if warm_up_umap:
-            self._start_umap_warm_up()
+            self._start_umap_warm_up(0)
 
     # --- menus ------------------------------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -210,6 +213,9 @@ class MainWindow(QMainWindow):
         self.train.set_dataset(dataset)
         for stage in range(len(STAGES)):
             self._mark_done(stage, stage == 0)
+        if self._warms_up_umap and not self._warmed_for_large and len(dataset) >= APPROXIMATE_FROM:
+            self._warmed_for_large = True
+            self._start_umap_warm_up(len(dataset))
         kind = f"{len(dataset.class_names)} classes" if dataset.labeled else "unlabeled"
         self.data_status.setText(f"{shown(dataset.root.name)} · {len(dataset):,} images · {kind} · "
                                  f"{dataset.resolution} px")
@@ -367,8 +373,9 @@ class MainWindow(QMainWindow):
             self.open_path(folder)
 
     # --- UMAP warm-up -----------------------------------------------------------------------------------------
-    def _start_umap_warm_up(self) -> None:
-        """Import umap-learn and JIT-compile it while the user looks at data, so the first map is quick.
+    def _start_umap_warm_up(self, points: int) -> None:
+        """Import umap-learn and JIT-compile it for maps of ``points`` points while the user looks at data, so the
+        first map is quick.
 
         It runs in the UMAP child process (core.project); this thread only waits for it, so the window keeps the
         GIL. Closing the window cancels the wait, which stops the UMAP process, and joins the thread.
@@ -377,6 +384,7 @@ class MainWindow(QMainWindow):
 
         signals = _WarmUpSignals(self)
         signals.done.connect(self._umap_warmed)
+        self._warming += 1
         self.umap_status.setText("UMAP: warming up…")
         self.umap_status.setToolTip("UMAP is imported and compiled in the background; until it is ready, the "
                                     "maps show PCA first.")
@@ -384,7 +392,7 @@ class MainWindow(QMainWindow):
 
         def warm() -> None:
             try:
-                warm_up_umap(token)
+                warm_up_umap(token, points)
                 message = ""
             except Cancelled:
                 return  # the window is closing
@@ -396,23 +404,23 @@ class MainWindow(QMainWindow):
                 pass  # the window is gone already
 
         thread = threading.Thread(target=warm, name="umap-warm-up", daemon=True)
-        self._warm_up = thread, token
+        self._warm_ups.append((thread, token))
         thread.start()
 
     def _stop_umap_warm_up(self) -> None:
-        if self._warm_up is not None:
-            thread, token = self._warm_up
+        for thread, token in self._warm_ups:
             token.cancel()
             thread.join(JOIN_TIMEOUT_S)
-            self._warm_up = None
+        self._warm_ups = []
 
     def _umap_warmed(self, problem: str) -> None:
+        self._warming -= 1
         if problem:
             self.umap_status.setText("UMAP unavailable (PCA maps only)")
             self.umap_status.setToolTip(problem)
             self.compare.use_umap.setChecked(False)
             self.compare.use_umap.setEnabled(False)
-        else:
+        elif not self._warming and self.compare.use_umap.isEnabled():
             self.umap_status.setText("UMAP ready")
 
     # --- settings and shutdown --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,7 +58,10 @@ while True:
     except StopIteration as stop:
         out = stop.value
         break
-print(json.dumps({"lazy": lazy, "shape": out.shape, "dtype": str(out.dtype),
+# The two blobs stay apart in the map (exact neighbours under project.APPROXIMATE_FROM points).
+a, b = out[:150], out[150:]
+apart = bool(np.linalg.norm(a.mean(0) - b.mean(0)) > 3 * max(a.std(0).max(), b.std(0).max()))
+print(json.dumps({"lazy": lazy, "shape": out.shape, "dtype": str(out.dtype), "apart": apart,
                   "finite": bool(np.isfinite(out).all()), "numba_cache": os.environ["NUMBA_CACHE_DIR"],
                   "reports": [[r.label, r.stage, r.done, r.total] for r in reports]}))
 """
@@ -68,7 +72,7 @@ print(json.dumps({"lazy": lazy, "shape": out.shape, "dtype": str(out.dtype),
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     reports = result.pop("reports")
-    assert result == {"lazy": True, "shape": [300, 2], "dtype": "float32", "finite": True,
+    assert result == {"lazy": True, "shape": [300, 2], "dtype": "float32", "finite": True, "apart": True,
                       "numba_cache": str(tmp_path / "numba")}  # fmt: skip
     # The child's progress: the neighbour graph first, then the layout's epochs counted up to their total (the
     # last of them too, though the map comes by another pipe than the reports).
@@ -113,4 +117,22 @@ def test_the_umap_process_can_be_paused_while_training_runs():
         assert not stopped(pid, within_s=0)
         assert project._in_worker(os.getpid, None) == pid  # it still works
     finally:
+        project.stop_umap_worker()
+
+    # Paused before it exists (training began before the warm-up's process did): it starts paused.
+    project.pause_umap_worker(True)
+    answer = []
+    asking = threading.Thread(target=lambda: answer.append(project._in_worker(os.getpid, None)))
+    try:
+        asking.start()
+        deadline = time.monotonic() + 60
+        while not (project._worker and project._worker._processes) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (process,) = project._worker._processes.values()
+        assert stopped(process.pid)
+        project.pause_umap_worker(False)
+        asking.join(60)
+        assert answer == [process.pid]
+    finally:
+        project.pause_umap_worker(False)
         project.stop_umap_worker()

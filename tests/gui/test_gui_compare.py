@@ -125,6 +125,32 @@ def umap_window(qtbot, numba_cache, monkeypatch):
     stop_umap_worker()
 
 
+def test_a_folder_large_enough_for_nn_descent_warms_umap_up_for_it(qtbot, monkeypatch, tmp_path):
+    """Small maps need only the warm-up at start; NN-descent (18 s to compile) is compiled once a folder needs it."""
+    import torch
+
+    from ssl_studio.core import project
+    from ssl_studio.core.data import ImageDataset
+    from ssl_studio.gui.main_window import MainWindow
+
+    asked = []
+    monkeypatch.setattr(project, "warm_up_umap", lambda cancel, points: asked.append(points))
+    w = MainWindow(warm_up_umap=True)
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.umap_status.text() == "UMAP ready")
+
+    def folder(n: int) -> ImageDataset:
+        return ImageDataset(tmp_path, [f"{i}.png" for i in range(n)], torch.zeros(n, 3, 16, 16, dtype=torch.uint8),
+                            None, [], [], 16)
+
+    w.set_dataset(folder(project.APPROXIMATE_FROM - 1))
+    w.set_dataset(folder(project.APPROXIMATE_FROM))
+    qtbot.waitUntil(lambda: len(asked) == 2 and w.umap_status.text() == "UMAP ready")
+    w.set_dataset(folder(project.APPROXIMATE_FROM + 1))  # compiled once per session
+    assert asked == [0, project.APPROXIMATE_FROM]
+    w.close()
+
+
 @pytest.mark.slow
 def test_umap_warms_up_then_replaces_every_pca_map(umap_window, drive, qtbot, tiny_folder, monkeypatch):
     """The real UMAP path: warm-up in the child process, fits there, each PCA map replaced by its UMAP map.
