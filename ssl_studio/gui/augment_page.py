@@ -27,6 +27,7 @@ from .explanations import ViewsFigure, augment_text
 from .images import to_pixmap
 from .page import Page
 from .widgets import NextButton
+from .workers import in_own_thread
 
 CUSTOM = "custom"
 PREVIEW_IMAGES = 8
@@ -323,13 +324,11 @@ class AugmentPage(Page):
             recipe = self.recipe()
         except ValueError:
             return  # the banner already says why
-        images = self.dataset.images[torch.as_tensor(self._indices)]
-        generator = torch.Generator().manual_seed(self.seed.value())
         # At the size training renders its views (a fraction of the working resolution), so what is seen here is
         # exactly what the network gets.
         method = self._preview_method(TrainConfig(resolution=self.dataset.resolution).view_size)
         method.recipe = recipe
-        columns = method.preview(images, generator)
+        images, columns = in_own_thread(self._views, method, self.dataset.images, self._indices, self.seed.value())
         self.views_figure.set_images(images[0], [(name, views[0]) for name, views in columns],
                                      pairs=len(type(method).view_names) == 2)
         self._layout_cells([name for name, _ in columns])
@@ -348,6 +347,11 @@ class AugmentPage(Page):
             caption.setText(self.dataset.class_names[int(self.dataset.labels[index])] if self.dataset.labeled
                             else self.dataset.paths[index].rsplit("/", 1)[-1])
         self.redraws += 1
+
+    @staticmethod
+    def _views(method: Method, images: torch.Tensor, indices: np.ndarray, seed: int):
+        images = images[torch.as_tensor(indices)]
+        return images, method.preview(images, torch.Generator().manual_seed(seed))
 
     def view_image(self, i: int, view: int):
         """The QImage shown for image ``i``'s view 1, 2... (0 is the original)."""

@@ -16,9 +16,11 @@ def to_hwc_uint8(image) -> np.ndarray:
     """One image as a contiguous (H, W, 3) uint8 array: accepts (3,H,W) tensors (uint8 or float in [0, 1])
     and (H,W,3) arrays."""
     if isinstance(image, torch.Tensor):
-        if image.dtype != torch.uint8:
-            image = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
-        image = image.cpu().permute(1, 2, 0).numpy()
+        # Converted by numpy: a torch kernel on a large image runs in parallel, which on the GUI thread would leave
+        # that thread an OpenMP team (workers.py).
+        image = image.detach().cpu()
+        image = image.float().numpy() if image.dtype != torch.uint8 else image.numpy()
+        image = image.transpose(1, 2, 0)
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[0] == 3 and array.shape[2] != 3:
         array = array.transpose(1, 2, 0)

@@ -8,6 +8,12 @@ cancellation"). A Job wraps one in a superqt GeneratorWorker and hands the GUI:
 
 Stopping goes through the cancel token only, never ``worker.quit()``: quitting would abandon the generator at
 its current ``yield``, while the token lets it finish its step and write its last checkpoint before it returns.
+
+A job's thread ends with its job, and torch work that must wait on the GUI thread (``in_own_thread``) runs on a
+thread of its own: every thread that has run a parallel torch operation keeps a GNU OpenMP team for as long as it
+lives, and while two teams exist on a machine with no more cores than their threads, OpenMP stops spinning between
+parallel regions. A training step is hundreds of small ones: the app trained at 65-70 % of the command line's views/s
+after one augmentation preview on the GUI thread (BENCHMARKS.md, "Training in the app").
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from superqt.utils import GeneratorWorker
@@ -23,6 +29,7 @@ from superqt.utils import GeneratorWorker
 from ssl_studio.core.cancel import CancelToken, Cancelled
 
 JOIN_TIMEOUT_S = 2.0
+T = TypeVar("T")
 
 
 class Job(QObject):
@@ -64,7 +71,9 @@ class Job(QObject):
         Job._live.add(self)
         # Straight into the pool: superqt's worker.start() defers this by a 1 ms timer when an event loop runs,
         # and a window closing right after start() would then wait on a job that cannot begin until it returns.
-        QThreadPool.globalInstance().start(worker)
+        pool = QThreadPool.globalInstance()
+        pool.setExpiryTimeout(0)  # an idle thread exits at once, its OpenMP team with it (see the module's notes)
+        pool.start(worker)
         return self
 
     def cancel(self) -> None:
@@ -139,3 +148,23 @@ class Job(QObject):
         if stopped:
             cls._live.difference_update(jobs)
         return stopped
+
+
+def in_own_thread(fn: Callable[..., T], *args) -> T:
+    """fn(*args) on a thread that ends with it, the caller waiting: for torch work the GUI thread needs at once (a
+    few milliseconds), which on the GUI thread itself would leave that thread an OpenMP team for good."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn(*args)))
+        except BaseException as exc:  # re-raised in the caller
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="torch-once")
+    thread.start()
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value

@@ -1,5 +1,7 @@
 """Stage 2: the recipe's controls redraw the preview, and the recipe edited here is the one training gets."""
 
+import threading
+
 import numpy as np
 from PySide6.QtGui import QImage
 
@@ -53,8 +55,21 @@ def test_moving_a_slider_redraws_the_preview(window, drive, qtbot, tiny_folder):
     assert page.recipe().grayscale_p == 1.0
 
 
+def test_the_previews_torch_work_runs_off_the_gui_thread(window, drive, monkeypatch, tiny_folder):
+    """On the GUI thread it would leave that thread an OpenMP team for good, which slows every later training down
+    (gui/workers.py)."""
+    drive.open_folder(window, tiny_folder)
+    page = window.augment
+    method_class = type(page._preview_method(8))
+    preview, threads = method_class.preview, []
+    monkeypatch.setattr(method_class, "preview", lambda self, *a: (threads.append(threading.current_thread()),
+                                                                   preview(self, *a))[1])
+    window.go(1)
+    assert page.redraws == 1 and threads and threading.main_thread() not in threads
+
+
 def test_a_hidden_preview_draws_when_shown(window, drive, tiny_folder):
-    """Its torch calls run on the GUI thread; while hidden (during training, say) they would only compete."""
+    """Its torch calls wait on the GUI thread; while hidden (during training, say) they would only compete."""
     drive.open_folder(window, tiny_folder)
     page = window.augment
     assert not page.isVisible() and page.redraws == 0

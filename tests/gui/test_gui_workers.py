@@ -1,8 +1,11 @@
 """Job: a core generator in a superqt worker, with batched events, outcomes, cancel and stop-and-join."""
 
 import threading
+from pathlib import Path
 
-from ssl_studio.gui.workers import Job
+import pytest
+
+from ssl_studio.gui.workers import Job, in_own_thread
 
 
 def test_events_arrive_in_order_then_the_return_value(qtbot):
@@ -93,3 +96,26 @@ def test_stop_all_cancels_and_joins_every_live_job(qtbot):
     # The outcome signals still arrive once the event loop runs again.
     qtbot.waitUntil(lambda: all(not job.running for job in jobs))
 
+
+
+def test_in_own_thread_runs_on_a_thread_that_ends_with_it():
+    ran_on = []
+    assert in_own_thread(lambda a, b: ran_on.append(threading.current_thread()) or a + b, 2, 3) == 5
+    assert ran_on[0] is not threading.current_thread() and not ran_on[0].is_alive()
+    with pytest.raises(ValueError, match="bad"):
+        in_own_thread(lambda: int("bad"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process's threads from /proc")
+def test_a_jobs_thread_ends_with_its_job(qtbot):
+    """A thread that ran torch keeps an OpenMP team while it lives (gui/workers.py): it must not outlive its job."""
+    native_ids = []
+
+    def work(token):
+        native_ids.append(threading.get_native_id())
+        yield 1
+
+    job = Job(work)
+    with qtbot.waitSignal(job.ended):
+        job.start()
+    qtbot.waitUntil(lambda: not Path(f"/proc/self/task/{native_ids[0]}").exists())
