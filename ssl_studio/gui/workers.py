@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar, TypeVar
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
@@ -153,18 +154,5 @@ class Job(QObject):
 def in_own_thread(fn: Callable[..., T], *args) -> T:
     """fn(*args) on a thread that ends with it, the caller waiting: for torch work the GUI thread needs at once (a
     few milliseconds), which on the GUI thread itself would leave that thread an OpenMP team for good."""
-    outcome: list = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, fn(*args)))
-        except BaseException as exc:  # re-raised in the caller
-            outcome.append((False, exc))
-
-    thread = threading.Thread(target=run, name="torch-once")
-    thread.start()
-    thread.join()
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch-once") as one:  # its exit joins the thread
+        return one.submit(fn, *args).result()
