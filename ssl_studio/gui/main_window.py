@@ -436,6 +436,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self.save_settings()
+        settings.flush()  # on disk before the process can end
         if Job.live_jobs():
             self.statusBar().showMessage("Stopping the running jobs…")
             if not Job.stop_all(JOIN_TIMEOUT_S):
