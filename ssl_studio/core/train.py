@@ -35,7 +35,7 @@ class TrainingError(Exception):
 @dataclass(frozen=True)
 class TrainProgress:
     step: int
-    epoch: int
+    epoch: int  # of the last step taken, from 0 (a 35-epoch run ends in epoch 34)
     total_steps: int | None
     fraction: float
     loss: float
@@ -252,7 +252,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
                                 f"Try a lower learning rate (now {config.lr:g}){hint}.")
         history.append([step, round(elapsed, 3), mean_loss])
         fraction = fraction_done(elapsed)
-        event = TrainProgress(step=step, epoch=step // steps_per_epoch, total_steps=total_steps,
+        event = TrainProgress(step=step, epoch=max(0, step - 1) // steps_per_epoch, total_steps=total_steps,
                               fraction=fraction, loss=mean_loss,
                               views_per_second=views_since / max(1e-9, now - last_report), elapsed=elapsed,
                               eta=elapsed / fraction - elapsed if fraction > 0 else None,

@@ -100,6 +100,7 @@ def test_steps_train_in_channels_last_with_bf16_where_the_cpu_has_it(name, nativ
 def test_cancel_then_resume_continues_to_the_same_weights(tmp_path):
     straight, events = run("simclr", config(epochs=2))
     assert events[-1].steps == 4
+    assert [e.epoch for e in events if isinstance(e, TrainProgress)][-1] == 1  # the second epoch, counted from 0
 
     path = tmp_path / "ck.safetensors"
     cancel = CancelToken()
