@@ -86,13 +86,14 @@ class Page(QWidget):
     def start_job(self, make_generator, *, events: Callable[[list], None] | None = None,
                   succeeded: Callable | None = None, failed: Callable[[Exception], None] | None = None,
                   cancelled: Callable[[], None] | None = None, ended: Callable[[], None] | None = None,
-                  primary: bool = True) -> Job:
+                  primary: bool = True, flush_ms: int = Job.FLUSH_MS) -> Job:
         """Run a core generator in the background with its outcome routed to these callbacks.
 
         The primary job is the page's one job (``self.job``, what is_running and cancel refer to); a secondary one,
-        such as an export, runs beside it. An unexpected error is reported before ``failed`` is called.
+        such as an export, runs beside it. An unexpected error is reported before ``failed`` is called. ``events``
+        gets what the job yielded at most every ``flush_ms``.
         """
-        job = Job(make_generator, self)
+        job = Job(make_generator, self, flush_ms=flush_ms)
         if events is not None:
             job.events.connect(events)
         if succeeded is not None:

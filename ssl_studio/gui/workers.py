@@ -40,11 +40,12 @@ class Job(QObject):
     cancelled = Signal()
     ended = Signal()
 
+    FLUSH_MS = 100
     # Every job that has started and not yet ended, so the window and the tests can stop them all.
     _live: ClassVar[set[Job]] = set()
 
     def __init__(self, make_generator: Callable[[CancelToken], Generator], parent: QObject | None = None,
-                 *, flush_ms: int = 100) -> None:
+                 *, flush_ms: int = FLUSH_MS) -> None:
         super().__init__(parent)
         self.token = CancelToken()
         self._make_generator = make_generator
