@@ -130,6 +130,7 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
             figures = measure_ui(table, folder, sizes.ui_train_seconds, limit=1200)
             report["ui"] = figures
             report["ui_max_gap_ms"] = figures["max_gap_ms"] if figures else None
+            report["in_app_over_command_line"] = figures.get("in_app_over_command_line") if figures else None
             if figures is None:
                 report["skipped"]["ui"] = "the main window is not available (see the table)"
 
