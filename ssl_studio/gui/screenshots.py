@@ -204,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             _through_the_demo(app, window, args.out, args.demo_epochs)
             for i, name in enumerate(("1-data", "2-augment", "3-train")):
                 window.go(i)
+                # The demo leaves its explanations open; these show the page itself (explain-*.png the panel).
+                window.pages.currentWidget().explanation.set_expanded(False, remember=False)
                 _save(window, args.out, name)
         window.train.next.click()
         compare = window.compare
