@@ -4,7 +4,7 @@ All points are one ScatterPlotItem fed arrays in the seeded draw order of core.c
 the same images, so no class hides the others), with one shared QBrush per group and opacity, no pens. Points are
 kept by image index everywhere else (coordinates, KD-tree, selection, hidden groups); only what is handed to the
 item is in draw order. Hover does not use
-per-point items: mouse moves are throttled and answered by a KD-tree over the map's coordinates. A selection hides
+per-point items: the viewport's mouse moves are throttled and answered by a KD-tree over the map's coordinates. A selection hides
 the points outside it (a visibility mask) over a grey copy of all of them, so selecting never builds brushes; the
 hovered point and the neighbours are small separate items. The points and the grey copy are cached as pixmaps at
 the device's resolution (Qt's DeviceCoordinateCache): a hover repaints four maps from their caches instead of
@@ -141,7 +141,6 @@ class ScatterMap(QWidget):
         preview_layout.addWidget(self.preview_caption)
         self.preview.hide()
 
-        self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._mouse_clicked)
         self.plot.viewport().installEventFilter(self)
 
@@ -306,7 +305,12 @@ class ScatterMap(QWidget):
             self.selected.emit(np.flatnonzero(inside_polygon(self.coords, polygon) & self._shown))
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt API)
-        if event.type() == QEvent.Type.Leave:
+        # Moves come from the viewport, not the scene's sigMouseMoved: pyqtgraph drops a move that comes within
+        # 10 ms of the last one, and the one dropped can be where the mouse stopped. The throttle keeps the last.
+        if event.type() == QEvent.Type.MouseMove:
+            self._mouse_moved(self.plot.mapToScene(event.position().toPoint()))
+        elif event.type() == QEvent.Type.Leave:
+            self._mouse_moved.cancel()  # a move still waiting in the throttle would hover again after leaving
             self.hovered.emit(-1)
         return False
 

@@ -120,6 +120,19 @@ def test_hover_answers_with_the_nearest_point_through_the_spatial_index(big_map,
     assert m.points not in painted and m.ghost not in painted
 
 
+def test_where_the_mouse_stops_is_answered_however_fast_it_moved(big_map, qtbot):
+    """QTest's moves come microseconds apart, far faster than pyqtgraph's scene passes moves on."""
+    m = big_map
+    hovered = []
+    m.hovered.connect(hovered.append)
+    stops = [m.plot.mapFromScene(m.scene_pos_of(int(i))) for i in np.random.default_rng(2).integers(0, N, 6)]
+    for pos in stops:
+        qtbot.mouseMove(m.plot.viewport(), pos)
+    expected = nearest_on_screen(m, stops[-1])
+    qtbot.waitUntil(lambda: hovered and hovered[-1] == expected >= 0)
+    assert len(hovered) < len(stops)  # throttled: not one KD-tree query per move
+
+
 def test_selecting_shows_exactly_the_selected_points_over_a_grey_copy(big_map, labels):
     m = big_map
     chosen = np.arange(0, N, 7)
