@@ -231,6 +231,9 @@ class SimilarityHistogram(pg.PlotWidget):
     """Cosine similarities of the batch being trained: the positive pairs against the negatives, as shares."""
 
     BINS = np.linspace(-1.0, 1.0, 41)
+    # The y axis's top moves in these steps, not with every batch: each new range regenerates the axis's ticks
+    # and labels in Python on the GUI thread, which training's Python waits on.
+    CEILINGS = (0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent, background="w")
@@ -253,7 +256,7 @@ class SimilarityHistogram(pg.PlotWidget):
         self.placeholder = pg.TextItem("live while a two-view method trains", color=MUTED, anchor=(0.5, 0.5))
         self.addItem(self.placeholder, ignoreBounds=True)
         self.placeholder.setPos(0, 0.3)
-        self.setYRange(0, 1)
+        self.ceiling = None
         self.clear_similarities()
 
     def set_similarities(self, positives, negatives) -> None:
@@ -263,14 +266,19 @@ class SimilarityHistogram(pg.PlotWidget):
             counts = np.histogram(np.clip(values, -1, 1), bins=self.BINS)[0] / max(1, len(values))
             self.curves[key].setData(self.BINS, counts)
             tallest = max(tallest, float(counts.max()))
-        self.setYRange(0, max(0.05, tallest * 1.1), padding=0)
+        self._show_up_to(next(c for c in self.CEILINGS if c >= min(1.0, tallest * 1.05)))
         self.placeholder.hide()
 
     def clear_similarities(self) -> None:
         for curve in self.curves.values():
             curve.setData(self.BINS, np.zeros(len(self.BINS) - 1))
-        self.setYRange(0, 1, padding=0)
+        self._show_up_to(1.0)
         self.placeholder.show()
+
+    def _show_up_to(self, ceiling: float) -> None:
+        if ceiling != self.ceiling:
+            self.ceiling = ceiling
+            self.setYRange(0, ceiling, padding=0)
 
 
 # --- 4 · Compare ----------------------------------------------------------------------------------------------------

@@ -64,6 +64,8 @@ def test_the_train_explanation_names_the_loss_and_draws_the_similarities_live(wi
     for curve in histogram.curves.values():  # shares of the batch's pairs, over bins from -1 to 1
         x, y = curve.getData()
         assert x[0] == -1 and x[-1] == 1 and np.isclose(y.sum(), 1.0)
+        # Every bar fits under the y axis's top, which moves in steps rather than with every batch.
+        assert y.max() <= histogram.ceiling == histogram.viewRange()[1][1] and histogram.ceiling in histogram.CEILINGS
     with qtbot.waitSignal(window.compare.comparisonFinished, timeout=30_000):
         pass
     combo = page.control("method")
