@@ -10,14 +10,16 @@ less training time.
 from __future__ import annotations
 
 from .config import TrainConfig
-from .methods.simclr import COLOR_BLIND_RECIPE, SimCLRParams
+from .methods import SHAPE_OVER_COLOR, recipe_presets
+from .methods.simclr import SimCLRParams
 from .transfer import TransferConfig
 
 SAMPLE = "shapes"
 RESOLUTION = 32
 # On Shapes color is random by design, so views that may take any hue, or none, leave shape as the one thing two
 # views of an image share.
-RECIPE = COLOR_BLIND_RECIPE
+RECIPE_PRESET = SHAPE_OVER_COLOR
+RECIPE = recipe_presets()[RECIPE_PRESET]
 CONFIG = TrainConfig(method="simclr", epochs=35, time_budget=None, resolution=RESOLUTION,
                      params=SimCLRParams(temperature=0.2))
 # The transfer curves at three label fractions (the point at 100 % is the comparison's own score), 3 label sets at

@@ -183,6 +183,7 @@ class AugmentPage(Page):
         return self.preset.currentData()
 
     def set_recipe(self, recipe: Recipe, preset: str = CUSTOM) -> None:
+        """Show ``recipe``, under the name ``preset`` when it is that preset's recipe, else as Custom."""
         for name, widget in self._controls.items():
             widget.blockSignals(True)
             value = getattr(recipe, name)
@@ -192,7 +193,8 @@ class AugmentPage(Page):
                 widget.setRange(min(low, widget.minimum()), max(high, widget.maximum()))
             widget.setValue(value)
             widget.blockSignals(False)
-        self.preset.setCurrentIndex(self.preset.findData(preset if preset in recipe_presets() else CUSTOM))
+        named = recipe_presets().get(preset) == recipe
+        self.preset.setCurrentIndex(self.preset.findData(preset if named else CUSTOM))
         self._recipe_changed()
 
     def _preset_chosen(self) -> None:

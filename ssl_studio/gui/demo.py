@@ -136,7 +136,7 @@ class Demo(QObject):
         if self.step != "data":
             return
         w = self.window
-        w.augment.set_recipe(self.settings.recipe)
+        w.augment.set_recipe(self.settings.recipe, demo.RECIPE_PRESET)  # Custom if the settings changed it
         w.train.set_config(self.settings.config)
         self._user_transfer, w.transfer.settings = w.transfer.settings, self.settings.transfer
         self._enter("augment")

@@ -39,6 +39,7 @@ def test_the_demo_goes_through_every_page_to_the_maps_and_the_transfer_curves(wi
     assert 0 < demo.map_seconds <= demo.seconds
     # Training ran with the demo's budget and recipe, and the supervised baseline got its own caption.
     assert window.train._config.epochs == 1 and window.train.recipe == demo.settings.recipe
+    assert window.augment.preset.currentText().startswith("Shape over color")  # named, not Custom
     assert window.train.finished_events.keys() == {"ssl", "supervised"}
     text = window.demo_bar.caption.text()
     assert "Done in" in text and "kNN accuracy" in text and window.demo_bar.close_button.isVisible()

@@ -12,6 +12,10 @@ import pkgutil
 from ..augment import NO_AUGMENTATION, Recipe
 from ..models import build_backbone
 from .base import Method, MethodParams, registered, unregister
+from .simclr import COLOR_BLIND_RECIPE
+
+# The recipe that hides color, under a name of its own: several methods start from it, and so does the demo.
+SHAPE_OVER_COLOR = "shape-over-color"
 
 
 def discover() -> None:
@@ -38,12 +42,14 @@ def default_recipe(method: str) -> Recipe:
 
 
 def recipe_presets() -> dict[str, Recipe]:
-    """Each method's own recipe, then none at all: the Augment page's presets."""
-    return {**{name: cls.default_recipe for name, cls in registered().items()}, "none": NO_AUGMENTATION}
+    """Each method's own recipe, one that hides color, then none at all: the Augment page's presets."""
+    return {**{name: cls.default_recipe for name, cls in registered().items()}, SHAPE_OVER_COLOR: COLOR_BLIND_RECIPE,
+            "none": NO_AUGMENTATION}
 
 
 def preset_titles() -> dict[str, str]:
-    return {**{name: cls.title for name, cls in registered().items()}, "none": "None (original images)"}
+    return {**{name: cls.title for name, cls in registered().items()},
+            SHAPE_OVER_COLOR: "Shape over color (any hue, half grey)", "none": "None (original images)"}
 
 
 def build_method(name: str, backbone_name: str, recipe: Recipe | None = None, *, params: MethodParams | None = None,
@@ -58,4 +64,4 @@ def build_method(name: str, backbone_name: str, recipe: Recipe | None = None, *,
 discover()
 
 __all__ = ["Method", "MethodParams", "build_method", "default_recipe", "discover", "method_class", "method_names",
-           "preset_titles", "recipe_presets", "registered", "unregister"]
+           "preset_titles", "recipe_presets", "registered", "unregister", "SHAPE_OVER_COLOR"]
