@@ -57,7 +57,8 @@ def resource(name: str):
     return resources.files("ssl_studio").joinpath("resources", name)
 
 
-def _style(app) -> None:
+def apply_style(app) -> None:
+    """The app's look: also the GUI tests', so that what they measure (sizes, layouts) is what people see."""
     app.setStyle("Fusion")  # the same look on every platform, which the stylesheet is written against
     app.setStyleSheet(resource("style.qss").read_text(encoding="utf-8"))
     app.setWindowIcon(_icon(resource("icon.svg").read_bytes()))
@@ -93,7 +94,7 @@ def create_application(args: list[str] | None = None):
     app.setApplicationName(settings.APPLICATION)
     app.setApplicationDisplayName(settings.APPLICATION)
     keep_none_alive(app)
-    _style(app)
+    apply_style(app)
     gc_timer.install(app)
     return app
 

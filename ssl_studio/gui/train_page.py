@@ -208,7 +208,8 @@ class TrainPage(Page):
 
     def _build_monitor(self) -> QWidget:
         box = QWidget()
-        self.stage = QLabel("Not started yet.", objectName="stageText")
+        # Wraps: the longest messages ("Done: ... trained in ...") must not make the window wider.
+        self.stage = QLabel("Not started yet.", objectName="stageText", wordWrap=True)
         self.run_label = QElidingLabel(objectName="caption", elideMode=Qt.TextElideMode.ElideMiddle)
         self.progress = QProgressBar(maximum=1000, value=0, textVisible=True)
         self.progress.setFormat("")

@@ -29,12 +29,14 @@ PER_CLASS = 12
 @pytest.fixture(scope="session", autouse=True)
 def gui_thread_gc(qapp):
     """As the app does: collect garbage only on the GUI thread (a worker thread collecting a dead test's widgets
-    would destroy Qt objects off the GUI thread and crash), and keep PySide6 from using up None's references."""
+    would destroy Qt objects off the GUI thread and crash), keep PySide6 from using up None's references, and
+    look as the app looks."""
     from ssl_studio.gui import gc_timer
-    from ssl_studio.gui.app import keep_none_alive
+    from ssl_studio.gui.app import apply_style, keep_none_alive
 
     gc_timer.install(qapp)
     keep_none_alive(qapp)
+    apply_style(qapp)
     yield
     gc.enable()
 

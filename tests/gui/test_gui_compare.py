@@ -306,3 +306,15 @@ def test_the_ssl_map_forming_plays_through_its_snapshots(window, drive, qtbot, t
     qtbot.waitUntil(lambda: not history.play_button.isChecked(), timeout=10_000)  # it stops at the last one
     assert history.slider.value() == last
     np.testing.assert_allclose(history.map.coords, snapshots[-1].coords, atol=1e-6)
+
+
+def test_training_and_computing_the_maps_fit_the_usual_window(window, drive, tiny_folder, qtbot):
+    """The Train page's longest messages and the Compare page's busy toolbar: a window never has to grow for them
+    (Qt widens a window to its minimum width, and does not narrow it back afterwards)."""
+    drive.open_folder(window, tiny_folder)
+    drive.tiny_training(window)
+    with qtbot.waitSignal(window.compare.comparisonFinished, timeout=30_000):
+        window.train.start_button.click()
+        qtbot.waitUntil(lambda: not window.compare.busy.isHidden(), timeout=30_000)
+        assert window.minimumSizeHint().width() <= 1280
+    assert window.width() == 1280

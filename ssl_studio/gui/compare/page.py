@@ -123,11 +123,12 @@ class ComparePage(Page):
         self.use_umap.toggled.connect(lambda on: settings.save_json("use_umap", on))
         toolbar.addWidget(self.use_umap)
         toolbar.addStretch(1)
-        self.busy = QProgressBar(maximumWidth=120, maximumHeight=14, textVisible=False)
+        # Narrow enough, with the status, that a busy Compare page fits a 1280 px wide window beside the sidebar.
+        self.busy = QProgressBar(maximumWidth=80, maximumHeight=14, textVisible=False)
         self.busy.setRange(0, 0)
         self.busy.hide()
         self.status = QElidingLabel(objectName="stageText", elideMode=Qt.TextElideMode.ElideRight)
-        self.status.setMinimumWidth(200)
+        self.status.setMinimumWidth(160)
         toolbar.addWidget(self.busy)
         toolbar.addWidget(self.status)
         return toolbar
