@@ -216,6 +216,9 @@ class Demo(QObject):
 
     def _finish(self, step: str, text: str, ok: bool) -> None:
         self._clock.stop()
+        # It stops at the time the caption gives, not at its last tick (which can be a second behind).
+        self.bar.clock.setText(format_seconds(self.seconds if self.seconds is not None
+                                              else time.monotonic() - self.started_at))
         self._to_train.stop()
         if self._user_transfer is not None:  # a running transfer job keeps the settings it started with
             self.window.transfer.settings, self._user_transfer = self._user_transfer, None

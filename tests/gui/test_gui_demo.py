@@ -43,6 +43,7 @@ def test_the_demo_goes_through_every_page_to_the_maps_and_the_transfer_curves(wi
     assert window.train.finished_events.keys() == {"ssl", "supervised"}
     text = window.demo_bar.caption.text()
     assert "Done in" in text and "kNN accuracy" in text and window.demo_bar.close_button.isVisible()
+    assert f"Done in {window.demo_bar.clock.text()} " in text  # the clock stopped where the caption says
     assert window.transfer.reading.text() in text
     assert not window.demo_bar.cancel_button.isVisible()
     # The demo opened each page's explanation for the visit, without making that the user's choice.
