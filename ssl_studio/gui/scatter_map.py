@@ -3,12 +3,12 @@
 All points are one ScatterPlotItem fed arrays in the seeded draw order of core.coloring (the same in every map of
 the same images, so no class hides the others), with one shared QBrush per group and opacity, no pens. Points are
 kept by image index everywhere else (coordinates, KD-tree, selection, hidden groups); only what is handed to the
-item is in draw order. Hover does not use
-per-point items: the viewport's mouse moves are throttled and answered by a KD-tree over the map's coordinates. A selection hides
-the points outside it (a visibility mask) over a grey copy of all of them, so selecting never builds brushes; the
-hovered point and the neighbours are small separate items. The points and the grey copy are cached as pixmaps at
-the device's resolution (Qt's DeviceCoordinateCache): a hover repaints four maps from their caches instead of
-drawing 4 x 100k points again, and a pan scrolls the cache (measured in BENCHMARKS.md, scale).
+item is in draw order. Hover does not use per-point items: the viewport's mouse moves are throttled and answered
+by a KD-tree over the map's coordinates. A selection hides the points outside it (a visibility mask) over a grey
+copy of all of them, so selecting never builds brushes; the hovered point and the neighbours are small separate
+items. The points and the grey copy are cached as pixmaps at the device's resolution (Qt's DeviceCoordinateCache):
+a hover repaints four maps from their caches instead of drawing 4 x 100k points again, and a pan scrolls the cache
+(measured in BENCHMARKS.md, scale).
 """
 
 from __future__ import annotations

@@ -130,7 +130,6 @@ def test_where_the_mouse_stops_is_answered_however_fast_it_moved(big_map, qtbot)
         qtbot.mouseMove(m.plot.viewport(), pos)
     expected = nearest_on_screen(m, stops[-1])
     qtbot.waitUntil(lambda: hovered and hovered[-1] == expected >= 0)
-    assert len(hovered) < len(stops)  # throttled: not one KD-tree query per move
 
 
 def test_selecting_shows_exactly_the_selected_points_over_a_grey_copy(big_map, labels):
