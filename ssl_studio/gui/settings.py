@@ -4,7 +4,7 @@ Structured values are stored as JSON strings: QSettings' native types round-trip
 INI file gives back a one-element list as a plain string), JSON gives back exactly what was stored.
 
 Writes go to disk on a thread of their own: QSettings syncs its file with an fsync, which on a busy disk held the
-GUI thread for 343 ms. Until a write lands, reads come from what this session saved.
+GUI thread for 343 ms. Reads see what this session saved at once, landed or not.
 """
 
 from __future__ import annotations
