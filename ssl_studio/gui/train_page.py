@@ -77,8 +77,8 @@ class TrainPage(Page):
 
     def __init__(self, parent=None) -> None:
         super().__init__("3 · Train", "Pretrain a network without labels (self-supervised), then the same network "
-                                      "with labels as a baseline, with the same time budget. Training runs in the "
-                                      "background.", parent)
+                                      "with labels as a baseline, with the same budget (time or epochs). Training "
+                                      "runs in the background.", parent)
         self.dataset: ImageDataset | None = None
         self.recipe: Recipe | None = None
         self.recipe_title = "SimCLR"
