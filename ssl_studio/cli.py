@@ -315,7 +315,7 @@ def _run(args) -> int:
     if finished is None or cancel.cancelled:
         print(f"ssl-studio: stopped; the last checkpoint is in {args.out} (continue with --resume)", file=sys.stderr)
         return 130
-    print(f"done: {finished.run.path}/report.png", file=sys.stderr)
+    print(f"done: {finished.run.report_path}", file=sys.stderr)
     if "note" in finished.metrics:
         print(finished.metrics["note"], file=sys.stderr)
     return 0
@@ -332,7 +332,8 @@ def _transfer(args) -> int:
         print(f"ssl-studio: stopped; continue with `ssl-studio transfer {args.run_dir} --resume`", file=sys.stderr)
         return 130
     if "error" not in progress.transfer.transfer:
-        print(f"done: {args.run_dir}/transfer.json, {args.run_dir}/report.png", file=sys.stderr)
+        run = progress.transfer.run
+        print(f"done: {run.transfer_path}, {run.report_path}", file=sys.stderr)
     return 0
 
 

@@ -97,6 +97,7 @@ def measure_scale(table: Table, n_images: int, map_points: int, folder_root: Pat
 def _gloo_views_per_second(tmp: Path, epochs: int = 3) -> dict[int, float]:
     """The SSL training's own views/s under `torchrun --nproc-per-node N -m ssl_studio run`, N = 1 and 2, on
     2,400 generated images: what DDP on CPU processes adds or costs on this machine."""
+    from ssl_studio.core.runs import RunFolder
     from ssl_studio.core.samples import make_shapes
 
     data = make_shapes(tmp / "gloo-data", per_class=300, size=32)
@@ -110,7 +111,7 @@ def _gloo_views_per_second(tmp: Path, epochs: int = 3) -> dict[int, float]:
                                "--no-umap"], env=env, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"torchrun with {n} process(es) failed: {done.stderr.strip()[-2000:]}")
-        figures[n] = json.loads((out / "metrics.json").read_text())["train"]["ssl"]["views_per_second"]
+        figures[n] = RunFolder.open(out).read_metrics()["train"]["ssl"]["views_per_second"]
     return figures
 
 

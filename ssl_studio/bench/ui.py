@@ -146,7 +146,7 @@ def _training_figures(window) -> dict:
     """In-app SSL views/s, and the settings it trained with as the run folder recorded them."""
     ssl = window.train.finished_events.get("ssl")
     return {"in_app_views_per_second": ssl.views_per_second if ssl else None,
-            "in_app_config": window.train.run.read_json("config.json")["train"] if ssl else None}
+            "in_app_config": window.train.run.read_settings().config.to_dict() if ssl else None}
 
 
 def probe_training(folder: str, budget: float, limit: float, out: str, workdir: str) -> None:

@@ -3,7 +3,7 @@
 Every few seconds the train stage embeds the same few hundred images with the backbone as it is then; each
 snapshot is mapped to 2-D by PCA and turned (orthogonal Procrustes) to line up with the one before, so that a
 slider through them shows points moving rather than the whole map flipping. A kNN score on the subset gives a
-small curve beside it. Stored in the run folder as map_history.json and map_history.npy.
+small curve beside it. The run folder stores it (core/runs.py: RunFolder.write_map_history, read_map_history).
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from scipy.linalg import orthogonal_procrustes
 from .embed import embed
 from .evaluate import knn_top1
 from .project import pca_2d
-from .runs import RunError, RunFolder
 
 SUBSET = 400  # images: enough for a map, cheap to embed (about 0.1 s on 2 CPU cores at 32 px)
 EVERY_S = 4.0
-JSON, ARRAY = "map_history.json", "map_history.npy"
 
 
 @dataclass(frozen=True)
@@ -78,28 +76,7 @@ class MapRecorder:
         self.snapshots.append(snapshot)
         return snapshot
 
-    def save(self, run: RunFolder) -> None:
-        if not self.snapshots:
-            return
-        run.save_array(ARRAY, np.concatenate([s.coords for s in self.snapshots]))
-        run.write_json(JSON, {"indices": self.indices.tolist(),
-                              "snapshots": [{"step": s.step, "seconds": round(s.seconds, 3), "knn": s.knn}
-                                            for s in self.snapshots]})
-
-
-def load_history(run: RunFolder, n_images: int) -> MapHistory | None:
-    """The run's map history, checked against its images; None when the run has none."""
-    if not run.exists(JSON):
-        return None
-    data = run.read_json(JSON)
-    indices, points = data.get("indices"), data.get("snapshots")
-    if not (isinstance(indices, list) and indices and all(
-            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_images for i in indices)
-            and isinstance(points, list) and points and all(
-            isinstance(p, dict) and isinstance(p.get("step"), int) and isinstance(p.get("seconds"), (int, float))
-            and (p.get("knn") is None or isinstance(p.get("knn"), (int, float))) for p in points)):
-        raise RunError(f"{JSON} in {run.path} is not valid (image numbers from 0 to {n_images - 1} and a list "
-                       "of snapshots with step, seconds and knn)")
-    coords = run.load_array(ARRAY, rows=len(indices) * len(points), cols=2).reshape(len(points), len(indices), 2)
-    return MapHistory(np.asarray(indices), tuple(
-        MapSnapshot(p["step"], float(p["seconds"]), c, p["knn"]) for p, c in zip(points, coords)))
+    @property
+    def history(self) -> MapHistory:
+        """The snapshots taken so far (with the resumed run's before them)."""
+        return MapHistory(self.indices, tuple(self.snapshots))

@@ -20,20 +20,18 @@ from .. import __version__
 from . import distributed
 from .augment import Recipe
 from .cancel import CancelToken
-from .checkpoint import CheckpointError, load_checkpoint
 from .coloring import MAX_CLUSTERS, Coloring, cluster_ids
 from .config import TrainConfig, resolve_device
 from .data import ImageDataset, LoadProgress, iter_load
 from .evaluate import evaluate_space, split_indices
-from .map_history import MapHistory, MapRecorder, MapSnapshot, load_history
+from .map_history import MapHistory, MapRecorder, MapSnapshot
 from .methods import build_method, default_recipe
 from .project import PROJECTIONS, UmapProgress, iter_umap_2d, pca_2d
 from .report import render_report
-from .runs import CLUSTERS, FORMAT, RunError, RunFolder
+from .runs import RunError, RunFolder, finetune_name
 from .spaces import SPACES, TITLES, TRAINED_ON_LABELS, SpaceInputs, load_backbone, run_spaces
 from .train import TrainFinished, TrainingError, TrainProgress, train
-from .transfer import (STARTS, TransferConfig, check_transfer, checkpoint_name, finetune, finetune_config,
-                       label_subset, probe_points)
+from .transfer import STARTS, TransferConfig, finetune, finetune_config, label_subset, probe_points
 
 
 @dataclass(frozen=True)
@@ -91,13 +89,13 @@ class TransferPoint:
     kind: str  # "probe" or "finetune"
     curve: str  # the space (a probe point) or where fine-tuning started, "ssl" or "scratch"
     probe: str  # "knn" or "linear"; "finetune" for a fine-tuning point
-    point: dict  # as in transfer.json: fraction, labels, top1, and std (probe) or seconds (fine-tuning)
+    point: dict  # as the run folder stores it: fraction, labels, top1, and std (probe) or seconds (fine-tuning)
 
 
 @dataclass(frozen=True)
 class TransferFinished:
     run: RunFolder
-    transfer: dict  # what transfer.json holds: the curves, or {"error": why there are none}
+    transfer: dict  # what the run folder stores: the curves, or {"error": why there are none}
 
 
 @dataclass
@@ -115,7 +113,7 @@ class LoadedRun:
     history: dict[str, list]
     map_history: MapHistory | None = None
     clusters: np.ndarray | None = None  # an unlabeled run's k-means colors
-    transfer: dict = field(default_factory=dict)  # transfer.json, checked; {} when the run has none
+    transfer: dict = field(default_factory=dict)  # the transfer curves, checked; {} when the run has none
 
 
 @dataclass
@@ -137,7 +135,7 @@ class Experiment:
 
     @property
     def split(self) -> dict:
-        return read_split(self.run, len(self.dataset))
+        return self.run.read_split(len(self.dataset))
 
     @property
     def labels(self) -> np.ndarray | None:
@@ -177,35 +175,10 @@ def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig,
             split = {"train": train_idx.tolist(), "test": test_idx.tolist()}
         except ValueError as exc:
             split = {"error": str(exc)}
-    run.write_json("config.json", {
-        "format": FORMAT, "version": __version__,
-        "data": {"root": str(dataset.root), "resolution": dataset.resolution},
-        "train": config.to_dict(), "recipe": recipe.to_dict()})
-    run.write_json("dataset.json", {
-        "paths": dataset.paths, "labels": labels.tolist() if labels is not None else None,
-        "class_names": dataset.class_names, "skipped": [vars(s) for s in dataset.skipped]})
-    run.write_json("split.json", split or {"error": "unlabeled folder: there are no labels to evaluate against"})
+    run.write_settings(dataset.root, dataset.resolution, config, recipe, __version__)
+    run.write_dataset(dataset.paths, labels, dataset.class_names, [vars(s) for s in dataset.skipped])
+    run.write_split(split or {"error": "unlabeled folder: there are no labels to evaluate against"})
     return run
-
-
-def read_split(run: RunFolder, n: int) -> dict:
-    """split.json, checked: indices that are not whole numbers in range would crash training or scoring."""
-    split = run.read_json("split.json")
-    if "train" in split and not all(isinstance(part, list) and all(
-            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in part)
-            for part in (split["train"], split.get("test"))):
-        raise RunError(f"split.json in {run.path} is not valid (train and test must list image numbers "
-                       f"from 0 to {n - 1})")
-    return split
-
-
-def held_out_split(run: RunFolder, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The run's evaluation split as (train, held-out) image numbers, or None when it has none (an unlabeled
-    folder, a single class): what the Compare page colors by split and by kNN mistakes."""
-    split = read_split(run, n) if run.exists("split.json") else {}
-    if "train" not in split:
-        return None
-    return np.asarray(split["train"], dtype=np.int64), np.asarray(split["test"], dtype=np.int64)
 
 
 def planned_models(dataset: ImageDataset, split: dict, config: TrainConfig, recipe: Recipe) -> list[ModelPlan]:
@@ -217,10 +190,10 @@ def planned_models(dataset: ImageDataset, split: dict, config: TrainConfig, reci
     return plans
 
 
-def _finished(path: Path) -> bool:
+def _finished(run: RunFolder, which: str) -> bool:
     try:
-        return bool(load_checkpoint(path, with_tensors=False)[1].get("finished"))
-    except CheckpointError:
+        return bool((run.checkpoint_meta(which) or {}).get("finished"))
+    except RunError:
         return False
 
 
@@ -232,13 +205,12 @@ def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | Tr
     plans = planned_models(exp.dataset, split, exp.config, exp.recipe)
     yield TrainingPlanned(tuple(plan.which for plan in plans))
     for plan in plans:
-        path = exp.run.checkpoint(plan.which)
-        if exp.resume and _finished(path):
+        if exp.resume and _finished(exp.run, plan.which):
             continue
         # The SSL map forming: snapshots of a fixed subset between steps (about 2% of the time budget).
         recorder = MapRecorder(exp.dataset.images, exp.labels, split, exp.config.seed,
                                resolve_device(exp.config.device),
-                               load_history(exp.run, len(exp.dataset)) if exp.resume else None) \
+                               exp.run.read_map_history(len(exp.dataset)) if exp.resume else None) \
             if plan.which == "ssl" else None
         yield StageStarted(plan.which, f"Training {TITLES[plan.which].lower()} ({plan.config.method}, "
                                        f"{plan.config.backbone}) on {len(idx)} images")
@@ -246,13 +218,13 @@ def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | Tr
         method = build_method(plan.config.method, plan.config.backbone, plan.recipe, params=plan.config.params,
                               num_classes=len(exp.dataset.class_names) or None, view_size=plan.config.view_size)
         for event in train(method, exp.dataset.images, exp.dataset.labels, plan.config, rows=idx,
-                           cancel=exp.cancel, checkpoint_path=path, resume=exp.resume,
+                           cancel=exp.cancel, checkpoint_path=exp.run.checkpoint(plan.which), resume=exp.resume,
                            extra_meta={"class_names": exp.dataset.class_names}):
             yield TrainEvent(plan.which, event)
             if recorder and isinstance(event, TrainProgress) and recorder.due(event.elapsed):
                 yield recorder.take(method.backbone, event.step, event.elapsed)
         if recorder:
-            recorder.save(exp.run)
+            exp.run.write_map_history(recorder.history)
         if exp.cancel.cancelled:
             return
 
@@ -279,7 +251,7 @@ def score_stage(exp: Experiment) -> Iterator[StageStarted | SpaceReady]:
 
 
 def _score_space(run: RunFolder, space: str, x: np.ndarray, labels, split: dict) -> dict | None:
-    run.save_array(run.embedding_name(space), x)
+    run.save_embedding(space, x)
     if "train" not in split:
         return None
     return evaluate_space(x, labels, np.asarray(split["train"]), np.asarray(split["test"]))
@@ -291,7 +263,7 @@ def _map_space(run: RunFolder, space: str, x: np.ndarray, kind: str, seed: int,
         coords = pca_2d(x, seed=seed)
     else:
         coords = yield from iter_umap_2d(x, cancel=cancel, label=space)  # UmapProgress events meanwhile
-    run.save_array(run.projection_name(space, kind), coords)
+    run.save_projection(space, kind, coords)
     return coords
 
 
@@ -302,7 +274,7 @@ def color_stage(exp: Experiment) -> Iterator[StageStarted | ClustersReady]:
         return
     yield StageStarted("color", "Clustering the images to color the maps (the folder has no labels)")
     clusters = cluster_ids(exp.embeddings, exp.config.seed)
-    exp.run.save_array(CLUSTERS, clusters)
+    exp.run.save_clusters(clusters)
     exp.coloring = Coloring.by_cluster(clusters)
     yield ClustersReady(clusters)
 
@@ -327,13 +299,13 @@ def report_stage(exp: Experiment) -> Iterator[StageStarted | PipelineFinished]:
     }
     if "error" in split:
         metrics["note"] = f"No accuracies: {split['error']}."
-    run.write_json("metrics.json", metrics)
+    run.write_metrics(metrics)
     space_titles = {space.name: space.title for space in run_spaces(run)}
     titles = {s: _title(space_titles[s], exp.scores.get(s)) for s in exp.maps}
     note = None if labels is not None else "Unlabeled folder: colored by k-means cluster of the SSL embedding."
     if labels is not None and "error" in split:
         note = metrics["note"]
-    run.write_with("report.png", lambda tmp: render_report(tmp, exp.maps, exp.coloring.ids, exp.coloring.names,
+    run.write_report(lambda tmp: render_report(tmp, exp.maps, exp.coloring.ids, exp.coloring.names,
                                                            titles, note=note))
     yield PipelineFinished(run, metrics)
 
@@ -344,12 +316,12 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
     split, dataset, run, settings = exp.split, exp.dataset, exp.run, exp.transfer
     if "train" not in split:
         why = {"error": f"no transfer stage: {split['error']}"}
-        run.write_json("transfer.json", why)
+        run.write_transfer(why)
         yield StageStarted("transfer", why["error"][0].upper() + why["error"][1:] + ".")
         yield TransferFinished(run, why)
         return
     if not exp.embeddings:
-        exp.embeddings = _stored_embeddings(run, len(dataset))
+        exp.embeddings = run.embeddings([s.name for s in run_spaces(run)], len(dataset))
     if not exp.embeddings:  # stopped before its comparison (or made before embeddings were kept): embed now
         yield from embed_stage(exp)
     yield StageStarted("transfer", "Measuring accuracy against the number of labels")
@@ -358,12 +330,11 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
     starts = [s for s in STARTS if s != "ssl" or run.checkpoint("ssl").exists()]
     plan = [(k, f, s) for k, f in enumerate(settings.finetune_fractions) for s in starts]
     yield TransferPlanned(len(exp.embeddings) * len(settings.fractions),
-                          tuple(checkpoint_name(s, f) for _, f, s in plan))
+                          tuple(finetune_name(s, f) for _, f, s in plan))
     titles = {s.name: s.title for s in run_spaces(run) if s.name in exp.embeddings}
     result = {"classes": len(dataset.class_names), "train_images": len(train_idx), "test_images": len(test_idx),
               "seed": seed, "settings": settings.to_dict(), "titles": titles, "probe": {}, "finetune": {}}
-    scored = exp.scores or (run.read_json("metrics.json").get("embeddings") if run.exists("metrics.json") else None)
-    scored = scored if isinstance(scored, dict) else {}
+    scored = exp.scores or run.read_metrics().get("embeddings", {})
     for fraction in settings.fractions:  # fraction by fraction, so every curve grows from the fewest labels on
         for space, x in exp.embeddings.items():
             exp.cancel.raise_if_cancelled()
@@ -375,7 +346,7 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
     images, label_tensor = dataset.images, dataset.labels
     for k, fraction, start in plan:
         subset = label_subset(labels, train_idx, fraction, seed)
-        name = checkpoint_name(start, fraction)
+        name = finetune_name(start, fraction)
         yield StageStarted(name, f"Fine-tuning {STARTS[start]} on {fraction:.0%} of the labels ({len(subset)} "
                                  "images)")
         config = finetune_config(exp.config, settings, k, len(subset))
@@ -387,7 +358,7 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
             exp.cancel.raise_if_cancelled()
         result["finetune"].setdefault(start, []).append(point)
         yield TransferPoint("finetune", start, "finetune", point)
-    run.write_json("transfer.json", result)
+    run.write_transfer(result)
     _report_with_curves(exp, result, scored)
     yield TransferFinished(run, result)
 
@@ -402,24 +373,19 @@ def _as_train_events(which: str, events: Iterator):
         yield TrainEvent(which, event)
 
 
-def _stored_embeddings(run: RunFolder, n: int) -> dict[str, np.ndarray]:
-    return {s.name: run.load_array(run.embedding_name(s.name), rows=n) for s in run_spaces(run)
-            if run.exists(run.embedding_name(s.name))}
-
-
 def _report_with_curves(exp: Experiment, transfer: dict, scored: dict) -> None:
     """report.png again, the transfer curves under the maps (the maps from disk when another job drew them)."""
     run, n = exp.run, len(exp.dataset)
     spaces = run_spaces(run)
     # UMAP over PCA where there are both: PROJECTIONS lists them in that order, and the later key wins.
-    maps = exp.maps or {s.name: run.load_array(run.projection_name(s.name, kind), rows=n, cols=2) for s in spaces
-                        for kind in PROJECTIONS if run.exists(run.projection_name(s.name, kind))}
+    maps = exp.maps or {space: coords for (space, _), coords in
+                        run.projections([s.name for s in spaces], PROJECTIONS, n).items()}
     if not maps:
         return
     names = {s.name: s.title for s in spaces}
     titles = {s: _title(names[s], scored.get(s)) for s in maps}
     curves = {s: t + (" (all labels)" if s in TRAINED_ON_LABELS else "") for s, t in names.items()}
-    run.write_with("report.png", lambda tmp: render_report(tmp, maps, exp.labels, exp.dataset.class_names, titles,
+    run.write_report(lambda tmp: render_report(tmp, maps, exp.labels, exp.dataset.class_names, titles,
                                                            transfer=transfer, curve_titles=curves))
 
 
@@ -457,8 +423,8 @@ def compare(dataset: ImageDataset, run: RunFolder, *, cancel: CancelToken | None
             use_umap: bool = True) -> Iterator[StageStarted | SpaceReady | ClustersReady | UmapProgress
                                                | ProjectionReady | PipelineFinished]:
     """The app's comparison job: embed every image in each space, score, color, map, write it all."""
-    config, recipe, _ = _stored_settings(run)
-    exp = Experiment(dataset, run, config, recipe, cancel or CancelToken(), use_umap=use_umap)
+    settings = run.read_settings()
+    exp = Experiment(dataset, run, settings.config, settings.recipe, cancel or CancelToken(), use_umap=use_umap)
     exp.cancel.raise_if_cancelled()
     yield from run_stages(exp, COMPARISON)
 
@@ -468,10 +434,10 @@ def transfer(dataset: ImageDataset, run: RunFolder, settings: TransferConfig | N
              resume: bool = False) -> Iterator[StageStarted | TransferPlanned | TransferPoint | TrainEvent
                                                | TransferFinished]:
     """The transfer stage alone, on a run folder (the app's third job, and `ssl-studio transfer RUN_DIR`)."""
-    config, recipe, _ = _stored_settings(run)
-    if run.read_json("dataset.json").get("paths") != dataset.paths:
+    stored = run.read_settings()
+    if run.read_dataset().paths != dataset.paths:
         raise RunError(f"the images in {dataset.root} are not the ones the run in {run.path} used")
-    exp = Experiment(dataset, run, config, recipe, cancel or CancelToken(), resume,
+    exp = Experiment(dataset, run, stored.config, stored.recipe, cancel or CancelToken(), resume,
                      transfer=settings or TransferConfig())
     exp.cancel.raise_if_cancelled()
     yield from run_stages(exp, TRANSFER)
@@ -480,19 +446,19 @@ def transfer(dataset: ImageDataset, run: RunFolder, settings: TransferConfig | N
 def run_transfer(out_dir: str | Path, settings: TransferConfig | None = None, *, cancel: CancelToken | None = None,
                  resume: bool = False) -> Iterator:
     """The transfer stage on an existing run folder, any made since runs had a format, its images read again from
-    the data folder config.json names."""
+    the data folder its settings name."""
     cancel = cancel or CancelToken()
     run = RunFolder.open(out_dir)
-    config, _, data_root = _stored_settings(run)
-    yield StageStarted("load", f"Loading {data_root}")
-    dataset = yield from iter_load(data_root, config.resolution, cancel=cancel)
+    stored = run.read_settings()
+    yield StageStarted("load", f"Loading {stored.data_root}")
+    dataset = yield from iter_load(stored.data_root, stored.config.resolution, cancel=cancel)
     yield from transfer(dataset, run, settings, cancel=cancel, resume=resume)
 
 
 def _train_figures(run: RunFolder, which: str) -> dict | None:
-    if not run.checkpoint(which).exists():
+    meta = run.checkpoint_meta(which)
+    if meta is None:
         return None
-    meta = load_checkpoint(run.checkpoint(which), with_tensors=False)[1]
     return {"seconds": round(meta["elapsed"], 2), "steps": meta["step"],
             "views_per_second": round(meta.get("views_per_second", 0.0), 1), "finished": meta["finished"]}
 
@@ -506,23 +472,22 @@ def _title(title: str, score: dict | None) -> str:
 def compare_imported(run: RunFolder, space: str, *, cancel: CancelToken | None = None,
                      use_umap: bool = True) -> Iterator[SpaceReady | UmapProgress | ProjectionReady]:
     """Score and map one space a person just imported into a finished run (spaces.import_space), adding its
-    figures to metrics.json, without computing the others again."""
+    figures to the run's metrics, without computing the others again."""
     cancel = cancel or CancelToken()
-    config = _stored_settings(run)[0]
-    stored = run.read_json("dataset.json")
-    n = len(stored.get("paths") or [])
-    labels = np.asarray(stored["labels"]) if stored.get("labels") is not None else None
-    x = run.load_array(f"imported/{space}.npy", rows=n)
-    score = _score_space(run, space, x, labels, read_split(run, n))
+    config = run.read_settings().config
+    stored = run.read_dataset()
+    n = len(stored.paths)
+    x = run.load_imported(space, n)
+    score = _score_space(run, space, x, stored.labels, run.read_split(n))
     yield SpaceReady(space, x, score)
     for kind in PROJECTIONS if use_umap else ("pca",):
         cancel.raise_if_cancelled()
         coords = yield from _map_space(run, space, x, kind, config.seed, cancel)
         yield ProjectionReady(space, kind, coords)
-    metrics = run.read_json("metrics.json") if run.exists("metrics.json") else {}
+    metrics = run.read_metrics()
     if score is not None:
         metrics.setdefault("embeddings", {})[space] = score
-        run.write_json("metrics.json", metrics)
+        run.write_metrics(metrics)
 
 
 def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, recipe: Recipe | None = None, *,
@@ -539,7 +504,8 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
     cancel = cancel or CancelToken()
     rank, world = distributed.world()
     if resume:
-        config, recipe, _ = _stored_settings(RunFolder.open(out_dir))
+        stored = RunFolder.open(out_dir).read_settings()
+        config, recipe = stored.config, stored.recipe
     recipe = recipe or default_recipe(config.method)
     yield StageStarted("load", f"Loading {data_dir}")
     if rank:
@@ -551,7 +517,7 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
         distributed.barrier()  # the others load now
     distributed.barrier()  # every process has its images
     run = run or RunFolder.open(out_dir)
-    if resume and run.read_json("dataset.json").get("paths") != dataset.paths:
+    if resume and run.read_dataset().paths != dataset.paths:
         raise RunError(f"the images in {data_dir} changed since the run in {out_dir} started; "
                        "start a new run instead of resuming")
     exp = Experiment(dataset, run, config, recipe, cancel, resume, use_umap, transfer=transfer or TransferConfig())
@@ -564,59 +530,18 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
     yield from run_stages(exp, stages if rank == 0 else TRAINING)
 
 
-def _stored_settings(run: RunFolder) -> tuple[TrainConfig, Recipe, Path]:
-    stored = run.read_json("config.json")
-    try:
-        return (TrainConfig.from_dict(stored["train"]), Recipe.from_dict(stored["recipe"]),
-                Path(stored["data"]["root"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RunError(f"config.json in {run.path} is not valid: {exc}") from exc
-
-
-def _is_curve(history) -> bool:
-    """[[step, elapsed seconds, loss], ...] as the training loop records it."""
-    return isinstance(history, list) and all(
-        isinstance(point, list) and len(point) == 3
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point) for point in history)
-
-
 def open_run(path: str | Path) -> LoadedRun:
     """Read a finished (or partly finished) run folder back, validating every file against the others."""
     run = RunFolder.open(path)
-    config, recipe, data_root = _stored_settings(run)
-    dataset = run.read_json("dataset.json")
-    paths, labels, class_names = dataset.get("paths"), dataset.get("labels"), dataset.get("class_names")
-    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or \
-            not isinstance(class_names, list) or \
-            (labels is not None and (not isinstance(labels, list) or len(labels) != len(paths)
-                                     or not all(isinstance(v, int) and 0 <= v < len(class_names) for v in labels))):
-        raise RunError(f"dataset.json in {path} is not valid (paths, labels and class names disagree)")
-    n = len(paths)
+    settings = run.read_settings()
+    stored = run.read_dataset()
+    n = len(stored.paths)
     names = [space.name for space in run_spaces(run)]
-    embeddings = _stored_embeddings(run, n)
-    projections = {(s, k): run.load_array(run.projection_name(s, k), rows=n, cols=2)
-                   for s in names for k in PROJECTIONS if run.exists(run.projection_name(s, k))}
-    history = {}
-    for which in SPACES:
-        if run.checkpoint(which).exists():
-            try:
-                history[which] = load_checkpoint(run.checkpoint(which), with_tensors=False)[1].get("history", [])
-            except CheckpointError as exc:
-                raise RunError(str(exc)) from exc
-            if not _is_curve(history[which]):  # the app plots it: a malformed one would fail inside a view
-                raise RunError(f"{which}.safetensors in {path} holds no valid loss curve")
-    metrics = run.read_json("metrics.json") if run.exists("metrics.json") else {}
-    clusters = None
-    if run.exists(CLUSTERS):
-        clusters = run.load_ids(CLUSTERS, rows=n, below=MAX_CLUSTERS)
-    elif labels is None and embeddings.keys() & {"ssl", "pixels"}:  # made before clusters.npy: the same k-means
-        clusters = cluster_ids(embeddings, config.seed)
-    curves = {}
-    if run.exists("transfer.json"):
-        try:
-            curves = check_transfer(run.read_json("transfer.json"), names)
-        except ValueError as exc:
-            raise RunError(f"transfer.json in {path} is not valid: {exc}") from exc
-    return LoadedRun(run, config, recipe, data_root, paths, np.asarray(labels) if labels is not None else None,
-                     class_names, embeddings, projections, metrics, history, load_history(run, n), clusters,
-                     curves)
+    embeddings = run.embeddings(names, n)
+    history = {which: curve for which in SPACES if (curve := run.loss_curve(which)) is not None}
+    clusters = run.read_clusters(n, below=MAX_CLUSTERS)
+    if clusters is None and stored.labels is None and embeddings.keys() & {"ssl", "pixels"}:
+        clusters = cluster_ids(embeddings, settings.config.seed)  # made before clusters were stored: the same k-means
+    return LoadedRun(run, settings.config, settings.recipe, settings.data_root, stored.paths, stored.labels,
+                     stored.class_names, embeddings, run.projections(names, PROJECTIONS, n), run.read_metrics(),
+                     history, run.read_map_history(n), clusters, run.read_transfer(names))

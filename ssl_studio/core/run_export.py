@@ -20,7 +20,7 @@ from .coloring import Coloring
 from .data import LoadProgress
 from .export import write_embeddings
 from .fiftyone_export import write_fiftyone
-from .pipeline import LoadedRun, open_run, read_split
+from .pipeline import LoadedRun, open_run
 from .projector_export import write_projector
 from .reopen import open_run_with_images
 from .runs import RunError
@@ -98,7 +98,7 @@ def _groups(loaded: LoadedRun) -> list[str]:
 
 def _splits(loaded: LoadedRun) -> list[str]:
     """"train" or "test" (held out) per image; every image trains in a run without a split (unlabeled)."""
-    split = read_split(loaded.run, len(loaded.paths))
+    split = loaded.run.read_split(len(loaded.paths))
     names = np.full(len(loaded.paths), "train", dtype=object)
     names[np.asarray(split.get("test", []), dtype=np.int64)] = "test"
     return names.tolist()

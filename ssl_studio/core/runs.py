@@ -1,32 +1,106 @@
-"""A run folder on disk: everything one experiment produced, written atomically, read back with validation.
+"""The run folder: everything one experiment produced, and the one module that knows its files.
 
-Layout (the GUI and the command line write and read the same one):
-    config.json            data settings, training settings, augmentation recipe, versions
-    dataset.json           image paths (relative to the data root), labels, class names, skipped files
-    split.json             held-out evaluation split (indices into dataset.json)
-    ssl.safetensors        SSL checkpoint (+ .json sidecar); supervised.safetensors when the folder has labels
-    embeddings/<space>.npy projections/<space>_<pca|umap>.npy
-    clusters.npy           an unlabeled folder's k-means cluster per image, which colors its maps
-    metrics.json           accuracies and training figures; report.png: the maps side by side
+``FILES`` lists every file a run folder can hold, by name (a pattern for the per-space and per-model ones) and what
+it holds; the GUI and the command line write and read the same folder through ``RunFolder``'s typed readers and
+writers, each written atomically and each read back checked (a run folder is untrusted input: a tampered file is
+refused with a ``RunError`` naming it). No other module spells a file name of the folder
+(tests/core/test_runs.py reads every string of the package). ``read_summary`` reads only the settings and the metrics,
+no arrays, for a table of many runs.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import write_atomic, write_bytes_atomic, write_json_atomic
+from .augment import Recipe
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import TrainConfig
+from .map_history import MapHistory, MapSnapshot
+from .transfer import PROBES, STARTS
 
 FORMAT = "ssl_studio.run/1"
+
+CONFIG = "config.json"
+DATASET = "dataset.json"
+SPLIT = "split.json"
+METRICS = "metrics.json"
+TRANSFER = "transfer.json"
+IMPORTED = "spaces.json"
 CLUSTERS = "clusters.npy"
+MAP_HISTORY = "map_history.json"
+MAP_HISTORY_COORDS = "map_history.npy"
+REPORT = "report.png"
+EMBEDDING = "embeddings/{space}.npy"
+PROJECTION = "projections/{space}_{kind}.npy"
+IMPORTED_EMBEDDING = "imported/{space}.npy"
+CHECKPOINT = "{which}.safetensors"
+FINETUNE = "finetune_{start}_{percent:g}pct"  # a fine-tuning run's checkpoint name (``which`` in CHECKPOINT)
+
+FILES: dict[str, str] = {
+    CONFIG: "the run's format tag and version, data folder and resolution, training settings, augmentation recipe",
+    DATASET: "image paths (relative to the data folder), labels, class names, skipped files and why",
+    SPLIT: "the held-out evaluation split (image numbers), or the error saying why there is none",
+    METRICS: "per space kNN and linear-probe accuracy; images, classes, skipped; each model's training figures",
+    TRANSFER: "accuracy against the number of labels (probe curves per space, fine-tuning curves), or the error",
+    IMPORTED: "the spaces a person imported: name and title of each",
+    CLUSTERS: "an unlabeled folder's k-means cluster per image, which colors its maps",
+    MAP_HISTORY: "the map forming during SSL training: the subset's image numbers, each snapshot's step and kNN",
+    MAP_HISTORY_COORDS: "the snapshots' 2-D coordinates, one block of the subset's rows per snapshot",
+    REPORT: "the maps side by side, and the transfer curves under them once measured",
+    EMBEDDING: "a space's embedding, one row per image",
+    PROJECTION: "a space's map (kind: pca or umap), one 2-D point per image",
+    IMPORTED_EMBEDDING: "an imported space's embedding, in the run's image order",
+    CHECKPOINT: "a model's weights (ssl, supervised, fine-tuning runs), with its training metadata (+ .json sidecar)",
+}
+
+_SPACE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
 class RunError(Exception):
     """A run folder cannot be written or is not a valid SSL Studio run."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """config.json: what the run was made with."""
+
+    config: TrainConfig
+    recipe: Recipe
+    data_root: Path
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """dataset.json: the run's images, in the order of every array's rows."""
+
+    paths: list[str]
+    labels: np.ndarray | None
+    class_names: list[str]
+    skipped: list[dict]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a table of runs shows: the settings and the metrics, read without any array."""
+
+    path: Path
+    settings: Settings
+    metrics: dict
+
+
+def finetune_name(start: str, fraction: float) -> str:
+    """finetune_ssl_1pct, finetune_scratch_10pct, ...: a fine-tuning run's checkpoint name."""
+    return FINETUNE.format(start=start, percent=fraction * 100)
 
 
 class RunFolder:
@@ -40,8 +114,8 @@ class RunFolder:
         if path.exists() and not path.is_dir():
             raise RunError(f"{path} exists and is not a folder")
         try:
-            (path / "embeddings").mkdir(parents=True, exist_ok=True)
-            (path / "projections").mkdir(exist_ok=True)
+            for sub in (EMBEDDING, PROJECTION):
+                (path / sub).parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(path / ".write-test", b"")
             (path / ".write-test").unlink()
         except OSError as exc:
@@ -53,15 +127,203 @@ class RunFolder:
         run = cls(path)
         if not run.path.is_dir():
             raise RunError(f"{path} is not a folder")
-        config = run.read_json("config.json")
+        config = run.read_json(CONFIG)
         if config.get("format") != FORMAT:
-            raise RunError(f"{path} is not an SSL Studio run (config.json has no {FORMAT} format tag)")
+            raise RunError(f"{path} is not an SSL Studio run ({CONFIG} has no {FORMAT} format tag)")
         return run
 
-    def checkpoint(self, which: str) -> Path:
-        self._inside(f"{which}.safetensors")
-        return self.path / f"{which}.safetensors"
+    # --- settings and images ------------------------------------------------------------------------------------
+    def write_settings(self, data_root: Path, resolution: int, config: TrainConfig, recipe: Recipe,
+                       version: str) -> Path:
+        return self.write_json(CONFIG, {"format": FORMAT, "version": version,
+                                        "data": {"root": str(data_root), "resolution": resolution},
+                                        "train": config.to_dict(), "recipe": recipe.to_dict()})
 
+    def read_settings(self) -> Settings:
+        stored = self.read_json(CONFIG)
+        try:
+            return Settings(TrainConfig.from_dict(stored["train"]), Recipe.from_dict(stored["recipe"]),
+                            Path(stored["data"]["root"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunError(f"{CONFIG} in {self.path} is not valid: {exc}") from exc
+
+    def write_dataset(self, paths: list[str], labels: np.ndarray | None, class_names: list[str],
+                      skipped: Iterable[dict]) -> Path:
+        return self.write_json(DATASET, {"paths": paths, "labels": labels.tolist() if labels is not None else None,
+                                         "class_names": class_names, "skipped": list(skipped)})
+
+    def read_dataset(self) -> DatasetIndex:
+        """dataset.json, checked: paths, labels and class names that disagree would misplace every row."""
+        stored = self.read_json(DATASET)
+        paths, labels, class_names = stored.get("paths"), stored.get("labels"), stored.get("class_names")
+        skipped = stored.get("skipped", [])
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or \
+                not isinstance(class_names, list) or not isinstance(skipped, list) or \
+                (labels is not None and (not isinstance(labels, list) or len(labels) != len(paths) or not all(
+                    _whole(v) and 0 <= v < len(class_names) for v in labels))):
+            raise RunError(f"{DATASET} in {self.path} is not valid (paths, labels and class names disagree)")
+        return DatasetIndex(paths, np.asarray(labels) if labels is not None else None, class_names, skipped)
+
+    def write_split(self, split: dict) -> Path:
+        return self.write_json(SPLIT, split)
+
+    def read_split(self, n: int) -> dict:
+        """split.json, checked: indices that are not whole numbers in range would crash training or scoring."""
+        split = self.read_json(SPLIT)
+        if "train" in split and not all(isinstance(part, list) and all(_whole(i) and 0 <= i < n for i in part)
+                                        for part in (split["train"], split.get("test"))):
+            raise RunError(f"{SPLIT} in {self.path} is not valid (train and test must list image numbers "
+                           f"from 0 to {n - 1})")
+        return split
+
+    def held_out_split(self, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The evaluation split as (train, held-out) image numbers, or None when the run has none (an unlabeled
+        folder, a single class): what the Compare page colors by split and by kNN mistakes."""
+        split = self.read_split(n) if self.exists(SPLIT) else {}
+        if "train" not in split:
+            return None
+        return np.asarray(split["train"], dtype=np.int64), np.asarray(split["test"], dtype=np.int64)
+
+    # --- results ------------------------------------------------------------------------------------------------
+    def write_metrics(self, metrics: dict) -> Path:
+        return self.write_json(METRICS, metrics)
+
+    def read_metrics(self) -> dict:
+        """metrics.json, or {} before the comparison wrote it."""
+        metrics = self.read_json(METRICS) if self.exists(METRICS) else {}
+        if not isinstance(metrics.get("embeddings", {}), dict):
+            raise RunError(f"{METRICS} in {self.path} is not valid (its embeddings must map each space to scores)")
+        return metrics
+
+    def write_transfer(self, transfer: dict) -> Path:
+        return self.write_json(TRANSFER, transfer)
+
+    def read_transfer(self, spaces: Collection[str]) -> dict:
+        """transfer.json checked against the run's ``spaces``, or {} before the transfer stage wrote it."""
+        if not self.exists(TRANSFER):
+            return {}
+        try:
+            return check_transfer(self.read_json(TRANSFER), spaces)
+        except ValueError as exc:
+            raise RunError(f"{TRANSFER} in {self.path} is not valid: {exc}") from exc
+
+    def write_report(self, write) -> Path:
+        """report.png, drawn by ``write(tmp_path)`` and put in place atomically."""
+        return self.write_with(REPORT, write)
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / REPORT
+
+    @property
+    def transfer_path(self) -> Path:
+        return self.path / TRANSFER
+
+    # --- arrays -------------------------------------------------------------------------------------------------
+    def embedding_name(self, space: str) -> str:
+        return EMBEDDING.format(space=space)
+
+    def projection_name(self, space: str, kind: str) -> str:
+        return PROJECTION.format(space=space, kind=kind)
+
+    def save_embedding(self, space: str, x: np.ndarray) -> Path:
+        return self.save_array(self.embedding_name(space), x)
+
+    def embeddings(self, spaces: Iterable[str], n: int) -> dict[str, np.ndarray]:
+        """The stored embeddings of those ``spaces`` that have one, each checked to have ``n`` rows."""
+        return {space: self.load_array(self.embedding_name(space), rows=n) for space in spaces
+                if self.exists(self.embedding_name(space))}
+
+    def save_projection(self, space: str, kind: str, coords: np.ndarray) -> Path:
+        return self.save_array(self.projection_name(space, kind), coords)
+
+    def projections(self, spaces: Iterable[str], kinds: Iterable[str], n: int) -> dict[tuple[str, str], np.ndarray]:
+        """The stored maps, by (space, kind), each checked to be ``n`` points in 2-D."""
+        return {(space, kind): self.load_array(self.projection_name(space, kind), rows=n, cols=2)
+                for space in spaces for kind in kinds if self.exists(self.projection_name(space, kind))}
+
+    def save_clusters(self, ids: np.ndarray) -> Path:
+        return self.save_array(CLUSTERS, ids)
+
+    def read_clusters(self, n: int, below: int) -> np.ndarray | None:
+        """An unlabeled run's k-means cluster of each image, or None when it has none stored."""
+        return self.load_ids(CLUSTERS, rows=n, below=below) if self.exists(CLUSTERS) else None
+
+    # --- imported spaces ----------------------------------------------------------------------------------------
+    def read_imported(self, reserved: Collection[str]) -> list[tuple[str, str]]:
+        """(name, title) of each space a person imported; a name may not be one of ``reserved`` (built-in)."""
+        if not self.exists(IMPORTED):
+            return []
+        entries = self.read_json(IMPORTED).get("imported")
+        if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("name"), str) and _SPACE_NAME.fullmatch(e["name"])
+                and e["name"] not in reserved and isinstance(e.get("title"), str) for e in entries):
+            raise RunError(f"{IMPORTED} in {self.path} is not valid (a list of imported spaces, each with a "
+                           "lower-case name that is not a built-in space's, and a title)")
+        return [(e["name"], e["title"]) for e in entries]
+
+    def add_imported(self, name: str, title: str, x: np.ndarray, existing: list[tuple[str, str]]) -> None:
+        """Store an imported space's embedding, then list it after ``existing`` (read_imported's)."""
+        self.save_array(IMPORTED_EMBEDDING.format(space=name), x)
+        self.write_json(IMPORTED, {"imported": [{"name": s, "title": t} for s, t in [*existing, (name, title)]]})
+
+    def load_imported(self, name: str, n: int) -> np.ndarray:
+        return self.load_array(IMPORTED_EMBEDDING.format(space=name), rows=n)
+
+    # --- the map forming ----------------------------------------------------------------------------------------
+    def write_map_history(self, history: MapHistory) -> None:
+        if not history.snapshots:
+            return
+        self.save_array(MAP_HISTORY_COORDS, np.concatenate([s.coords for s in history.snapshots]))
+        self.write_json(MAP_HISTORY, {"indices": history.indices.tolist(),
+                                      "snapshots": [{"step": s.step, "seconds": round(s.seconds, 3), "knn": s.knn}
+                                                    for s in history.snapshots]})
+
+    def read_map_history(self, n_images: int) -> MapHistory | None:
+        """The run's map history, checked against its images; None when the run has none."""
+        if not self.exists(MAP_HISTORY):
+            return None
+        data = self.read_json(MAP_HISTORY)
+        indices, points = data.get("indices"), data.get("snapshots")
+        if not (isinstance(indices, list) and indices and all(_whole(i) and 0 <= i < n_images for i in indices)
+                and isinstance(points, list) and points and all(
+                isinstance(p, dict) and isinstance(p.get("step"), int) and isinstance(p.get("seconds"), (int, float))
+                and (p.get("knn") is None or isinstance(p.get("knn"), (int, float))) for p in points)):
+            raise RunError(f"{MAP_HISTORY} in {self.path} is not valid (image numbers from 0 to {n_images - 1} and "
+                           "a list of snapshots with step, seconds and knn)")
+        coords = self.load_array(MAP_HISTORY_COORDS, rows=len(indices) * len(points), cols=2)
+        coords = coords.reshape(len(points), len(indices), 2)
+        return MapHistory(np.asarray(indices), tuple(
+            MapSnapshot(p["step"], float(p["seconds"]), c, p["knn"]) for p, c in zip(points, coords)))
+
+    # --- checkpoints --------------------------------------------------------------------------------------------
+    def checkpoint(self, which: str) -> Path:
+        name = CHECKPOINT.format(which=which)
+        self._inside(name)
+        return self.path / name
+
+    def checkpoint_meta(self, which: str) -> dict | None:
+        """A model's training metadata (without its weights), or None when the run has no such checkpoint."""
+        path = self.checkpoint(which)
+        if not path.exists():
+            return None
+        try:
+            return load_checkpoint(path, with_tensors=False)[1]
+        except CheckpointError as exc:
+            raise RunError(str(exc)) from exc
+
+    def loss_curve(self, which: str) -> list | None:
+        """[[step, elapsed seconds, loss], ...] as the training loop recorded it, checked (the app plots it)."""
+        meta = self.checkpoint_meta(which)
+        if meta is None:
+            return None
+        history = meta.get("history", [])
+        if not (isinstance(history, list) and all(isinstance(point, list) and len(point) == 3 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in point) for point in history)):
+            raise RunError(f"{CHECKPOINT.format(which=which)} in {self.path} holds no valid loss curve")
+        return history
+
+    # --- generic, checked I/O -----------------------------------------------------------------------------------
     def exists(self, name: str) -> bool:
         return (self.path / name).is_file()
 
@@ -113,14 +375,8 @@ class RunFolder:
         except (OSError, ValueError) as exc:
             raise RunError(f"{name} in {self.path} is not a valid array file ({exc})") from exc
 
-    def embedding_name(self, space: str) -> str:
-        return f"embeddings/{space}.npy"
-
-    def projection_name(self, space: str, kind: str) -> str:
-        return f"projections/{space}_{kind}.npy"
-
     def write_with(self, name: str, write) -> Path:
-        """Write a file through ``write(tmp_path)`` atomically (used for report.png)."""
+        """Write a file through ``write(tmp_path)`` atomically."""
         return self._write(name, lambda: write_atomic(self.path / name, write))
 
     def _inside(self, name: str) -> Path:
@@ -140,4 +396,55 @@ class RunFolder:
 
 
 def is_run_folder(path: str | Path) -> bool:
-    return Path(path, "config.json").is_file() and os.access(Path(path, "config.json"), os.R_OK)
+    return Path(path, CONFIG).is_file() and os.access(Path(path, CONFIG), os.R_OK)
+
+
+def read_summary(path: str | Path) -> RunSummary:
+    """The settings and metrics of the run in ``path`` (two small JSON files, no arrays), checked like open_run."""
+    run = RunFolder.open(path)
+    return RunSummary(run.path, run.read_settings(), run.read_metrics())
+
+
+# --- transfer.json ----------------------------------------------------------------------------------------------
+
+
+def check_transfer(data: dict, spaces: Collection[str]) -> dict:
+    """Raise ValueError saying what is wrong unless ``data`` is transfer.json as the stage writes it."""
+    if "error" in data:
+        if not isinstance(data["error"], str):
+            raise ValueError("its error must be text")
+        return data
+    probe, tuned, titles = data.get("probe"), data.get("finetune"), data.get("titles", {})
+    if not isinstance(probe, dict) or not isinstance(tuned, dict):
+        raise ValueError("it needs a 'probe' and a 'finetune' object")
+    if not isinstance(titles, dict) or not all(isinstance(t, str) for t in titles.values()):
+        raise ValueError("its titles must map each space to a text")
+    for space, curves in probe.items():
+        if space not in spaces or not isinstance(curves, dict) or not set(curves) <= set(PROBES):
+            raise ValueError(f"probe {space!r} is not a space with kNN and linear curves")
+        for probe_name, points in curves.items():
+            _check_points(points, "std", f"the {space} {probe_name} curve")
+    for start, points in tuned.items():
+        if start not in STARTS:
+            raise ValueError(f"fine-tuning start {start!r} is not one of {', '.join(STARTS)}")
+        _check_points(points, "seconds", f"the fine-tuning curve from {start}")
+    return data
+
+
+def _check_points(points, extra: str, what: str) -> None:
+    if not isinstance(points, list):
+        raise ValueError(f"{what} must be a list of points")
+    for p in points:
+        ok = isinstance(p, dict) and all(_number(p.get(k)) for k in ("fraction", "top1", extra)) and \
+            _whole(p.get("labels"))
+        if not ok or not (0 < p["fraction"] <= 1 and 0 <= p["top1"] <= 1 and p["labels"] >= 1 and p[extra] >= 0):
+            raise ValueError(f"{what} has a point that is not {{fraction in (0, 1], labels >= 1, top1 in [0, 1], "
+                             f"{extra} >= 0}}: {p!r}"[:300])
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)

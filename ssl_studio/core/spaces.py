@@ -2,8 +2,8 @@
 
 A space is one entry of ``BUILT_IN`` (ARCHITECTURE.md, "Adding a space"): the pipeline embeds, scores, maps and
 stores every space whose ``compute`` returns an array, and the app draws one map for each. A run can also hold
-spaces a person brings, the embeddings of any model of theirs (``import_space``): listed in the run folder's
-spaces.json, they are scored, mapped and compared like the built-in ones.
+spaces a person brings, the embeddings of any model of theirs (``import_space``): listed in the run folder
+(core/runs.py), they are scored, mapped and compared like the built-in ones.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .config import TrainConfig
 from .data import ImageDataset
 from .embed import embed, pixel_features
 from .models import build_backbone
-from .runs import RunError, RunFolder
+from .runs import RunFolder
 from .train import TrainingError
 
 
@@ -35,7 +35,7 @@ class SpaceInputs:
 
 @dataclass(frozen=True)
 class Space:
-    name: str  # file names in the run folder, keys in metrics.json
+    name: str  # names its files in the run folder, its key in the metrics
     title: str
     short: str  # for a check box or a column heading
     compute: Callable[[SpaceInputs], np.ndarray | None]  # None: this run has no such space (no checkpoint)
@@ -97,25 +97,15 @@ SPACES = tuple(space.name for space in BUILT_IN)
 TITLES = {space.name: space.title for space in BUILT_IN}
 TRAINED_ON_LABELS = tuple(space.name for space in BUILT_IN if space.trained_on_labels)
 
-IMPORTED = "spaces.json"
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
-def _imported(file: str) -> Callable[[SpaceInputs], np.ndarray]:
-    return lambda inputs: inputs.run.load_array(file, rows=len(inputs.dataset))
+def _imported(name: str) -> Callable[[SpaceInputs], np.ndarray]:
+    return lambda inputs: inputs.run.load_imported(name, len(inputs.dataset))
 
 
 def imported_spaces(run: RunFolder) -> list[Space]:
-    """The spaces a person added to this run, checked (a tampered spaces.json is refused naming the file)."""
-    if not run.exists(IMPORTED):
-        return []
-    entries = run.read_json(IMPORTED).get("imported")
-    if not isinstance(entries, list) or not all(
-            isinstance(e, dict) and isinstance(e.get("name"), str) and _NAME.fullmatch(e["name"])
-            and e["name"] not in SPACES and isinstance(e.get("title"), str) for e in entries):
-        raise RunError(f"{IMPORTED} in {run.path} is not valid (a list of imported spaces, each with a lower-case "
-                       "name that is not a built-in space's, and a title)")
-    return [Space(e["name"], e["title"], e["title"], _imported(f"imported/{e['name']}.npy")) for e in entries]
+    """The spaces a person added to this run, checked (a tampered list is refused naming the file)."""
+    return [Space(name, title, title, _imported(name)) for name, title in run.read_imported(reserved=SPACES)]
 
 
 def run_spaces(run: RunFolder) -> tuple[Space, ...]:
@@ -128,7 +118,7 @@ def import_space(run: RunFolder, title: str, array: np.ndarray, run_paths: list[
     """Add the embeddings of another model as a space of this run.
 
     ``array`` holds one row per image, in the run's image order (``run_paths``), or in the order of
-    ``row_paths`` (image paths relative to the data folder, as dataset.json lists them), which is then matched.
+    ``row_paths`` (image paths relative to the data folder, as the run lists them), which is then matched.
     """
     array = np.asarray(array)
     if array.ndim != 2 or array.shape[1] < 1 or array.dtype.kind not in "fiu":
@@ -150,12 +140,10 @@ def import_space(run: RunFolder, title: str, array: np.ndarray, run_paths: list[
     elif len(array) != len(run_paths):
         raise ValueError(f"the embeddings have {len(array)} rows but the run has {len(run_paths)} images; give "
                          "one row per image in the run's order, or a CSV of the rows' image paths")
-    existing = imported_spaces(run)
-    name = _unique_name(title, {s.name for s in existing} | set(SPACES))
-    run.save_array(f"imported/{name}.npy", array)
-    entries = [{"name": s.name, "title": s.title} for s in existing] + [{"name": name, "title": title}]
-    run.write_json(IMPORTED, {"imported": entries})
-    return Space(name, title, title, _imported(f"imported/{name}.npy"))
+    existing = run.read_imported(reserved=SPACES)
+    name = _unique_name(title, {name for name, _ in existing} | set(SPACES))
+    run.add_imported(name, title, array, existing)
+    return Space(name, title, title, _imported(name))
 
 
 def read_embedding_file(path: str | Path) -> tuple[np.ndarray, list[str] | None]:

@@ -200,11 +200,6 @@ def _point(fraction: float, labels: int, top1: float, std: float, **more) -> dic
 # --- fine-tuning ------------------------------------------------------------------------------------------------
 
 
-def checkpoint_name(start: str, fraction: float) -> str:
-    """finetune_ssl_1pct, finetune_scratch_10pct, ... (the run folder's name for a fine-tuning checkpoint)."""
-    return f"finetune_{start}_{fraction * 100:g}pct"
-
-
 def finetune_config(run_config: TrainConfig, settings: TransferConfig, k: int, labels: int) -> TrainConfig:
     """The run's settings, as the supervised method with the k-th fine-tuning fraction's budget on ``labels``."""
     seconds, epochs = settings.budget_of(k, labels, run_config.batch_size)
@@ -264,47 +259,6 @@ def classify_top1(method, images: torch.Tensor, labels: torch.Tensor) -> float:
     with torch.inference_mode():
         predicted = head(features).argmax(dim=1)
     return float((predicted == labels.cpu()).float().mean())
-
-
-# --- transfer.json ----------------------------------------------------------------------------------------------
-
-
-def check_transfer(data: dict, spaces) -> dict:
-    """Raise ValueError saying what is wrong unless ``data`` is transfer.json as the stage writes it."""
-    if "error" in data:
-        if not isinstance(data["error"], str):
-            raise ValueError("its error must be text")
-        return data
-    probe, tuned, titles = data.get("probe"), data.get("finetune"), data.get("titles", {})
-    if not isinstance(probe, dict) or not isinstance(tuned, dict):
-        raise ValueError("it needs a 'probe' and a 'finetune' object")
-    if not isinstance(titles, dict) or not all(isinstance(t, str) for t in titles.values()):
-        raise ValueError("its titles must map each space to a text")
-    for space, curves in probe.items():
-        if space not in spaces or not isinstance(curves, dict) or not set(curves) <= set(PROBES):
-            raise ValueError(f"probe {space!r} is not a space with kNN and linear curves")
-        for probe_name, points in curves.items():
-            _check_points(points, "std", f"the {space} {probe_name} curve")
-    for start, points in tuned.items():
-        if start not in STARTS:
-            raise ValueError(f"fine-tuning start {start!r} is not one of {', '.join(STARTS)}")
-        _check_points(points, "seconds", f"the fine-tuning curve from {start}")
-    return data
-
-
-def _check_points(points, extra: str, what: str) -> None:
-    if not isinstance(points, list):
-        raise ValueError(f"{what} must be a list of points")
-    for p in points:
-        ok = isinstance(p, dict) and all(_number(p.get(k)) for k in ("fraction", "top1", extra)) and \
-            isinstance(p.get("labels"), int) and not isinstance(p.get("labels"), bool)
-        if not ok or not (0 < p["fraction"] <= 1 and 0 <= p["top1"] <= 1 and p["labels"] >= 1 and p[extra] >= 0):
-            raise ValueError(f"{what} has a point that is not {{fraction in (0, 1], labels >= 1, top1 in [0, 1], "
-                             f"{extra} >= 0}}: {p!r}"[:300])
-
-
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def best_probe(curves: dict, fraction: float) -> tuple[float, str] | None:

@@ -26,6 +26,7 @@ from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.pipeline import (StageStarted, TrainEvent, TransferFinished, TransferPlanned, TransferPoint,
                                       transfer)
 from ssl_studio.core.report import CURVE_COLORS
+from ssl_studio.core import runs
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.spaces import TITLES, TRAINED_ON_LABELS
 from ssl_studio.core.train import TrainProgress
@@ -145,7 +146,7 @@ class TransferPage(Page):
 
     def _build_results(self) -> QWidget:
         self.start_button = QPushButton("Run transfer", objectName="primary",
-                                        toolTip="Measure the curves again on this run (replaces transfer.json)")
+                                        toolTip=f"Measure the curves again on this run (replaces {runs.TRANSFER})")
         self.start_button.clicked.connect(lambda: self.start())
         self.resume_button = QPushButton("Resume", toolTip="Continue from the fine-tuning checkpoints")
         self.resume_button.clicked.connect(lambda: self.start(resume=True))
@@ -335,7 +336,7 @@ class TransferPage(Page):
             self.status.setText("No transfer stage for this folder.")
             self._update_reading()
         else:
-            self.status.setText("Done. The curves are saved in transfer.json and report.png.")
+            self.status.setText(f"Done. The curves are saved in {runs.TRANSFER} and {runs.REPORT}.")
             self._redraw()
         if self.run is not None:
             self.transferFinished.emit(self.run)

@@ -9,7 +9,7 @@ import pytest
 from ssl_studio.core.coloring import (MAX_CLUSTERS, OPACITY, Coloring, cluster_ids, crowding, draw_order,
                                      knn_mistakes)
 from ssl_studio.core.evaluate import kmeans_labels
-from ssl_studio.core.pipeline import ClustersReady, ProjectionReady, held_out_split, open_run
+from ssl_studio.core.pipeline import ClustersReady, ProjectionReady, open_run
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.runs import CLUSTERS, RunError
 
@@ -133,7 +133,7 @@ def test_the_knn_mistakes_are_those_the_score_counts(finished_runs):
     run = RunFolder.open(finished_runs[0]["labeled"][1])
     loaded = open_run(run.path)
     metrics = loaded.metrics["embeddings"]
-    train, test = held_out_split(run, len(loaded.paths))
+    train, test = run.held_out_split(len(loaded.paths))
     assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == len(loaded.paths)
     found = dict(knn_mistakes(loaded.embeddings, loaded.labels, train, test))
     assert set(found) == set(loaded.embeddings)
@@ -145,7 +145,7 @@ def test_the_knn_mistakes_are_those_the_score_counts(finished_runs):
         wrong = np.flatnonzero(coloring.ids == 2)
         assert set(coloring.draw_order()[len(loaded.paths) - len(wrong):]) == set(wrong)  # drawn on top
     assert any(c.counts()[2] for c in found.values())  # some space gets some wrong, so the counts were checked
-    assert held_out_split(RunFolder.open(finished_runs[0]["unlabeled"][1]), 24) is None
+    assert RunFolder.open(finished_runs[0]["unlabeled"][1]).held_out_split(24) is None
 
 
 def test_a_kNN_mistake_is_a_held_out_image_voted_into_another_class():

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from ssl_studio.core.config import TrainConfig
-from ssl_studio.core.map_history import JSON, MapRecorder, choose_subset, load_history
+from ssl_studio.core.map_history import MapRecorder, choose_subset
 from ssl_studio.core.models import build_backbone
 from ssl_studio.core.pipeline import MapSnapshot, open_run, run_pipeline
-from ssl_studio.core.runs import RunError, RunFolder
+from ssl_studio.core.runs import MAP_HISTORY, RunError, RunFolder
 from ssl_studio.core.samples import make_shapes
 
 CPU = torch.device("cpu")
@@ -56,22 +56,22 @@ def test_a_tampered_map_history_is_refused_naming_the_file(tmp_path):
     data = make_shapes(tmp_path / "shapes", per_class=6, size=16)
     config = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
     list(run_pipeline(data, tmp_path / "run", config, use_umap=False, skip=("transfer",)))
-    path = tmp_path / "run" / JSON
+    path = tmp_path / "run" / MAP_HISTORY
     stored = json.loads(path.read_text())
     path.write_text(json.dumps({**stored, "indices": [999]}))
     with pytest.raises(RunError, match="map_history.json .* is not valid"):
-        load_history(RunFolder.open(tmp_path / "run"), 48)
+        RunFolder.open(tmp_path / "run").read_map_history(48)
 
 
 def test_a_resumed_training_continues_the_history(tmp_path):
     data = make_shapes(tmp_path / "shapes", per_class=6, size=16)
     config = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
     list(run_pipeline(data, tmp_path / "run", config, use_umap=False, skip=("transfer",)))
-    before = load_history(RunFolder.open(tmp_path / "run"), 48)
+    before = RunFolder.open(tmp_path / "run").read_map_history(48)
     recorder = MapRecorder(images(48), None, {}, seed=99, device=CPU, resumed=before)
     assert np.array_equal(recorder.indices, before.indices)  # the same images, not a new seed's
     assert not recorder.due(before.snapshots[-1].seconds + 1.0)
     recorder.take(build_backbone("small-cnn"), step=100, seconds=before.snapshots[-1].seconds + 5)
-    recorder.save(RunFolder.open(tmp_path / "run"))
-    after = load_history(RunFolder.open(tmp_path / "run"), 48)
+    RunFolder.open(tmp_path / "run").write_map_history(recorder.history)
+    after = RunFolder.open(tmp_path / "run").read_map_history(48)
     assert [s.step for s in after.snapshots] == [s.step for s in before.snapshots] + [100]

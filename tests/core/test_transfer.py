@@ -13,11 +13,11 @@ from ssl_studio.core.evaluate import knn_top1, linear_probe_top1
 from ssl_studio.core.models import build_backbone
 from ssl_studio.core.pipeline import (TrainEvent, TransferFinished, TransferPlanned, TransferPoint, open_run,
                                       run_pipeline, transfer)
-from ssl_studio.core.runs import RunError
+from ssl_studio.core.runs import RunError, check_transfer, finetune_name
 from ssl_studio.core.samples import make_shapes
 from ssl_studio.core.spaces import SPACES, TITLES
 from ssl_studio.core.train import TrainProgress
-from ssl_studio.core.transfer import (TransferConfig, check_transfer, checkpoint_name, finetune_method,
+from ssl_studio.core.transfer import (TransferConfig, finetune_method,
                                       label_subset, labels_per_class, mean_std, probe_points, reading, repeats_for)
 
 CONFIG = TrainConfig(epochs=1, time_budget=None, batch_size=8, resolution=16, device="cpu")
@@ -114,7 +114,7 @@ def test_fine_tuning_from_scratch_starts_from_the_ssl_runs_initial_weights_with_
 
 def test_transfer_settings_are_checked_and_round_trip():
     assert TransferConfig.from_dict(json.loads(json.dumps(FAST.to_dict()))) == FAST
-    assert checkpoint_name("ssl", 0.01) == "finetune_ssl_1pct" and checkpoint_name("scratch", 0.1) == \
+    assert finetune_name("ssl", 0.01) == "finetune_ssl_1pct" and finetune_name("scratch", 0.1) == \
         "finetune_scratch_10pct"
     for bad, words in (({"fractions": (0.0,)}, "between 0 and 1"), ({"fractions": (1.5,)}, "between 0 and 1"),
                        ({"finetune_budget": (10.0, 10.0, 10.0)}, "one per fine-tuning fraction"),

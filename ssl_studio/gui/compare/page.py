@@ -19,9 +19,9 @@ from superqt import QElidingLabel
 
 from ssl_studio.core.coloring import Coloring
 from ssl_studio.core.data import ImageDataset
-from ssl_studio.core.map_history import MapHistory, load_history
+from ssl_studio.core.map_history import MapHistory
 from ssl_studio.core.pipeline import (ClustersReady, LoadedRun, PipelineFinished, ProjectionReady, SpaceReady,
-                                      StageStarted, compare, compare_imported, held_out_split)
+                                      StageStarted, compare, compare_imported)
 from ssl_studio.core.project import UmapProgress
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.spaces import BUILT_IN, Space, import_space, read_embedding_file, run_spaces
@@ -173,7 +173,7 @@ class ComparePage(Page):
         if labels is not None:
             classes = Coloring.by_class(labels, class_names)
             self.linked.set_coloring(classes)
-            self.color_by.reset(classes, held_out_split(run, len(paths)))
+            self.color_by.reset(classes, run.held_out_split(len(paths)))
         for box in self.show_boxes.values():
             box.setEnabled(True)
         for space in self.grid.maps:
@@ -350,7 +350,7 @@ class ComparePage(Page):
             self.status.setText("Done.")
         self._update_space_boxes()
         if self.run is not None:
-            self._show_history(load_history(self.run, len(self.linked.paths)))
+            self._show_history(self.run.read_map_history(len(self.linked.paths)))
             self.comparisonFinished.emit(self.run)
 
     def _on_failed(self, exc: Exception) -> None:
