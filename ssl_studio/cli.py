@@ -19,8 +19,9 @@ from .core import distributed
 from .core.config import TrainConfig, resolve_device
 from .core.data import DataError, LoadProgress, iter_load
 from .core.methods import method_class, method_names
-from .core.pipeline import (PipelineFinished, SpaceReady, StageStarted, TrainEvent, TransferFinished,
-                            TransferPlanned, TransferPoint, run_pipeline, run_transfer)
+from .core.events import (PipelineFinished, SpaceReady, StageStarted, TrainEvent, TransferFinished, TransferPlanned,
+                          TransferPoint)
+from .core.pipeline import run_pipeline, run_transfer
 from .core.run_export import FORMATS, ExportProgress, export_run
 from .core.runs import RunError
 from .core.schema import described_fields, field_types, info

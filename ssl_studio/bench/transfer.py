@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.data import load_folder
-from ssl_studio.core.pipeline import StageStarted, TransferPoint, run_pipeline, transfer
+from ssl_studio.core.events import StageStarted, TransferPoint
+from ssl_studio.core.pipeline import run_pipeline, transfer
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.samples import SHAPES, make_shapes
 from ssl_studio.core.transfer import TransferConfig

@@ -4,7 +4,8 @@
 
 The command line drives them all through ``run_pipeline``; the app runs ``train_models`` (the train stage),
 ``compare`` (embed to report) and ``transfer`` (accuracy against the number of labels) as three background jobs.
-All write and read the same run folder (runs.py), so a run made in one opens in the other. A new stage is one entry of ``STAGES`` (ARCHITECTURE.md, "Adding a stage").
+All write and read the same run folder (runs.py), so a run made in one opens in the other; what each stage yields is
+in events.py. A new stage is one entry of ``STAGES`` (ARCHITECTURE.md, "Adding a stage").
 """
 
 from __future__ import annotations
@@ -24,78 +25,16 @@ from .coloring import MAX_CLUSTERS, Coloring, cluster_ids
 from .config import TrainConfig, resolve_device
 from .data import ImageDataset, LoadProgress, iter_load
 from .evaluate import evaluate_space, split_indices
+from .events import (ClustersReady, PipelineFinished, ProjectionReady, SpaceReady, StageStarted, TrainEvent,
+                     TrainingPlanned, TransferFinished, TransferPlanned, TransferPoint)
 from .map_history import MapHistory, MapRecorder, MapSnapshot
 from .methods import build_method, default_recipe
 from .project import PROJECTIONS, UmapProgress, iter_umap_2d, pca_2d
 from .report import render_report
 from .runs import RunError, RunFolder, finetune_name
 from .spaces import SPACES, TITLES, TRAINED_ON_LABELS, SpaceInputs, load_backbone, run_spaces
-from .train import TrainFinished, TrainingError, TrainProgress, train
+from .train import TrainingError, TrainProgress, train
 from .transfer import STARTS, TransferConfig, finetune, finetune_config, label_subset, probe_points
-
-
-@dataclass(frozen=True)
-class StageStarted:
-    name: str  # load, a model's name (ssl, supervised), embed, score, color, project, report
-    text: str
-
-
-@dataclass(frozen=True)
-class TrainingPlanned:
-    models: tuple[str, ...]  # what the train stage trains, in order: "ssl", then "supervised" when it can
-
-
-@dataclass(frozen=True)
-class TrainEvent:
-    which: str  # the model: "ssl" or "supervised"
-    event: TrainProgress | TrainFinished
-
-
-@dataclass(frozen=True)
-class SpaceReady:
-    space: str
-    embedding: np.ndarray
-    metrics: dict | None
-
-
-@dataclass(frozen=True)
-class ClustersReady:
-    """An unlabeled folder's k-means cluster per image (what its maps are colored by), before the maps."""
-
-    ids: np.ndarray
-
-
-@dataclass(frozen=True)
-class ProjectionReady:
-    space: str
-    kind: str  # "pca" or "umap"
-    coords: np.ndarray
-
-
-@dataclass(frozen=True)
-class PipelineFinished:
-    run: RunFolder
-    metrics: dict
-
-
-@dataclass(frozen=True)
-class TransferPlanned:
-    probes: int  # probe points to compute (spaces x label fractions), for a progress bar
-    finetunes: tuple[str, ...]  # the fine-tuning runs, by checkpoint name, in order
-
-
-@dataclass(frozen=True)
-class TransferPoint:
-    kind: str  # "probe" or "finetune"
-    curve: str  # the space (a probe point) or where fine-tuning started, "ssl" or "scratch"
-    probe: str  # "knn" or "linear"; "finetune" for a fine-tuning point
-    point: dict  # as the run folder stores it: fraction, labels, top1, and std (probe) or seconds (fine-tuning)
-
-
-@dataclass(frozen=True)
-class TransferFinished:
-    run: RunFolder
-    transfer: dict  # what the run folder stores: the curves, or {"error": why there are none}
 
 
 @dataclass

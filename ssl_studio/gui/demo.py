@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
 from ssl_studio.core import demo
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
-from ssl_studio.core.pipeline import StageStarted
+from ssl_studio.core.events import StageStarted
 from ssl_studio.core.transfer import TransferConfig
 
 from .train_page import format_seconds

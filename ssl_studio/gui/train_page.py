@@ -19,7 +19,8 @@ from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig, available_devices
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.methods import method_class, method_names
-from ssl_studio.core.pipeline import StageStarted, TrainEvent, TrainingPlanned, prepare_run, train_models
+from ssl_studio.core.events import StageStarted, TrainEvent, TrainingPlanned
+from ssl_studio.core.pipeline import prepare_run, train_models
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.spaces import TITLES
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress

@@ -23,8 +23,8 @@ from superqt import QElidingLabel
 from ssl_studio.core.atomic import write_atomic
 from ssl_studio.core.coloring import PALETTE
 from ssl_studio.core.data import ImageDataset
-from ssl_studio.core.pipeline import (StageStarted, TrainEvent, TransferFinished, TransferPlanned, TransferPoint,
-                                      transfer)
+from ssl_studio.core.events import StageStarted, TrainEvent, TransferFinished, TransferPlanned, TransferPoint
+from ssl_studio.core.pipeline import transfer
 from ssl_studio.core.report import CURVE_COLORS
 from ssl_studio.core import runs
 from ssl_studio.core.runs import RunFolder

@@ -9,7 +9,8 @@ import pytest
 from ssl_studio.core.coloring import (MAX_CLUSTERS, OPACITY, Coloring, cluster_ids, crowding, draw_order,
                                      knn_mistakes)
 from ssl_studio.core.evaluate import kmeans_labels
-from ssl_studio.core.pipeline import ClustersReady, ProjectionReady, open_run
+from ssl_studio.core.events import ClustersReady, ProjectionReady
+from ssl_studio.core.pipeline import open_run
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.runs import CLUSTERS, RunError
 

@@ -9,7 +9,8 @@ import torch
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.map_history import MapRecorder, choose_subset
 from ssl_studio.core.models import build_backbone
-from ssl_studio.core.pipeline import MapSnapshot, open_run, run_pipeline
+from ssl_studio.core.map_history import MapSnapshot
+from ssl_studio.core.pipeline import open_run, run_pipeline
 from ssl_studio.core.runs import MAP_HISTORY, RunError, RunFolder
 from ssl_studio.core.samples import make_shapes
 

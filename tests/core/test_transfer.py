@@ -11,8 +11,8 @@ from ssl_studio.core.cancel import CancelToken, Cancelled
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.evaluate import knn_top1, linear_probe_top1
 from ssl_studio.core.models import build_backbone
-from ssl_studio.core.pipeline import (TrainEvent, TransferFinished, TransferPlanned, TransferPoint, open_run,
-                                      run_pipeline, transfer)
+from ssl_studio.core.events import TrainEvent, TransferFinished, TransferPlanned, TransferPoint
+from ssl_studio.core.pipeline import open_run, run_pipeline, transfer
 from ssl_studio.core.runs import RunError, check_transfer, finetune_name
 from ssl_studio.core.samples import make_shapes
 from ssl_studio.core.spaces import SPACES, TITLES

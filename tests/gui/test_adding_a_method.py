@@ -9,7 +9,8 @@ import pytest
 from ssl_studio import cli
 from ssl_studio.core import methods
 from ssl_studio.core.config import TrainConfig
-from ssl_studio.core.pipeline import PipelineFinished, open_run, run_pipeline
+from ssl_studio.core.events import PipelineFinished
+from ssl_studio.core.pipeline import open_run, run_pipeline
 
 TOY = textwrap.dedent('''
     """Mean-colour prediction: a toy pretext task, the whole of a method in one file."""

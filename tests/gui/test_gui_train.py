@@ -108,7 +108,7 @@ def test_number_formatting():
 
 def test_the_next_model_does_not_start_under_the_last_ones_figures(window, drive, tiny_folder):
     """When SSL's last progress and the baseline's start arrive in one batch, the bar restarts for the baseline."""
-    from ssl_studio.core.pipeline import StageStarted, TrainEvent
+    from ssl_studio.core.events import StageStarted, TrainEvent
     from ssl_studio.core.train import TrainProgress
 
     drive.open_folder(window, tiny_folder)

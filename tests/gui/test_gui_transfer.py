@@ -8,7 +8,7 @@ import threading
 from PIL import Image
 from PySide6.QtCore import QPointF
 
-from ssl_studio.core.pipeline import TransferPlanned, TransferPoint
+from ssl_studio.core.events import TransferPlanned, TransferPoint
 from ssl_studio.core.transfer import TransferConfig
 
 SPACES = ("ssl", "supervised", "untrained", "pixels")

@@ -26,8 +26,8 @@ from ssl_studio.core.checkpoint import load_checkpoint
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.data import LoadProgress
 from ssl_studio.core.methods import simclr
-from ssl_studio.core.pipeline import (PipelineFinished, ProjectionReady, StageStarted, TrainEvent, open_run,
-                                      run_pipeline)
+from ssl_studio.core.events import PipelineFinished, ProjectionReady, StageStarted, TrainEvent
+from ssl_studio.core.pipeline import open_run, run_pipeline
 from ssl_studio.core.runs import RunError
 from ssl_studio.core.train import TrainFinished, TrainProgress
 

@@ -13,7 +13,8 @@ import torch
 from ssl_studio.cli import main
 from ssl_studio.core.checkpoint import load_checkpoint, save_checkpoint
 from ssl_studio.core.config import TrainConfig
-from ssl_studio.core.pipeline import TransferFinished, open_run, run_pipeline
+from ssl_studio.core.events import TransferFinished
+from ssl_studio.core.pipeline import open_run, run_pipeline
 from ssl_studio.core.runs import RunError
 from ssl_studio.core.transfer import TransferConfig
 

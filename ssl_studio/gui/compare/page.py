@@ -20,8 +20,8 @@ from superqt import QElidingLabel
 from ssl_studio.core.coloring import Coloring
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.map_history import MapHistory
-from ssl_studio.core.pipeline import (ClustersReady, LoadedRun, PipelineFinished, ProjectionReady, SpaceReady,
-                                      StageStarted, compare, compare_imported)
+from ssl_studio.core.events import ClustersReady, PipelineFinished, ProjectionReady, SpaceReady, StageStarted
+from ssl_studio.core.pipeline import LoadedRun, compare, compare_imported
 from ssl_studio.core.project import UmapProgress
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.spaces import BUILT_IN, Space, import_space, read_embedding_file, run_spaces
