@@ -72,6 +72,14 @@ class TransferPoint:
     probe: str  # "knn" or "linear"; "finetune" for a fine-tuning point
     point: dict  # as the run folder stores it: fraction, labels, top1, and std (probe) or seconds (fine-tuning)
 
+    def add_to(self, transfer: dict) -> None:
+        """Put the point on its curve in ``transfer`` (the curves as the run folder stores them): the transfer
+        stage and the Transfer page, which draws them as they come, fill theirs the same way."""
+        if self.kind == "probe":
+            transfer.setdefault("probe", {}).setdefault(self.curve, {}).setdefault(self.probe, []).append(self.point)
+        else:
+            transfer.setdefault("finetune", {}).setdefault(self.curve, []).append(self.point)
+
 
 @dataclass(frozen=True)
 class TransferFinished:

@@ -32,7 +32,7 @@ from .methods import build_method, default_recipe
 from .project import PROJECTIONS, UmapProgress, iter_umap_2d, pca_2d
 from .report import render_report
 from .runs import RunError, RunFolder, finetune_name
-from .spaces import SPACES, TITLES, TRAINED_ON_LABELS, SpaceInputs, load_backbone, run_spaces
+from .spaces import SPACES, TITLES, SpaceInputs, load_backbone, run_spaces
 from .train import TrainingError, TrainProgress, train
 from .transfer import STARTS, TransferConfig, finetune, finetune_config, label_subset, probe_points
 
@@ -279,8 +279,9 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
             exp.cancel.raise_if_cancelled()
             for probe, point in probe_points(x, labels, train_idx, test_idx, fraction, seed=seed,
                                              repeats=settings.repeats, scored=scored.get(space)).items():
-                result["probe"].setdefault(space, {}).setdefault(probe, []).append(point)
-                yield TransferPoint("probe", space, probe, point)
+                event = TransferPoint("probe", space, probe, point)
+                event.add_to(result)
+                yield event
     ssl_backbone = load_backbone(run, "ssl", exp.config.backbone).state_dict() if "ssl" in starts else None
     images, label_tensor = dataset.images, dataset.labels
     for k, fraction, start in plan:
@@ -295,8 +296,9 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
         point = yield from _as_train_events(name, events)
         if point is None:  # cancelled: the checkpoint stays, and resuming continues it
             exp.cancel.raise_if_cancelled()
-        result["finetune"].setdefault(start, []).append(point)
-        yield TransferPoint("finetune", start, "finetune", point)
+        event = TransferPoint("finetune", start, "finetune", point)
+        event.add_to(result)
+        yield event
     run.write_transfer(result)
     _report_with_curves(exp, result, scored)
     yield TransferFinished(run, result)
@@ -315,17 +317,14 @@ def _as_train_events(which: str, events: Iterator):
 def _report_with_curves(exp: Experiment, transfer: dict, scored: dict) -> None:
     """report.png again, the transfer curves under the maps (the maps from disk when another job drew them)."""
     run, n = exp.run, len(exp.dataset)
-    spaces = run_spaces(run)
+    spaces = {s.name: s for s in run_spaces(run)}
     # UMAP over PCA where there are both: PROJECTIONS lists them in that order, and the later key wins.
-    maps = exp.maps or {space: coords for (space, _), coords in
-                        run.projections([s.name for s in spaces], PROJECTIONS, n).items()}
+    maps = exp.maps or {space: coords for (space, _), coords in run.projections(spaces, PROJECTIONS, n).items()}
     if not maps:
         return
-    names = {s.name: s.title for s in spaces}
-    titles = {s: _title(names[s], scored.get(s)) for s in maps}
-    curves = {s: t + (" (all labels)" if s in TRAINED_ON_LABELS else "") for s, t in names.items()}
+    titles = {s: _title(spaces[s].title, scored.get(s)) for s in maps}
     run.write_report(lambda tmp: render_report(tmp, maps, exp.labels, exp.dataset.class_names, titles,
-                                                           transfer=transfer, curve_titles=curves))
+                                               transfer=transfer, spaces=spaces))
 
 
 STAGES: tuple[Stage, ...] = (

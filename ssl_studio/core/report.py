@@ -13,10 +13,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import write_atomic
 from .coloring import PALETTE, draw_order
+from .spaces import FINETUNED, Space
 
-# A curve's color: its space's, or for fine-tuning where it started (SSL weights: the SSL space's blue).
-CURVE_COLORS = {"ssl": PALETTE[0], "supervised": PALETTE[1], "untrained": PALETTE[7], "pixels": PALETTE[2],
-                "scratch": PALETTE[3]}
+# The transfer charts, as report.png and the Transfer page title them.
+CHART_TITLES = {"linear": "Linear probe on frozen features", "knn": "kNN on frozen features",
+                "finetune": "Fine-tuning the whole network"}
 
 PANEL = 360  # side of one map, in output pixels
 CHART_HEIGHT = 260  # one transfer chart, axes included
@@ -30,13 +31,13 @@ _DOT_ALPHA = 200  # overlapping dots stay readable as density
 
 
 def render_report(path, maps: dict, labels, class_names, titles: dict, note: str | None = None,
-                  transfer: dict | None = None, curve_titles: dict | None = None) -> Path:
+                  transfer: dict | None = None, spaces: dict[str, Space] | None = None) -> Path:
     """Write a PNG: one square panel per space (in ``maps`` order), a legend and an optional note.
 
     ``labels`` (N,) index ``class_names`` and pick colors from ``PALETTE``; None draws every point in
     one color without a legend. ``titles`` maps a space to its heading (a missing one shows the
-    space's name). ``transfer`` (transfer.json's curves) adds a row of charts under the maps, their lines
-    named by ``curve_titles``. The file is written atomically.
+    space's name). ``transfer`` (the run's transfer curves) adds a row of charts under the maps, each space's
+    line named and colored as ``spaces`` describes it. The file is written atomically.
     """
     if not maps:
         raise ValueError("a report needs at least one map")
@@ -55,7 +56,7 @@ def render_report(path, maps: dict, labels, class_names, titles: dict, note: str
     title_height = max(len(lines) for lines in title_lines) * _line_height(title_font)
     legend = _legend_rows(class_names, text_font, width - 2 * PAD) if labels is not None else []
     note_lines = _wrap(note, text_font, width - 2 * PAD) if note else []
-    charts = _charts(transfer, curve_titles or {}) if transfer else []
+    charts = _charts(transfer, spaces or {}) if transfer else []
     chart_block = (_line_height(title_font) + CHART_HEIGHT + 3 * _line_height(text_font) + PAD) if charts else 0
     height = (
         PAD + title_height + _TITLE_GAP + PANEL + PAD
@@ -115,21 +116,22 @@ def _panel(draw: ImageDraw.ImageDraw, left: int, top: int, coords: np.ndarray, l
         draw.ellipse((x - r, y - r, x + r, y + r), fill=colors[j])
 
 
-def _charts(transfer: dict, names: dict) -> list[tuple[str, list]]:
+def _charts(transfer: dict, spaces: dict[str, Space]) -> list[tuple[str, list]]:
     """(title, [(name, color, [(labels, top1, spread), ...]), ...]) for each chart the curves make."""
     charts = []
     probe = transfer.get("probe") or {}
-    for key, title in (("linear", "Linear probe on frozen features"), ("knn", "kNN on frozen features")):
-        series = [(names.get(space, space), CURVE_COLORS.get(space, PALETTE[i % len(PALETTE)]),
+    for key in ("linear", "knn"):
+        series = [(spaces[space].curve_title if space in spaces else space,
+                   spaces[space].color if space in spaces else _MUTED,
                    [(p["labels"], p["top1"], p["std"]) for p in curves[key]])
-                  for i, (space, curves) in enumerate(probe.items()) if curves.get(key)]
+                  for space, curves in probe.items() if curves.get(key)]
         if series:
-            charts.append((title, series))
+            charts.append((CHART_TITLES[key], series))
     tuned = transfer.get("finetune") or {}
-    series = [(f"Fine-tuned {'from SSL' if start == 'ssl' else 'from scratch'}", CURVE_COLORS.get(start, _INK),
-               [(p["labels"], p["top1"], 0.0) for p in points]) for start, points in tuned.items() if points]
+    series = [(FINETUNED[start].title, FINETUNED[start].color, [(p["labels"], p["top1"], 0.0) for p in points])
+              for start, points in tuned.items() if points]
     if series:
-        charts.append(("Fine-tuning the whole network", series))
+        charts.append((CHART_TITLES["finetune"], series))
     return charts
 
 

@@ -1,4 +1,5 @@
-"""The embedding spaces compared side by side: each knows how it is computed and what it is called.
+"""The embedding spaces compared side by side: each knows how it is computed and how it is shown (its titles and
+its color, which report.png, the pages and the command line all take from here).
 
 A space is one entry of ``BUILT_IN`` (ARCHITECTURE.md, "Adding a space"): the pipeline embeds, scores, maps and
 stores every space whose ``compute`` returns an array, and the app draws one map for each. A run can also hold
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, load_state_into
+from .coloring import PALETTE
 from .config import TrainConfig
 from .data import ImageDataset
 from .embed import embed, pixel_features
@@ -40,6 +42,20 @@ class Space:
     short: str  # for a check box or a column heading
     compute: Callable[[SpaceInputs], np.ndarray | None]  # None: this run has no such space (no checkpoint)
     trained_on_labels: bool = False  # its features saw every training label: no few-label figure (core/transfer.py)
+    color: str = "#555555"  # its curves, on the Train and Transfer pages and in report.png
+
+    @property
+    def curve_title(self) -> str:
+        """Its name on a transfer chart: a space that saw every label is a reference there, not a few-label result."""
+        return self.title + (" (all labels)" if self.trained_on_labels else "")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """How a fine-tuning curve is shown (a space's own curves show as the space does)."""
+
+    title: str
+    color: str
 
 
 def load_backbone(run: RunFolder, which: str, backbone_name: str) -> torch.nn.Module:
@@ -88,14 +104,19 @@ def pixels(inputs: SpaceInputs) -> np.ndarray:
 
 
 BUILT_IN: tuple[Space, ...] = (
-    Space("ssl", "Self-supervised", "SSL", trained("ssl")),
-    Space("supervised", "Supervised", "Supervised", trained("supervised"), trained_on_labels=True),
-    Space("untrained", "Untrained network", "Untrained", untrained),
-    Space("pixels", "Raw pixels", "Pixels", pixels),
+    Space("ssl", "Self-supervised", "SSL", trained("ssl"), color=PALETTE[0]),
+    Space("supervised", "Supervised", "Supervised", trained("supervised"), trained_on_labels=True, color=PALETTE[1]),
+    Space("untrained", "Untrained network", "Untrained", untrained, color=PALETTE[7]),
+    Space("pixels", "Raw pixels", "Pixels", pixels, color=PALETTE[2]),
 )
 SPACES = tuple(space.name for space in BUILT_IN)
 TITLES = {space.name: space.title for space in BUILT_IN}
+COLORS = {space.name: space.color for space in BUILT_IN}
 TRAINED_ON_LABELS = tuple(space.name for space in BUILT_IN if space.trained_on_labels)
+# Where fine-tuning started (core/transfer.py's STARTS): the SSL weights keep the SSL space's color.
+FINETUNED = {"ssl": Curve("Fine-tuned from SSL", COLORS["ssl"]),
+             "scratch": Curve("Fine-tuned from scratch", PALETTE[3])}
+_IMPORTED_COLORS = [c for c in PALETTE if c not in {*COLORS.values(), *(curve.color for curve in FINETUNED.values())}]
 
 
 
@@ -105,7 +126,8 @@ def _imported(name: str) -> Callable[[SpaceInputs], np.ndarray]:
 
 def imported_spaces(run: RunFolder) -> list[Space]:
     """The spaces a person added to this run, checked (a tampered list is refused naming the file)."""
-    return [Space(name, title, title, _imported(name)) for name, title in run.read_imported(reserved=SPACES)]
+    return [Space(name, title, title, _imported(name), color=_IMPORTED_COLORS[k % len(_IMPORTED_COLORS)])
+            for k, (name, title) in enumerate(run.read_imported(reserved=SPACES))]
 
 
 def run_spaces(run: RunFolder) -> tuple[Space, ...]:
@@ -143,7 +165,7 @@ def import_space(run: RunFolder, title: str, array: np.ndarray, run_paths: list[
     existing = run.read_imported(reserved=SPACES)
     name = _unique_name(title, {name for name, _ in existing} | set(SPACES))
     run.add_imported(name, title, array, existing)
-    return Space(name, title, title, _imported(name))
+    return imported_spaces(run)[-1]
 
 
 def read_embedding_file(path: str | Path) -> tuple[np.ndarray, list[str] | None]:

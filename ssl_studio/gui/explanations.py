@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QWidget
 
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.methods import Method
-from ssl_studio.core.report import CURVE_COLORS
+from ssl_studio.core.spaces import COLORS
 
 from .colors import class_color
 from .images import to_pixmap
@@ -353,8 +353,8 @@ TRANSFER = (
 class TransferCurvesFigure(QWidget):
     """Two made-up curves on a log axis of labels: SSL's features high from the first labels, raw pixels low."""
 
-    CURVES = ((CURVE_COLORS["ssl"], "self-supervised", (0.52, 0.66, 0.78, 0.84)),
-              (CURVE_COLORS["pixels"], "raw pixels", (0.16, 0.22, 0.30, 0.34)))
+    CURVES = ((COLORS["ssl"], "self-supervised", (0.52, 0.66, 0.78, 0.84)),
+              (COLORS["pixels"], "raw pixels", (0.16, 0.22, 0.30, 0.34)))
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)

@@ -22,7 +22,7 @@ from ssl_studio.core.methods import method_class, method_names
 from ssl_studio.core.events import StageStarted, TrainEvent, TrainingPlanned
 from ssl_studio.core.pipeline import prepare_run, train_models
 from ssl_studio.core.runs import RunFolder
-from ssl_studio.core.spaces import TITLES
+from ssl_studio.core.spaces import COLORS, TITLES
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
 
 from . import settings
@@ -32,7 +32,6 @@ from .picture_strip import PictureStrip
 from .setting_controls import SettingControls
 from .widgets import NextButton, shown
 
-CURVE_COLORS = {"ssl": "#1f77b4", "supervised": "#ff7f0e"}
 # The page redraws twice a second while training, and its loss plot has no grid (pyqtgraph replays the grid with
 # each axis at every redraw): a redraw is Python on the GUI thread, which training's own Python waits on (the GIL).
 # Measured in one run, the page shown against hidden: 4 redraws/s with a grid cost training 15 % of its views/s,
@@ -403,7 +402,7 @@ class TrainPage(Page):
             return
         if which not in self._curves:
             self._curves[which] = self.plot.plot(name=TITLES.get(which, which),
-                                                 pen=pg.mkPen(CURVE_COLORS.get(which, "#555"), width=2))
+                                                 pen=pg.mkPen(COLORS[which], width=2))
         xy = np.asarray(points, dtype=np.float64)
         self._curves[which].setData(xy[:, 0], xy[:, 1])
 

@@ -21,14 +21,13 @@ from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, Q
 from superqt import QElidingLabel
 
 from ssl_studio.core.atomic import write_atomic
-from ssl_studio.core.coloring import PALETTE
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.events import StageStarted, TrainEvent, TransferFinished, TransferPlanned, TransferPoint
 from ssl_studio.core.pipeline import transfer
-from ssl_studio.core.report import CURVE_COLORS
+from ssl_studio.core.report import CHART_TITLES
 from ssl_studio.core import runs
 from ssl_studio.core.runs import RunFolder
-from ssl_studio.core.spaces import TITLES, TRAINED_ON_LABELS
+from ssl_studio.core.spaces import FINETUNED, TITLES, TRAINED_ON_LABELS, Space, run_spaces
 from ssl_studio.core.train import TrainProgress
 from ssl_studio.core.transfer import TransferConfig, reading
 
@@ -36,14 +35,6 @@ from .explanations import TRANSFER, TransferCurvesFigure
 from .export import save_png, save_svg
 from .page import Page, error_text
 from .widgets import shown
-
-PROBE_TITLES = {"linear": "Linear probe", "knn": "kNN"}
-FINETUNE_TITLES = {"ssl": "Fine-tuned from SSL", "scratch": "Fine-tuned from scratch"}
-
-
-def curve_title(space: str, titles: dict[str, str]) -> str:
-    return titles.get(space, space) + (" (all labels)" if space in TRAINED_ON_LABELS else "")
-
 
 def point_text(title: str, point: dict, classes: int | None) -> str:
     """The exact figures of one point, for its tooltip and the hover line."""
@@ -132,7 +123,8 @@ class TransferPage(Page):
                                          "from scratch.", parent)
         self.run: RunFolder | None = None
         self.dataset: ImageDataset | None = None
-        self.data: dict = {}  # transfer.json as it fills in
+        self.data: dict = {}  # the run's transfer curves as they fill in
+        self.spaces: dict[str, Space] = {}  # the run's, by name: how each curve is titled and colored
         self.settings = TransferConfig()  # what start() measures
         self._planned = 0
         self._done = 0
@@ -180,7 +172,7 @@ class TransferPage(Page):
         self.charts = pg.GraphicsLayoutWidget()
         self.charts.setBackground("w")
         self.probe_plot = CurvePlot("Frozen features", self._show_hover)
-        self.finetune_plot = CurvePlot("Fine-tuning the whole network", self._show_hover)
+        self.finetune_plot = CurvePlot(CHART_TITLES["finetune"], self._show_hover)
         self.charts.addItem(self.probe_plot, 0, 0)
         self.charts.addItem(self.finetune_plot, 0, 1)
         self.charts.ci.layout.setColumnStretchFactor(0, 3)
@@ -204,7 +196,7 @@ class TransferPage(Page):
         """Forget the curves (new data was opened)."""
         self.cancel()
         self.run = self.dataset = None
-        self.data = {}
+        self.data, self.spaces = {}, {}
         self.probe_plot.reset()
         self.finetune_plot.reset()
         self.banner.hide()
@@ -256,7 +248,7 @@ class TransferPage(Page):
         self._update_enabled()
 
     def _reset_curves(self) -> None:
-        self.data = {"probe": {}, "finetune": {}}
+        self.data, self.spaces = {}, {}
         self._planned = self._done = 0
         self.probe_plot.reset()
         self.finetune_plot.reset()
@@ -273,12 +265,9 @@ class TransferPage(Page):
                 self.progress.setRange(0, 1000)
             elif isinstance(event, TransferPoint):
                 self._done += 1
-                if event.kind == "probe":
-                    self.data["probe"].setdefault(event.curve, {}).setdefault(event.probe, []).append(event.point)
-                    probes_changed = True
-                else:
-                    self.data["finetune"].setdefault(event.curve, []).append(event.point)
-                    tuned_changed = True
+                event.add_to(self.data)
+                probes_changed |= event.kind == "probe"
+                tuned_changed |= event.kind != "probe"
             elif isinstance(event, TrainEvent) and isinstance(event.event, TrainProgress):
                 latest = event.event
             elif isinstance(event, TransferFinished):
@@ -297,21 +286,21 @@ class TransferPage(Page):
 
     def _draw_probes(self) -> None:
         probe = "linear" if self.linear.isChecked() else "knn"
-        self.probe_plot.setTitle(f"{PROBE_TITLES[probe]} on frozen features")
+        self.probe_plot.setTitle(CHART_TITLES[probe])
         self.probe_plot.reset()
-        titles = self._titles()
-        for k, (space, curves) in enumerate(self.data.get("probe", {}).items()):
-            if curves.get(probe):
-                self.probe_plot.set_curve(space, curve_title(space, titles),
-                                          CURVE_COLORS.get(space, PALETTE[k % len(PALETTE)]), curves[probe],
-                                          self.data.get("classes"))
+        curves = {space: points for space, c in self.data.get("probe", {}).items() if (points := c.get(probe))}
+        if curves.keys() - self.spaces.keys() and self.run is not None:  # a space imported since: read them again
+            self.spaces = {space.name: space for space in run_spaces(self.run)}
+        for space, points in curves.items():
+            self.probe_plot.set_curve(space, self.spaces[space].curve_title, self.spaces[space].color, points,
+                                      self.data.get("classes"))
         if self.probe_plot.series:
             self.probe_plot.fit_x()
         self._update_reading()
 
     def _draw_finetune(self) -> None:
         for start, points in self.data.get("finetune", {}).items():
-            self.finetune_plot.set_curve(start, FINETUNE_TITLES[start], CURVE_COLORS[start], points,
+            self.finetune_plot.set_curve(start, FINETUNED[start].title, FINETUNED[start].color, points,
                                          self.data.get("classes"))
         if self.finetune_plot.series:
             self.finetune_plot.fit_x()

@@ -74,3 +74,17 @@ def test_report_overwrites_and_writes_png_whatever_the_suffix(tmp_path):
 def test_report_needs_a_map(tmp_path):
     with pytest.raises(ValueError, match="a report needs at least one map"):
         render_report(tmp_path / "r.png", {}, None, [], {})
+
+
+def test_the_transfer_charts_draw_each_curve_as_its_space_describes_it(tmp_path):
+    from ssl_studio.core.spaces import FINETUNED, Space
+
+    coords, _ = two_class_maps()
+    point = {"fraction": 0.5, "labels": 10, "top1": 0.5, "std": 0.0, "seconds": 1.0}
+    curves = {"probe": {"mine": {"linear": [point, {**point, "labels": 20, "top1": 0.9}]}},
+              "finetune": {"scratch": [point, {**point, "labels": 20, "top1": 0.7}]}}
+    mine = Space("mine", "Mine", "Mine", lambda inputs: None, color="#00c8c8")
+    path = render_report(tmp_path / "r.png", {"ssl": coords}, None, [], {}, transfer=curves, spaces={"mine": mine})
+    charts = np.asarray(Image.open(path).convert("RGB"))[PAD + PANEL + 40:]  # under the map
+    assert has_color(charts, mine.color) and has_color(charts, FINETUNED["scratch"].color)
+    assert not has_color(charts, PALETTE[0])  # the map's dots stay above

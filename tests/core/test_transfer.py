@@ -295,3 +295,15 @@ def test_unlabeled_and_one_class_folders_say_why_there_is_no_transfer_stage(shap
                                                        in error)
     assert json.loads((tmp_path / "run" / "transfer.json").read_text()) == {"error": error}
     assert open_run(tmp_path / "run").transfer == {"error": error}
+
+
+def test_each_point_goes_on_its_curve_as_the_run_folder_stores_them():
+    low = {"fraction": 0.1, "labels": 2, "top1": 0.5, "std": 0.1}
+    full = {"fraction": 1.0, "labels": 20, "top1": 0.8, "std": 0.0}
+    tuned = {"fraction": 0.1, "labels": 2, "top1": 0.4, "seconds": 1.5}
+    curves = {}
+    for event in (TransferPoint("probe", "ssl", "knn", low), TransferPoint("probe", "pixels", "linear", low),
+                  TransferPoint("probe", "ssl", "knn", full), TransferPoint("finetune", "scratch", "finetune", tuned)):
+        event.add_to(curves)
+    assert curves == {"probe": {"ssl": {"knn": [low, full]}, "pixels": {"linear": [low]}},
+                      "finetune": {"scratch": [tuned]}}

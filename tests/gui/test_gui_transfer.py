@@ -132,3 +132,19 @@ def test_an_unlabeled_folder_says_why_there_is_no_transfer_stage(window, drive, 
         window.train.start_button.click()
     assert "No transfer stage: unlabeled folder" in window.transfer.reading.text()
     assert not window.transfer.probe_plot.series and not window.transfer.can_export()
+
+
+def test_each_curve_is_titled_and_colored_as_its_space_describes_it(window, drive, tiny_run):
+    from ssl_studio.core.runs import RunFolder
+    from ssl_studio.core.spaces import FINETUNED, run_spaces
+
+    drive.open_run(window, tiny_run)
+    page = window.transfer
+    spaces = {space.name: space for space in run_spaces(RunFolder.open(tiny_run))}
+    drawn = {key: (line.name(), line.opts["pen"].color().name()) for key, (line, _, _) in
+             page.probe_plot.series.items()}
+    assert drawn == {name: (spaces[name].curve_title, spaces[name].color) for name in SPACES}
+    assert drawn["supervised"][0] == "Supervised (all labels)"  # it saw every label: a reference curve
+    tuned = {key: (line.name(), line.opts["pen"].color().name()) for key, (line, _, _) in
+             page.finetune_plot.series.items()}
+    assert tuned == {start: (curve.title, curve.color) for start, curve in FINETUNED.items()}
