@@ -60,11 +60,12 @@ def big_map(qtbot, painted, labels):
 
 
 def pixels(m) -> np.ndarray:
-    """The map's viewport as drawn, (H, W, 3) uint8."""
+    """The map's viewport as drawn, (H, W, 3) uint8: a copy, since a view of constBits() reads the QImage's memory
+    after the image is freed (the allocator's bookkeeping then shows as stray top-left pixels)."""
     image = m.plot.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
     row = image.bytesPerLine()
     return np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), row)[:, :image.width() * 3] \
-        .reshape(image.height(), image.width(), 3)
+        .reshape(image.height(), image.width(), 3).copy()
 
 
 def share_of(image: np.ndarray, color: str, tolerance: int = 40) -> float:
