@@ -15,7 +15,7 @@ from ssl_studio.core.events import TrainEvent, TransferFinished, TransferPlanned
 from ssl_studio.core.pipeline import open_run, run_pipeline, transfer
 from ssl_studio.core.runs import RunError, check_transfer, finetune_name
 from ssl_studio.core.samples import make_shapes
-from ssl_studio.core.spaces import SPACES, TITLES
+from ssl_studio.core.spaces import SPACES, TITLES, load_backbone
 from ssl_studio.core.train import TrainProgress
 from ssl_studio.core.transfer import (TransferConfig, finetune_method,
                                       label_subset, labels_per_class, mean_std, probe_points, reading, repeats_for)
@@ -94,6 +94,18 @@ def test_one_label_per_class_is_enough_for_knn_on_well_separated_classes():
     train_idx, test_idx = np.arange(0, 120, 2), np.arange(1, 120, 2)
     points = probe_points(x, y, train_idx, test_idx, 0.01, repeats=4)
     assert points["knn"] == {"fraction": 0.01, "labels": 4, "top1": 1.0, "std": 0.0, "repeats": 4}
+
+
+def test_a_probe_point_below_every_label_is_scored_on_the_held_out_images_only():
+    # Each class's training images are one and the same vector, so every subset teaches the same thing; of the 4
+    # held-out images one of class 0 lies on class 1's vector. Both probes must get 3 of 4 right, each subset
+    # alike: 0.75, std 0 (scored on its own labeled subset instead, either probe would reach 1.0).
+    e0, e1 = [1.0, 0.0], [0.0, 1.0]
+    x = np.array([e0] * 10 + [e1] * 10 + [e0, e1, e1, e1], dtype=np.float32)
+    y = np.array([0] * 10 + [1] * 10 + [0, 0, 1, 1])
+    points = probe_points(x, y, np.arange(20), np.arange(20, 24), 0.1, repeats=3)
+    for probe in ("knn", "linear"):
+        assert points[probe] == {"fraction": 0.1, "labels": 2, "top1": 0.75, "std": 0.0, "repeats": 3}
 
 
 # --- fine-tuning and settings -----------------------------------------------------------------------------------
@@ -241,6 +253,70 @@ def test_the_stage_writes_a_valid_transfer_json_and_the_curves_into_the_report(c
     assert len(np.unique(labels)) == saved["classes"] == 8
     assert open_run(run.path).transfer == saved
     assert Image.open(run.path / "report.png").height > height_before
+
+
+def cosine_knn_top1(train_x, train_y, test_x, test_y, k=20, temperature=0.07):
+    """The protocol's kNN written out in numpy: cosine similarity, the k nearest vote with exp(sim / T)."""
+    a = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
+    b = test_x / np.linalg.norm(test_x, axis=1, keepdims=True)
+    sims = b @ a.T
+    right = 0
+    for row, truth in zip(sims, test_y):
+        nearest = np.argsort(-row, kind="stable")[:min(k, len(a))]
+        votes = {}
+        for j in nearest:
+            votes[train_y[j]] = votes.get(train_y[j], 0.0) + np.exp((row[j] - row[nearest[0]]) / temperature)
+        right += max(votes, key=votes.get) == truth
+    return right / len(test_y)
+
+
+def test_probe_points_below_every_label_match_a_kNN_and_a_logistic_regression_written_here(compared, run):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    settings = TransferConfig(fractions=(0.25,), repeats=2, finetune_fractions=(0.1,), finetune_steps=(1,))
+    saved = list(transfer(compared[1], run, settings))[-1].transfer
+    split = run.read_json("split.json")
+    labels = np.asarray(run.read_json("dataset.json")["labels"])
+    train_idx, test_idx = np.asarray(split["train"]), np.asarray(split["test"])
+    x = run.embeddings(["ssl"], len(labels))["ssl"]
+    subset = label_subset(labels, train_idx, 0.25, seed=CONFIG.seed)  # one draw: 0.25 is above SMALL_FRACTION
+    assert len(subset) < len(train_idx)
+    knn = cosine_knn_top1(x[subset], labels[subset], x[test_idx], labels[test_idx])
+    scaler = StandardScaler().fit(x[subset])
+    logistic = LogisticRegression(C=1.0, max_iter=1000, random_state=CONFIG.seed).fit(scaler.transform(x[subset]),
+                                                                                     labels[subset])
+    linear = float(np.mean(logistic.predict(scaler.transform(x[test_idx])) == labels[test_idx]))
+    (knn_point,), (linear_point,) = saved["probe"]["ssl"]["knn"], saved["probe"]["ssl"]["linear"]
+    assert (knn_point["labels"], knn_point["repeats"]) == (len(subset), 1)
+    assert knn_point["top1"] == pytest.approx(knn, abs=1e-6) and linear_point["top1"] == pytest.approx(linear, abs=1e-6)
+
+
+def test_fine_tuning_starts_from_the_ssl_weights_or_the_seeds_and_is_scored_on_the_held_out_images(compared, run):
+    from ssl_studio.core.checkpoint import load_checkpoint
+
+    dataset = compared[1]
+    # The smallest learning rate allowed: two steps move a weight by about 2e-6, so each fine-tuned backbone still
+    # holds the weights it began from, to 1e-5 (the SSL run moved them far more).
+    settings = TransferConfig(fractions=(1.0,), finetune_fractions=(0.5,), finetune_steps=(2,), finetune_lr=1e-6)
+    saved = list(transfer(dataset, run, settings))[-1].transfer
+    torch.manual_seed(CONFIG.seed)
+    seeds = build_backbone(CONFIG.backbone).state_dict()  # the weights the SSL run itself started from
+    ssl = load_backbone(run, "ssl", CONFIG.backbone).state_dict()
+    test_idx = torch.as_tensor(run.read_json("split.json")["test"])
+    for start, began in (("ssl", ssl), ("scratch", seeds)):
+        name = f"finetune_{start}_50pct"
+        tuned = load_backbone(run, name, CONFIG.backbone)
+        for key, value in tuned.named_parameters():
+            assert torch.allclose(value, began[key], atol=1e-5), (start, key)
+        # Its score, recomputed: the fine-tuned backbone and head on the held-out images, nothing else.
+        tensors = load_checkpoint(run.checkpoint(name))[0]
+        with torch.no_grad():
+            features = tuned.eval()(dataset.images[test_idx].float() / 255)
+            predicted = (features @ tensors["model.head.weight"].T + tensors["model.head.bias"]).argmax(1)
+        right = (predicted == dataset.labels[test_idx]).double().mean().item()
+        assert saved["finetune"][start][0]["top1"] == pytest.approx(right, abs=1e-6)
+    assert max((ssl[k] - seeds[k]).abs().max().item() for k, _ in tuned.named_parameters()) > 1e-3  # they differ
 
 
 def test_open_run_refuses_a_tampered_transfer_json_naming_the_file(run):
