@@ -10,6 +10,7 @@ from PIL import Image
 
 from ssl_studio.cli import main
 from ssl_studio.core.cancel import CancelToken, Cancelled
+from ssl_studio.core.data import load_folder
 from ssl_studio.core.pipeline import open_run
 from ssl_studio.core.projector_export import CONFIG
 from ssl_studio.core.run_export import ExportProgress, export_run
@@ -34,14 +35,19 @@ def test_projector_export_has_every_space_the_images_classes_and_split(finished_
     test = set(json.loads((run_dir / "split.json").read_text())["test"])
     assert [m[2] for m in meta[1:]] == ["test" if i in test else "train" for i in range(n)]
     # The sprite sheet is made of the run's images, read again from its data folder: a square grid, row by row.
-    side = int(np.ceil(np.sqrt(n)))
-    assert Image.open(out / "sprite.png").size == (side * loaded.config.resolution,) * 2
+    side, cell = int(np.ceil(np.sqrt(n))), loaded.config.resolution
+    sheet = np.asarray(Image.open(out / "sprite.png").convert("RGB"))
+    assert sheet.shape == (side * cell, side * cell, 3)
+    decoded = load_folder(data, cell)
+    assert decoded.paths == loaded.paths
+    for i in range(n):
+        tile = sheet[(i // side) * cell:(i // side + 1) * cell, (i % side) * cell:(i % side + 1) * cell]
+        np.testing.assert_array_equal(tile, decoded.images[i].permute(1, 2, 0).numpy(), err_msg=loaded.paths[i])
 
 
 def test_projector_config_is_read_by_tensorboard(finished_runs, tmp_path):
-    projector = pytest.importorskip("tensorboard.plugins.projector.projector_config_pb2",
-                                    reason="TensorBoard is not installed (pip install tensorboard)")
     from google.protobuf import text_format
+    from tensorboard.plugins.projector import projector_config_pb2 as projector
 
     out = tmp_path / "projector"
     assert main(["export", str(finished_runs[0]["labeled"][1]), "--format", "projector", str(out)]) == 0
@@ -63,6 +69,22 @@ def test_fiftyone_export_copies_the_images_with_each_spaces_embeddings_and_map(f
     for space in info["spaces"]:  # this run has PCA maps only: they are the points
         np.testing.assert_array_equal(np.load(out / "embeddings" / f"{space}.npy"), loaded.embeddings[space])
         np.testing.assert_array_equal(np.load(out / "points" / f"{space}.npy"), loaded.projections[(space, "pca")])
+
+
+def test_fiftyone_points_are_the_umap_map_where_the_run_has_one_beside_pca(finished_runs, tmp_path):
+    from ssl_studio.core.runs import RunFolder
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_runs[0]["labeled"][1], run_dir)
+    run = RunFolder.open(run_dir)
+    loaded = open_run(run_dir)
+    umap = {}
+    for space in loaded.embeddings:  # a UMAP map beside the PCA one, as the project stage names it
+        umap[space] = (loaded.projections[(space, "pca")][:, ::-1] * 3 + 1).astype(np.float32)
+        run.save_projection(space, "umap", umap[space])
+    assert main(["export", str(run_dir), "--format", "fiftyone", str(tmp_path / "out")]) == 0
+    for space in loaded.embeddings:
+        np.testing.assert_array_equal(np.load(tmp_path / "out" / "points" / f"{space}.npy"), umap[space])
 
 
 def test_csv_export_of_an_unlabeled_run_names_each_images_cluster(finished_runs, tmp_path):

@@ -1,6 +1,7 @@
 """Exports other tools open: TensorBoard's Embedding Projector folder and a FiftyOne-ready folder."""
 
 import ast
+import json
 import sys
 import types
 
@@ -35,23 +36,57 @@ def test_projector_folder(tmp_path):
     assert len(rows) == 5 and np.allclose([float(v) for v in rows[0].split("\t")], embeddings()["ssl"][0], atol=1e-5)
     meta = (tmp_path / "metadata.tsv").read_text().splitlines()
     assert meta[0] == "path\tclass\tsplit" and meta[4] == "star/d name.png\tstar\ttrain"  # a tab in a name
-    assert Image.open(tmp_path / "sprite.png").size == (3 * 8, 3 * 8)  # 5 images: a 3 x 3 grid of 8 px
+    sheet = np.asarray(Image.open(tmp_path / "sprite.png"))
+    assert sheet.shape == (3 * 8, 3 * 8, 3)  # 5 images: a 3 x 3 grid of 8 px, filled row by row, the rest black
+    assert_sprite_holds(sheet, images, cell=8, side=3)
     text = (tmp_path / CONFIG).read_text()
     assert text.count("embeddings {") == 2 and 'tensor_path: "ssl/tensors.tsv"' in text
 
 
+def assert_sprite_holds(sheet: np.ndarray, images: torch.Tensor, cell: int, side: int) -> None:
+    """Image i is the tile at row i // side, column i % side, pixel for pixel; the cells after the last are black."""
+    for i in range(side * side):
+        tile = sheet[(i // side) * cell:(i // side + 1) * cell, (i % side) * cell:(i % side + 1) * cell]
+        expected = images[i].permute(1, 2, 0).numpy() if i < len(images) else np.zeros_like(tile)
+        np.testing.assert_array_equal(tile, expected, err_msg=f"tile {i}")
+
+
 def test_tensorboard_reads_the_projector_config(tmp_path):
-    projector = pytest.importorskip("tensorboard.plugins.projector.projector_config_pb2",
-                                    reason="TensorBoard is not installed (pip install tensorboard)")
+    import io
+
     from google.protobuf import text_format
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.projector import projector_config_pb2
+    from tensorboard.plugins.projector.projector_plugin import ProjectorPlugin
+    from werkzeug.test import Client
 
     images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
-    list(write_projector(tmp_path, embeddings(), PATHS, ["a"] * 5, ["train"] * 5, images))
-    config = text_format.Parse((tmp_path / CONFIG).read_text(), projector.ProjectorConfig())
+    emb = embeddings()
+    list(write_projector(tmp_path, emb, PATHS, ["a"] * 5, ["train"] * 5, images))
+    config = text_format.Parse((tmp_path / CONFIG).read_text(), projector_config_pb2.ProjectorConfig())
     assert [e.tensor_name for e in config.embeddings] == ["ssl", "pixels"]
     for entry in config.embeddings:
         assert (tmp_path / entry.tensor_path).is_file() and (tmp_path / entry.metadata_path).is_file()
         assert (tmp_path / entry.sprite.image_path).is_file() and list(entry.sprite.single_image_dim) == [8, 8]
+    # What `tensorboard --logdir` serves its Projector tab: TensorBoard's own plugin, asked over its HTTP routes.
+    routes = ProjectorPlugin(base_plugin.TBContext(logdir=str(tmp_path))).get_plugin_apps()
+
+    def get(route, **query):
+        response = Client(routes[route]).get(route, query_string=query)
+        assert response.status_code == 200, (route, response.data[:200])
+        return response.data
+
+    assert json.loads(get("/runs")) == ["."]
+    info = json.loads(get("/info", run="."))
+    assert [(e["tensorName"], e["tensorShape"]) for e in info["embeddings"]] == [("ssl", [5, 4]), ("pixels", [5, 3])]
+    for space, x in emb.items():
+        served = np.frombuffer(get("/tensor", run=".", name=space), dtype=np.float32).reshape(x.shape)
+        np.testing.assert_allclose(served, x, rtol=1e-5)  # written with 6 significant digits
+        rows = get("/metadata", run=".", name=space).decode().splitlines()
+        assert rows[0] == "path\tclass\tsplit" and [r.split("\t")[0] for r in rows[1:]] == [p.replace("\t", " ")
+                                                                                            for p in PATHS]
+        sheet = np.asarray(Image.open(io.BytesIO(get("/sprite_image", run=".", name=space))).convert("RGB"))
+        assert_sprite_holds(sheet, images, cell=8, side=3)
 
 
 @pytest.fixture
