@@ -42,6 +42,43 @@ def test_snapshots_line_up_with_the_one_before():
     assert 0.0 <= first.knn <= 1.0
 
 
+class Lookup(torch.nn.Module):
+    """A "backbone" whose embedding of image i is row i of a table (image i carries i in its first pixel)."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("table", torch.as_tensor(table, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.table[(x[:, 0, 0, 0] * 255).round().long()]
+
+
+def test_a_map_whose_axes_swapped_is_turned_back_onto_the_one_before():
+    # Two components of different spread, then the same points with the spreads swapped: PCA's first axis becomes
+    # the second, so the raw second map is the first one turned a quarter (or mirrored). Orthogonal Procrustes
+    # (R = U V^T from the SVD of raw^T first) turns it back: R is a swap of the axes, up to signs.
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(40, 2))
+    a, b = np.linalg.qr(m - m.mean(axis=0))[0].T  # centred and orthonormal: the spreads alone rank the axes
+    pictures = torch.zeros((40, 3, 4, 4), dtype=torch.uint8)
+    pictures[:, 0, 0, 0] = torch.arange(40, dtype=torch.uint8)
+    recorder = MapRecorder(pictures, None, {}, seed=0, device=CPU, every_s=0.0)
+    first = recorder.take(Lookup(np.stack([3 * a, 2 * b, 0 * a], axis=1)), step=1, seconds=0.0).coords
+    second = recorder.take(Lookup(np.stack([2 * a, 3 * b, 0 * a], axis=1)), step=2, seconds=1.0).coords
+    # The second map by hand: its two principal axes (SVD of the centred points), scaled to at most 1, turned.
+    x = np.stack([2 * a, 3 * b], axis=1)
+    x = x - x.mean(axis=0)
+    raw = x @ np.linalg.svd(x, full_matrices=False)[2].T
+    raw /= np.abs(raw).max()
+    u, _, vt = np.linalg.svd(raw.T @ first)
+    rotation = u @ vt
+    np.testing.assert_allclose(np.abs(rotation), [[0, 1], [1, 0]], atol=1e-5)
+    np.testing.assert_allclose(second, raw @ rotation, atol=1e-5)
+    # Lined up, each point keeps its place along the first map's axes: a on the first axis, b on the second.
+    assert abs(np.corrcoef(second[:, 0], first[:, 0])[0, 1]) > 0.999 and abs(np.corrcoef(second[:, 1],
+                                                                                        first[:, 1])[0, 1]) > 0.999
+
+
 def test_a_run_stores_its_map_history_and_reopens_it(tmp_path):
     data = make_shapes(tmp_path / "shapes", per_class=6, size=16)
     config = TrainConfig(epochs=2, time_budget=None, batch_size=8, resolution=16, device="cpu")
