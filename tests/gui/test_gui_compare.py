@@ -291,21 +291,48 @@ def test_a_space_of_ones_own_is_added_beside_the_others_and_reopens(window, driv
     assert compare.maps["my-model"].has_points()
 
 
-def test_the_ssl_map_forming_plays_through_its_snapshots(window, drive, qtbot, tiny_run):
-    compare = drive.open_run(window, tiny_run)
+def test_the_ssl_map_forming_plays_through_its_snapshots(window, drive, qtbot, tiny_run, tmp_path):
+    import shutil
+
+    import torch
+
+    from ssl_studio.core.data import load_folder
+    from ssl_studio.core.map_history import MapRecorder
+    from ssl_studio.core.models import build_backbone
+    from ssl_studio.core.pipeline import open_run
+    from ssl_studio.core.runs import RunFolder
+
+    # The tiny run trains for less than one snapshot interval: two more snapshots, of other networks, continue it.
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    loaded = open_run(run)
+    stored = RunFolder.open(run).read_map_history(len(loaded.paths))
+    images = load_folder(loaded.data_root, loaded.config.resolution).images
+    recorder = MapRecorder(images, None, {}, seed=0, device=torch.device("cpu"), resumed=stored, every_s=0.0)
+    for k in (1, 2):
+        torch.manual_seed(k)
+        recorder.take(build_backbone(loaded.config.backbone), step=100 * k, seconds=10.0 * k)
+    RunFolder.open(run).write_map_history(recorder.history)
+    snapshots = recorder.snapshots
+    assert len(snapshots) == len(stored.snapshots) + 2
+    compare = drive.open_run(window, run)
     history = compare.history
-    snapshots = history.history.snapshots
-    assert snapshots and history.slider.maximum() == len(snapshots) - 1
+    assert history.slider.maximum() == len(snapshots) - 1
     compare.forming_button.click()
     assert compare.views.currentWidget() is history and history.map.isVisible()
     last = history.slider.maximum()
     history.slider.setValue(0)
     np.testing.assert_allclose(history.map.coords, snapshots[0].coords, atol=1e-6)
     assert f"step {snapshots[0].step:,}" in history.caption.text()
+    shown = []
+    history.slider.valueChanged.connect(lambda value: shown.append((value, history.map.coords.copy())))
     history.play_button.click()
     qtbot.waitUntil(lambda: not history.play_button.isChecked(), timeout=10_000)  # it stops at the last one
-    assert history.slider.value() == last
+    assert history.slider.value() == last and [value for value, _ in shown] == list(range(1, last + 1))
+    for value, coords in shown:  # each snapshot in turn, and the last one stays
+        np.testing.assert_allclose(coords, snapshots[value].coords, atol=1e-6)
     np.testing.assert_allclose(history.map.coords, snapshots[-1].coords, atol=1e-6)
+    assert f"step {snapshots[-1].step:,}" in history.caption.text()
 
 
 def test_training_and_computing_the_maps_fit_the_usual_window(window, drive, tiny_folder, qtbot):
