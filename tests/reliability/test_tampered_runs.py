@@ -80,6 +80,12 @@ def symlink_outside(run: Path, name: str, content_from: Path | None = None) -> N
     (run / name).symlink_to(target)
 
 
+def imported_as(run: Path, name, title="Mine") -> None:
+    """spaces.json listing one imported space, its embeddings beside the others as a genuine import leaves them."""
+    (run / "spaces.json").write_text(json.dumps({"imported": [{"name": name, "title": title}]}))
+    shutil.copy(run / "embeddings" / "pixels.npy", run / "embeddings" / "mine.npy")
+
+
 def _npy(run, name, array, **kw):
     np.save(run / name, array, **kw)
 
@@ -127,6 +133,11 @@ TAMPERINGS = {
                                                            .update(top1=7)), "transfer.json"),
     "transfer.json unknown space": (lambda r: edit_json(r / "transfer.json", lambda d: d["probe"].update(evil={})),
                                     "transfer.json"),
+    "spaces.json invalid": (lambda r: (r / "spaces.json").write_text('{"imported": ['), "spaces.json"),
+    "spaces.json not a list": (lambda r: (r / "spaces.json").write_text('{"imported": "mine"}'), "spaces.json"),
+    "spaces.json a built-in space's name": (lambda r: imported_as(r, "ssl"), "spaces.json"),
+    "spaces.json a name that leaves the run": (lambda r: imported_as(r, "../../outside/mine"), "spaces.json"),
+    "spaces.json a title that is not text": (lambda r: imported_as(r, "mine", title=["x"]), "spaces.json"),
 }
 
 
