@@ -287,6 +287,10 @@ def test_a_space_of_ones_own_is_added_beside_the_others_and_reopens(window, driv
     assert m.has_points() and m.isVisible() and "kNN" in m.title.text()
     assert compare.visible_spaces() == [*SPACES, "my-model"]
     np.testing.assert_allclose(compare.embeddings["my-model"], np.load(run / "embeddings" / "pixels.npy") * 2)
+    # Cosine kNN ignores the scale and the linear probe standardizes it away: the pixels' scores exactly.
+    scores = json.loads((run / "metrics.json").read_text())["embeddings"]
+    assert {k: scores["my-model"][k] for k in ("knn_top1", "linear_top1")} == \
+        {k: scores["pixels"][k] for k in ("knn_top1", "linear_top1")}
     compare = drive.open_run(window, run)  # opened again, the space is still there
     assert compare.maps["my-model"].has_points()
 
