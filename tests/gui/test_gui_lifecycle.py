@@ -45,6 +45,47 @@ def test_closing_while_the_maps_are_computed_stops_them(window, drive, qtbot, ti
     assert not Job.live_jobs()
 
 
+def test_closing_while_fine_tuning_for_the_transfer_curves_stops_it(window, drive, qtbot, tiny_run, tmp_path):
+    import shutil
+
+    from ssl_studio.core.events import TrainEvent
+    from ssl_studio.core.transfer import TransferConfig
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "transfer.json").unlink()
+    drive.open_run(window, run)
+    page = window.transfer
+    page.settings = TransferConfig(fractions=(1.0,), finetune_fractions=(1.0,), finetune_epochs=(10_000,))
+    tuning = []
+    page.start_button.click()
+    page.job.events.connect(lambda events: tuning.extend(e for e in events if isinstance(e, TrainEvent)))
+    qtbot.waitUntil(lambda: bool(tuning), timeout=60_000)  # fine-tuning from the SSL weights has begun
+    assert window.close()
+    assert not Job.live_jobs()
+    assert (run / "finetune_ssl_100pct.safetensors").exists()  # the cancelled fine-tuning kept its checkpoint
+    assert not (run / "transfer.json").exists()  # and no curves were written half-made
+
+
+def test_closing_during_an_export_stops_it(window, drive, qtbot, tiny_run, tmp_path, monkeypatch):
+    from ssl_studio.core import run_export
+
+    copied = []
+
+    def large_copy(*args, cancel, **kwargs):  # as a folder of many images: a copy that goes on until cancelled
+        while True:
+            cancel.raise_if_cancelled()
+            copied.append(len(copied))
+            yield len(copied)
+
+    monkeypatch.setattr(run_export, "write_fiftyone", large_copy)
+    drive.open_run(window, tiny_run)
+    job = window.export_run_to("fiftyone", tmp_path / "export")
+    qtbot.waitUntil(lambda: len(copied) > 10, timeout=20_000)
+    assert job.running and window.close()
+    assert not Job.live_jobs() and job.join(timeout=0)  # its generator has returned: the copy stopped
+
+
 def test_what_the_user_set_up_is_remembered(qtbot, drive, tiny_folder):
     first = MainWindow(warm_up_umap=False)
     qtbot.addWidget(first)
