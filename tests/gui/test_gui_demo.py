@@ -1,6 +1,7 @@
 """The one-click demo: every step in turn with its caption, and one Cancel at any step leaves the app usable."""
 
 import dataclasses
+import json
 import threading
 
 import pytest
@@ -9,6 +10,7 @@ from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.transfer import TransferConfig
 from ssl_studio.gui import data_page, settings
 from ssl_studio.gui.demo import CAPTIONS, DemoSettings
+from ssl_studio.gui.train_page import format_seconds
 from ssl_studio.gui.workers import Job
 
 TINY = TrainConfig(epochs=1, time_budget=None, batch_size=8, device="cpu")
@@ -24,8 +26,9 @@ def demo(window, tiny_folder, monkeypatch):
 
 
 def test_the_demo_goes_through_every_page_to_the_maps_and_the_transfer_curves(window, demo, qtbot):
-    steps, pages = [], []
-    demo.stepChanged.connect(lambda step: steps.append(step) or pages.append(window.pages.currentWidget()))
+    steps, pages, captions = [], [], []
+    demo.stepChanged.connect(lambda step: steps.append(step) or pages.append(window.pages.currentWidget())
+                             or captions.append(window.demo_bar.caption.text()))
     with qtbot.waitSignal(demo.finished, timeout=60_000) as outcome:
         window.data.demo_button.click()
         assert window.demo_bar.isVisible() and window.demo_bar.cancel_button.isVisible()
@@ -46,6 +49,17 @@ def test_the_demo_goes_through_every_page_to_the_maps_and_the_transfer_curves(wi
     assert f"Done in {window.demo_bar.clock.text()} " in text  # the clock stopped where the caption says
     assert window.transfer.reading.text() in text
     assert not window.demo_bar.cancel_button.isVisible()
+    # Each step's caption, and the scores the captions give are the run's own, as metrics.json has them.
+    said = dict(zip(steps, captions))
+    assert (said["data"], said["augment"], said["compare"]) == (CAPTIONS["data"], CAPTIONS["augment"],
+                                                                CAPTIONS["compare"])
+    assert [c for s, c in zip(steps, captions) if s == "train"][-1] == CAPTIONS["supervised"]
+    assert set(c for s, c in zip(steps, captions) if s == "train") <= {CAPTIONS["ssl"], CAPTIONS["supervised"]}
+    scores = json.loads((window.compare.run.path / "metrics.json").read_text())["embeddings"]
+    ssl, pixels = round(100 * scores["ssl"]["knn_top1"]), round(100 * scores["pixels"]["knn_top1"])
+    result = f" The self-supervised network reaches <b>{ssl}%</b> kNN accuracy, raw pixels {pixels}%"
+    assert said["transfer"].startswith(f"Maps done in {format_seconds(demo.map_seconds)}.{result}")
+    assert said["transfer"].endswith(CAPTIONS["transfer"]) and result in text
     # The demo opened each page's explanation for the visit, without making that the user's choice.
     assert window.train.explanation.is_expanded() and settings.load_json("explanation/TrainPage") is None
 
