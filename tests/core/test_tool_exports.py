@@ -4,6 +4,7 @@ import ast
 import json
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,6 +125,30 @@ def test_fiftyone_folder_and_its_script_match_rows_to_samples_by_path(tmp_path, 
     assert set(by_key) == {"ssl", "pixels"} and by_key["ssl"]["method"] == "manual"
     np.testing.assert_array_equal(by_key["ssl"]["embeddings"], emb["ssl"][::-1])
     np.testing.assert_array_equal(by_key["pixels"]["points"], points["pixels"][::-1])
+
+
+@pytest.mark.fiftyone
+def test_fiftyone_loads_the_export_with_each_spaces_map(tmp_path, data_root, monkeypatch):
+    """The export's own script, run by FiftyOne itself (its app is not launched): every image a sample with its
+    class, every space a visualization whose points follow the samples."""
+    fo = pytest.importorskip("fiftyone", reason="FiftyOne is not installed (pip install fiftyone)")
+    out = tmp_path / "export"
+    emb = embeddings()
+    points = {s: x[:, :2].copy() for s, x in emb.items()}
+    list(write_fiftyone(out, "ssl-studio-test", data_root, PATHS, True, emb, points))
+    monkeypatch.setattr(fo, "launch_app", lambda dataset: types.SimpleNamespace(wait=lambda: None))
+    scope = {"__file__": str(out / "load_in_fiftyone.py")}
+    exec(compile(SCRIPT, scope["__file__"], "exec"), scope)
+    dataset = scope["dataset"]
+    try:
+        row = {str((out / "images" / p).resolve()): i for i, p in enumerate(PATHS)}
+        order = [row[str(Path(f).resolve())] for f in dataset.values("filepath")]
+        assert sorted(order) == list(range(len(PATHS)))
+        assert dataset.values("ground_truth.label") == [PATHS[i].split("/")[0] for i in order]
+        for space in emb:
+            np.testing.assert_allclose(dataset.load_brain_results(space).points, points[space][order])
+    finally:
+        dataset.delete()
 
 
 def test_fiftyone_export_refuses_paths_that_leave_the_folder_and_names_missing_images(tmp_path, data_root):
