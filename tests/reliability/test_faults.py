@@ -178,25 +178,36 @@ def test_out_of_memory_while_embedding_retries_smaller_batches_then_explains(lab
     assert not (tmp_path / "run2" / "metrics.json").exists()
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 256 KB file system (tmpfs), where a checkpoint cannot fit; skipped where mounting is not allowed."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode:
-        pytest.skip("cannot mount a small tmpfs here (needs root with CAP_SYS_ADMIN)")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+# Mounting needs CAP_SYS_ADMIN, which a user and mount namespace of its own gives a process where the kernel allows
+# unprivileged namespaces (`unshare -rm`): the command line runs there, after SETUP has mounted what it needs, and
+# the mounts go with the namespace.
+def in_namespace(setup: str, args: list[str], after: str = ":") -> subprocess.CompletedProcess:
+    """`ssl-studio ARGS` in a new user and mount namespace, after the shell commands SETUP and before AFTER (its exit
+    code kept); skips where no namespace can be made or SETUP cannot mount there."""
+    script = f'{setup} || exit 99; "$@"; code=$?; {after}; exit $code'
+    try:
+        done = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", *cli_command(*args)], capture_output=True,
+                              text=True, errors="backslashreplace", env=cli_env(), cwd=ROOT, timeout=300)
+    except FileNotFoundError:
+        pytest.skip("no unshare (util-linux) to make a user and mount namespace")
+    if done.returncode == 99 or "unshare:" in done.stderr:
+        pytest.skip(f"cannot mount in a user and mount namespace here: {done.stderr.strip()[-200:]}")
+    return done
 
 
-def test_a_really_full_disk_gives_a_clear_error(labeled, tiny_disk, capsys):
-    out = tiny_disk / "run"
-    assert main(["run", str(labeled), "--out", str(out), *FAST]) == 2
-    err = capsys.readouterr().err
-    assert "No space left on device (disk full)" in err and "Traceback" not in err
-    assert_nothing_half_written(out)
-    assert not (out / "ssl.safetensors").exists() and not (out / "metrics.json").exists()
+def test_a_really_full_disk_gives_a_clear_error(labeled, tmp_path):
+    """A real 256 KB file system (tmpfs), where a checkpoint cannot fit; what the run left is copied out before the
+    namespace, and its tmpfs, go."""
+    disk, kept = tmp_path / "tiny", tmp_path / "kept"
+    disk.mkdir()
+    kept.mkdir()
+    out = disk / "run"
+    done = in_namespace(f"mount -t tmpfs -o size=256k tmpfs '{disk}'", ["run", str(labeled), "--out", str(out), *FAST],
+                        after=f"cp -a '{disk}/.' '{kept}'")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "No space left on device (disk full)" in done.stderr
+    assert_nothing_half_written(kept / "run")
+    assert not (kept / "run" / "ssl.safetensors").exists() and not (kept / "run" / "metrics.json").exists()
 
 
 # A full disk is also simulated, at each kind of write in turn: ENOSPC raised where the atomic writer moves a
@@ -228,14 +239,6 @@ AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-group
              "--inh-caps=-all,+dac_read_search", "--ambient-caps=+dac_read_search"]
 
 
-def bind_read_only(folder: Path) -> None:
-    for options in (["--bind"], ["-o", "remount,bind,ro"]):
-        made = subprocess.run(["mount", *options, str(folder), str(folder)], capture_output=True)
-        if made.returncode:
-            subprocess.run(["umount", str(folder)], capture_output=True)
-            pytest.skip("cannot bind-mount a folder read-only here (needs root with CAP_SYS_ADMIN)")
-
-
 def can_run_as_nobody() -> bool:
     try:
         return subprocess.run([*AS_NOBODY, "true"], capture_output=True).returncode == 0
@@ -245,8 +248,9 @@ def can_run_as_nobody() -> bool:
 
 @pytest.fixture(params=["read-only mount", "no write permission"])
 def read_only(request, tmp_path, isolated_cache):
-    """make(folder): turn an existing folder read-only for real, by a read-only bind mount (EROFS) or by its
-    permission bits (EACCES); then cli(args) runs `ssl-studio ARGS` and gives (exit code, stderr)."""
+    """make(folder): turn an existing folder read-only for real, by a read-only bind mount (EROFS, in the namespace
+    the command line then runs in) or by its permission bits (EACCES); then cli(args) runs `ssl-studio ARGS` and
+    gives (exit code, stderr)."""
     mounted, as_nobody = [], request.param == "no write permission" and os.geteuid() == 0
     if as_nobody and not can_run_as_nobody():
         pytest.skip("running as root, which ignores permission bits, and setpriv cannot start a process as "
@@ -254,12 +258,15 @@ def read_only(request, tmp_path, isolated_cache):
 
     def make(folder: Path) -> None:
         if request.param == "read-only mount":
-            bind_read_only(folder)
             mounted.append(folder)
         else:
             folder.chmod(0o555)
 
     def cli(args: list[str], capsys) -> tuple[int, str]:
+        if mounted:
+            done = in_namespace(" && ".join(f"mount --bind '{f}' '{f}' && mount -o remount,bind,ro '{f}' '{f}'"
+                                            for f in mounted), args)
+            return done.returncode, done.stderr
         if not as_nobody:
             return main(args), capsys.readouterr().err
         home = tmp_path / "home"  # where nobody may write: its caches, and matplotlib's
@@ -272,8 +279,6 @@ def read_only(request, tmp_path, isolated_cache):
         return done.returncode, done.stderr
 
     yield make, cli, {"read-only mount": errno.EROFS, "no write permission": errno.EACCES}[request.param]
-    for folder in mounted:
-        subprocess.run(["umount", str(folder)], check=True)
     for folder in tmp_path.rglob("*"):
         if folder.is_dir() and not folder.is_symlink():
             folder.chmod(0o755)  # so that pytest can remove it
@@ -296,8 +301,7 @@ def test_a_folder_that_turns_out_read_only_mid_run_gives_a_clear_error(labeled, 
     make, cli, code = read_only
     out = tmp_path / "run"
     (out / "projections").mkdir(parents=True)
-    if os.geteuid() == 0:
-        os.chown(out, NOBODY, NOBODY)  # writable for the run, whichever user it runs as
+    out.chmod(0o777)  # writable for the run, whichever user it runs as (nobody, or root in its own namespace)
     make(out / "projections")
     exit_code, err = cli(["run", str(labeled), "--out", str(out), *FAST], capsys)
     assert exit_code == 2 and "Traceback" not in err
