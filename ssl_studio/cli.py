@@ -1,5 +1,5 @@
-"""Command line: `ssl-studio inspect`, `ssl-studio run`, `ssl-studio transfer`, `ssl-studio export`, and the GUI when
-given no command.
+"""Command line: `ssl-studio inspect`, `ssl-studio run`, `ssl-studio transfer`, `ssl-studio embed`, `ssl-studio
+export`, and the GUI when given no command.
 
 It drains the same core generators the GUI runs in its workers; only the way progress is shown differs.
 """
@@ -16,20 +16,21 @@ from . import __version__
 from .core.cancel import CancelToken, Cancelled
 from .core.checkpoint import CheckpointError
 from .core import distributed
-from .core.config import TrainConfig, resolve_device
+from .core.config import DEVICES, TrainConfig, resolve_device
 from .core.data import DataError, LoadProgress, iter_load
 from .core.methods import method_class, method_names
 from .core.events import (PipelineFinished, SpaceReady, StageStarted, TrainEvent, TransferFinished, TransferPlanned,
                           TransferPoint)
+from .core.new_images import embed_folder, write_embedded
 from .core.pipeline import run_pipeline, run_transfer
 from .core.run_export import FORMATS, ExportProgress, export_run
 from .core.runs import RunError
 from .core.schema import described_fields, field_types, info
-from .core.spaces import TITLES, TRAINED_ON_LABELS
+from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
 from .core.transfer import STARTS, TransferConfig, reading
 
-COMMANDS = ("inspect", "run", "transfer", "export")
+COMMANDS = ("inspect", "run", "transfer", "embed", "export")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--resume", action="store_true",
                        help="continue interrupted fine-tuning runs from their checkpoints")
     _add_transfer_flags(again)
+
+    embed = sub.add_parser("embed", help="new images embedded with a run's network, decoded as the run decoded its "
+                                         "own folder: OUT.npy, one row per usable image, and OUT.csv of their paths")
+    embed.add_argument("run_dir", type=Path)
+    embed.add_argument("folder", type=Path, help="folder of images (class subfolders give each row a class)")
+    embed.add_argument("--out", type=Path, required=True, metavar="FILE.npy", help="array to write (and FILE.csv)")
+    embed.add_argument("--space", default="ssl", choices=list(SPACES), help="which network (default ssl)")
+    embed.add_argument("--device", default="auto", choices=list(DEVICES), help="where to run it (default auto)")
 
     export = sub.add_parser("export", help="a run's embeddings for other tools: TensorBoard's projector, FiftyOne, "
                                            "CSV", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -137,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
-        return {"inspect": _inspect, "run": _run, "transfer": _transfer, "export": _export}[args.command](args)
+        return {"inspect": _inspect, "run": _run, "transfer": _transfer, "embed": _embed,
+                "export": _export}[args.command](args)
     except (DataError, RunError, CheckpointError, TrainingError, ValueError, OSError) as exc:
         print(f"ssl-studio: error: {exc}", file=sys.stderr)
         return 2
@@ -157,11 +167,15 @@ def _inspect(args) -> int:
           + (f"{len(dataset.class_names)} classes" if dataset.labeled else "unlabeled (no class subfolders)"))
     for name, count in summary["classes"].items():
         print(f"  {name:<24} {count}")
-    if dataset.skipped:
-        print(f"skipped {len(dataset.skipped)} file(s):")
-        for s in dataset.skipped:
-            print(f"  {s.path}: {s.reason}")
+    _print_skipped(dataset.skipped, sys.stdout)
     return 0
+
+
+def _print_skipped(skipped, file) -> None:
+    if skipped:
+        print(f"skipped {len(skipped)} file(s):", file=file)
+        for s in skipped:
+            print(f"  {s.path}: {s.reason}", file=file)
 
 
 def _load(gen, quiet: bool):
@@ -335,6 +349,20 @@ def _transfer(args) -> int:
     if "error" not in progress.transfer.transfer:
         run = progress.transfer.run
         print(f"done: {run.transfer_path}, {run.report_path}", file=sys.stderr)
+    return 0
+
+
+def _embed(args) -> int:
+    from .api import open_run
+
+    run = open_run(args.run_dir)
+    if args.out.suffix != ".npy":  # refused before the folder is decoded
+        raise ValueError(f"--out {args.out} must end in .npy")
+    embedded = _load(embed_folder(run.loaded, args.folder, args.space, args.device), quiet=False)
+    out, rows = write_embedded(embedded, args.out)
+    _print_skipped(embedded.skipped, sys.stderr)
+    print(f"done: {len(embedded.paths)} images embedded in the {args.space} space of {run.path}: "
+          f"{out} ({embedded.features.shape[0]} x {embedded.features.shape[1]}), paths in {rows}", file=sys.stderr)
     return 0
 
 

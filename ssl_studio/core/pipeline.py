@@ -170,7 +170,7 @@ def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | Tr
 
 def embed_stage(exp: Experiment) -> Iterator[StageStarted]:
     yield StageStarted("embed", "Computing embeddings")
-    inputs = SpaceInputs(exp.dataset, exp.run, exp.config, resolve_device(exp.config.device))
+    inputs = SpaceInputs(exp.dataset.images, exp.run, exp.config, resolve_device(exp.config.device))
     for space in run_spaces(exp.run):
         exp.cancel.raise_if_cancelled()
         x = space.compute(inputs)

@@ -20,7 +20,6 @@ import torch
 from .checkpoint import load_checkpoint, load_state_into
 from .coloring import PALETTE
 from .config import TrainConfig
-from .data import ImageDataset
 from .embed import embed, pixel_features
 from .models import build_backbone
 from .runs import RunFolder
@@ -29,7 +28,7 @@ from .train import TrainingError
 
 @dataclass(frozen=True)
 class SpaceInputs:
-    dataset: ImageDataset
+    images: torch.Tensor  # uint8 (N, 3, R, R): the run's own images, or new ones embedded with the run
     run: RunFolder
     config: TrainConfig
     device: torch.device
@@ -89,18 +88,18 @@ def trained(which: str) -> Callable[[SpaceInputs], np.ndarray | None]:
         if not inputs.run.checkpoint(which).exists():
             return None
         backbone = load_backbone(inputs.run, which, inputs.config.backbone)
-        return embed_with_retries(backbone, inputs.dataset.images, inputs.device, which)
+        return embed_with_retries(backbone, inputs.images, inputs.device, which)
     return compute
 
 
 def untrained(inputs: SpaceInputs) -> np.ndarray:
     torch.manual_seed(inputs.config.seed)  # the very initial weights the SSL run started from
-    return embed_with_retries(build_backbone(inputs.config.backbone), inputs.dataset.images, inputs.device,
+    return embed_with_retries(build_backbone(inputs.config.backbone), inputs.images, inputs.device,
                               "untrained")
 
 
 def pixels(inputs: SpaceInputs) -> np.ndarray:
-    return pixel_features(inputs.dataset.images)
+    return pixel_features(inputs.images)
 
 
 BUILT_IN: tuple[Space, ...] = (
@@ -121,7 +120,7 @@ _IMPORTED_COLORS = [c for c in PALETTE if c not in {*COLORS.values(), *(curve.co
 
 
 def _imported(name: str) -> Callable[[SpaceInputs], np.ndarray]:
-    return lambda inputs: inputs.run.load_imported(name, len(inputs.dataset))
+    return lambda inputs: inputs.run.load_imported(name, len(inputs.images))
 
 
 def imported_spaces(run: RunFolder) -> list[Space]:
