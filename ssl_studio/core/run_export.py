@@ -1,5 +1,6 @@
-"""A run folder exported for the tools people already use: TensorBoard's Embedding Projector, FiftyOne, or plain
-CSV and NPY files. ``ssl-studio export`` and the app's File ▸ Export both drain ``export_run``.
+"""A run folder exported for the tools people already use: TensorBoard's Embedding Projector, FiftyOne, plain
+CSV and NPY files, or its network as ONNX with a model card (model_export). ``ssl-studio export`` and the app's
+File ▸ Export both drain ``export_run``.
 
 Every space the run has embedded is exported (the built-in ones and any a person added), with each image's path,
 its class (or, unlabeled, its k-means cluster) and its part of the evaluation split.
@@ -20,11 +21,11 @@ from .coloring import Coloring
 from .data import LoadProgress
 from .export import write_embeddings
 from .fiftyone_export import write_fiftyone
+from .model_export import export_model
 from .pipeline import LoadedRun, open_run
 from .projector_export import write_projector
 from .reopen import open_run_with_images
 from .runs import RunError
-
 
 
 class ExportFormat(NamedTuple):
@@ -36,6 +37,8 @@ FORMATS = {
     "projector": ExportFormat("TensorBoard Projector", "tensorboard --logdir OUT, then its Projector tab"),
     "fiftyone": ExportFormat("FiftyOne", "python OUT/load_in_fiftyone.py (after pip install fiftyone)"),
     "csv": ExportFormat("CSV and NPY", "OUT/embedding_<space>.csv and .npy, one pair per space"),
+    "onnx": ExportFormat("Model (ONNX)", "onnxruntime.InferenceSession('OUT/model.onnx'); OUT/MODEL_CARD.md says what "
+                                       "it is and OUT/preprocessing.json how to feed it"),
 }
 
 
@@ -57,6 +60,11 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, images: torch.
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a folder")
+    if fmt == "onnx":  # the network alone: no embeddings or maps needed
+        yield ExportProgress(0, 1, "exporting the network")
+        export_model(run_dir, out)
+        yield ExportProgress(1, 1, "network exported")
+        return out
     if fmt == "projector" and images is None:
         with_images = yield from open_run_with_images(run_dir, cancel)
         loaded, images = with_images.loaded, with_images.images

@@ -1,4 +1,4 @@
-"""File ▸ Export ▸ TensorBoard Projector… and FiftyOne…: a background job with progress and Cancel."""
+"""File ▸ Export ▸ TensorBoard Projector…, FiftyOne… and Model (ONNX)…: a background job with progress and Cancel."""
 
 import json
 import threading
@@ -6,6 +6,7 @@ import threading
 from PIL import Image
 
 from ssl_studio.core import run_export
+from ssl_studio.core.model_export import FILES
 from ssl_studio.core.projector_export import CONFIG
 
 
@@ -15,7 +16,7 @@ def export_actions(window):
 
 def test_the_export_menu_offers_each_format(window, drive, tiny_run):
     assert list(export_actions(window)) == ["&Maps and embeddings (PNG, SVG, CSV, NPY)…", "TensorBoard Projector…",
-                                            "FiftyOne…"]
+                                            "FiftyOne…", "Model (ONNX)…"]
     assert window.export_run_to("projector", "/nonexistent") is None  # nothing to export before a run
     assert "Nothing to export yet" in window.statusBar().currentMessage()
 
@@ -57,3 +58,14 @@ def test_fiftyone_export_from_the_app_and_its_cancel(window, drive, qtbot, tiny_
         pressed.set()
     assert "was cancelled" in window.compare.banner.text()
     assert window.export_bar.isHidden()
+
+
+def test_model_export_from_the_app(window, drive, qtbot, tiny_run, tmp_path):
+    drive.open_run(window, tiny_run)
+    out = tmp_path / "model"
+    job = window.export_run_to("onnx", out)
+    with qtbot.waitSignal(job.succeeded, timeout=60_000):
+        pass
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert "Model (ONNX) export written to" in window.compare.banner.text()
+    assert "MODEL_CARD.md" in window.compare.banner.text()
