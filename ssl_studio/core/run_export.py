@@ -1,5 +1,5 @@
 """A run folder exported for the tools people already use: TensorBoard's Embedding Projector, FiftyOne, plain
-CSV and NPY files, or its network as ONNX with a model card (model_export). ``ssl-studio export`` and the app's
+CSV and NPY files, its network as ONNX with a model card (model_export), or a report anyone opens (html_report). ``ssl-studio export`` and the app's
 File ▸ Export both drain ``export_run``.
 
 Every space the run has embedded is exported (the built-in ones and any a person added), with each image's path,
@@ -21,6 +21,7 @@ from .coloring import Coloring
 from .data import LoadProgress
 from .export import write_embeddings
 from .fiftyone_export import write_fiftyone
+from .html_report import write_html_report
 from .model_export import export_model
 from .pipeline import LoadedRun, open_run
 from .projector_export import write_projector
@@ -39,6 +40,7 @@ FORMATS = {
     "csv": ExportFormat("CSV and NPY", "OUT/embedding_<space>.csv and .npy, one pair per space"),
     "onnx": ExportFormat("Model (ONNX)", "onnxruntime.InferenceSession('OUT/model.onnx'); OUT/MODEL_CARD.md says what "
                                        "it is and OUT/preprocessing.json how to feed it"),
+    "html": ExportFormat("Report (HTML)", "OUT/report.html in any web browser (it needs no network)"),
 }
 
 
@@ -65,11 +67,16 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, images: torch.
         export_model(run_dir, out)
         yield ExportProgress(1, 1, "network exported")
         return out
-    if fmt == "projector" and images is None:
+    if fmt in ("projector", "html") and images is None:
         with_images = yield from open_run_with_images(run_dir, cancel)
         loaded, images = with_images.loaded, with_images.images
     else:
         loaded = open_run(run_dir)
+    if fmt == "html":  # whatever the run has: the report says what is missing
+        yield ExportProgress(0, 1, "writing the report")
+        write_html_report(loaded, out, images)
+        yield ExportProgress(1, 1, "report written")
+        return out
     if not loaded.embeddings:
         raise RunError(f"the run {run_dir} has no embeddings yet: it was stopped before the comparison. Open it in "
                        "the app and let the maps finish, then export")

@@ -25,6 +25,7 @@ from ssl_studio.core.transfer import TransferConfig
 from .train_page import format_seconds
 
 STEPS = ("data", "augment", "train", "compare", "transfer")
+REPORT_LINK = "export-report"  # the last caption's link: File > Export > Report (HTML)...
 PAGES = {"data": 0, "augment": 1, "train": 2, "compare": 3, "transfer": 4}  # where each step is shown
 CAPTIONS = {
     "data": "Opening the Shapes sample: 2,400 small images of 8 shapes. Their colors are random: a color says "
@@ -104,6 +105,7 @@ class Demo(QObject):
         self._to_train = QTimer(self, singleShot=True)
         self._to_train.timeout.connect(self._show_training)
         bar.cancel_button.clicked.connect(self.cancel)
+        bar.caption.linkActivated.connect(lambda link: link == REPORT_LINK and window.export_run_dialog("html"))
         # Each handler acts only in its own step: the same signals come when a person does the same by hand.
         window.data.datasetLoaded.connect(self._data_loaded)
         window.train.trainingFinished.connect(self._trained)
@@ -195,7 +197,8 @@ class Demo(QObject):
         self.seconds = time.monotonic() - self.started_at
         self._finish("done", f"Done in {format_seconds(self.seconds)} (maps in {format_seconds(self.map_seconds)})."
                              f"{self._maps_result} {reading} The Compare page's maps answer hover, selection and "
-                             "clicks; “How this works” on each page explains its step.", True)
+                             "clicks; “How this works” on each page explains its step. "
+                             f"<a href='{REPORT_LINK}'>Save a report anyone can open</a> (one HTML file).", True)
 
     # --- stopping ---------------------------------------------------------------------------------------------
     def cancel(self) -> None:

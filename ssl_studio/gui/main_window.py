@@ -128,7 +128,8 @@ class MainWindow(QMainWindow):
         self.export_menu.addAction(self.export_action)
         for fmt, tip in (("projector", "A folder TensorBoard's Embedding Projector opens"),
                          ("fiftyone", "The images, embeddings and maps, with a script that loads them into FiftyOne"),
-                         ("onnx", "The trained network as ONNX, its weights, how to feed it and a model card")):
+                         ("onnx", "The trained network as ONNX, its weights, how to feed it and a model card"),
+                         ("html", "One report.html anyone can open offline: the maps, accuracies, curves and settings")):
             self.export_menu.addAction(self._action(f"{FORMATS[fmt].title}…",
                                                     lambda _=False, f=fmt: self.export_run_dialog(f), tip=tip))
         self.add_space_action = self._action("&Add embedding space…", self.add_space_dialog, tip=(

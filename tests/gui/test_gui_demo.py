@@ -5,11 +5,12 @@ import json
 import threading
 
 import pytest
+from PySide6.QtWidgets import QFileDialog
 
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.transfer import TransferConfig
 from ssl_studio.gui import data_page, settings
-from ssl_studio.gui.demo import CAPTIONS, DemoSettings
+from ssl_studio.gui.demo import CAPTIONS, REPORT_LINK, DemoSettings
 from ssl_studio.gui.train_page import format_seconds
 from ssl_studio.gui.workers import Job
 
@@ -25,7 +26,8 @@ def demo(window, tiny_folder, monkeypatch):
     return window.demo
 
 
-def test_the_demo_goes_through_every_page_to_the_maps_and_the_transfer_curves(window, demo, qtbot):
+def test_the_demo_goes_through_every_page_to_the_maps_and_the_transfer_curves(window, demo, qtbot, tmp_path,
+                                                                              monkeypatch):
     steps, pages, captions = [], [], []
     demo.stepChanged.connect(lambda step: steps.append(step) or pages.append(window.pages.currentWidget())
                              or captions.append(window.demo_bar.caption.text()))
@@ -62,6 +64,12 @@ def test_the_demo_goes_through_every_page_to_the_maps_and_the_transfer_curves(wi
     assert said["transfer"].endswith(CAPTIONS["transfer"]) and result in text
     # The demo opened each page's explanation for the visit, without making that the user's choice.
     assert window.train.explanation.is_expanded() and settings.load_json("explanation/TrainPage") is None
+    # The last caption offers a report anyone can open: its link asks for a folder and writes report.html there.
+    assert f"href='{REPORT_LINK}'" in text
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path / "report"))
+    window.demo_bar.caption.linkActivated.emit(REPORT_LINK)
+    qtbot.waitUntil(lambda: (tmp_path / "report" / "report.html").is_file() and not window.export_bar.is_running(),
+                    timeout=60_000)
 
 
 def test_help_demo_starts_it_and_a_second_start_is_refused(window, demo, qtbot):

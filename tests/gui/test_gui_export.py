@@ -16,7 +16,8 @@ def export_actions(window):
 
 def test_the_export_menu_offers_each_format(window, drive, tiny_run):
     assert list(export_actions(window)) == ["&Maps and embeddings (PNG, SVG, CSV, NPY)…", "TensorBoard Projector…",
-                                            "FiftyOne…", "Model (ONNX)…"]
+                                            "FiftyOne…", "Model (ONNX)…",
+                                            "Report (HTML)…"]
     assert window.export_run_to("projector", "/nonexistent") is None  # nothing to export before a run
     assert "Nothing to export yet" in window.statusBar().currentMessage()
 
