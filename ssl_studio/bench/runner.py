@@ -21,6 +21,7 @@ from ssl_studio.core.transfer import TransferConfig
 
 from .augment import VIEW_PX, measure_augment
 from .common import Table, cuda_available, load_average, machine
+from .elsewhere import measure_elsewhere
 from .ingest import measure_ingest
 from .projection import measure_projection
 from .quality import measure_quality
@@ -29,7 +30,7 @@ from .training import StepPlan, measure_training, step_ratios
 from .transfer import measure_transfer
 from .ui import measure_ui
 
-SECTIONS = ("ingest", "augment", "train", "project", "ui", "transfer", "quality", "scale")
+SECTIONS = ("ingest", "augment", "train", "project", "ui", "transfer", "elsewhere", "quality", "scale")
 # scale generates 100k images the first time and takes minutes more: only when asked for (--only scale).
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "scale")
 NEEDS_IMAGES = {"augment", "train", "ui"}  # these use the folder the ingest section generates
@@ -58,6 +59,7 @@ class Sizes:
     scale_gloo_epochs: int = 3  # SSL training under torchrun with 1, then 2 CPU processes (0: skip)
     transfer_images: int = 10_000
     transfer: TransferConfig = TransferConfig()  # the stage's default settings
+    elsewhere_images: int = 10_000  # embedded by `ssl-studio embed`, and the run whose report.html is weighed
 
 
 FULL = Sizes()
@@ -67,7 +69,8 @@ QUICK = Sizes(images=2000, augment_rounds=5, loader_batches=6, train={
     ("small-cnn", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
     ("resnet18", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
 }, ratio_rounds=2, umap_points=5000, umap_dim=128, ui_images=800, ui_train_seconds=5, quality_budgets=(),
-   scale_images=20_000, scale_map_points=20_000, transfer_images=2000, transfer=TransferConfig(finetune_epochs=(20,)))
+   scale_images=20_000, scale_map_points=20_000, transfer_images=2000, transfer=TransferConfig(finetune_epochs=(20,)),
+   elsewhere_images=2000)
 
 
 def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, table: Table | None = None,
@@ -138,6 +141,9 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
             report["transfer"] = measure_transfer(table, sizes.transfer_images, work, sizes.transfer)
             report["transfer_seconds"] = report["transfer"]["seconds"]
 
+        def elsewhere():
+            report["elsewhere"] = measure_elsewhere(table, sizes.elsewhere_images, work)
+
         def quality():
             if not sizes.quality_budgets:
                 table.row("quality per time", "skipped", "", "full run only")
@@ -162,6 +168,7 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
                  "train": ("Training throughput (views/s of core.train.train; phase split timed by hand)", train),
                  "project": ("Projection", project), "ui": ("UI responsiveness (main window, offscreen)", ui),
                  "transfer": ("Transfer stage (probe curves and fine-tuning, time added to a run)", transfer),
+                 "elsewhere": ("Taking a run elsewhere (embed new images, report.html)", elsewhere),
                  "quality": ("Quality per time (each method's defaults, kNN top-1 on held-out 20%)", quality),
                  "scale": (f"Scale ({sizes.scale_images:,} images; maps of {sizes.scale_map_points:,} points)",
                            scale)}

@@ -160,3 +160,18 @@ def test_transfer_times_the_probe_curves_and_each_fine_tuning_run(tmp_path):
     assert figures["images"] == 32 and figures["finetune_steps"] == {"ssl 50%": 1, "scratch 50%": 1}
     assert all(positive(figures[k]) for k in ("seconds", "probe_seconds", "finetune_seconds"))
     assert figures["seconds"] == pytest.approx(figures["probe_seconds"] + figures["finetune_seconds"])
+
+
+def test_elsewhere_times_ssl_studio_embed_and_weighs_report_html(tmp_path, monkeypatch):
+    from ssl_studio.bench import elsewhere
+
+    monkeypatch.setattr(elsewhere, "CONFIG", TrainConfig(epochs=1, time_budget=None, batch_size=16, resolution=16,
+                                                         device="cpu"))
+    out = io.StringIO()
+    figures = elsewhere.measure_elsewhere(Table(out), 16, tmp_path)
+
+    assert figures["images"] == 16 and np.load(tmp_path / "embedded.npy").shape == (16, 256)
+    assert all(positive(figures[k]) for k in ("embed_seconds", "embed_images_per_second", "report_megabytes",
+                                              "report_seconds"))
+    assert (tmp_path / "report" / "report.html").stat().st_size == round(figures["report_megabytes"] * 1e6)
+    assert "ssl-studio embed 16 new" in out.getvalue() and "report.html of a 16-image run" in out.getvalue()
