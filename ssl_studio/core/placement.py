@@ -7,14 +7,21 @@ of the map positions of its nearest run images. Nothing is written to the run: i
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
 
+from .cancel import CancelToken
+from .data import LoadProgress, Skipped, iter_load
 from .evaluate import knn_predict
 from .neighbours import NEIGHBOURS
+from .new_images import embed_images
 from .pipeline import LoadedRun
+from .runs import RunError
+from .spaces import SPACES
 
 PLACE_NEIGHBOURS = 15  # run images a new one's UMAP position is averaged from (UMAP's own default neighbourhood)
 
@@ -78,3 +85,28 @@ def place(loaded: LoadedRun, space: str, new_x: np.ndarray) -> Placement:
         voters = split[0] if split is not None else np.arange(len(loaded.paths))  # as the run's kNN score votes
         predicted = knn_predict(run_x[voters], loaded.labels[voters], new_x)
     return Placement(space, coords, nearest, predicted)
+
+
+@dataclass(frozen=True)
+class AddedImages:
+    """A folder's images placed on every map of a run that a network (or the pixels) can embed them for."""
+
+    folder: Path
+    paths: list[str]  # relative to the folder, the rows of each placement
+    skipped: list[Skipped]
+    placements: dict[str, Placement]
+
+
+def place_folder(loaded: LoadedRun, folder: str | Path, device: str = "auto",
+                 cancel: CancelToken | None = None) -> Generator[LoadProgress, None, AddedImages]:
+    """Embed ``folder`` in each built-in space the run has a map of, and place it there (loading progress first)."""
+    spaces = [s for s in SPACES if s in loaded.embeddings and any(name == s for name, _ in loaded.projections)]
+    if not spaces:
+        raise RunError(f"the run {loaded.run.path} has no maps yet to place images on")
+    dataset = yield from iter_load(folder, loaded.config.resolution, cancel=cancel)
+    placements = {}
+    for space in spaces:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        placements[space] = place(loaded, space, embed_images(loaded, dataset.images, space, device))
+    return AddedImages(dataset.root, dataset.paths, dataset.skipped, placements)

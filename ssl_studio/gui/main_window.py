@@ -135,8 +135,16 @@ class MainWindow(QMainWindow):
         self.add_space_action = self._action("&Add embedding space…", self.add_space_dialog, tip=(
             "Compare the embeddings of a model of your own (an .npy, one row per image) with the run's spaces"))
         file.addAction(self.add_space_action)
+        self.add_images_action = self._action("Add &images to the maps…", self.add_images_dialog, tip=(
+            "Embed a folder of new images with the open run and show where they land on every map"))
+        self.remove_images_action = self._action("Remove the added images", self.compare.added_images.remove)
+        file.addAction(self.add_images_action)
+        file.addAction(self.remove_images_action)
         file.aboutToShow.connect(lambda: self.export_menu.setEnabled(self.compare.can_export()))
         file.aboutToShow.connect(lambda: self.add_space_action.setEnabled(self.compare.can_add_space()))
+        file.aboutToShow.connect(lambda: self.add_images_action.setEnabled(self.compare.added_images.can_add()))
+        file.aboutToShow.connect(lambda: self.remove_images_action.setEnabled(
+            self.compare.added_images.added is not None))
         file.addSeparator()
         file.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
@@ -327,6 +335,15 @@ class MainWindow(QMainWindow):
         if ok and title.strip():
             self.go(3)
             self.compare.add_space(npy, title.strip())
+
+    def add_images_dialog(self) -> None:
+        if not self.compare.added_images.can_add():
+            self.statusBar().showMessage("Open a run with maps first: new images are placed on its maps.", 5000)
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Images to place on the maps", str(Path.home()))
+        if folder:
+            self.go(3)
+            self.compare.added_images.add_folder(folder)
 
     def _run_export_problem(self) -> str:
         if self.export_bar.is_running():

@@ -31,6 +31,7 @@ from ..page import Page, error_text
 from ..widgets import shown
 from ..workers import Job
 from . import export
+from .added_images import AddedImagesLayer
 from .color_by import ColorBy
 from .history import MapHistoryView
 from .inspector import Inspector, SelectionBar
@@ -69,6 +70,7 @@ class ComparePage(Page):
         self.inspector = Inspector()
         self.selection_bar = SelectionBar()
         self.linked = LinkedViews(self.grid, self.inspector, self.selection_bar, self)
+        self.added_images = AddedImagesLayer(self)
         self.color_by = ColorBy(self, self.grid, self.legend)
 
         self.history = MapHistoryView()
@@ -155,6 +157,7 @@ class ComparePage(Page):
         self.cancel()
         self._queue.clear()
         self.run = None
+        self.added_images.remove()
         self.embeddings, self.scores, self.kinds = {}, {}, {}
         self.linked.clear()
         self.grid.clear()
