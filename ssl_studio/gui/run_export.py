@@ -1,5 +1,5 @@
-"""File ▸ Export ▸ TensorBoard Projector… and FiftyOne…: core.run_export in a background job, its progress and a
-Cancel button in the status bar while it runs."""
+"""File ▸ Export ▸ TensorBoard Projector…, FiftyOne…, Model (ONNX)… and Report (HTML)…: core.run_export in a
+background job, its progress and a Cancel button in the status bar while it runs."""
 
 from __future__ import annotations
 
