@@ -4,6 +4,10 @@ It is a generator of progress events so any caller (a Qt worker, a progress bar,
 and stop it between steps. The dataset lives on the training device as uint8 and is augmented there, batch by batch.
 Under torchrun it shards each epoch's permutation by rank, wraps the method in DistributedDataParallel, agrees on
 when to stop, and lets rank 0 alone write checkpoints.
+
+``train`` composes small parts around its one step: the TrainingState a checkpoint holds and a resume restores,
+Checkpoints (when and what to write), the Reporter (progress events, loss history, health), the Budget (the stop
+rule and the fraction done) and Batches (which rows each step takes).
 """
 
 from __future__ import annotations
@@ -105,11 +109,6 @@ class StepTuning:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
 
-def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    # Derived from (seed, epoch) alone so a resumed run visits the same batches it would have.
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-
-
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
     state = optimizer.state_dict()
     tensors = {f"optim.{idx}.{key}": value for idx, entry in state["state"].items()
@@ -124,6 +123,184 @@ def _restore_optimizer(optimizer, tensors: dict[str, torch.Tensor], param_groups
             _, idx, key = name.split(".", 2)
             state.setdefault(int(idx), {})[key] = value
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+
+
+class Budget:
+    """When a run stops (cancelled, its epochs done, its time up) and how much of it is done, which drives the
+    learning rate and a momentum schedule alike."""
+
+    def __init__(self, config: TrainConfig, steps_per_epoch: int, cancel: CancelToken) -> None:
+        self.time = config.time_budget
+        self.total_steps = config.epochs * steps_per_epoch if config.epochs else None
+        self.cancel = cancel
+
+    def fraction(self, step: int, elapsed: float) -> float:
+        parts = [step / self.total_steps] if self.total_steps else []
+        if self.time:
+            parts.append(elapsed / self.time)
+        return min(1.0, max(parts))
+
+    def stop_reason(self, step: int, elapsed: float) -> str | None:
+        if self.cancel.cancelled:
+            return "cancelled"
+        if self.total_steps and step >= self.total_steps:
+            return "completed"
+        if self.time and elapsed >= self.time:
+            return "budget"
+        return None
+
+
+class TrainingState:
+    """What a checkpoint holds and a resume restores: the weights, the optimizer, this rank's random generator,
+    the step, the training time before this session and the loss history. ``clock`` times this session."""
+
+    def __init__(self, method: Method, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+                 rank: int) -> None:
+        self.method, self.optimizer, self.generator, self.rank = method, optimizer, generator, rank
+        self.step, self.elapsed_before, self.history = 0, 0.0, []
+        self.views = 0  # this session's, on every rank together
+        self.start_clock()
+
+    def start_clock(self) -> None:
+        """This session's time starts now: at its first step, not while the checkpoint was read."""
+        self._start = time.perf_counter()
+
+    def clock(self) -> float:
+        return time.perf_counter() - self._start
+
+    def elapsed(self, now: float) -> float:
+        return self.elapsed_before + now
+
+    def restore(self, path: Path, config: TrainConfig) -> None:
+        method = self.method
+        tensors, meta = load_checkpoint(path)
+        try:
+            if (meta.get("method"), meta.get("config", {}).get("backbone")) != (method.name, config.backbone):
+                raise TrainingError(f"{path.name} holds a {meta.get('method')} run, not {method.name}")
+            load_state_into(method, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, method.name,
+                            path)
+            _restore_optimizer(self.optimizer, tensors, meta["optimizer_param_groups"])
+            rank = self.rank
+            self.generator.set_state(tensors.get(f"rng.{rank}", tensors["rng"]) if rank else tensors["rng"])
+            step, elapsed_before, history = meta["step"], meta["elapsed"], meta["history"]
+            if not (isinstance(step, int) and step >= 0 and isinstance(elapsed_before, (int, float))
+                    and isinstance(history, list)):
+                raise ValueError("its step, elapsed time or history has the wrong type")
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            # A checkpoint that is readable but not one this loop wrote (edited, damaged) must not crash the app.
+            raise CheckpointError(f"{path.name} cannot be resumed, it is damaged or was edited "
+                                  f"({type(exc).__name__}: {exc})") from exc
+        self.step, self.elapsed_before, self.history = step, elapsed_before, history
+
+
+class Checkpoints:
+    """Writes the training state every ``every`` seconds and at the end. Rank 0 writes; every rank must call
+    ``save`` at the same step, since each sends its random state."""
+
+    def __init__(self, path: Path | None, state: TrainingState, config: TrainConfig, extra_meta: dict | None,
+                 every: float) -> None:
+        self.path, self.state, self.config, self.extra_meta, self.every = path, state, config, extra_meta, every
+        self._last = 0.0
+
+    def due(self, now: float) -> bool:
+        return now - self._last >= self.every
+
+    def save(self, finished: bool, now: float | None = None) -> Path | None:
+        if now is not None:
+            self._last = now
+        if self.path is None:
+            return None
+        state = self.state
+        states = distributed.gather_states(state.generator.get_state())
+        if state.rank != 0:
+            return None
+        opt_tensors, groups = _optimizer_tensors(state.optimizer)
+        tensors = {**{f"model.{k}": v for k, v in state.method.state_dict().items()}, **opt_tensors,
+                   "rng": states[0], **{f"rng.{r}": s for r, s in enumerate(states) if r}}
+        seconds = state.clock()
+        meta = {**(self.extra_meta or {}), "method": state.method.name, "config": self.config.to_dict(),
+                "recipe": state.method.recipe.to_dict(), "step": state.step,
+                "elapsed": state.elapsed(seconds), "history": state.history, "finished": finished,
+                "views_per_second": state.views / max(1e-9, seconds), "optimizer_param_groups": groups,
+                "versions": {"torch": torch.__version__}}
+        return save_checkpoint(self.path, tensors, meta)
+
+
+class Reporter:
+    """Gathers the steps' losses and turns them into a TrainProgress every REPORT_EVERY_S: the mean loss (a
+    non-finite one stops the run), views/s since the last report, the embedding's health, the method's pictures
+    every PICTURES_EVERY_S and its pair similarities. Each report adds a row to the state's history."""
+
+    def __init__(self, state: TrainingState, budget: Budget, config: TrainConfig, steps_per_epoch: int,
+                 images: torch.Tensor, rows: torch.Tensor) -> None:
+        self.state, self.budget, self.config, self.steps_per_epoch = state, budget, config, steps_per_epoch
+        self.images = images
+        n = len(rows)
+        # Spread over the images, as a folder is sorted by class; the same ones each time, to be seen improving.
+        self.picture_rows = rows[torch.linspace(0, n - 1, min(n, PICTURE_IMAGES)).long().to(rows.device)]
+        self._loss_sum = torch.zeros((), device=images.device)
+        self._losses = self._views = 0
+        self._z = None
+        self._last = 0.0
+        self._last_pictures = -PICTURES_EVERY_S
+
+    def add(self, loss: torch.Tensor, z: torch.Tensor, views: int) -> None:
+        self._loss_sum += loss.detach().float()
+        self._losses += 1
+        self._views += views
+        self._z = z
+
+    def due(self, now: float) -> bool:
+        return self._losses > 0 and now - self._last >= REPORT_EVERY_S
+
+    def pending(self) -> bool:
+        return self._losses > 0
+
+    def report(self, now: float) -> TrainProgress:
+        state, method = self.state, self.state.method
+        step, elapsed = state.step, state.elapsed(now)
+        mean_loss = float(self._loss_sum) / self._losses
+        if not math.isfinite(mean_loss):
+            hint = " or a higher temperature" if hasattr(method.params, "temperature") else ""
+            raise TrainingError(f"the loss became {mean_loss} at step {step}: training diverged. "
+                                f"Try a lower learning rate (now {self.config.lr:g}){hint}.")
+        state.history.append([step, round(elapsed, 3), mean_loss])
+        fraction = self.budget.fraction(step, elapsed)
+        event = TrainProgress(step=step, epoch=max(0, step - 1) // self.steps_per_epoch,
+                              total_steps=self.budget.total_steps, fraction=fraction, loss=mean_loss,
+                              views_per_second=self._views / max(1e-9, now - self._last), elapsed=elapsed,
+                              eta=elapsed / fraction - elapsed if fraction > 0 else None,
+                              health=embedding_health(self._z), lr=state.optimizer.param_groups[0]["lr"],
+                              pictures=self._pictures(now), similarities=method.pair_similarities(self._z))
+        self._last, self._views, self._losses = now, 0, 0
+        self._loss_sum.zero_()
+        return event
+
+    def _pictures(self, now: float) -> list | None:
+        if now - self._last_pictures < PICTURES_EVERY_S:
+            return None
+        self._last_pictures = now
+        shown = self.state.method.pictures(self.images[self.picture_rows])
+        return [(name, t.detach().float().cpu()) for name, t in shown] if shown else None
+
+
+class Batches:
+    """Which rows each step trains on: one seeded permutation per epoch, derived from (seed, epoch) alone so a
+    resumed run visits the same batches it would have, sharded by rank."""
+
+    def __init__(self, rows: torch.Tensor, seed: int, batch: int, steps_per_epoch: int, rank: int,
+                 world: int) -> None:
+        self.rows, self.seed, self.batch, self.steps_per_epoch = rows, seed, batch, steps_per_epoch
+        self.rank, self.world = rank, world
+        self._order, self._epoch = None, -1
+
+    def at(self, step: int) -> torch.Tensor:
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:  # one permutation per epoch, not per step (it is O(N) on the hot path)
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._order, self._epoch = torch.randperm(len(self.rows), generator=generator), epoch
+        first = (offset * self.world + self.rank) * self.batch
+        return self.rows[self._order[first:first + self.batch].to(self.rows.device)]
 
 
 def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig, *,
@@ -143,7 +320,6 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         raise TrainingError("training needs at least 2 images")
     device = resolve_device(config.device)
     rank, world = distributed.world()
-    cancel = cancel or CancelToken()
     tuning = StepTuning(device)
     if config.sync_batchnorm and world > 1:
         if device.type != "cuda":
@@ -155,134 +331,44 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     if config.compile:
         model = torch.compile(model)
     optimizer = torch.optim.AdamW(method.param_groups(), lr=config.lr, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed * 7919 + rank)
-
-    step, elapsed_before, history = 0, 0.0, []
+    state = TrainingState(method, optimizer, torch.Generator().manual_seed(config.seed * 7919 + rank), rank)
     checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
     if resume and checkpoint_path and checkpoint_path.exists():
-        tensors, meta = load_checkpoint(checkpoint_path)
-        try:
-            if (meta.get("method"), meta.get("config", {}).get("backbone")) != (method.name, config.backbone):
-                raise TrainingError(f"{checkpoint_path.name} holds a {meta.get('method')} run, not {method.name}")
-            load_state_into(method, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, method.name,
-                            checkpoint_path)
-            _restore_optimizer(optimizer, tensors, meta["optimizer_param_groups"])
-            generator.set_state(tensors.get(f"rng.{rank}", tensors["rng"]) if rank else tensors["rng"])
-            step, elapsed_before, history = meta["step"], meta["elapsed"], meta["history"]
-            if not (isinstance(step, int) and step >= 0 and isinstance(elapsed_before, (int, float))
-                    and isinstance(history, list)):
-                raise ValueError("its step, elapsed time or history has the wrong type")
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-            # A checkpoint that is readable but not one this loop wrote (edited, damaged) must not crash the app.
-            raise CheckpointError(f"{checkpoint_path.name} cannot be resumed, it is damaged or was edited "
-                                  f"({type(exc).__name__}: {exc})") from exc
+        state.restore(checkpoint_path, config)
 
     n = len(rows)
     batch = min(config.batch_size, n // world)
     if batch < 2:
         raise TrainingError(f"{n} images are too few for {world} processes with batches of at least 2")
     steps_per_epoch = max(1, n // (batch * world))
-    total_steps = config.epochs * steps_per_epoch if config.epochs else None
     images = images.to(device, non_blocking=True)  # on the CPU: the same tensor, not a copy
     labels = labels.to(device) if labels is not None else None
     rows = rows.to(device)
-    # Spread over the images, as a folder is sorted by class; the same ones each time, to be seen improving.
-    picture_rows = rows[torch.linspace(0, n - 1, min(n, PICTURE_IMAGES)).long().to(device)]
-
-    def fraction_done(elapsed: float) -> float:
-        parts = [step / total_steps] if total_steps else []
-        if config.time_budget:
-            parts.append(elapsed / config.time_budget)
-        return min(1.0, max(parts))
-
-    def save(finished: bool) -> Path | None:
-        """Rank 0 writes; every rank must call it at the same step, since each sends its random state."""
-        if checkpoint_path is None:
-            return None
-        states = distributed.gather_states(generator.get_state())
-        if rank != 0:
-            return None
-        opt_tensors, groups = _optimizer_tensors(optimizer)
-        tensors = {**{f"model.{k}": v for k, v in method.state_dict().items()}, **opt_tensors,
-                   "rng": states[0], **{f"rng.{r}": state for r, state in enumerate(states) if r}}
-        meta = {**(extra_meta or {}), "method": method.name, "config": config.to_dict(),
-                "recipe": method.recipe.to_dict(), "step": step, "elapsed": elapsed_before + clock(),
-                "history": history, "finished": finished,
-                "views_per_second": views_total / max(1e-9, clock()), "optimizer_param_groups": groups,
-                "versions": {"torch": torch.__version__}}
-        return save_checkpoint(checkpoint_path, tensors, meta)
-
-    start = time.perf_counter()
-
-    def clock() -> float:
-        return time.perf_counter() - start
-
-    def stop_reason(elapsed: float) -> str | None:
-        if cancel.cancelled:
-            return "cancelled"
-        if total_steps and step >= total_steps:
-            return "completed"
-        if config.time_budget and elapsed >= config.time_budget:
-            return "budget"
-        return None
+    budget = Budget(config, steps_per_epoch, cancel or CancelToken())
+    batches = Batches(rows, config.seed, batch, steps_per_epoch, rank, world)
+    checkpoints = Checkpoints(checkpoint_path, state, config, extra_meta, checkpoint_every)
+    reporter = Reporter(state, budget, config, steps_per_epoch, images, rows)
 
     method.train()
-    last_report = last_save = 0.0
-    last_pictures = -PICTURES_EVERY_S
-    views_total = views_since = loss_count = 0
-    loss_sum = torch.zeros((), device=device)
-    z = None
-    order, order_epoch = None, -1
-
-    def pictures(now: float) -> list | None:
-        nonlocal last_pictures
-        if now - last_pictures < PICTURES_EVERY_S:
-            return None
-        last_pictures = now
-        shown = method.pictures(images[picture_rows])
-        return [(name, t.detach().float().cpu()) for name, t in shown] if shown else None
-
-    def report(now: float) -> TrainProgress:
-        nonlocal last_report, views_since, loss_count
-        elapsed = elapsed_before + now
-        mean_loss = float(loss_sum) / loss_count
-        if not math.isfinite(mean_loss):
-            hint = " or a higher temperature" if hasattr(method.params, "temperature") else ""
-            raise TrainingError(f"the loss became {mean_loss} at step {step}: training diverged. "
-                                f"Try a lower learning rate (now {config.lr:g}){hint}.")
-        history.append([step, round(elapsed, 3), mean_loss])
-        fraction = fraction_done(elapsed)
-        event = TrainProgress(step=step, epoch=max(0, step - 1) // steps_per_epoch, total_steps=total_steps,
-                              fraction=fraction, loss=mean_loss,
-                              views_per_second=views_since / max(1e-9, now - last_report), elapsed=elapsed,
-                              eta=elapsed / fraction - elapsed if fraction > 0 else None,
-                              health=embedding_health(z), lr=optimizer.param_groups[0]["lr"],
-                              pictures=pictures(now), similarities=method.pair_similarities(z))
-        last_report, views_since, loss_count = now, 0, 0
-        loss_sum.zero_()
-        return event
-
+    state.start_clock()
     while True:
-        now = clock()
-        if loss_count and now - last_report >= REPORT_EVERY_S:
-            yield report(now)
-        reason = stop_reason(elapsed_before + now)
-        stop, due = distributed.any_rank((reason is not None, now - last_save >= checkpoint_every), device)
+        now = state.clock()
+        if reporter.due(now):
+            yield reporter.report(now)
+        reason = budget.stop_reason(state.step, state.elapsed(now))
+        stop, due = distributed.any_rank((reason is not None, checkpoints.due(now)), device)
         if stop:
             reason = reason or "budget"  # another rank ran out of time first
             break
         if due:
-            save(finished=False)
-            last_save = now
+            checkpoints.save(finished=False, now=now)
 
-        epoch, offset = divmod(step, steps_per_epoch)
-        if epoch != order_epoch:  # one permutation per epoch, not per step (it is O(N) on the hot path)
-            order, order_epoch = _epoch_order(n, config.seed, epoch), epoch
-        idx = rows[order[(offset * world + rank) * batch:(offset * world + rank + 1) * batch].to(device)]
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(config.lr, fraction_done(elapsed_before + now), config.warmup_fraction)
+            group["lr"] = lr_at(config.lr, budget.fraction(state.step, state.elapsed(now)), config.warmup_fraction)
+        idx = batches.at(state.step)
         try:
-            views, targets = method.make_views(images[idx], labels[idx] if labels is not None else None, generator)
+            views, targets = method.make_views(images[idx], labels[idx] if labels is not None else None,
+                                               state.generator)
             views = tuning.inputs(views)
             with tuning.autocast():
                 loss, z = model(views, targets)
@@ -292,16 +378,14 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         except torch.OutOfMemoryError as exc:
             raise TrainingError(f"the device ran out of memory at batch size {config.batch_size}; "
                                 f"try {max(2, config.batch_size // 2)} or a smaller backbone") from exc
-        step += 1
-        method.after_step(fraction_done(elapsed_before + clock()))
-        views_since += views.shape[0] * world
-        views_total += views.shape[0] * world
-        loss_sum += loss.detach().float()
-        loss_count += 1
+        state.step += 1
+        method.after_step(budget.fraction(state.step, state.elapsed(state.clock())))
+        state.views += views.shape[0] * world
+        reporter.add(loss, z, views.shape[0] * world)
 
-    seconds = clock()
-    if loss_count:
-        yield report(seconds)
-    yield TrainFinished(reason=reason, steps=step, seconds=elapsed_before + seconds,
-                        views_per_second=views_total / max(1e-9, seconds),
-                        checkpoint=save(finished=reason != "cancelled"), history=history)
+    seconds = state.clock()
+    if reporter.pending():
+        yield reporter.report(seconds)
+    yield TrainFinished(reason=reason, steps=state.step, seconds=state.elapsed(seconds),
+                        views_per_second=state.views / max(1e-9, seconds),
+                        checkpoint=checkpoints.save(finished=reason != "cancelled"), history=state.history)
