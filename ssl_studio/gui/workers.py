@@ -75,6 +75,9 @@ class Job(QObject):
         # and a window closing right after start() would then wait on a job that cannot begin until it returns.
         pool = QThreadPool.globalInstance()
         pool.setExpiryTimeout(0)  # an idle thread exits at once, its OpenMP team with it (see the module's notes)
+        # A job's thread is no share of the CPUs but a wait on its generator: each live job gets one, so a long job
+        # (the UMAP warm-up, paused while training runs) never keeps another queued behind it.
+        pool.setMaxThreadCount(max(pool.maxThreadCount(), len(Job._live)))
         pool.start(worker)
         return self
 

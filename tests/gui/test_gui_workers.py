@@ -24,6 +24,24 @@ def test_events_arrive_in_order_then_the_return_value(qtbot):
     assert not job.running
 
 
+def test_a_job_starts_while_the_pool_s_threads_are_held_by_other_jobs(qtbot):
+    from PySide6.QtCore import QThreadPool
+
+    release = threading.Event()
+
+    def holding(token):
+        release.wait()
+        yield
+
+    holders = [Job(holding).start() for _ in range(QThreadPool.globalInstance().maxThreadCount())]
+    try:
+        with qtbot.waitSignal(Job(lambda token: iter(())).start().succeeded):
+            pass
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not any(job.running for job in holders))
+
+
 def test_an_exception_is_reported_not_raised(qtbot):
     def work(token):
         yield 1
