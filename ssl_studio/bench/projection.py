@@ -2,7 +2,7 @@
 
 UMAP runs in fresh interpreters, so nothing this process imported or compiled helps it. *Cold*: an empty numba
 cache, `import umap`, then the first fit, which JIT-compiles. *Warm*: a second process, with the numba cache the
-first one left (the app's second launch): `import umap`, core.project.warm_up_umap (what the app runs in the
+first one left (the app's second launch): `import umap`, core.umap_process.UMAP.warm_up (what the app runs in the
 background at start, for a map of that size), then the fit, which is fast only if the warm-up compiled everything
 a real map needs.
 """
@@ -35,11 +35,12 @@ def lap(name):
     times[name], last = now - last, now
 import umap
 lap("import")
-from ssl_studio.core.project import umap_2d, warm_up_umap
+from ssl_studio.core.cancel import drain
+from ssl_studio.core.umap_process import UMAP
 if sys.argv[2] == "warm":
-    warm_up_umap(points=len(x))
+    drain(UMAP.warm_up(points=len(x)))
     lap("warm_up")
-umap_2d(x)
+drain(UMAP.fit(x))
 lap("fit")
 print(json.dumps(times))
 """
@@ -80,7 +81,7 @@ def measure_projection(table: Table, n: int, dim: int) -> dict:
     cold, warm = umap["cold"], umap["warm"]
     table.row(f"UMAP cold {shape} (new process, empty JIT cache)", cold["import"] + cold["fit"], "s",
               f"import umap {cold['import']:.1f} s + first fit {cold['fit']:.1f} s")
-    table.row("core.project.warm_up_umap (second launch)", warm["warm_up"], "s",
+    table.row("core.umap_process UMAP.warm_up (second launch)", warm["warm_up"], "s",
               f"after import umap {warm['import']:.1f} s; numba's cache kept")
     table.row(f"UMAP warm {shape} (first fit after the warm-up)", warm["fit"], "s")
     return {"points": n, "dim": dim, "pca_seconds": pca, "umap": umap}

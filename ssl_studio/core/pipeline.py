@@ -29,12 +29,13 @@ from .events import (ClustersReady, PipelineFinished, ProjectionReady, SpaceRead
                      TrainingPlanned, TransferFinished, TransferPlanned, TransferPoint)
 from .map_history import MapHistory, MapRecorder, MapSnapshot
 from .methods import build_method, default_recipe
-from .project import PROJECTIONS, UmapProgress, iter_umap_2d, pca_2d
+from .project import PROJECTIONS, UmapProgress, pca_2d
 from .report import render_report
 from .runs import RunError, RunFolder, finetune_name
 from .spaces import SPACES, TITLES, SpaceInputs, load_backbone, run_spaces
 from .train import TrainingError, TrainProgress, train
 from .transfer import STARTS, TransferConfig, finetune, finetune_config, label_subset, probe_points
+from .umap_process import UMAP
 
 
 @dataclass
@@ -201,7 +202,7 @@ def _map_space(run: RunFolder, space: str, x: np.ndarray, kind: str, seed: int,
     if kind == "pca":
         coords = pca_2d(x, seed=seed)
     else:
-        coords = yield from iter_umap_2d(x, cancel=cancel, label=space)  # UmapProgress events meanwhile
+        coords = yield from UMAP.fit(x, cancel=cancel, label=space)  # UmapProgress events meanwhile
     run.save_projection(space, kind, coords)
     return coords
 

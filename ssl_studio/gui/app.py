@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
     errors = ErrorReporter(parent=app)
     errors.install()
 
-    from ..core.project import stop_umap_worker
+    from ..core.umap_process import UMAP
     from .main_window import MainWindow
     from .workers import Job
 
@@ -149,5 +149,5 @@ def main(argv: list[str]) -> int:
         window.open_path(Path(argv[0]).expanduser())
     code = app.exec()
     Job.stop_all()
-    stop_umap_worker()  # a warm-up or fit still running in the UMAP process must not hold the exit
+    UMAP.stop()  # a warm-up or fit still running in the UMAP process must not hold the exit
     return stop.exit_code(code)

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import base64
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSize, Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget,
                                QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from ssl_studio import __version__
-from ssl_studio.core.cancel import CancelToken, Cancelled
 from ssl_studio.core.data import ImageDataset, LoadProgress
 from ssl_studio.core.methods import default_recipe, preset_titles, recipe_presets
-from ssl_studio.core.project import APPROXIMATE_FROM, pause_umap_worker
+from ssl_studio.core.project import APPROXIMATE_FROM
 from ssl_studio.core.reopen import RunWithImages, open_run_with_images
 from ssl_studio.core.run_export import FORMATS
 from ssl_studio.core.runs import is_run_folder
+from ssl_studio.core.umap_process import UMAP
 
 from . import explanations, gc_timer, settings
 from .augment_page import AugmentPage
@@ -35,10 +34,6 @@ from .workers import JOIN_TIMEOUT_S, Job
 STAGES = ("Data", "Augment", "Train", "Compare", "Transfer")
 
 
-class _WarmUpSignals(QObject):
-    done = Signal(str)  # "" when UMAP is ready, else why it is not
-
-
 class MainWindow(QMainWindow):
     runOpened = Signal(object)  # the LoadedRun, once every stage shows it
 
@@ -49,9 +44,8 @@ class MainWindow(QMainWindow):
         self.dataset: ImageDataset | None = None
         self.run_job: Job | None = None
         self._quit_when_stopped = False
-        self._warm_ups: list[tuple[threading.Thread, CancelToken]] = []
         self._warms_up_umap = warm_up_umap
-        self._warmed_for_large = False  # NN-descent compiled too (project.warm_up_umap)
+        self._warmed_for_large = False  # NN-descent compiled too (UMAP.warm_up)
         self._warming = 0  # warm-ups started and not yet done
 
         self.data = DataPage()
@@ -183,7 +177,7 @@ class MainWindow(QMainWindow):
         self.train.augmentRequested.connect(lambda: self.go(1))
         self.train.methodChanged.connect(self._method_changed)
         self.train.trainingFinished.connect(self._training_finished)
-        self.train.runningChanged.connect(pause_umap_worker)
+        self.train.runningChanged.connect(UMAP.pause)
         self.train.next.go.connect(lambda: self.go(3))
         self.compare.trainRequested.connect(lambda: self.go(2))
         self.compare.openRunRequested.connect(self.open_run_dialog)
@@ -396,41 +390,17 @@ class MainWindow(QMainWindow):
         """Import umap-learn and JIT-compile it for maps of ``points`` points while the user looks at data, so the
         first map is quick.
 
-        It runs in the UMAP child process (core.project); this thread only waits for it, so the window keeps the
-        GIL. Closing the window cancels the wait, which stops the UMAP process, and joins the thread.
+        It runs in the UMAP child process (core.umap_process), waited on by a job like any other task: closing the
+        window cancels it, which stops the UMAP process. A broken umap install fails it: PCA maps still work.
         """
-        from ssl_studio.core.project import warm_up_umap
-
-        signals = _WarmUpSignals(self)
-        signals.done.connect(self._umap_warmed)
         self._warming += 1
         self.umap_status.setText("UMAP: warming up…")
         self.umap_status.setToolTip("UMAP is imported and compiled in the background; until it is ready, the "
                                     "maps show PCA first.")
-        token = CancelToken()
-
-        def warm() -> None:
-            try:
-                warm_up_umap(token, points)
-                message = ""
-            except Cancelled:
-                return  # the window is closing
-            except Exception as exc:  # a broken umap install must not take the app down: PCA still works
-                message = f"{type(exc).__name__}: {exc}"
-            try:
-                signals.done.emit(message)
-            except RuntimeError:
-                pass  # the window is gone already
-
-        thread = threading.Thread(target=warm, name="umap-warm-up", daemon=True)
-        self._warm_ups.append((thread, token))
-        thread.start()
-
-    def _stop_umap_warm_up(self) -> None:
-        for thread, token in self._warm_ups:
-            token.cancel()
-            thread.join(JOIN_TIMEOUT_S)
-        self._warm_ups = []
+        job = Job(lambda token: UMAP.warm_up(points, cancel=token), self)
+        job.succeeded.connect(lambda _: self._umap_warmed(""))
+        job.failed.connect(lambda exc: self._umap_warmed(f"{type(exc).__name__}: {exc}"))
+        job.start()
 
     def _umap_warmed(self, problem: str) -> None:
         self._warming -= 1
@@ -467,7 +437,6 @@ class MainWindow(QMainWindow):
                 for job in Job.live_jobs():
                     job.ended.connect(self.close)
                 return
-        self._stop_umap_warm_up()
         event.accept()
         if self._quit_when_stopped:
             QApplication.quit()

@@ -1,3 +1,4 @@
+import itertools
 import json
 import os
 import signal
@@ -10,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssl_studio.core import project
-from ssl_studio.core.project import pca_2d, umap_2d
+from ssl_studio.core.cancel import drain
+from ssl_studio.core.project import pca_2d
+from ssl_studio.core.umap_process import UMAP
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +40,7 @@ def test_pca_pads_what_the_data_lacks_with_zeros(shape):
 
 def test_umap_falls_back_to_pca_below_four_points():
     x = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 0.0], [3.0, 3.0, 3.0]])
-    np.testing.assert_array_equal(umap_2d(x), pca_2d(x))
+    np.testing.assert_array_equal(drain(UMAP.fit(x)), pca_2d(x))
 
 
 def test_umap_in_a_fresh_process_is_lazy_and_caches_its_jit(tmp_path):
@@ -46,11 +48,11 @@ def test_umap_in_a_fresh_process_is_lazy_and_caches_its_jit(tmp_path):
     script = """
 import json, os, sys
 import numpy as np
-import ssl_studio.core.project as project
+from ssl_studio.core.umap_process import UMAP
 lazy = "umap" not in sys.modules and "numba" not in sys.modules
 x = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
 x[150:] += 5.0
-fit = project.iter_umap_2d(x, seed=0, label="a map")
+fit = UMAP.fit(x, seed=0, label="a map")
 reports = []
 while True:
     try:
@@ -81,20 +83,37 @@ print(json.dumps({"lazy": lazy, "shape": out.shape, "dtype": str(out.dtype), "ap
     assert len(layout) == len(reports) - 1 and layout[-1][2] == layout[-1][3] > 0
     assert [r[2] for r in layout] == sorted(r[2] for r in layout)
     assert any((tmp_path / "numba").rglob("*.nbi")), "numba's compiled code should be cached for the next launch"
-    # umap-learn compiles this kernel with cache=False; the app caches it too (see project._import_umap).
+    # umap-learn compiles this kernel with cache=False; the app caches it too (see core.project._import_umap).
     assert any((tmp_path / "numba").rglob("umap_.smooth_knn_dist-*.nbi"))
+
+
+def test_a_task_s_result_comes_after_every_report_it_sent():
+    """The result comes by the executor's pipe and the reports by their queue; the task's end marker on the queue
+    orders them. A task that reports 300 times and returns at once is the race at its sharpest."""
+    from ssl_studio.core.project import UmapProgress
+    from ssl_studio.core.umap_process import report
+
+    sent = [UmapProgress("t", "layout", i, 300) for i in range(1, 301)]
+    try:
+        for _ in range(5):
+            # list(map(report, sent)) in the process: each report sent, then the Nones returned.
+            task = UMAP.run(list, map(report, sent))
+            received = list(itertools.islice(task, 300))  # fewer if the task ended first
+            result = drain(task)  # nothing more is reported: the result
+            assert received == sent and result == [None] * 300
+    finally:
+        UMAP.stop()
 
 
 def test_a_umap_fit_stops_when_cancelled():
     from ssl_studio.core.cancel import CancelToken, Cancelled
-    from ssl_studio.core.project import stop_umap_worker
 
     cancel = CancelToken()
     cancel.cancel()
     x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
     with pytest.raises(Cancelled):
-        umap_2d(x, cancel=cancel)
-    stop_umap_worker()  # idempotent: the cancel already stopped it
+        drain(UMAP.fit(x, cancel=cancel))
+    UMAP.stop()  # idempotent: the cancel already stopped it
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP") or not Path("/proc/self/stat").exists(),
@@ -109,30 +128,30 @@ def test_the_umap_process_can_be_paused_while_training_runs():
                 return is_stopped
             time.sleep(0.01)
 
-    pid = project._in_worker(os.getpid, None)  # starts the process with a trivial task
+    pid = UMAP.start()  # starts the process with a trivial task
     try:
-        project.pause_umap_worker(True)
+        UMAP.pause(True)
         assert stopped(pid)
-        project.pause_umap_worker(False)
+        UMAP.pause(False)
         assert not stopped(pid, within_s=0)
-        assert project._in_worker(os.getpid, None) == pid  # it still works
+        assert drain(UMAP.run(os.getpid)) == pid  # it still works
     finally:
-        project.stop_umap_worker()
+        UMAP.stop()
 
     # Paused before it exists (training began before the warm-up's process did): it starts paused.
-    project.pause_umap_worker(True)
+    UMAP.pause(True)
     answer = []
-    asking = threading.Thread(target=lambda: answer.append(project._in_worker(os.getpid, None)))
+    asking = threading.Thread(target=lambda: answer.append(UMAP.start()))
     try:
         asking.start()
         deadline = time.monotonic() + 60
-        while not (project._worker and project._worker._processes) and time.monotonic() < deadline:
+        while UMAP.pid is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        (process,) = project._worker._processes.values()
-        assert stopped(process.pid)
-        project.pause_umap_worker(False)
+        pid = UMAP.pid
+        assert stopped(pid)
+        UMAP.pause(False)
         asking.join(60)
-        assert answer == [process.pid]
+        assert answer == [pid]
     finally:
-        project.pause_umap_worker(False)
-        project.stop_umap_worker()
+        UMAP.pause(False)
+        UMAP.stop()

@@ -111,7 +111,7 @@ def test_the_checkboxes_choose_which_maps_are_shown(window, drive, tiny_run):
 def umap_window(qtbot, numba_cache, monkeypatch):
     """The window as the app makes it: UMAP on, warming up in its child process from the start. numba's cache is
     pytest's (see numba_cache); the UMAP process is stopped at the end, as the app does when it quits."""
-    from ssl_studio.core.project import stop_umap_worker
+    from ssl_studio.core.umap_process import UMAP
     from ssl_studio.gui.main_window import MainWindow
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(numba_cache))
@@ -122,7 +122,7 @@ def umap_window(qtbot, numba_cache, monkeypatch):
     w.show()
     yield w
     w.close()
-    stop_umap_worker()
+    UMAP.stop()
 
 
 def test_a_folder_large_enough_for_nn_descent_warms_umap_up_for_it(qtbot, monkeypatch, tmp_path):
@@ -131,10 +131,16 @@ def test_a_folder_large_enough_for_nn_descent_warms_umap_up_for_it(qtbot, monkey
 
     from ssl_studio.core import project
     from ssl_studio.core.data import ImageDataset
+    from ssl_studio.core.umap_process import UMAP
     from ssl_studio.gui.main_window import MainWindow
 
     asked = []
-    monkeypatch.setattr(project, "warm_up_umap", lambda cancel, points: asked.append(points))
+
+    def warm_up(points, cancel):
+        asked.append(points)
+        yield from ()
+
+    monkeypatch.setattr(UMAP, "warm_up", warm_up)
     w = MainWindow(warm_up_umap=True)
     qtbot.addWidget(w)
     qtbot.waitUntil(lambda: w.umap_status.text() == "UMAP ready")
@@ -157,20 +163,21 @@ def test_umap_warms_up_then_replaces_every_pca_map(umap_window, drive, qtbot, ti
 
     The one slow GUI test: about 40 s with numba's cache warm, a minute or two cold (import umap and the JIT
     compile, on 2 cores); the timeouts allow for a busy machine."""
-    from ssl_studio.core import project
+    from ssl_studio.core.umap_process import UMAP
 
     window = umap_window
     assert window.umap_status.text() == "UMAP: warming up…"
     qtbot.waitUntil(lambda: window.umap_status.text() != "UMAP: warming up…", timeout=300_000)
     assert window.umap_status.text() == "UMAP ready", window.umap_status.toolTip()
-    (child,) = project._worker._processes.values()  # the warm-up ran in the UMAP process, which stays for the fits
-    assert child.pid != os.getpid() and child.is_alive()
+    child = UMAP.pid  # the warm-up ran in the UMAP process, which stays for the fits
+    assert child not in (None, os.getpid())
+    os.kill(child, 0)  # alive
     drive.open_folder(window, tiny_folder)
     compare = window.compare
     shown, draw = [], compare._projection_ready  # each map as drawn, in order (the real drawing still runs)
     monkeypatch.setattr(compare, "_projection_ready", lambda s, k, c: (shown.append((s, k)), draw(s, k, c)))
     drive.train_and_compare(window, timeout=300_000)
-    assert set(project._worker._processes.values()) == {child}  # fitted by the warmed-up process
+    assert UMAP.pid == child  # fitted by the warmed-up process
     run = compare.run.path
     for space in SPACES:
         assert shown.index((space, "pca")) < shown.index((space, "umap"))  # PCA at once, UMAP when it is ready

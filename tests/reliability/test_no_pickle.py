@@ -24,10 +24,10 @@ PROCESS_PICKLING = {"multiprocessing", "torch.multiprocessing", "concurrent.futu
 OBJECT_COLLECTIVES = {"all_gather_object", "gather_object", "broadcast_object_list", "scatter_object_list",
                       "send_object_list", "recv_object_list"}
 ALLOWED_PROCESS_PICKLING = {
-    ("ssl_studio/core/project.py", "multiprocessing"):
+    ("ssl_studio/core/umap_process.py", "multiprocessing"):
         "the UMAP worker is a child process of the app: its features go there and its maps come back through a "
         "pipe, never through a file",
-    ("ssl_studio/core/project.py", "concurrent.futures.ProcessPoolExecutor"):
+    ("ssl_studio/core/umap_process.py", "concurrent.futures.ProcessPoolExecutor"):
         "the same UMAP worker, run as a pool of one process",
     ("ssl_studio/core/data.py", "multiprocessing"):
         "the decoding processes of a large folder: file paths go there and decoded pixels come back through a "
