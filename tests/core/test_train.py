@@ -240,3 +240,34 @@ def test_training_on_rows_samples_only_those_images(monkeypatch):
     events = list(train(method, images, labels, config(method="supervised", epochs=2, batch_size=4), rows=rows))
     assert events[-1].steps == 2 * (len(rows) // 4)
     assert seen and all((batch == 255).all() for batch in seen)
+
+
+def test_the_budget_stops_at_whichever_bound_comes_first_and_its_fraction_is_the_larger_share():
+    cancel = CancelToken()
+    budget = train_module.Budget(config(epochs=2, time_budget=10.0), steps_per_epoch=5, cancel=cancel)
+    assert budget.total_steps == 10
+    assert budget.fraction(3, 1.0) == pytest.approx(0.3)  # steps ahead of time
+    assert budget.fraction(3, 5.0) == pytest.approx(0.5)  # time ahead of steps
+    assert budget.fraction(12, 20.0) == 1.0
+    assert budget.stop_reason(9, 9.9) is None
+    assert budget.stop_reason(10, 0.0) == "completed"
+    assert budget.stop_reason(0, 10.0) == "budget"
+    cancel.cancel()
+    assert budget.stop_reason(0, 0.0) == "cancelled"
+
+    time_only = train_module.Budget(config(epochs=None, time_budget=4.0), steps_per_epoch=5, cancel=CancelToken())
+    assert time_only.total_steps is None
+    assert time_only.fraction(1000, 1.0) == pytest.approx(0.25)
+    assert time_only.stop_reason(1000, 3.9) is None
+
+
+def test_each_rank_takes_its_own_rows_of_an_epoch_and_a_resumed_run_the_same_ones():
+    rows = torch.arange(100, 110)
+    ranks = [train_module.Batches(rows, seed=3, batch=2, steps_per_epoch=2, rank=r, world=2) for r in (0, 1)]
+    epoch = [ranks[r].at(step).tolist() for step in (0, 1) for r in (0, 1)]
+    taken = [row for batch in epoch for row in batch]
+    assert all(len(batch) == 2 for batch in epoch)
+    assert len(set(taken)) == 8 and set(taken) <= set(range(100, 110))  # 2 steps x 2 ranks x 2, none twice
+    resumed = train_module.Batches(rows, seed=3, batch=2, steps_per_epoch=2, rank=1, world=2)
+    assert resumed.at(3).tolist() == ranks[1].at(3).tolist()
+    assert ranks[0].at(2).tolist() != ranks[0].at(0).tolist() or ranks[0].at(3).tolist() != ranks[0].at(1).tolist()
