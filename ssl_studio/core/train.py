@@ -303,6 +303,19 @@ class Batches:
         return self.rows[self._order[first:first + self.batch].to(self.rows.device)]
 
 
+def _stepping_model(method: Method, config: TrainConfig, tuning: StepTuning, world: int) -> torch.nn.Module:
+    """What a step calls: the method on its device, under DistributedDataParallel across processes, compiled if
+    asked. The method itself stays the module the optimizer, the checkpoints and the reports see."""
+    if config.sync_batchnorm and world > 1:
+        if tuning.device.type != "cuda":
+            raise TrainingError("synchronized batch norm needs GPUs (PyTorch has it for CUDA only); "
+                                "run without --sync-batchnorm on CPU processes")
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
+    tuning.model(method)
+    model = torch.nn.parallel.DistributedDataParallel(method) if world > 1 else method
+    return torch.compile(model) if config.compile else model
+
+
 def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig, *,
           rows: torch.Tensor | None = None, cancel: CancelToken | None = None,
           checkpoint_path: str | Path | None = None, resume: bool = False, extra_meta: dict | None = None,
@@ -321,15 +334,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     device = resolve_device(config.device)
     rank, world = distributed.world()
     tuning = StepTuning(device)
-    if config.sync_batchnorm and world > 1:
-        if device.type != "cuda":
-            raise TrainingError("synchronized batch norm needs GPUs (PyTorch has it for CUDA only); "
-                                "run without --sync-batchnorm on CPU processes")
-        torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
-    tuning.model(method)
-    model = torch.nn.parallel.DistributedDataParallel(method) if world > 1 else method
-    if config.compile:
-        model = torch.compile(model)
+    model = _stepping_model(method, config, tuning, world)
     optimizer = torch.optim.AdamW(method.param_groups(), lr=config.lr, weight_decay=config.weight_decay)
     state = TrainingState(method, optimizer, torch.Generator().manual_seed(config.seed * 7919 + rank), rank)
     checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
@@ -366,7 +371,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         for group in optimizer.param_groups:
             group["lr"] = lr_at(config.lr, budget.fraction(state.step, state.elapsed(now)), config.warmup_fraction)
         idx = batches.at(state.step)
-        try:
+        try:  # the step
             views, targets = method.make_views(images[idx], labels[idx] if labels is not None else None,
                                                state.generator)
             views = tuning.inputs(views)
