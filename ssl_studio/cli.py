@@ -26,6 +26,7 @@ from .core.pipeline import run_pipeline, run_transfer
 from .core.run_export import FORMATS, ExportProgress, export_run
 from .core.runs import RunError
 from .core.schema import described_fields, field_types, info
+from .core.selection_curves import selection_reading
 from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
 from .core.transfer import STARTS, TransferConfig, reading
@@ -279,7 +280,7 @@ class _Progress:
             print(f"  {event.space:<11} kNN {event.metrics['knn_top1']:.1%}  "
                   f"linear {event.metrics['linear_top1']:.1%}", file=sys.stderr)
         elif isinstance(event, TransferPlanned):
-            self.bar = _bar("probes", event.probes)
+            self.bar = _bar("probes", event.probes + event.selections)
         elif isinstance(event, TransferPoint) and event.probe == "knn" and self.bar:
             self.bar.update(1)  # one kNN and one linear point per space and fraction
         elif isinstance(event, TransferPoint) and event.kind == "finetune":
@@ -292,9 +293,10 @@ class _Progress:
         elif isinstance(event, TransferFinished):
             self.transfer = event
             titles = {**TITLES, **event.transfer.get("titles", {})}
-            sentence = reading(event.transfer, titles, saw_labels=TRAINED_ON_LABELS)
-            if sentence:
-                print(sentence, file=sys.stderr)
+            for sentence in (reading(event.transfer, titles, saw_labels=TRAINED_ON_LABELS),
+                             selection_reading(event.transfer, titles)):
+                if sentence:
+                    print(sentence, file=sys.stderr)
 
 
 def _drain(events, progress: _Progress, cancel: CancelToken, quiet: bool = False) -> None:

@@ -63,20 +63,22 @@ class PipelineFinished:
 class TransferPlanned:
     probes: int  # probe points to compute (spaces x label fractions), for a progress bar
     finetunes: tuple[str, ...]  # the fine-tuning runs, by checkpoint name, in order
+    selections: int = 0  # selection points to compute (strategies x small label fractions)
 
 
 @dataclass(frozen=True)
 class TransferPoint:
-    kind: str  # "probe" or "finetune"
-    curve: str  # the space (a probe point) or where fine-tuning started, "ssl" or "scratch"
+    kind: str  # "probe", "selection" or "finetune"
+    curve: str  # the space (a probe point), the strategy (selection) or where fine-tuning started, "ssl" or "scratch"
     probe: str  # "knn" or "linear"; "finetune" for a fine-tuning point
     point: dict  # as the run folder stores it: fraction, labels, top1, and std (probe) or seconds (fine-tuning)
 
     def add_to(self, transfer: dict) -> None:
         """Put the point on its curve in ``transfer`` (the curves as the run folder stores them): the transfer
         stage and the Transfer page, which draws them as they come, fill theirs the same way."""
-        if self.kind == "probe":
-            transfer.setdefault("probe", {}).setdefault(self.curve, {}).setdefault(self.probe, []).append(self.point)
+        if self.kind in ("probe", "selection"):
+            transfer.setdefault(self.kind, {}).setdefault(self.curve, {}).setdefault(self.probe, []).append(
+                self.point)
         else:
             transfer.setdefault("finetune", {}).setdefault(self.curve, []).append(self.point)
 

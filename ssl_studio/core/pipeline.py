@@ -27,11 +27,13 @@ from .data import ImageDataset, LoadProgress, iter_load
 from .evaluate import evaluate_space, split_indices
 from .events import (ClustersReady, PipelineFinished, ProjectionReady, SpaceReady, StageStarted, TrainEvent,
                      TrainingPlanned, TransferFinished, TransferPlanned, TransferPoint)
+from .label_selection import STRATEGIES
 from .map_history import MapHistory, MapRecorder, MapSnapshot
 from .methods import build_method, default_recipe
 from .project import PROJECTIONS, UmapProgress, pca_2d
 from .report import render_report
 from .runs import RunError, RunFolder, finetune_name
+from .selection_curves import SELECTION_SPACE, selection_curves, selection_fractions
 from .spaces import SPACES, TITLES, SpaceInputs, load_backbone, run_spaces
 from .train import TrainingError, TrainProgress, train
 from .transfer import STARTS, TransferConfig, finetune, finetune_config, label_subset, probe_points
@@ -269,8 +271,10 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
     train_idx, test_idx = np.asarray(split["train"]), np.asarray(split["test"])
     starts = [s for s in STARTS if s != "ssl" or run.checkpoint("ssl").exists()]
     plan = [(k, f, s) for k, f in enumerate(settings.finetune_fractions) for s in starts]
+    selecting = SELECTION_SPACE in exp.embeddings
     yield TransferPlanned(len(exp.embeddings) * len(settings.fractions),
-                          tuple(finetune_name(s, f) for _, f, s in plan))
+                          tuple(finetune_name(s, f) for _, f, s in plan),
+                          len(STRATEGIES) * len(selection_fractions(settings.fractions)) if selecting else 0)
     titles = {s.name: s.title for s in run_spaces(run) if s.name in exp.embeddings}
     result = {"classes": len(dataset.class_names), "train_images": len(train_idx), "test_images": len(test_idx),
               "seed": seed, "settings": settings.to_dict(), "titles": titles, "probe": {}, "finetune": {}}
@@ -283,6 +287,14 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
                 event = TransferPoint("probe", space, probe, point)
                 event.add_to(result)
                 yield event
+    if selecting:  # which images to label, chosen in the SSL space, on the same curve
+        result["selection_space"] = SELECTION_SPACE
+        for strategy, probe, point in selection_curves(exp.embeddings[SELECTION_SPACE], labels, train_idx, test_idx,
+                                                       settings.fractions, seed=seed, repeats=settings.repeats):
+            exp.cancel.raise_if_cancelled()
+            event = TransferPoint("selection", strategy, probe, point)
+            event.add_to(result)
+            yield event
     ssl_backbone = load_backbone(run, "ssl", exp.config.backbone).state_dict() if "ssl" in starts else None
     images, label_tensor = dataset.images, dataset.labels
     for k, fraction, start in plan:

@@ -25,6 +25,7 @@ from .atomic import write_atomic, write_bytes_atomic, write_json_atomic
 from .augment import Recipe
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
+from .label_selection import STRATEGIES
 from .map_history import MapHistory, MapSnapshot
 from .transfer import PROBES, STARTS
 
@@ -428,6 +429,15 @@ def check_transfer(data: dict, spaces: Collection[str]) -> dict:
         if start not in STARTS:
             raise ValueError(f"fine-tuning start {start!r} is not one of {', '.join(STARTS)}")
         _check_points(points, "seconds", f"the fine-tuning curve from {start}")
+    selection = data.get("selection", {})
+    if not isinstance(selection, dict) or (selection and data.get("selection_space") not in spaces):
+        raise ValueError("its selection must be curves per strategy, in a space of the run (selection_space)")
+    for strategy, curves in selection.items():
+        if strategy not in STRATEGIES or not isinstance(curves, dict) or not set(curves) <= set(PROBES):
+            raise ValueError(f"selection {strategy!r} is not a strategy ({', '.join(STRATEGIES)}) with kNN and "
+                             "linear curves")
+        for probe_name, points in curves.items():
+            _check_points(points, "std", f"the {strategy} selection's {probe_name} curve")
     return data
 
 

@@ -181,11 +181,17 @@ def probe_points(x, labels, train_idx, test_idx, fraction: float, *, seed: int =
     """
     if fraction == 1 and scored and {"knn_top1", "linear_top1"} <= set(scored):
         return {probe: _point(1.0, len(train_idx), scored[f"{probe}_top1"], 0.0, repeats=1) for probe in PROBES}
+    subsets = (label_subset(labels, train_idx, fraction, seed, r) for r in range(repeats_for(fraction, repeats)))
+    return subset_points(x, labels, test_idx, fraction, subsets, seed=seed)
+
+
+def subset_points(x, labels, test_idx, fraction: float, subsets, *, seed: int = 0) -> dict[str, dict]:
+    """kNN and linear probe fitted on each labeled subset (dataset indices) in turn, scored on ``test_idx``: the
+    mean and spread over the subsets, as {"knn" | "linear": {"fraction", "labels", "top1", "std", "repeats"}}."""
     x, labels, test_idx = np.asarray(x, dtype=np.float32), np.asarray(labels).ravel(), np.asarray(test_idx)
     scores: dict[str, list[float]] = {probe: [] for probe in PROBES}
     n = 0
-    for repeat in range(repeats_for(fraction, repeats)):
-        subset = label_subset(labels, train_idx, fraction, seed, repeat)
+    for subset in subsets:
         n = len(subset)
         args = (x[subset], labels[subset], x[test_idx], labels[test_idx])
         scores["knn"].append(knn_top1(*args))

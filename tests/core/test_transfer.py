@@ -226,8 +226,10 @@ def test_the_stage_writes_a_valid_transfer_json_and_the_curves_into_the_report(c
     events = list(transfer(dataset, run, FAST))
     planned = next(e for e in events if isinstance(e, TransferPlanned))
     assert planned.probes == 4 * 2 and planned.finetunes == ("finetune_ssl_10pct", "finetune_scratch_10pct")
+    assert planned.selections == 3 * 1  # each strategy at the one small fraction
     points = [e for e in events if isinstance(e, TransferPoint)]
-    assert len(points) == 4 * 2 * 2 + 2
+    assert len([p for p in points if p.kind != "selection"]) == 4 * 2 * 2 + 2
+    assert len([p for p in points if p.kind == "selection"]) == 3 * 2
     assert [p.point["fraction"] for p in points if p.curve == "ssl" and p.probe == "knn"] == [0.1, 1.0]
     assert any(isinstance(e, TrainEvent) and e.which == "finetune_ssl_10pct" for e in events)
     assert isinstance(events[-1], TransferFinished)
@@ -246,6 +248,9 @@ def test_the_stage_writes_a_valid_transfer_json_and_the_curves_into_the_report(c
     metrics = run.read_json("metrics.json")["embeddings"]
     for space in SPACES:  # at 100 % the curve is the comparison's own score
         assert saved["probe"][space]["knn"][1]["top1"] == pytest.approx(metrics[space]["knn_top1"], abs=1e-6)
+    assert saved["selection_space"] == "ssl" and set(saved["selection"]) == {"random", "typical", "coverage"}
+    for strategy, probes in saved["selection"].items():  # as many picks as the per-class draw labels
+        assert [(p["fraction"], p["labels"], p["repeats"]) for p in probes["linear"]] == [(0.1, 8, 2)]
     for start in ("ssl", "scratch"):
         (point,) = saved["finetune"][start]
         assert point["labels"] == 8 and point["steps"] == 2 and point["seconds"] > 0
