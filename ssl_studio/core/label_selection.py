@@ -21,10 +21,10 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-STRATEGIES = {
-    "random": "a seeded random draw (label-free)",
-    "typical": "the most typical image of each of N k-means clusters (TypiClust)",
-    "coverage": "k-center greedy: each pick the image farthest from the picks so far",
+STRATEGIES = {  # name: how it picks, as "picked by ..." reads
+    "random": "a random draw, label-free",
+    "typical": "typicality (TypiClust: the most typical image of each of N clusters)",
+    "coverage": "coverage (k-center greedy: each pick the image farthest from those picked)",
 }
 TYPICALITY_NEIGHBOURS = 20
 _CHUNK_ELEMENTS = 1 << 24  # distances per block: 64 MB of float32

@@ -56,7 +56,7 @@ def selection_reading(transfer: dict, titles: dict[str, str]) -> str:
     if at[best]["top1"] <= random:
         return (f"With {at['random']['labels']} labels, no strategy beat a label-free random draw for the linear "
                 f"probe on {features} ({random:.0%}).")
-    sentence = (f"With {at[best]['labels']} labels picked as {STRATEGIES[best]}, the linear probe on {features} "
+    sentence = (f"With {at[best]['labels']} labels picked by {STRATEGIES[best]}, the linear probe on {features} "
                 f"reaches {at[best]['top1']:.0%}: {_points(at[best]['top1'] - random)} over a label-free random draw")
     per_class = next((p["top1"] for p in (transfer.get("probe") or {}).get(space, {}).get("linear", [])
                       if p["fraction"] == fewest), None)

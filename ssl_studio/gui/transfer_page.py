@@ -3,7 +3,9 @@
 The figures come from core.pipeline.transfer, run in a worker (a Job) after the maps are drawn, or from a run's
 transfer.json when a run is opened. Left: a probe (linear or kNN) on each space's frozen features against the number
 of labeled images, on a log scale, the spread of the repeated label subsets as error bars. Right: the whole network
-fine-tuned from the SSL weights and from scratch. Hovering a point gives its exact figures.
+fine-tuned from the SSL weights and from scratch. Dashed on the left: the same probe on the images each label-free
+strategy picks in the SSL space (core/selection_curves.py), as many as the per-class draw labels. Hovering a point
+gives its exact figures.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, Q
 from superqt import QElidingLabel
 
 from ssl_studio.core.atomic import write_atomic
+from ssl_studio.core.coloring import PALETTE
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.events import StageStarted, TrainEvent, TransferFinished, TransferPlanned, TransferPoint
 from ssl_studio.core.pipeline import transfer
 from ssl_studio.core.report import CHART_TITLES
 from ssl_studio.core import runs
 from ssl_studio.core.runs import RunFolder
+from ssl_studio.core.selection_curves import SELECTION_SPACE, selection_reading
 from ssl_studio.core.spaces import FINETUNED, TITLES, TRAINED_ON_LABELS, Space, run_spaces
 from ssl_studio.core.train import TrainProgress
 from ssl_studio.core.transfer import TransferConfig, reading
@@ -35,6 +39,9 @@ from .explanations import TRANSFER, TransferCurvesFigure
 from .export import save_png, save_svg
 from .page import Page, error_text
 from .widgets import shown
+
+STRATEGY_COLORS = {"random": PALETTE[5], "typical": PALETTE[4], "coverage": PALETTE[9]}  # apart from the spaces'
+
 
 def point_text(title: str, point: dict, classes: int | None) -> str:
     """The exact figures of one point, for its tooltip and the hover line."""
@@ -76,9 +83,10 @@ class CurvePlot(pg.PlotItem):
         self._hovered = hovered
         self.series: dict[str, tuple[pg.PlotDataItem, pg.ScatterPlotItem, pg.ErrorBarItem]] = {}
 
-    def set_curve(self, key: str, title: str, color: str, points: list[dict], classes: int | None) -> None:
+    def set_curve(self, key: str, title: str, color: str, points: list[dict], classes: int | None,
+                  dashed: bool = False) -> None:
         if key not in self.series:
-            pen = pg.mkPen(color, width=2)
+            pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
             line = self.plot(name=title, pen=pen)
             dots = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(color), pen=pg.mkPen("w", width=1), hoverable=True,
                                       hoverSize=12, tip=lambda x, y, data: data)
@@ -261,13 +269,13 @@ class TransferPage(Page):
             if isinstance(event, StageStarted):
                 self.status.setText(event.text + ("" if event.text.endswith(".") else "…"))
             elif isinstance(event, TransferPlanned):
-                self._planned = 2 * event.probes + len(event.finetunes)
+                self._planned = 2 * (event.probes + event.selections) + len(event.finetunes)
                 self.progress.setRange(0, 1000)
             elif isinstance(event, TransferPoint):
                 self._done += 1
                 event.add_to(self.data)
-                probes_changed |= event.kind == "probe"
-                tuned_changed |= event.kind != "probe"
+                probes_changed |= event.kind in ("probe", "selection")
+                tuned_changed |= event.kind == "finetune"
             elif isinstance(event, TrainEvent) and isinstance(event.event, TrainProgress):
                 latest = event.event
             elif isinstance(event, TransferFinished):
@@ -294,6 +302,12 @@ class TransferPage(Page):
         for space, points in curves.items():
             self.probe_plot.set_curve(space, self.spaces[space].curve_title, self.spaces[space].color, points,
                                       self.data.get("classes"))
+        space = self._titles().get(self.data.get("selection_space", SELECTION_SPACE), SELECTION_SPACE)
+        for strategy, c in self.data.get("selection", {}).items():
+            if c.get(probe):
+                self.probe_plot.set_curve(f"selection:{strategy}", f"{space}, {strategy} picks",
+                                          STRATEGY_COLORS.get(strategy, PALETTE[-1]), c[probe],
+                                          self.data.get("classes"), dashed=True)
         if self.probe_plot.series:
             self.probe_plot.fit_x()
         self._update_reading()
@@ -310,7 +324,9 @@ class TransferPage(Page):
         if "error" in self.data:
             self.reading.setText(html.escape(self.data["error"][0].upper() + self.data["error"][1:]) + ".")
             return
-        self.reading.setText(html.escape(reading(self.data, self._titles(), saw_labels=TRAINED_ON_LABELS)))
+        sentences = (reading(self.data, self._titles(), saw_labels=TRAINED_ON_LABELS),
+                     selection_reading(self.data, self._titles()))
+        self.reading.setText(html.escape(" ".join(s for s in sentences if s)))
 
     def _titles(self) -> dict[str, str]:
         return {**TITLES, **self.data.get("titles", {})}
@@ -387,10 +403,12 @@ class TransferPage(Page):
         with open(path, "w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["measure", "curve", "fraction", "labels", "top1", "std", "repeats", "seconds", "steps"])
-            for space, curves in self.data.get("probe", {}).items():
+            space = self.data.get("selection_space", SELECTION_SPACE)
+            picked = {f"{space}, {strategy} picks": c for strategy, c in self.data.get("selection", {}).items()}
+            for curve, curves in {**self.data.get("probe", {}), **picked}.items():
                 for probe, points in curves.items():
                     for p in points:
-                        writer.writerow([probe, space, p["fraction"], p["labels"], p["top1"], p["std"],
+                        writer.writerow([probe, curve, p["fraction"], p["labels"], p["top1"], p["std"],
                                          p.get("repeats", 1), "", ""])
             for start, points in self.data.get("finetune", {}).items():
                 for p in points:

@@ -47,7 +47,7 @@ def with_selection(typical=0.8, coverage=0.7, random=0.6, per_class=0.75):
 
 def test_the_reading_says_what_the_best_strategy_buys_at_the_fewest_labels():
     assert selection_reading(with_selection(), TITLES) == (
-        "With 16 labels picked as the most typical image of each of N k-means clusters (TypiClust), the linear "
+        "With 16 labels picked by typicality (TypiClust: the most typical image of each of N clusters), the linear "
         "probe on the self-supervised features reaches 80%: +20 points over a label-free random draw and +5 "
         "points over a per-class random draw.")
     assert "coverage" not in selection_reading(with_selection(coverage=0.79), TITLES)

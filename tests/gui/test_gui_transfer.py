@@ -6,9 +6,11 @@ import shutil
 import threading
 
 from PIL import Image
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
 
 from ssl_studio.core.events import TransferPlanned, TransferPoint
+from ssl_studio.core.selection_curves import selection_reading
+from ssl_studio.core.spaces import TITLES
 from ssl_studio.core.transfer import TransferConfig
 
 SPACES = ("ssl", "supervised", "untrained", "pixels")
@@ -148,3 +150,29 @@ def test_each_curve_is_titled_and_colored_as_its_space_describes_it(window, driv
     tuned = {key: (line.name(), line.opts["pen"].color().name()) for key, (line, _, _) in
              page.finetune_plot.series.items()}
     assert tuned == {start: (curve.title, curve.color) for start, curve in FINETUNED.items()}
+
+
+def test_each_selection_strategy_gets_a_dashed_curve_and_the_reading_says_what_it_buys(window, drive, qtbot,
+                                                                                      tiny_run, tmp_path):
+    drive.open_run(window, copy_of(tiny_run, tmp_path))
+    window.go(4)
+    page = window.transfer
+    page.settings = TransferConfig(fractions=(0.1, 1.0), repeats=2, finetune_fractions=())
+    with qtbot.waitSignal(page.transferFinished, timeout=60_000):
+        page.start_button.click()
+    strategies = ("random", "typical", "coverage")
+    assert set(page.probe_plot.series) == set(SPACES) | {f"selection:{s}" for s in strategies}
+    saved = json.loads((tmp_path / "run" / "transfer.json").read_text())
+    for strategy in strategies:
+        line, _, _ = page.probe_plot.series[f"selection:{strategy}"]
+        assert line.opts["pen"].style() == Qt.PenStyle.DashLine
+        assert line.yData.tolist() == [saved["selection"][strategy]["linear"][0]["top1"]]
+    assert page.probe_plot.series["ssl"][0].opts["pen"].style() == Qt.PenStyle.SolidLine
+    assert selection_reading(saved, TITLES) in page.reading.text() and "label-free random draw" in page.reading.text()
+    page.knn.setChecked(True)
+    line, _, _ = page.probe_plot.series["selection:typical"]
+    assert line.yData.tolist() == [saved["selection"]["typical"]["knn"][0]["top1"]]
+    rows = list(csv.DictReader(page.export(tmp_path / "out")[2].open()))
+    assert [(r["measure"], float(r["top1"])) for r in rows if r["curve"] == "ssl, coverage picks"] == [
+        (probe, saved["selection"]["coverage"][probe][0]["top1"]) for probe in ("knn", "linear")]
+    page.grab().save("/tmp/labelsel/transfer_page.png")
