@@ -18,6 +18,8 @@ from .core.checkpoint import CheckpointError
 from .core import distributed
 from .core.config import DEVICES, TrainConfig, resolve_device
 from .core.data import DataError, LoadProgress, iter_load
+from .core.label_next import link_folder, pick_from_run, write_csv
+from .core.label_selection import STRATEGIES
 from .core.methods import method_class, method_names
 from .core.events import (PipelineFinished, SpaceReady, StageStarted, TrainEvent, TransferFinished, TransferPlanned,
                           TransferPoint)
@@ -31,7 +33,7 @@ from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
 from .core.transfer import STARTS, TransferConfig, reading
 
-COMMANDS = ("inspect", "run", "transfer", "embed", "export")
+COMMANDS = ("inspect", "run", "transfer", "embed", "export", "select")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +94,17 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", type=Path)
     export.add_argument("--format", required=True, choices=list(FORMATS))
     export.add_argument("out", type=Path, help="folder to write (created if missing)")
+
+    choose = sub.add_parser("select", help="which images to label next: a strategy's picks in a run's space, among "
+                                           "its training split (every image of an unlabeled folder)")
+    choose.add_argument("run_dir", type=Path)
+    choose.add_argument("--budget", type=int, required=True, metavar="N", help="how many images to label")
+    choose.add_argument("--strategy", choices=list(STRATEGIES), default="typical",
+                        help="; ".join(f"{name}: {how}" for name, how in STRATEGIES.items()) + " (default typical)")
+    choose.add_argument("--space", default="ssl", help="the space whose embeddings choose (default ssl)")
+    choose.add_argument("--out", type=Path, required=True, help="CSV file to write: rank, path")
+    choose.add_argument("--links", type=Path, metavar="DIR",
+                        help="also a folder of the picked images (hard links; copies where links fail)")
     return parser
 
 
@@ -148,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
         return {"inspect": _inspect, "run": _run, "transfer": _transfer, "embed": _embed,
-                "export": _export}[args.command](args)
+                "export": _export, "select": _select}[args.command](args)
     except (DataError, RunError, CheckpointError, TrainingError, ValueError, OSError) as exc:
         print(f"ssl-studio: error: {exc}", file=sys.stderr)
         return 2
@@ -392,6 +405,18 @@ def _export(args) -> int:
             bar.close()
     print(f"done: {FORMATS[args.format].title} export in {out}; open it with "
           f"{FORMATS[args.format].opens.replace('OUT', str(out))}", file=sys.stderr)
+    return 0
+
+
+def _select(args) -> int:
+    picks = pick_from_run(args.run_dir, args.budget, args.strategy, args.space)
+    write_csv(args.out, picks.files)
+    print(f"done: {len(picks.files)} images to label next ({args.strategy}, in the {args.space} space) in "
+          f"{args.out}", file=sys.stderr)
+    if args.links:
+        copied = link_folder(args.links, picks.files)
+        print(f"      and in {args.links}" + (f" ({copied} copied: no link possible)" if copied else ""),
+              file=sys.stderr)
     return 0
 
 
