@@ -35,6 +35,7 @@ from .added_images import AddedImagesLayer
 from .color_by import ColorBy
 from .history import MapHistoryView
 from .inspector import Inspector, SelectionBar
+from .label_next import LabelNext
 from .legend import Legend
 from .linked import LinkedViews
 from .maps import MapGrid
@@ -72,6 +73,7 @@ class ComparePage(Page):
         self.linked = LinkedViews(self.grid, self.inspector, self.selection_bar, self)
         self.added_images = AddedImagesLayer(self)
         self.color_by = ColorBy(self, self.grid, self.legend)
+        self.label_next = LabelNext(self, self.linked)
 
         self.history = MapHistoryView()
         maps = QWidget()
@@ -90,6 +92,7 @@ class ComparePage(Page):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._build_toolbar())
         layout.addLayout(body, 1)
+        layout.addWidget(self.label_next)
         layout.addWidget(self.selection_bar)
         return box
 
@@ -188,6 +191,7 @@ class ComparePage(Page):
         """Compute the four spaces of a trained run in the background and show them as they arrive."""
         self._begin(run, dataset.paths, dataset.labels.numpy() if dataset.labeled else None, dataset.class_names,
                     dataset.images)
+        self.label_next.reset(run, dataset.root)
         self.status.setText("Starting…")
         self.busy.show()
         use_umap = self.use_umap.isChecked()
@@ -204,6 +208,7 @@ class ComparePage(Page):
     def show_loaded(self, loaded: LoadedRun, images: torch.Tensor | None) -> None:
         """Show a run read back by core.pipeline.open_run (``images`` aligned to its paths, or None)."""
         self._begin(loaded.run, loaded.paths, loaded.labels, loaded.class_names, images)
+        self.label_next.reset(loaded.run, loaded.data_root)
         if loaded.labels is None and loaded.clusters is not None:
             self._set_clusters(loaded.clusters)
         self._show_history(loaded.map_history)
@@ -307,6 +312,7 @@ class ComparePage(Page):
         if metrics:
             self.scores[space] = metrics
         self.linked.add_space(space, embedding)
+        self.label_next.add_space(space, self.grid.spaces[space].title if space in self.grid.spaces else space)
         self._update_title(space)
 
     def _projection_ready(self, space: str, kind: str, coords: np.ndarray) -> None:
