@@ -16,7 +16,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import torch
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
@@ -73,17 +72,16 @@ def typicality(x, k: int = TYPICALITY_NEIGHBOURS) -> np.ndarray:
     A lone row has no neighbours: its typicality is 1 (any cluster of one is picked from anyway). Duplicates, at
     distance 0, are infinitely typical.
     """
-    x = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    x = np.asarray(x, dtype=np.float32)
     k = min(k, len(x) - 1)
     if k < 1:
         return np.ones(len(x))
-    mean = torch.empty(len(x), dtype=torch.float64)
+    mean = np.empty(len(x))
     rows = max(1, _CHUNK_ELEMENTS // len(x))  # one big cluster (a budget of 1) must not need an N x N matrix
     for start in range(0, len(x), rows):
         distances = _distances(x[start:start + rows], x)
-        distances[torch.arange(len(distances)), torch.arange(start, start + len(distances))] = float("inf")
-        mean[start:start + rows] = distances.topk(k, dim=1, largest=False).values.mean(dim=1).double()
-    mean = mean.numpy()
+        distances[np.arange(len(distances)), np.arange(start, start + len(distances))] = np.inf
+        mean[start:start + rows] = np.partition(distances, k - 1, axis=1)[:, :k].mean(axis=1)
     with np.errstate(divide="ignore"):
         return 1.0 / mean
 
@@ -110,22 +108,23 @@ def typical(x, budget: int, seed: int = 0) -> np.ndarray:
 
 def k_center_greedy(x, budget: int, first: int = 0) -> np.ndarray:
     """Row ``first``, then each time the row farthest (Euclidean) from every row picked so far."""
-    x = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    x = np.asarray(x, dtype=np.float32)
     squared = (x * x).sum(1)
 
-    def distance_to(pick: int) -> torch.Tensor:  # one matrix-vector product per pick (torch.cdist is far slower)
-        return (squared + squared[pick] - 2 * (x @ x[pick])).clamp_(min=0).sqrt_()
+    def distance_to(pick: int) -> np.ndarray:  # one matrix-vector product per pick
+        return np.sqrt(np.maximum(squared + squared[pick] - 2 * (x @ x[pick]), 0))
 
     picks = [first]
     nearest = distance_to(first)
     for _ in range(budget - 1):
         nearest[picks[-1]] = -1.0  # a duplicate of a pick is at 0 too: never pick a row twice
         picks.append(int(nearest.argmax()))
-        nearest = torch.minimum(nearest, distance_to(picks[-1]))
+        nearest = np.minimum(nearest, distance_to(picks[-1]))
     return np.asarray(picks, dtype=np.int64)
 
 
-def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Euclidean distances between the rows of ``a`` and of ``b``, through one matrix product."""
-    squared = (a * a).sum(1, keepdim=True) + (b * b).sum(1) - 2 * a @ b.T
-    return squared.clamp_(min=0).sqrt_()
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of ``a`` and of ``b``, through one matrix product. numpy, not torch:
+    on the many small clusters of a large budget torch's per-call threading cost three times the CPU time."""
+    squared = (a * a).sum(1)[:, None] + (b * b).sum(1) - 2 * a @ b.T
+    return np.sqrt(np.maximum(squared, 0))
