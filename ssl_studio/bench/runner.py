@@ -26,11 +26,13 @@ from .ingest import measure_ingest
 from .projection import measure_projection
 from .quality import measure_quality
 from .scale import RESOLUTIONS, measure_scale
+from .selection import measure_selection
 from .training import StepPlan, measure_training, step_ratios
 from .transfer import measure_transfer
 from .ui import measure_ui
 
-SECTIONS = ("ingest", "augment", "train", "project", "ui", "transfer", "elsewhere", "quality", "scale")
+SECTIONS = ("ingest", "augment", "train", "project", "ui", "transfer", "elsewhere", "select", "quality",
+            "scale")
 # scale generates 100k images the first time and takes minutes more: only when asked for (--only scale).
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "scale")
 NEEDS_IMAGES = {"augment", "train", "ui"}  # these use the folder the ingest section generates
@@ -60,6 +62,8 @@ class Sizes:
     transfer_images: int = 10_000
     transfer: TransferConfig = TransferConfig()  # the stage's default settings
     elsewhere_images: int = 10_000  # embedded by `ssl-studio embed`, and the run whose report.html is weighed
+    select_images: int = 10_000
+    select_budget: int = 100
 
 
 FULL = Sizes()
@@ -144,6 +148,10 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
         def elsewhere():
             report["elsewhere"] = measure_elsewhere(table, sizes.elsewhere_images, work)
 
+        def select():
+            report["select"] = measure_selection(table, sizes.select_images, sizes.select_budget)
+            report["select_seconds"] = report["select"]["seconds"]
+
         def quality():
             if not sizes.quality_budgets:
                 table.row("quality per time", "skipped", "", "full run only")
@@ -169,6 +177,7 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
                  "project": ("Projection", project), "ui": ("UI responsiveness (main window, offscreen)", ui),
                  "transfer": ("Transfer stage (probe curves and fine-tuning, time added to a run)", transfer),
                  "elsewhere": ("Taking a run elsewhere (embed new images, report.html)", elsewhere),
+                 "select": ("Which images to label (core/label_selection, each strategy)", select),
                  "quality": ("Quality per time (each method's defaults, kNN top-1 on held-out 20%)", quality),
                  "scale": (f"Scale ({sizes.scale_images:,} images; maps of {sizes.scale_map_points:,} points)",
                            scale)}

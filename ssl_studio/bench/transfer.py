@@ -47,7 +47,7 @@ def measure_transfer(table: Table, n_images: int, workdir: Path, settings: Trans
     n, budget = len(dataset), ", ".join(f"{v:g}" for v in values) + f" {unit}"
     table.row(f"transfer stage, {n} images (default settings)", total, "s",
               f"goal <= {GOAL_SECONDS} s added to ssl-studio run at 10k images")
-    table.row("  probe curves (4 spaces x kNN + linear)", probes_done, "s",
+    table.row("  probe curves (4 spaces, 3 selections x kNN + linear)", probes_done, "s",
               f"{len(settings.fractions)} fractions, {settings.repeats} subsets up to 10 %")
     table.row(f"  fine-tuning ({len(finetunes)} runs of {budget})", total - probes_done, "s",
               "; ".join(f"{k}: {p['steps']} steps" for k, p in finetunes.items()))

@@ -175,3 +175,15 @@ def test_elsewhere_times_ssl_studio_embed_and_weighs_report_html(tmp_path, monke
                                               "report_megabytes", "report_seconds"))
     assert (tmp_path / "report" / "report.html").stat().st_size == round(figures["report_megabytes"] * 1e6)
     assert "ssl-studio embed 16 new" in out.getvalue() and "report.html of a 16-image run" in out.getvalue()
+
+
+def test_selection_times_each_strategy_on_the_embeddings_it_was_given_the_size_of():
+    from ssl_studio.bench.selection import measure_selection
+    from ssl_studio.core.label_selection import STRATEGIES
+
+    out = io.StringIO()
+    figures = measure_selection(Table(out), 300, 10, rounds=1)
+    assert (figures["images"], figures["budget"]) == (300, 10)
+    for kind in ("seconds", "cpu_seconds"):
+        assert set(figures[kind]) == set(STRATEGIES) and all(positive(s) for s in figures[kind].values())
+    assert "select 10 of 300 (typical)" in out.getvalue()
