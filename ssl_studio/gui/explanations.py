@@ -343,11 +343,15 @@ TRANSFER = (
     "images' embeddings alone. A curve that starts high means a few labels per class are enough: the embedding "
     "already groups the classes. Up to 10 % of the labels, several random sets of labeled images are drawn; the "
     "bars show how much the score changes from one set to another. The supervised baseline learned from every "
-    "label, so its curve says <i>(all labels)</i>: it is a reference, not a few-label result.<br><b>Fine-tuning</b> "
-    "(right): the whole network, with a new last layer that names the classes, learns from the labeled images, "
-    "once starting from the self-supervised weights and once from the random weights those started from (<i>from "
-    "scratch</i>), with the same budget and augmentations. The gap between the two is what self-supervised learning "
-    "gave the network before it saw a single label.")
+    "label, so its curve says <i>(all labels)</i>: it is a reference, not a few-label result.<br><b>Which images "
+    "to label</b> (dashed): instead of drawing the labeled images at random, a strategy picks them from the "
+    "self-supervised embedding without seeing a label: <i>typical</i> takes the most central image of each of N "
+    "clusters, <i>coverage</i> the image farthest from those already picked, <i>random</i> is the label-free draw "
+    "they are measured against. Label these next, on the Compare page, picks for a budget of your own.<br>"
+    "<b>Fine-tuning</b> (right): the whole network, with a new last layer that names the classes, learns from the "
+    "labeled images, once starting from the self-supervised weights and once from the random weights those started "
+    "from (<i>from scratch</i>), with the same budget and augmentations. The gap between the two is what "
+    "self-supervised learning gave the network before it saw a single label.")
 
 
 class TransferCurvesFigure(QWidget):
