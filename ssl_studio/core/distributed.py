@@ -44,13 +44,14 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     return x if world()[1] == 1 else _Gather.apply(x)
 
 
-def any_rank(flags: tuple[bool, ...], device: torch.device) -> tuple[bool, ...]:
-    """Each flag true on every process when it is true on any (one process ran out of time, is due to save)."""
+def max_over_ranks(values: tuple[float, ...], device: torch.device) -> tuple[float, ...]:
+    """Each value's largest across the processes: a flag true on any (one process ran out of time, is due to save)
+    is true on all, and every process steps by the same clock (the slowest's), so their schedules never drift."""
     if world()[1] == 1:
-        return flags
-    t = torch.tensor([float(f) for f in flags], device=device)
+        return values
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return tuple(bool(v) for v in t.tolist())
+    return tuple(t.tolist())
 
 
 def gather_states(state: torch.Tensor) -> list[torch.Tensor]:

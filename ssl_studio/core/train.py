@@ -361,7 +361,8 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
         if reporter.due(now):
             yield reporter.report(now)
         reason = budget.stop_reason(state.step, state.elapsed(now))
-        stop, due = distributed.any_rank((reason is not None, checkpoints.due(now)), device)
+        stop, due, elapsed = distributed.max_over_ranks((reason is not None, checkpoints.due(now),
+                                                         state.elapsed(now)), device)
         if stop:
             reason = reason or "budget"  # another rank ran out of time first
             break
@@ -369,7 +370,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
             checkpoints.save(finished=False, now=now)
 
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(config.lr, budget.fraction(state.step, state.elapsed(now)), config.warmup_fraction)
+            group["lr"] = lr_at(config.lr, budget.fraction(state.step, elapsed), config.warmup_fraction)
         idx = batches.at(state.step)
         try:  # the step
             views, targets = method.make_views(images[idx], labels[idx] if labels is not None else None,
@@ -384,7 +385,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
             raise TrainingError(f"the device ran out of memory at batch size {config.batch_size}; "
                                 f"try {max(2, config.batch_size // 2)} or a smaller backbone") from exc
         state.step += 1
-        method.after_step(budget.fraction(state.step, state.elapsed(state.clock())))
+        method.after_step(budget.fraction(state.step, elapsed))  # the agreed clock: one schedule on every rank
         state.views += views.shape[0] * world
         reporter.add(loss, z, views.shape[0] * world)
 

@@ -156,8 +156,6 @@ def test_two_processes_on_a_time_budget_stop_together_with_the_same_queue_of_eve
     assert torch.equal(first["queue"], second["queue"]) and torch.equal(first["queue_next"], second["queue_next"])
 
 
-@pytest.mark.xfail(strict=True, reason="under a time budget train() sets each step's learning rate and momentum from "
-                   "each process's own clock (fraction_done(elapsed_before + now)), so the replicas drift apart")
 def test_two_processes_on_a_time_budget_end_with_one_network_and_one_momentum_target(moco_in_two_processes):
     (first, _), (second, _) = moco_in_two_processes
     fresh = fresh_moco()
