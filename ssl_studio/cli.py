@@ -10,17 +10,19 @@ import argparse
 import json
 import signal
 import sys
+import typing
 from pathlib import Path
 
 from . import __version__
 from .core.cancel import CancelToken, Cancelled
 from .core.checkpoint import CheckpointError
 from .core import distributed
-from .core.config import DEVICES, TrainConfig, resolve_device
+from .core.augment import Recipe
+from .core.config import DEVICES, Budget, TrainConfig, resolve_device
 from .core.data import DataError, LoadProgress, iter_load
 from .core.label_next import link_folder, pick_from_run, write_csv
 from .core.label_selection import STRATEGIES
-from .core.methods import method_class, method_names
+from .core.methods import default_recipe, method_class, method_names, recipe_presets
 from .core.events import (PipelineFinished, SpaceReady, StageStarted, TrainEvent, TransferFinished, TransferPlanned,
                           TransferPoint)
 from .core.new_images import embed_folder, write_embedded
@@ -31,7 +33,7 @@ from .core.schema import described_fields, field_types, info
 from .core.selection_curves import selection_reading
 from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
-from .core.transfer import STARTS, TransferConfig, reading
+from .core.transfer import BUDGETS, STARTS, TransferConfig, reading
 
 COMMANDS = ("inspect", "run", "transfer", "embed", "export", "select")
 
@@ -53,11 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="SSL pretraining, supervised baseline, embeddings, maps and metrics")
     run.add_argument("data_dir", type=Path)
     run.add_argument("--out", type=Path, required=True, help="run folder to write (created if missing)")
-    budget = run.add_mutually_exclusive_group()
-    budget.add_argument("--time-budget", type=float, metavar="SECONDS",
-                        help=f"seconds of training per model (default {TrainConfig().time_budget:g})")
-    budget.add_argument("--epochs", type=int, help="train for this many epochs instead of a time budget")
-    _add_settings(run, TrainConfig, choices={"method": method_names(self_supervised=True)})
+    budget = run.add_mutually_exclusive_group()  # the flag given says the unit; with neither, the default budget
+    defaults = Budget().config_values()
+    for f in described_fields(Budget):
+        if f.name in defaults:
+            _add_setting(budget, f, field_types(Budget)[f.name], _help(info(f).help, defaults[f.name]))
+    _add_settings(run, TrainConfig, choices={"method": method_names(self_supervised=True)}, skip=defaults)
     params = run.add_argument_group("method settings (each applies to the methods named in its help)")
     for name, fields in _method_settings().items():
         methods, f = next(iter(fields)), next(iter(fields.values()))
@@ -65,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
         said = (f"{', '.join(defaults)}; default {defaults[methods]}" if len(set(defaults.values())) == 1
                 else "; ".join(f"{method} default {value}" for method, value in defaults.items()))
         _add_setting(params, f, field_types(method_class(methods).Params)[name], f"{info(f).help} ({said})")
+    recipe = run.add_argument_group("augmentation (the method's own recipe, or --recipe's; each flag changes one "
+                                    "setting of it)")
+    recipe.add_argument("--recipe", choices=list(recipe_presets()), help="start from this recipe (the Augment "
+                                                                          "page's presets)")
+    _add_settings(recipe, Recipe, defaults=False)
     run.add_argument("--no-umap", action="store_true", help="PCA maps only (faster)")
     run.add_argument("--resume", action="store_true",
                      help="continue the interrupted run in --out from its last checkpoint, with its own settings")
@@ -118,34 +126,14 @@ def _numbers(kind: type):
 
 
 def _add_transfer_flags(group) -> None:
-    d = TransferConfig()
-    group.add_argument("--transfer-fractions", type=_numbers(float), metavar="F,F,...",
-                       help="label fractions of the probe curves, 1 being every training label (default "
-                            f"{','.join(f'{f:g}' for f in d.fractions)})")
-    group.add_argument("--transfer-repeats", type=int, metavar="N",
-                       help=f"label subsets drawn for each fraction up to 10%% (default {d.repeats})")
-    group.add_argument("--finetune-fractions", type=_numbers(float), metavar="F,F,...",
-                       help="label fractions to fine-tune on (default "
-                            f"{','.join(f'{f:g}' for f in d.finetune_fractions)})")
-    budget = group.add_mutually_exclusive_group()
-    budget.add_argument("--finetune-steps", type=_numbers(int), metavar="N[,N]",
-                        help="optimizer steps of each fine-tuning run: one value, or one per fine-tuning fraction "
-                             f"(default {','.join(f'{n:g}' for n in d.finetune_steps)})")
-    budget.add_argument("--finetune-epochs", type=_numbers(int), metavar="N[,N]",
-                        help="epochs of each fine-tuning run instead of steps")
-    budget.add_argument("--finetune-budget", type=_numbers(float), metavar="SECONDS[,SECONDS]",
-                        help="seconds of each fine-tuning run instead of steps (on a busy machine the two starts "
-                             "may then make different numbers of steps)")
-    group.add_argument("--finetune-lr", type=float, metavar="LR", help=f"fine-tuning learning rate (default "
-                                                                       f"{d.finetune_lr:g})")
+    budgets = group.add_mutually_exclusive_group()  # the first of BUDGETS given applies: one flag of them
+    for f in described_fields(TransferConfig):
+        kind = field_types(TransferConfig)[f.name]
+        _add_setting(budgets if f.name in BUDGETS else group, f, kind, _help(info(f).help, f.default))
 
 
 def transfer_config_from_args(args) -> TransferConfig:
-    given = {"fractions": args.transfer_fractions, "repeats": args.transfer_repeats,
-             "finetune_fractions": args.finetune_fractions, "finetune_budget": args.finetune_budget,
-             "finetune_steps": args.finetune_steps, "finetune_epochs": args.finetune_epochs,
-             "finetune_lr": args.finetune_lr}
-    return TransferConfig(**{k: v for k, v in given.items() if v is not None})
+    return TransferConfig(**_given(args, TransferConfig))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,21 +206,50 @@ def _bar(desc: str, total: float):
 
 def _add_setting(parser, f, kind: type, help: str, choices=None) -> None:
     """One flag for a described setting; its value stays None unless given, so the dataclass keeps its default."""
-    flag = "--" + f.name.replace("_", "-")
+    meta = info(f)
+    flag = "--" + (meta.flag or f.name.replace("_", "-"))
+    if meta.group:  # "Up to ± this factor." says what it changes only beside its group's name
+        help = f"{meta.group}: {help[:1].lower()}{help[1:]}"
+    help = help.replace("%", "%%")  # argparse formats help with %
     if kind is bool:
         parser.add_argument(flag, action="store_true", default=None, help=help)
+    elif typing.get_origin(kind) is tuple:  # comma-separated numbers
+        each = typing.get_args(kind)
+        metavar = "MIN,MAX" if Ellipsis not in each else ("N,..." if each[0] is int else "X,...")
+        parser.add_argument(flag, type=_numbers(each[0]), default=None, help=help, metavar=metavar)
     else:
         parser.add_argument(flag, type=kind, choices=choices, default=None, help=help,
                             metavar=None if choices else f.name.upper())
 
 
-def _add_settings(parser, cls, choices: dict[str, list[str]]) -> None:
+def _dest(f) -> str:
+    return (info(f).flag or f.name).replace("-", "_")
+
+
+def _help(text: str, default) -> str:
+    """A setting's help and, when it has one, its default as the flag would be written."""
+    if default is None or isinstance(default, bool):
+        return text
+    shown = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else (
+        f"{default:g}" if isinstance(default, (int, float)) else default)
+    return f"{text} (default {shown})"
+
+
+def _add_settings(parser, cls, choices: dict[str, list[str]] | None = None, skip=(), defaults: bool = True) -> None:
+    """A flag for each described field of ``cls`` but those in ``skip``; ``defaults``: say each field's own."""
     types = field_types(cls)
     for f in described_fields(cls):
+        if f.name in skip:
+            continue
         meta = info(f)
-        options = choices.get(f.name) or (list(meta.choices()) if meta.choices else None)
-        default = "" if types[f.name] is bool else f" (default {f.default})"
-        _add_setting(parser, f, types[f.name], f"{meta.help}{default}", options)
+        options = (choices or {}).get(f.name) or (list(meta.choices()) if meta.choices else None)
+        _add_setting(parser, f, types[f.name], _help(meta.help, f.default if defaults else None), options)
+
+
+def _given(args, cls, skip=()) -> dict:
+    """The described fields of ``cls`` whose flags were given, by field name."""
+    return {f.name: getattr(args, _dest(f)) for f in described_fields(cls)
+            if f.name not in skip and getattr(args, _dest(f), None) is not None}
 
 
 def _method_settings() -> dict[str, dict[str, object]]:
@@ -247,11 +264,8 @@ def _method_settings() -> dict[str, dict[str, object]]:
 
 def config_from_args(args) -> TrainConfig:
     """The TrainConfig the flags describe; a method setting given for a method without it is refused."""
-    given = {f.name: getattr(args, f.name) for f in described_fields(TrainConfig)
-             if getattr(args, f.name) is not None}
-    config = TrainConfig(**given, epochs=args.epochs,
-                         time_budget=None if args.epochs is not None else (
-                             TrainConfig().time_budget if args.time_budget is None else args.time_budget))
+    budget = Budget.given(args.time_budget, args.epochs)
+    config = TrainConfig(**_given(args, TrainConfig, skip=budget.config_values()), **budget.config_values())
     params = {name: getattr(args, name) for name in _method_settings() if getattr(args, name) is not None}
     own = {f.name for f in described_fields(config.params)}
     if set(params) - own:
@@ -259,6 +273,15 @@ def config_from_args(args) -> TrainConfig:
         raise ValueError(f"{flags} does not apply to --method {config.method}")
     return config.replace(params=config.params.from_dict({**config.params.to_dict(), **params},
                                                          f"{config.method} method"))
+
+
+def recipe_from_args(args, method: str) -> Recipe | None:
+    """The recipe the flags describe (``method``'s own, or --recipe's, with the flags' changes); None when no flag
+    touches it."""
+    given = _given(args, Recipe)
+    if args.recipe is None and not given:
+        return None
+    return (recipe_presets()[args.recipe] if args.recipe else default_recipe(method)).replace(**given)
 
 
 class _Progress:
@@ -326,13 +349,14 @@ def _drain(events, progress: _Progress, cancel: CancelToken, quiet: bool = False
 
 def _run(args) -> int:
     config = config_from_args(args)
+    recipe = recipe_from_args(args, config.method)
     settings = transfer_config_from_args(args)
     cancel, progress = CancelToken(), _Progress()
     # Under torchrun: join its process group; the other processes train and stay quiet, rank 0 reports.
     distributed.init_from_env(resolve_device(config.device))
     rank = distributed.world()[0]
     try:
-        _drain(run_pipeline(args.data_dir, args.out, config, cancel=cancel, resume=args.resume,
+        _drain(run_pipeline(args.data_dir, args.out, config, recipe, cancel=cancel, resume=args.resume,
                             use_umap=not args.no_umap, transfer=settings,
                             skip=("transfer",) if args.no_transfer else ()), progress, cancel, quiet=rank > 0)
     except Cancelled:

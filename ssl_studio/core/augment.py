@@ -15,57 +15,52 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .schema import dataclass_from_dict
+from .schema import check_settings, dataclass_from_dict, setting
 
 # ITU-R BT.601 luma, as torchvision's rgb_to_grayscale.
 _LUMA = (0.299, 0.587, 0.114)
 
 
+def _chance(default: float, group: str, help: str):
+    return setting(default, "Probability", help, minimum=0.0, maximum=1.0, group=group)
+
+
+def _strength(default: float, label: str, help: str, maximum: float = 1.0):
+    return setting(default, label, help, minimum=0.0, maximum=maximum, group="Color jitter")
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """Probabilities (``*_p``) and strengths of each augmentation. Crop and flip apply to every view."""
+    """Probabilities (``*_p``) and strengths of each augmentation. Crop and flip apply to every view.
 
-    crop_scale: tuple[float, float] = (0.2, 1.0)
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    flip_p: float = 0.5
-    jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    grayscale_p: float = 0.2
-    blur_p: float = 0.0
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
-    rotate_p: float = 0.0
-    rotate_degrees: float = 0.0
-    solarize_p: float = 0.0
-    solarize_threshold: float = 0.5
+    Each field's group is its box on the Augment page; a pair is a (minimum, maximum) range drawn from uniformly.
+    """
+
+    crop_scale: tuple[float, float] = setting(
+        (0.2, 1.0), "Scale", "Share of the image's area each view crops (min, max) before resizing back. Small "
+        "crops force the network to match parts to wholes.", minimum=0.05, maximum=1.0, group="Crop")
+    crop_ratio: tuple[float, float] = setting((3 / 4, 4 / 3), "Aspect ratio", "Width/height of the crop (min, max).",
+                                              minimum=0.25, maximum=4.0, group="Crop")
+    flip_p: float = _chance(0.5, "Flip", "Chance of a horizontal flip.")
+    jitter_p: float = _chance(0.8, "Color jitter", "Chance a view gets its colors jittered. SimCLR found color "
+                                                   "jitter essential: without it, color alone tells views apart.")
+    brightness: float = _strength(0.4, "Brightness", "Up to ± this factor.")
+    contrast: float = _strength(0.4, "Contrast", "Up to ± this factor.")
+    saturation: float = _strength(0.4, "Saturation", "Up to ± this factor.")
+    hue: float = _strength(0.1, "Hue", "Up to ± this fraction of the color wheel.", maximum=0.5)
+    grayscale_p: float = _chance(0.2, "Grayscale", "Chance a view loses its color entirely.")
+    blur_p: float = _chance(0.0, "Blur", "Chance of a Gaussian blur.")
+    blur_sigma: tuple[float, float] = setting((0.1, 2.0), "Sigma", "Blur strength (min, max).", minimum=0.1,
+                                              maximum=5.0, unit="px", group="Blur")
+    rotate_p: float = _chance(0.0, "Rotation", "Chance of a random rotation.")
+    rotate_degrees: float = setting(0.0, "Degrees", "Up to ± this angle.", minimum=0.0, maximum=180.0,
+                                    group="Rotation")
+    solarize_p: float = _chance(0.0, "Solarize", "Chance of inverting every pixel above the threshold.")
+    solarize_threshold: float = setting(0.5, "Threshold", "Brightness above which pixels are inverted.",
+                                        minimum=0.0, maximum=1.0, group="Solarize")
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        lo, hi = self.crop_scale
-        if not 0 < lo <= hi <= 1:
-            raise ValueError("crop scale must satisfy 0 < min <= max <= 1")
-        lo, hi = self.crop_ratio
-        if not 0 < lo <= hi <= 10:
-            raise ValueError("crop aspect ratio must satisfy 0 < min <= max <= 10")
-        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "rotate_p", "solarize_p"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} is a probability and must be between 0 and 1")
-        for name in ("brightness", "contrast", "saturation"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} strength must be between 0 and 1")
-        if not 0 <= self.hue <= 0.5:
-            raise ValueError("hue strength must be between 0 and 0.5")
-        lo, hi = self.blur_sigma
-        if not 0 < lo <= hi <= 10:
-            raise ValueError("blur sigma must satisfy 0 < min <= max <= 10")
-        if not 0 <= self.rotate_degrees <= 180:
-            raise ValueError("rotation must be between 0 and 180 degrees")
-        if not 0 <= self.solarize_threshold <= 1:
-            raise ValueError("solarize threshold must be between 0 and 1")
+        check_settings(self)
 
     def replace(self, **changes) -> Recipe:
         return dataclasses.replace(self, **changes)

@@ -14,7 +14,7 @@ import torch
 
 from .methods import MethodParams, method_class, registered
 from .models import BACKBONES
-from .schema import check_ranges, dataclass_from_dict, setting
+from .schema import check_settings, dataclass_from_dict, same_setting, setting
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -25,13 +25,16 @@ def _method_titles() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. ``time_budget`` (seconds) and ``epochs`` both bound it; None means unbounded."""
+    """One training run. ``time_budget`` (seconds) and ``epochs`` both bound it; None means unbounded (the app and
+    the command line choose one of them through a :class:`Budget`)."""
 
     method: str = setting("simclr", "Method", "The training objective.", choices=_method_titles)
     backbone: str = setting("small-cnn", "Backbone", "The network that turns an image into an embedding.",
                             choices=lambda: BACKBONES)
-    epochs: int | None = None
-    time_budget: float | None = 120.0
+    epochs: int | None = setting(None, "Epochs", "Passes over the training images for each model.", minimum=1,
+                                 maximum=100_000, in_form=False)
+    time_budget: float | None = setting(120.0, "Time budget", "Seconds of training for each model.", minimum=0,
+                                        above=True, step=30, unit="s", in_form=False)
     # Small batches: on a CPU the cost is per view, so 64 gives twice the updates of 128 for the same time; over
     # 15 epochs of shapes that was 39.4% kNN against 32.9% (README, "Defaults").
     batch_size: int = setting(64, "Batch size", "Images per step. Contrastive methods like large batches (more "
@@ -71,16 +74,12 @@ class TrainConfig:
     def validate(self) -> None:
         if not isinstance(self.method, str) or self.method not in registered():
             method_class(str(self.method))  # raises, naming the choices
-        check_ranges(self)
+        check_settings(self)
         if not isinstance(self.params, method_class(self.method).Params):
             raise ValueError(f"the {self.method} method's settings must be "
                              f"{method_class(self.method).Params.__name__}, not {type(self.params).__name__}")
         if self.epochs is None and self.time_budget is None:
             raise ValueError("give a time budget or a number of epochs")
-        if self.epochs is not None and self.epochs < 1:
-            raise ValueError("epochs must be at least 1")
-        if self.time_budget is not None and not self.time_budget > 0:
-            raise ValueError("the time budget must be more than 0 seconds")
 
     @property
     def view_size(self) -> int:
@@ -113,6 +112,51 @@ class TrainConfig:
                 params = {"temperature": temperature, **params}
         config = dataclass_from_dict(cls, data, "training")
         return config.replace(params=method_params.from_dict(params, f"{method} method"))
+
+
+BUDGET_UNITS = {"time": "Time", "epochs": "Epochs"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long each model trains, as the Train page and the command line choose it: seconds or epochs.
+
+    A TrainConfig keeps the chosen one and None for the other; a Budget keeps both, so switching loses neither.
+    """
+
+    unit: str = setting("time", "Budget", "Train each model for a time or for a number of epochs.",
+                        choices=lambda: BUDGET_UNITS, in_form=False)
+    time_budget: float = same_setting(TrainConfig, "time_budget")
+    epochs: int = same_setting(TrainConfig, "epochs", 20)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+    @classmethod
+    def given(cls, time_budget: float | None = None, epochs: int | None = None) -> Budget:
+        """Epochs when given, else time (the command line's two exclusive flags); the defaults for the rest."""
+        values = {k: v for k, v in (("time_budget", time_budget), ("epochs", epochs)) if v is not None}
+        return cls(unit="epochs" if epochs is not None else "time", **values)
+
+    @classmethod
+    def of(cls, config: TrainConfig, rest: Budget | None = None) -> Budget:
+        """The budget ``config`` trains with (epochs when it has them); the value not chosen comes from ``rest``."""
+        rest = rest or cls()
+        if config.epochs is not None:
+            return cls("epochs", rest.time_budget, config.epochs)
+        return cls("time", config.time_budget, rest.epochs)
+
+    def config_values(self) -> dict:
+        """TrainConfig's ``time_budget`` and ``epochs``: the chosen one, None for the other."""
+        return {"time_budget": self.time_budget if self.unit == "time" else None,
+                "epochs": self.epochs if self.unit == "epochs" else None}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Budget:
+        return dataclass_from_dict(cls, data, "budget")
 
 
 def available_devices() -> list[str]:

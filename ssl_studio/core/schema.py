@@ -1,14 +1,15 @@
 """Settings as frozen dataclasses whose fields describe themselves, so forms, flags and checks are generated.
 
-A field made with :func:`setting` carries its label, help text and allowed range in its metadata. The Train page
-builds its controls from that, the command line its flags, and :func:`check_ranges` its validation, so a new
-setting is one line in one dataclass (ARCHITECTURE.md, "Adding a method").
+A field made with :func:`setting` carries its label, help text and allowed range in its metadata. The Train and
+Augment pages build their controls from that, the command line its flags, and :func:`check_settings` its
+validation, so a new setting is one line in one dataclass (ARCHITECTURE.md, "Adding a setting").
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,13 +26,28 @@ class SettingInfo:
     choices: Callable[[], dict[str, str]] | None = None  # value -> title, for a string setting
     in_form: bool = True  # False: set elsewhere in the app (the resolution, on the Data page)
     advanced: bool = False  # the app folds it away until asked
+    above: bool = False  # the minimum itself is refused (a duration, a share of the labels)
+    group: str = ""  # the Augment page's box, and the first word of the setting's name ("Flip" "probability")
+    unit: str = ""  # "s", "steps": shown after the value, and named when a whole number of them is wanted
+    flag: str = ""  # the command-line name, where the field's own would be unclear beside other commands' flags
+
+    @property
+    def title(self) -> str:
+        """The setting's name on its own: its label, after its group's name when it has one."""
+        return f"{self.group} {self.label.lower()}" if self.group else self.label
 
 
 def setting(default, label: str, help: str = "", *, minimum=None, maximum=None, step=None, log=False,
-            choices=None, in_form=True, advanced=False):
+            choices=None, in_form=True, advanced=False, above=False, group="", unit="", flag=""):
     """A dataclass field with its own description (see module docstring)."""
-    info = SettingInfo(label, help, minimum, maximum, step, log, choices, in_form, advanced)
+    info = SettingInfo(label, help, minimum, maximum, step, log, choices, in_form, advanced, above, group, unit, flag)
     return field(default=default, metadata={"setting": info})
+
+
+def same_setting(cls, name: str, default=dataclasses.MISSING):
+    """A field described as ``cls``'s field ``name`` (same label, help and range); its default unless given."""
+    f = fields_by_name(cls)[name]
+    return field(default=f.default if default is dataclasses.MISSING else default, metadata={"setting": info(f)})
 
 
 def info(f: dataclasses.Field) -> SettingInfo | None:
@@ -41,6 +57,10 @@ def info(f: dataclasses.Field) -> SettingInfo | None:
 def described_fields(cls_or_obj) -> list[dataclasses.Field]:
     """The fields that carry a :class:`SettingInfo`, in declaration order."""
     return [f for f in dataclasses.fields(cls_or_obj) if info(f) is not None]
+
+
+def fields_by_name(cls_or_obj) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in described_fields(cls_or_obj)}
 
 
 def field_types(cls) -> dict[str, type]:
@@ -53,18 +73,55 @@ def field_types(cls) -> dict[str, type]:
     return out
 
 
-def check_ranges(obj) -> None:
-    """Refuse a value outside its field's range or choices, with the field's label in the message."""
+def check_settings(obj) -> None:
+    """Check a frozen dataclass's described fields in place, or raise ValueError naming the setting at fault.
+
+    Each value must have its field's type (a whole number where an int is due; a list becomes a tuple), then lie
+    in its range and choices; a (minimum, maximum) pair must also be in that order.
+    """
+    hints = typing.get_type_hints(type(obj))
     for f in described_fields(obj):
-        value, meta = getattr(obj, f.name), info(f)
+        meta, what = info(f), named(f)
+        value = coerce(getattr(obj, f.name), hints[f.name], what, meta.unit)
+        object.__setattr__(obj, f.name, value)
         if isinstance(value, str) and meta.choices is not None and value not in meta.choices():
-            raise ValueError(f"unknown {meta.label.lower()} '{value}' (choose from {', '.join(meta.choices())})")
+            raise ValueError(f"unknown {meta.title.lower()} '{value}' (choose from {', '.join(meta.choices())})")
         if value is None or isinstance(value, (bool, str)):
             continue
-        if meta.minimum is not None and value < meta.minimum:
-            raise ValueError(f"the {meta.label.lower()} must be at least {_num(meta.minimum)} (got {_num(value)})")
-        if meta.maximum is not None and value > meta.maximum:
-            raise ValueError(f"the {meta.label.lower()} must be at most {_num(meta.maximum)} (got {_num(value)})")
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            rule = _broken_rule(meta, v)
+            if rule:
+                raise ValueError(f"{what} must be {rule} (got {_num(v)})")
+        if _is_pair(hints[f.name]) and values[0] > values[1]:
+            raise ValueError(f"{what} must give its minimum first, then its maximum "
+                             f"(got {_num(values[0])}, {_num(values[1])})")
+
+
+def named(f: dataclasses.Field) -> str:
+    """'the batch size', 'the flip probability (flip_p)': how a message names a setting, with its key in the
+    settings files and flags when the title does not already say it."""
+    title = info(f).title.lower()
+    return f"the {title}" if title == f.name.replace("_", " ") else f"the {title} ({f.name})"
+
+
+def _broken_rule(meta: SettingInfo, value) -> str | None:
+    low, high = meta.minimum, meta.maximum
+    if meta.above and low is not None and (value <= low or high is not None and value > high):
+        return f"more than {_num(low)}" if high is None else f"between {_num(low)} and {_num(high)}, not {_num(low)}"
+    if low is not None and value < low:
+        return f"at least {_num(low)}"
+    if high is not None and value > high:
+        return f"at most {_num(high)}"
+    return None
+
+
+def _is_pair(hint) -> bool:
+    """A tuple[float, float] setting is a (minimum, maximum) range."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    hint = args[0] if typing.get_origin(hint) is not tuple and args else hint
+    args = typing.get_args(hint)
+    return typing.get_origin(hint) is tuple and len(args) == 2 and Ellipsis not in args
 
 
 def _num(value: float) -> str:
@@ -83,8 +140,9 @@ def dataclass_from_dict(cls, data: dict, what: str):
     return cls(**values)
 
 
-def coerce(value, hint, what: str):
-    """Check one JSON value against a field's type hint (str, bool, int, float, X | None, tuple[...])."""
+def coerce(value, hint, what: str, unit: str = ""):
+    """Check one value against a field's type hint (str, bool, int, float, X | None, tuple[X, X], tuple[X, ...]);
+    return it as that type. ``unit``: what a whole number counts, for the message."""
     args = typing.get_args(hint)
     if type(None) in args:
         if value is None:
@@ -92,18 +150,23 @@ def coerce(value, hint, what: str):
         hint = next(a for a in args if a is not type(None))
         args = typing.get_args(hint)
     if typing.get_origin(hint) is tuple:
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+        if len(args) == 2 and args[1] is Ellipsis:  # any length
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"{what} must be a list of numbers")
+            args = (args[0],) * len(value)
+        elif not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ValueError(f"{what} must be a list of {len(args)} numbers")
-        return tuple(coerce(v, a, what) for v, a in zip(value, args))
+        return tuple(coerce(v, a, what, unit) for v, a in zip(value, args))
     if hint is bool or hint is str:
         if not isinstance(value, hint):
             raise ValueError(f"{what} must be {'true or false' if hint is bool else 'a string'}")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+    # numbers.Real: numpy's scalars too (a resolution read from an array)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not _finite(value):
         raise ValueError(f"{what} must be a finite number")
     if hint is int:
         if value != int(value):
-            raise ValueError(f"{what} must be a whole number")
+            raise ValueError(f"{what} must be a whole number" + (f" of {unit}" if unit else ""))
         return int(value)
     return float(value)
 

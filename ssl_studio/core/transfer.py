@@ -29,7 +29,7 @@ from .config import TrainConfig
 from .embed import embed
 from .evaluate import knn_top1, linear_probe_top1
 from .methods import build_method, default_recipe
-from .schema import dataclass_from_dict
+from .schema import check_settings, dataclass_from_dict, setting
 from .train import TrainFinished, TrainProgress, train
 
 PROBES = ("knn", "linear")
@@ -37,54 +37,50 @@ STARTS = {"ssl": "from the SSL weights", "scratch": "from scratch"}  # where a f
 SMALL_FRACTION = 0.1  # fractions up to this one are drawn several times: a handful of labels varies a lot
 
 
+def _fractions(default: tuple, label: str, help: str, flag: str = ""):
+    return setting(default, label, help, minimum=0, above=True, maximum=1, flag=flag)
+
+
 @dataclass(frozen=True)
 class TransferConfig:
     """What the transfer stage measures; the run's own TrainConfig gives the backbone, batch size, seed, device."""
 
-    fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)  # of the training split's labels
-    repeats: int = 5  # label subsets drawn at each fraction up to SMALL_FRACTION (one above it)
-    finetune_fractions: tuple[float, ...] = (0.01, 0.1)
+    fractions: tuple[float, ...] = _fractions((0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0), "Label fractions",
+                                              "Label fractions of the probe curves, 1 being every training label.",
+                                              flag="transfer-fractions")
+    repeats: int = setting(5, "Repeats", f"Label subsets drawn at each fraction up to {SMALL_FRACTION:.0%} (one "
+                           "above it).", minimum=1, maximum=1000, flag="transfer-repeats")
+    finetune_fractions: tuple[float, ...] = _fractions((0.01, 0.1), "Fine-tuning fractions",
+                                                       "Label fractions to fine-tune on.")
     # Optimizer steps of fine-tuning for each fraction (one value: the same for each), for SSL and for scratch alike:
     # the two starts get the very same steps however busy the machine is, and a small folder as many as a large one.
     # On a few labels more steps only overfit (README, "Transfer: what the default SSL run buys with 1 % of the
     # labels"). Epochs or seconds, when given, replace steps.
-    finetune_steps: tuple[int, ...] = (300,)
-    finetune_epochs: tuple[int, ...] | None = None
-    finetune_budget: tuple[float, ...] | None = None  # seconds
-    finetune_lr: float = 2e-3
+    finetune_steps: tuple[int, ...] | None = setting(
+        (300,), "Fine-tuning steps", "Optimizer steps of each fine-tuning run: one value, or one per fine-tuning "
+        "fraction.", minimum=1, unit="steps")
+    finetune_epochs: tuple[int, ...] | None = setting(None, "Fine-tuning epochs", "Epochs of each fine-tuning run "
+                                                      "instead of steps.", minimum=1, unit="epochs")
+    finetune_budget: tuple[float, ...] | None = setting(
+        None, "Fine-tuning seconds", "Seconds of each fine-tuning run instead of steps (on a busy machine the two "
+        "starts may then make different numbers of steps).", minimum=0, above=True, unit="s")
+    finetune_lr: float = setting(2e-3, "Fine-tuning learning rate", "Peak learning rate of fine-tuning.", minimum=0,
+                                 above=True, maximum=1.0, log=True)
 
     def __post_init__(self) -> None:
-        for name in _LISTS:
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, tuple(value))
-        for name in ("fractions", "finetune_fractions"):
-            fractions = getattr(self, name)
-            if not all(isinstance(f, (int, float)) and 0 < f <= 1 for f in fractions):
-                raise ValueError(f"label fractions must be between 0 and 1 (1 is every label), got {fractions}")
+        check_settings(self)
         if not self.fractions:
             raise ValueError("give at least one label fraction")
-        if not isinstance(self.repeats, int) or self.repeats < 1:
-            raise ValueError(f"repeats must be a whole number of at least 1, got {self.repeats}")
-        for kind, budget in (("steps", self.finetune_steps), ("epochs", self.finetune_epochs),
-                             ("seconds", self.finetune_budget)):
-            if budget is None:
-                continue
-            if len(budget) not in (1, len(self.finetune_fractions)):
+        for name in BUDGETS:
+            budget = getattr(self, name)
+            if budget is not None and len(budget) not in (1, len(self.finetune_fractions)):
                 raise ValueError(f"give one fine-tuning budget, or one per fine-tuning fraction "
                                  f"({len(self.finetune_fractions)}), not {len(budget)}")
-            whole = kind != "seconds"
-            if not all(isinstance(b, int) and b >= 1 if whole else b > 0 for b in budget):
-                wanted = f"a whole number of {kind}, at least 1" if whole else "more than 0 seconds"
-                raise ValueError(f"each fine-tuning budget must be {wanted}, got {budget}")
-        if not self.finetune_lr > 0:
-            raise ValueError(f"the fine-tuning learning rate must be more than 0, got {self.finetune_lr}")
 
     def budget(self) -> tuple[str, tuple]:
         """The fine-tuning budget that applies: seconds or epochs when given, else steps."""
-        return next((unit, values) for unit, values in (("seconds", self.finetune_budget),
-                                                        ("epochs", self.finetune_epochs),
-                                                        ("steps", self.finetune_steps)) if values is not None)
+        name = next(name for name in BUDGETS if getattr(self, name) is not None)
+        return BUDGETS[name], getattr(self, name)
 
     def budget_of(self, k: int, labels: int, batch_size: int) -> tuple[float | None, int | None]:
         """(seconds, epochs) of the k-th fine-tuning fraction on ``labels`` images; steps become the epochs that make
@@ -102,27 +98,11 @@ class TransferConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TransferConfig:
-        data = dict(data)
-        for name in _LISTS:
-            value = data.get(name)
-            if value is not None and not (isinstance(value, list) and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-                raise ValueError(f"transfer setting '{name}' must be a list of numbers")
-            if value is not None:
-                data[name] = tuple(value)
-        # dataclass_from_dict checks the scalars; tuples of any length are checked above and in __post_init__.
-        scalars = {k: v for k, v in data.items() if k not in _LISTS}
-        dataclass_from_dict(_Scalars, scalars, "transfer")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "transfer")
 
 
-_LISTS = ("fractions", "finetune_fractions", "finetune_steps", "finetune_epochs", "finetune_budget")
-
-
-@dataclass(frozen=True)
-class _Scalars:
-    repeats: int = 5
-    finetune_lr: float = 2e-3
+# The fine-tuning budget's fields, the first given applying (the command line's exclusive flags), and their units.
+BUDGETS = {"finetune_budget": "seconds", "finetune_epochs": "epochs", "finetune_steps": "steps"}
 
 
 # --- label subsets ----------------------------------------------------------------------------------------------

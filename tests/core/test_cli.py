@@ -146,3 +146,31 @@ def test_version_and_a_help_that_lists_every_command(capsys):
     for command in commands._choices_actions:
         assert f"{command.dest} {command.help}" in text
     assert "ssl-studio [DATA_DIR | RUN_DIR] opens the app" in text
+
+
+def test_recipe_transfer_and_budget_flags_become_the_settings(tmp_path, capsys):
+    from ssl_studio.cli import _parser, config_from_args, recipe_from_args, transfer_config_from_args
+    from ssl_studio.core.augment import NO_AUGMENTATION
+    from ssl_studio.core.methods import default_recipe
+    from ssl_studio.core.transfer import TransferConfig
+
+    def parse(*flags):
+        return _parser().parse_args(["run", str(tmp_path), "--out", str(tmp_path / "run"), *flags])
+
+    args = parse("--recipe", "none", "--flip-p", "0.5", "--crop-scale", "0.3,0.9", "--epochs", "4",
+                 "--transfer-repeats", "3", "--finetune-fractions", "0.1,0.2", "--finetune-epochs", "2,3")
+    assert recipe_from_args(args, "simclr") == NO_AUGMENTATION.replace(flip_p=0.5, crop_scale=(0.3, 0.9))
+    assert (config_from_args(args).epochs, config_from_args(args).time_budget) == (4, None)
+    assert transfer_config_from_args(args) == TransferConfig(repeats=3, finetune_fractions=(0.1, 0.2),
+                                                             finetune_epochs=(2, 3))
+    # No recipe flag: the pipeline takes the method's own recipe; one flag changes only its own setting.
+    assert recipe_from_args(parse(), "rotation") is None
+    assert recipe_from_args(parse("--hue", "0.5"), "rotation") == default_recipe("rotation").replace(hue=0.5)
+    assert config_from_args(parse()).time_budget == 120.0 and config_from_args(parse()).epochs is None
+    # A recipe out of its range is refused before any image is read, naming the setting.
+    assert main(["run", str(tmp_path / "missing"), "--out", str(tmp_path / "run"), "--crop-scale", "0.9,0.1"]) == 2
+    assert "crop scale must give its minimum first" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "missing"), "--out", str(tmp_path / "run"), "--blur-sigma", "1,9"]) == 2
+    assert "the blur sigma must be at most 5 (got 9)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse("--finetune-steps", "5", "--finetune-epochs", "2")  # one fine-tuning budget at a time

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..augment import Recipe, augment
 from ..models import mlp_head
-from ..schema import check_ranges, dataclass_from_dict
+from ..schema import check_settings, dataclass_from_dict
 
 _REGISTRY: dict[str, type[Method]] = {}
 SIMILARITY_PAIRS = 256  # images whose similarities are reported: enough for a histogram, a few microseconds
@@ -28,7 +28,7 @@ class MethodParams:
     """A method's own settings: subclass it with :func:`ssl_studio.core.schema.setting` fields."""
 
     def __post_init__(self) -> None:
-        check_ranges(self)
+        check_settings(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
