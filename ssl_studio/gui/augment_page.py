@@ -7,7 +7,7 @@ The preview calls the method's own ``preview`` (its ``make_views``, what trainin
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import Field
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.methods import Method, build_method, method_class, preset_titles, recipe_presets
+from ssl_studio.core.schema import described_fields, info
 
 from . import settings
 from .explanations import ViewsFigure, augment_text
@@ -32,38 +33,6 @@ from .workers import in_own_thread
 CUSTOM = "custom"
 PREVIEW_IMAGES = 8
 PREVIEW_SIZE = 96
-
-# (field, label, minimum, maximum, tooltip), grouped as the user thinks of them. Every Recipe field appears once.
-CONTROLS = {
-    "Crop and resize": [
-        ("crop_scale", "Area kept", 0.05, 1.0, "Fraction of the image each view crops (min, max) before resizing "
-                                               "back. Small crops force the network to match parts to wholes."),
-        ("crop_ratio", "Aspect ratio", 0.25, 4.0, "Width/height of the crop (min, max)."),
-    ],
-    "Flip": [("flip_p", "Probability", 0.0, 1.0, "Chance of a horizontal flip.")],
-    "Color jitter": [
-        ("jitter_p", "Probability", 0.0, 1.0, "Chance a view gets its colors jittered. SimCLR found color "
-                                              "jitter essential: without it, color alone tells views apart."),
-        ("brightness", "Brightness", 0.0, 1.0, "Up to ± this factor."),
-        ("contrast", "Contrast", 0.0, 1.0, "Up to ± this factor."),
-        ("saturation", "Saturation", 0.0, 1.0, "Up to ± this factor."),
-        ("hue", "Hue", 0.0, 0.5, "Up to ± this fraction of the color wheel."),
-    ],
-    "Grayscale": [("grayscale_p", "Probability", 0.0, 1.0, "Chance a view loses its color entirely.")],
-    "Blur": [
-        ("blur_p", "Probability", 0.0, 1.0, "Chance of a Gaussian blur."),
-        ("blur_sigma", "Sigma (px)", 0.1, 5.0, "Blur strength (min, max)."),
-    ],
-    "Rotation": [
-        ("rotate_p", "Probability", 0.0, 1.0, "Chance of a random rotation."),
-        ("rotate_degrees", "Degrees", 0.0, 180.0, "Up to ± this angle."),
-    ],
-    "Solarize": [
-        ("solarize_p", "Probability", 0.0, 1.0, "Chance of inverting every pixel above the threshold."),
-        ("solarize_threshold", "Threshold", 0.0, 1.0, "Brightness above which pixels are inverted."),
-    ],
-}
-
 
 class AugmentPage(Page):
     recipeChanged = Signal(object)  # Recipe
@@ -100,15 +69,18 @@ class AugmentPage(Page):
         preset_row = QFormLayout()
         preset_row.addRow("Recipe", self.preset)
         form_layout.addLayout(preset_row)
-        for group_title, rows in CONTROLS.items():
-            group = QGroupBox(group_title)
-            form = QFormLayout(group)
-            for name, label, lo, hi, tip in rows:
-                widget = self._make_control(name, lo, hi)
-                widget.setToolTip(tip)
-                title = QLabel(label, toolTip=tip)
-                form.addRow(title, widget)
-            form_layout.addWidget(group)
+        # One box per group of the Recipe's fields, one slider per field, as the schema describes them.
+        forms: dict[str, QFormLayout] = {}
+        for f in described_fields(Recipe):
+            meta = info(f)
+            if meta.group not in forms:
+                group = QGroupBox(meta.group)
+                forms[meta.group] = QFormLayout(group)
+                form_layout.addWidget(group)
+            widget = self._make_control(f)
+            widget.setToolTip(meta.help)
+            label = f"{meta.label} ({meta.unit})" if meta.unit else meta.label
+            forms[meta.group].addRow(QLabel(label, toolTip=meta.help), widget)
         form_layout.addStretch(1)
         scroll = QScrollArea(widgetResizable=True, minimumWidth=340)
         scroll.setWidget(controls)
@@ -152,9 +124,9 @@ class AugmentPage(Page):
         self.explain("", self.views_figure)  # the words follow the recipe and the method
         self.set_recipe(self._saved_recipe(), self._saved_preset())
 
-    def _make_control(self, name: str, lo: float, hi: float):
-        default = getattr(Recipe(), name)
-        if isinstance(default, tuple):
+    def _make_control(self, f: Field):
+        lo, hi = info(f).minimum, info(f).maximum
+        if isinstance(f.default, tuple):  # a (minimum, maximum) range
             widget = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
             # Values in the edge boxes (like the single sliders), not on the handles, where close ones overlap.
             widget.setHandleLabelPosition(QLabeledDoubleRangeSlider.LabelPosition.NoLabel)
@@ -165,7 +137,7 @@ class AugmentPage(Page):
         widget.setRange(lo, hi)
         widget.setSingleStep((hi - lo) / 100)
         widget.valueChanged.connect(lambda _: self._edited())
-        self._controls[name] = widget
+        self._controls[f.name] = widget
         return widget
 
     # --- the recipe -------------------------------------------------------------------------------------------
@@ -173,25 +145,16 @@ class AugmentPage(Page):
         return self._controls[name]
 
     def recipe(self) -> Recipe:
-        values = {}
-        for f in fields(Recipe):
-            value = self._controls[f.name].value()
-            values[f.name] = tuple(float(v) for v in value) if isinstance(value, tuple) else float(value)
-        return Recipe(**values)
+        return Recipe(**{name: widget.value() for name, widget in self._controls.items()})
 
     def preset_name(self) -> str:
         return self.preset.currentData()
 
     def set_recipe(self, recipe: Recipe, preset: str = CUSTOM) -> None:
         """Show ``recipe``, under the name ``preset`` when it is that preset's recipe, else as Custom."""
-        for name, widget in self._controls.items():
+        for name, widget in self._controls.items():  # a Recipe is in its fields' ranges, which are the sliders'
             widget.blockSignals(True)
-            value = getattr(recipe, name)
-            # Sliders clamp to their range; a recipe from a run file may reach further, so widen to fit.
-            low, high = (min(value), max(value)) if isinstance(value, tuple) else (value, value)
-            if low < widget.minimum() or high > widget.maximum():
-                widget.setRange(min(low, widget.minimum()), max(high, widget.maximum()))
-            widget.setValue(value)
+            widget.setValue(getattr(recipe, name))
             widget.blockSignals(False)
         named = recipe_presets().get(preset) == recipe
         self.preset.setCurrentIndex(self.preset.findData(preset if named else CUSTOM))

@@ -93,6 +93,19 @@ def test_every_recipe_field_has_a_control(window):
     assert {f.name for f in fields(Recipe)} == set(window.augment._controls)
 
 
+def test_each_slider_has_its_settings_range_help_and_box(window):
+    from ssl_studio.core.schema import described_fields, info
+
+    page = window.augment
+    for f in described_fields(Recipe):
+        slider = page.control(f.name)
+        assert (slider.minimum(), slider.maximum()) == (info(f).minimum, info(f).maximum)
+        assert slider.toolTip() == info(f).help and slider.parent().title() == info(f).group
+    # The ranges the core checks: blur sigma up to 5 px, aspect ratio from 1/4 to 4.
+    assert page.control("blur_sigma").maximum() == 5.0
+    assert (page.control("crop_ratio").minimum(), page.control("crop_ratio").maximum()) == (0.25, 4.0)
+
+
 def test_seed_and_new_sample_change_what_is_shown(window, drive, qtbot, tiny_folder):
     drive.open_folder(window, tiny_folder)
     window.go(1)
