@@ -34,7 +34,7 @@ class TrainConfig:
     epochs: int | None = setting(None, "Epochs", "Passes over the training images for each model.", minimum=1,
                                  maximum=100_000, in_form=False)
     time_budget: float | None = setting(120.0, "Time budget", "Seconds of training for each model.", minimum=0,
-                                        above=True, step=30, unit="s", in_form=False)
+                                        above=True, step=30, unit="s", decimals=0, in_form=False)
     # Small batches: on a CPU the cost is per view, so 64 gives twice the updates of 128 for the same time; over
     # 15 epochs of shapes that was 39.4% kNN against 32.9% (README, "Defaults").
     batch_size: int = setting(64, "Batch size", "Images per step. Contrastive methods like large batches (more "

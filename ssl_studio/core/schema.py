@@ -30,6 +30,7 @@ class SettingInfo:
     group: str = ""  # the Augment page's box, and the first word of the setting's name ("Flip" "probability")
     unit: str = ""  # "s", "steps": shown after the value, and named when a whole number of them is wanted
     flag: str = ""  # the command-line name, where the field's own would be unclear beside other commands' flags
+    decimals: int | None = None  # shown in the app; None: 6 for a log setting, else 3
 
     @property
     def title(self) -> str:
@@ -38,9 +39,10 @@ class SettingInfo:
 
 
 def setting(default, label: str, help: str = "", *, minimum=None, maximum=None, step=None, log=False,
-            choices=None, in_form=True, advanced=False, above=False, group="", unit="", flag=""):
+            choices=None, in_form=True, advanced=False, above=False, group="", unit="", flag="", decimals=None):
     """A dataclass field with its own description (see module docstring)."""
-    info = SettingInfo(label, help, minimum, maximum, step, log, choices, in_form, advanced, above, group, unit, flag)
+    info = SettingInfo(label, help, minimum, maximum, step, log, choices, in_form, advanced, above, group, unit, flag,
+                       decimals)
     return field(default=default, metadata={"setting": info})
 
 

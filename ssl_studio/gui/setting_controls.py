@@ -16,12 +16,13 @@ _INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
 
 
 class SettingControls(QObject):
-    """The widgets of one settings dataclass; ``choices`` narrows a choice field (value -> title)."""
+    """The widgets of one settings dataclass; ``choices`` narrows a choice field (value -> title); ``names``: only
+    these fields (by default those shown in forms)."""
 
     changed = Signal()
 
     def __init__(self, cls, parent: QObject | None = None, *, choices: dict[str, dict[str, str]] | None = None,
-                 only_form: bool = True) -> None:
+                 names: list[str] | None = None) -> None:
         super().__init__(parent)
         self.cls = cls
         self.widgets: dict[str, QWidget] = {}
@@ -29,7 +30,7 @@ class SettingControls(QObject):
         types = field_types(cls)
         for f in described_fields(cls):
             meta = info(f)
-            if only_form and not meta.in_form:
+            if f.name not in names if names is not None else not meta.in_form:
                 continue
             options = (choices or {}).get(f.name) or (meta.choices() if meta.choices else None)
             widget = self._make(types[f.name], meta, options)
@@ -48,19 +49,24 @@ class SettingControls(QObject):
                 widget.addItem(title or value, value)
             widget.currentIndexChanged.connect(self.changed)
         elif kind is int:
-            widget = QSpinBox(minimum=int(max(-_INT_LIMIT, meta.minimum if meta.minimum is not None else -_INT_LIMIT)),
+            lo = meta.minimum + meta.above if meta.minimum is not None else -_INT_LIMIT
+            widget = QSpinBox(minimum=int(max(-_INT_LIMIT, lo)),
                               maximum=int(min(_INT_LIMIT, meta.maximum if meta.maximum is not None else _INT_LIMIT)))
             widget.setSingleStep(int(meta.step or 1))
             widget.valueChanged.connect(self.changed)
         else:
-            lo = meta.minimum if meta.minimum is not None else -1e9
+            decimals = meta.decimals if meta.decimals is not None else 6 if meta.log else 3
+            # A minimum the setting refuses (a duration of 0 s): the spin box starts one shown digit above it.
+            lo = meta.minimum + meta.above * 10 ** -decimals if meta.minimum is not None else -1e9
             hi = meta.maximum if meta.maximum is not None else 1e9
-            widget = QDoubleSpinBox(minimum=lo, maximum=hi, decimals=6 if meta.log else 3)
+            widget = QDoubleSpinBox(minimum=lo, maximum=hi, decimals=decimals)
             if meta.log:  # a learning rate: steps of about a tenth of the value, whatever its size
                 widget.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
             else:
                 widget.setSingleStep(meta.step or (hi - lo) / 10)
             widget.valueChanged.connect(self.changed)
+        if meta.unit and isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+            widget.setSuffix(f" {meta.unit}")
         return widget
 
     def add_rows(self, form: QFormLayout, names: list[str] | None = None) -> None:

@@ -11,17 +11,18 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QRadioButton, QScrollArea, QSpinBox, QVBoxLayout,
+                               QProgressBar, QPushButton, QRadioButton, QScrollArea, QVBoxLayout,
                                QWidget)
 from superqt import QCollapsible, QElidingLabel
 
 from ssl_studio.core.augment import Recipe
-from ssl_studio.core.config import TrainConfig, available_devices
+from ssl_studio.core.config import Budget, TrainConfig, available_devices
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.methods import method_class, method_names
 from ssl_studio.core.events import StageStarted, TrainEvent, TrainingPlanned
 from ssl_studio.core.pipeline import prepare_run, train_models
 from ssl_studio.core.runs import RunFolder
+from ssl_studio.core.schema import fields_by_name, info
 from ssl_studio.core.spaces import COLORS, TITLES
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
 
@@ -121,15 +122,17 @@ class TrainPage(Page):
             "method": {m: method_class(m).title for m in method_names(self_supervised=True)},
             "device": dict.fromkeys(available_devices(), "")})
         self.method = self.general.widgets["method"]
-        self.by_time = QRadioButton("Time")
-        self.by_epochs = QRadioButton("Epochs")
+        # The budget: a radio button per unit, each beside its value's box, as Budget describes them.
+        self.budget_controls = SettingControls(Budget, self, names=["time_budget", "epochs"])
+        units = info(fields_by_name(Budget)["unit"]).choices()
+        self.by_time = QRadioButton(units["time"], toolTip=info(fields_by_name(Budget)["unit"]).help)
+        self.by_epochs = QRadioButton(units["epochs"], toolTip=self.by_time.toolTip())
         group = QButtonGroup(self)
         group.addButton(self.by_time)
         group.addButton(self.by_epochs)
         self.by_time.setChecked(True)
-        self.time_budget = QSpinBox(minimum=5, maximum=24 * 3600, value=int(TrainConfig().time_budget),
-                                    suffix=" s", singleStep=30, toolTip="Seconds of training for each model.")
-        self.epochs = QSpinBox(minimum=1, maximum=10_000, value=20, toolTip="Passes over the training images.")
+        self.time_budget = self.budget_controls.widgets["time_budget"]
+        self.epochs = self.budget_controls.widgets["epochs"]
         budget = QGridLayout()
         budget.addWidget(self.by_time, 0, 0)
         budget.addWidget(self.time_budget, 0, 1)
@@ -272,22 +275,24 @@ class TrainPage(Page):
 
     def config(self) -> TrainConfig:
         """The settings as a TrainConfig; raises ValueError with the core's message when they cannot work."""
-        by_epochs = self.by_epochs.isChecked()
         method = method_class(self.method.currentData())
-        return TrainConfig(**self.general.values(), epochs=self.epochs.value() if by_epochs else None,
-                           time_budget=None if by_epochs else float(self.time_budget.value()),
+        return TrainConfig(**self.general.values(), **self.budget().config_values(),
                            params=method.Params(**self.params.values()),
                            resolution=self.dataset.resolution if self.dataset else TrainConfig().resolution)
 
     def set_config(self, config: TrainConfig) -> None:
         """Show a run's settings (File ▸ Open run…)."""
         self.general.set_values(config.to_dict())
-        (self.by_epochs if config.epochs else self.by_time).setChecked(True)
-        if config.epochs:
-            self.epochs.setValue(config.epochs)
-        if config.time_budget:
-            self.time_budget.setValue(int(config.time_budget))
+        self.set_budget(Budget.of(config, self.budget()))
         self._show_method_params(config.params.to_dict())
+
+    def budget(self) -> Budget:
+        """The budget as set: the chosen unit, and both values."""
+        return Budget("epochs" if self.by_epochs.isChecked() else "time", **self.budget_controls.values())
+
+    def set_budget(self, budget: Budget) -> None:
+        self.budget_controls.set_values(budget.to_dict())
+        (self.by_epochs if budget.unit == "epochs" else self.by_time).setChecked(True)
 
     # --- inputs from the other stages -------------------------------------------------------------------------
     def set_dataset(self, dataset: ImageDataset | None) -> None:

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.methods import simclr
 from ssl_studio.core.train import TrainingError
 from ssl_studio.gui.train_page import format_seconds, health_words
@@ -130,3 +131,18 @@ def test_training_says_when_it_runs_so_the_umap_process_can_wait(window, drive, 
     with qtbot.waitSignals([page.runningChanged, page.runningChanged], timeout=30_000,
                            check_params_cbs=[lambda running: running, lambda running: not running]):
         assert page.start()
+
+
+def test_the_budget_boxes_follow_the_budget_schema(window):
+    from ssl_studio.core.config import Budget
+
+    page = window.train
+    # Time is more than 0 s, shown in whole seconds: the box starts at 1 s; epochs from 1 to 100,000.
+    assert (page.time_budget.minimum(), page.time_budget.decimals(), page.time_budget.suffix()) == (1, 0, " s")
+    assert (page.epochs.minimum(), page.epochs.maximum()) == (1, 100_000)
+    page.time_budget.setValue(90)
+    page.set_config(TrainConfig(epochs=4, time_budget=None))  # a run opened: its unit and value, the other kept
+    assert page.by_epochs.isChecked() and page.budget() == Budget("epochs", 90.0, 4)
+    assert (page.config().epochs, page.config().time_budget) == (4, None)
+    page.by_time.setChecked(True)
+    assert (page.config().epochs, page.config().time_budget) == (None, 90.0)
