@@ -176,23 +176,21 @@ class AugmentPage(Page):
             self.banner.show_message(f"This recipe is not valid: {exc}")
             return
         self.banner.hide()
-        settings.save_json("recipe", {"preset": self.preset_name(), "values": recipe.to_dict()})
+        settings.save_json("recipe", recipe.to_dict())  # as the run folder's config.json holds it
+        settings.save_json("recipe_preset", self.preset_name())
         self._explain(recipe)
         self.recipeChanged.emit(recipe)
         self.redraw()
 
     @staticmethod
     def _saved_preset() -> str:
-        saved = settings.load_json("recipe", {})
-        return saved.get("preset", "simclr") if isinstance(saved, dict) else "simclr"
+        saved = settings.load_json("recipe_preset")
+        return saved if saved in recipe_presets() else "simclr"
 
     @staticmethod
     def _saved_recipe() -> Recipe:
-        saved = settings.load_json("recipe", {})
-        try:
-            return Recipe.from_dict(saved["values"])
-        except (KeyError, TypeError, ValueError):
-            return recipe_presets()["simclr"]
+        """The recipe last saved; one that no longer parses (an older version's) leaves SimCLR's."""
+        return settings.load_setting("recipe", Recipe.from_dict) or recipe_presets()["simclr"]
 
     # --- the preview ------------------------------------------------------------------------------------------
     def set_method(self, name: str) -> None:

@@ -56,6 +56,15 @@ def load_json(key: str, default=None):
         return default
 
 
+def load_setting(key: str, parse):
+    """The value saved under ``key`` as ``parse`` (a settings class's from_dict) makes it, or None when there is
+    none or it no longer parses (saved by an older version, or edited): ignored, never a crash."""
+    try:
+        return parse(load_json(key))
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 def save_json(key: str, value) -> None:
     text = json.dumps(value)
     _saved[key] = text

@@ -195,7 +195,8 @@ class TrainPage(Page):
         while self.method_form.rowCount():
             self.method_form.removeRow(0)
         self.params = SettingControls(cls.Params, self)
-        self.params.set_values(values or self._saved_params().get(cls.name, {}))
+        saved = settings.load_setting("method_params", lambda all: cls.Params.from_dict(all[cls.name]))
+        self.params.set_values(values or (saved.to_dict() if saved else {}))
         self.params.add_rows(self.method_form)
         self.method_box.setTitle(f"{cls.title} settings")
         self.method_box.setVisible(bool(self.params.widgets))
@@ -205,9 +206,9 @@ class TrainPage(Page):
 
     @staticmethod
     def _saved_params() -> dict:
-        saved = settings.load_json("train", {})
-        params = saved.get("params") if isinstance(saved, dict) else None
-        return params if isinstance(params, dict) else {}
+        """Each method's own settings as last saved, by method name (so switching methods loses none)."""
+        saved = settings.load_json("method_params", {})
+        return saved if isinstance(saved, dict) else {}
 
     def _build_monitor(self) -> QWidget:
         box = QWidget()
@@ -246,22 +247,25 @@ class TrainPage(Page):
         return box
 
     def _load_settings(self) -> None:
-        saved = settings.load_json("train", {})
-        if isinstance(saved, dict):
-            self.general.set_values(saved)
-            for spin, key in ((self.time_budget, "time_budget"), (self.epochs, "epochs")):
-                value = saved.get(key)
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    spin.setValue(value)
-            (self.by_epochs if saved.get("budget") == "epochs" else self.by_time).setChecked(True)
+        """The settings last saved; any that no longer parse (an older version's) leave the defaults."""
+        config = settings.load_setting("train", TrainConfig.from_dict)
+        budget = settings.load_setting("budget", Budget.from_dict) or Budget()
+        if config is not None:
+            self.general.set_values(config.to_dict())
+            budget = Budget.of(config, budget)
+        self.set_budget(budget)
         self._show_runs_dir()
 
     def save_settings(self) -> None:
-        """Every setting, and each method's own settings under its name (so switching methods loses none)."""
-        params = {**self._saved_params(), self.method.currentData(): self.params.values()}
-        settings.save_json("train", {
-            **self.general.values(), "budget": "epochs" if self.by_epochs.isChecked() else "time",
-            "time_budget": self.time_budget.value(), "epochs": self.epochs.value(), "params": params})
+        """The settings as the run folder's config.json holds them (TrainConfig.to_dict), the budget with the value
+        not chosen, and each method's own settings under its name. Settings that cannot work are not saved."""
+        try:
+            config = self.config()
+        except ValueError:
+            return
+        settings.save_json("train", config.to_dict())
+        settings.save_json("budget", self.budget().to_dict())
+        settings.save_json("method_params", {**self._saved_params(), config.method: config.params.to_dict()})
 
     def _choose_runs_dir(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save runs in", str(settings.runs_dir()))
