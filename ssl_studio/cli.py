@@ -33,7 +33,7 @@ from .core.schema import described_fields, field_types, info
 from .core.selection_curves import selection_reading
 from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
-from .core.transfer import BUDGETS, STARTS, TransferConfig, reading
+from .core.transfer import FINETUNE_BUDGETS, STARTS, TransferConfig, reading
 
 COMMANDS = ("inspect", "run", "transfer", "embed", "export", "select")
 
@@ -56,11 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("data_dir", type=Path)
     run.add_argument("--out", type=Path, required=True, help="run folder to write (created if missing)")
     budget = run.add_mutually_exclusive_group()  # the flag given says the unit; with neither, the default budget
-    defaults = Budget().config_values()
+    budget_defaults = Budget().config_values()  # time_budget: 120, epochs: None
     for f in described_fields(Budget):
-        if f.name in defaults:
-            _add_setting(budget, f, field_types(Budget)[f.name], _help(info(f).help, defaults[f.name]))
-    _add_settings(run, TrainConfig, choices={"method": method_names(self_supervised=True)}, skip=defaults)
+        if f.name in budget_defaults:
+            _add_setting(budget, f, field_types(Budget)[f.name], _help(info(f).help, budget_defaults[f.name]))
+    _add_settings(run, TrainConfig, choices={"method": method_names(self_supervised=True)}, skip=budget_defaults)
     params = run.add_argument_group("method settings (each applies to the methods named in its help)")
     for name, fields in _method_settings().items():
         methods, f = next(iter(fields)), next(iter(fields.values()))
@@ -126,10 +126,10 @@ def _numbers(kind: type):
 
 
 def _add_transfer_flags(group) -> None:
-    budgets = group.add_mutually_exclusive_group()  # the first of BUDGETS given applies: one flag of them
+    budgets = group.add_mutually_exclusive_group()  # the first of FINETUNE_BUDGETS given applies: one flag of them
     for f in described_fields(TransferConfig):
         kind = field_types(TransferConfig)[f.name]
-        _add_setting(budgets if f.name in BUDGETS else group, f, kind, _help(info(f).help, f.default))
+        _add_setting(budgets if f.name in FINETUNE_BUDGETS else group, f, kind, _help(info(f).help, f.default))
 
 
 def transfer_config_from_args(args) -> TransferConfig:

@@ -56,7 +56,7 @@ class TransferConfig:
     # the two starts get the very same steps however busy the machine is, and a small folder as many as a large one.
     # On a few labels more steps only overfit (README, "Transfer: what the default SSL run buys with 1 % of the
     # labels"). Epochs or seconds, when given, replace steps.
-    finetune_steps: tuple[int, ...] | None = setting(
+    finetune_steps: tuple[int, ...] = setting(
         (300,), "Fine-tuning steps", "Optimizer steps of each fine-tuning run: one value, or one per fine-tuning "
         "fraction.", minimum=1, unit="steps")
     finetune_epochs: tuple[int, ...] | None = setting(None, "Fine-tuning epochs", "Epochs of each fine-tuning run "
@@ -71,7 +71,7 @@ class TransferConfig:
         check_settings(self)
         if not self.fractions:
             raise ValueError("give at least one label fraction")
-        for name in BUDGETS:
+        for name in FINETUNE_BUDGETS:
             budget = getattr(self, name)
             if budget is not None and len(budget) not in (1, len(self.finetune_fractions)):
                 raise ValueError(f"give one fine-tuning budget, or one per fine-tuning fraction "
@@ -79,8 +79,8 @@ class TransferConfig:
 
     def budget(self) -> tuple[str, tuple]:
         """The fine-tuning budget that applies: seconds or epochs when given, else steps."""
-        name = next(name for name in BUDGETS if getattr(self, name) is not None)
-        return BUDGETS[name], getattr(self, name)
+        name = next(name for name in FINETUNE_BUDGETS if getattr(self, name) is not None)
+        return FINETUNE_BUDGETS[name], getattr(self, name)
 
     def budget_of(self, k: int, labels: int, batch_size: int) -> tuple[float | None, int | None]:
         """(seconds, epochs) of the k-th fine-tuning fraction on ``labels`` images; steps become the epochs that make
@@ -102,7 +102,7 @@ class TransferConfig:
 
 
 # The fine-tuning budget's fields, the first given applying (the command line's exclusive flags), and their units.
-BUDGETS = {"finetune_budget": "seconds", "finetune_epochs": "epochs", "finetune_steps": "steps"}
+FINETUNE_BUDGETS = {"finetune_budget": "seconds", "finetune_epochs": "epochs", "finetune_steps": "steps"}
 
 
 # --- label subsets ----------------------------------------------------------------------------------------------
