@@ -32,7 +32,7 @@ class TrainConfig:
     backbone: str = setting("small-cnn", "Backbone", "The network that turns an image into an embedding.",
                             choices=lambda: BACKBONES)
     epochs: int | None = setting(None, "Epochs", "Passes over the training images for each model.", minimum=1,
-                                 maximum=100_000, in_form=False)
+                                 maximum=10_000, in_form=False)
     time_budget: float | None = setting(120.0, "Time budget", "Seconds of training for each model.", minimum=0,
                                         above=True, step=30, unit="s", decimals=0, in_form=False)
     # Small batches: on a CPU the cost is per view, so 64 gives twice the updates of 128 for the same time; over

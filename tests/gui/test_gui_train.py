@@ -137,9 +137,9 @@ def test_the_budget_boxes_follow_the_budget_schema(window):
     from ssl_studio.core.config import Budget
 
     page = window.train
-    # Time is more than 0 s, shown in whole seconds: the box starts at 1 s; epochs from 1 to 100,000.
+    # Time is more than 0 s, shown in whole seconds: the box starts at 1 s; epochs from 1 to 10,000.
     assert (page.time_budget.minimum(), page.time_budget.decimals(), page.time_budget.suffix()) == (1, 0, " s")
-    assert (page.epochs.minimum(), page.epochs.maximum()) == (1, 100_000)
+    assert (page.epochs.minimum(), page.epochs.maximum()) == (1, 10_000)
     page.time_budget.setValue(90)
     page.set_config(TrainConfig(epochs=4, time_budget=None))  # a run opened: its unit and value, the other kept
     assert page.by_epochs.isChecked() and page.budget() == Budget("epochs", 90.0, 4)
