@@ -176,7 +176,7 @@ class AugmentPage(Page):
             self.banner.show_message(f"This recipe is not valid: {exc}")
             return
         self.banner.hide()
-        settings.save_json("recipe", recipe.to_dict())  # as the run folder's config.json holds it
+        settings.save_json("recipe", recipe.to_dict())  # as the run folder records it
         settings.save_json("recipe_preset", self.preset_name())
         self._explain(recipe)
         self.recipeChanged.emit(recipe)

@@ -257,7 +257,7 @@ class TrainPage(Page):
         self._show_runs_dir()
 
     def save_settings(self) -> None:
-        """The settings as the run folder's config.json holds them (TrainConfig.to_dict), the budget with the value
+        """The settings as the run folder records them (TrainConfig.to_dict), the budget with the value
         not chosen, and each method's own settings under its name. Settings that cannot work are not saved."""
         try:
             config = self.config()
