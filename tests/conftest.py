@@ -1,6 +1,17 @@
 """Shared by every suite: no Qt here (core tests never import it)."""
 
 import pytest
+import torch
+
+TORCH_THREADS = str(torch.get_num_threads())
+
+
+@pytest.fixture(autouse=True)
+def pinned_torch_threads(monkeypatch):
+    """Loops adapt torch's thread count to the machine's load (core/threads.py), and a count that changes mid-run
+    changes floating-point sums: tests that compare runs bit for bit need it pinned, as torch first chose it.
+    OMP_NUM_THREADS pins it (child processes inherit it)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", TORCH_THREADS)
 
 
 @pytest.fixture(scope="session")

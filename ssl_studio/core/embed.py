@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .threads import ThreadTuner
+
 
 def _module_device(module: nn.Module) -> torch.device:
     param = next(module.parameters(), None)
@@ -35,13 +37,14 @@ def embed(
     backbone.eval()
     out = None
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), ThreadTuner.for_device(device) as threads:
             for start in range(0, len(images_uint8), batch_size):
                 batch = images_uint8[start : start + batch_size].to(device, non_blocking=True)
                 features = backbone(batch.float().div_(255.0)).float().cpu().numpy()
                 if out is None:  # the feature size is known once the first batch is through
                     out = np.empty((len(images_uint8), features.shape[1]), dtype=np.float32)
                 out[start : start + len(features)] = features
+                threads.step_done()
     finally:
         backbone.train(was_training)
     return out

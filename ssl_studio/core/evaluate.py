@@ -12,6 +12,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from .threads import ThreadTuner
+
 # Test rows per kNN chunk scale with the train set so a chunk's similarity matrix stays near 64 MB
 # (20k x 20k at once would be 1.6 GB).
 _KNN_CHUNK_ELEMENTS = 1 << 24
@@ -77,12 +79,14 @@ def knn_predict(train_x, train_y, test_x, k: int = 20, temperature: float = 0.07
     k = min(k, len(train_x))
     chunk = max(1, _KNN_CHUNK_ELEMENTS // len(train_x))
     predictions = []
-    for start in range(0, len(test_x), chunk):
-        sims, neighbours = (test_x[start : start + chunk] @ train_x.T).topk(k, dim=1)
-        # Subtracting the row maximum leaves the vote unchanged and keeps exp finite at any temperature.
-        weights = torch.exp((sims - sims[:, :1]) / temperature)
-        votes = torch.zeros(len(sims), len(classes)).scatter_add_(1, train_codes[neighbours], weights)
-        predictions.append(votes.argmax(dim=1))
+    with ThreadTuner() as threads:
+        for start in range(0, len(test_x), chunk):
+            sims, neighbours = (test_x[start : start + chunk] @ train_x.T).topk(k, dim=1)
+            # Subtracting the row maximum leaves the vote unchanged and keeps exp finite at any temperature.
+            weights = torch.exp((sims - sims[:, :1]) / temperature)
+            votes = torch.zeros(len(sims), len(classes)).scatter_add_(1, train_codes[neighbours], weights)
+            predictions.append(votes.argmax(dim=1))
+            threads.step_done()
     return classes[torch.cat(predictions).numpy()]
 
 

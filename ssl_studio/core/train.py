@@ -26,6 +26,7 @@ from .cancel import CancelToken
 from .checkpoint import CheckpointError, load_checkpoint, load_state_into, save_checkpoint
 from .config import TrainConfig, resolve_device
 from .methods import Method
+from .threads import ThreadTuner
 
 REPORT_EVERY_S = 0.25
 PICTURES_EVERY_S = 2.0  # how often a method that draws pictures (reconstructions) is asked for them
@@ -353,6 +354,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     batches = Batches(rows, config.seed, batch, steps_per_epoch, rank, world)
     checkpoints = Checkpoints(checkpoint_path, state, config, extra_meta, checkpoint_every)
     reporter = Reporter(state, budget, config, steps_per_epoch, images, rows)
+    threads = ThreadTuner.for_device(device)  # torch's threads follow the free cores while it runs (core/threads.py)
 
     method.train()
     state.start_clock()
@@ -385,10 +387,12 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
             raise TrainingError(f"the device ran out of memory at batch size {config.batch_size}; "
                                 f"try {max(2, config.batch_size // 2)} or a smaller backbone") from exc
         state.step += 1
+        threads.step_done()
         method.after_step(budget.fraction(state.step, elapsed))  # the agreed clock: one schedule on every rank
         state.views += views.shape[0] * world
         reporter.add(loss, z, views.shape[0] * world)
 
+    threads.restore()
     seconds = state.clock()
     if reporter.pending():
         yield reporter.report(seconds)
