@@ -20,6 +20,7 @@ from ssl_studio.core.samples import SHAPES, make_shapes, sample_folder
 from ssl_studio.core.transfer import TransferConfig
 
 from .augment import VIEW_PX, measure_augment
+from .busy import measure_busy
 from .common import Table, cuda_available, load_average, machine
 from .elsewhere import measure_elsewhere
 from .ingest import measure_ingest
@@ -31,11 +32,11 @@ from .training import StepPlan, measure_training, step_ratios
 from .transfer import measure_transfer
 from .ui import measure_ui
 
-SECTIONS = ("ingest", "augment", "train", "project", "ui", "transfer", "elsewhere", "select", "quality",
+SECTIONS = ("ingest", "augment", "train", "busy", "project", "ui", "transfer", "elsewhere", "select", "quality",
             "scale")
 # scale generates 100k images the first time and takes minutes more: only when asked for (--only scale).
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "scale")
-NEEDS_IMAGES = {"augment", "train", "ui"}  # these use the folder the ingest section generates
+NEEDS_IMAGES = {"augment", "train", "busy", "ui"}  # these use the folder the ingest section generates
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class Sizes:
         ("resnet18", "cuda"): StepPlan(batch=512, steps=20, loop_seconds=10),
     })
     ratio_rounds: int = 6  # rounds of the methods' steps timed in alternation (views/s against SimCLR's)
+    busy_seconds: float = 20  # training time budget of each run beside another program and quiet
+    busy_rounds: int = 2
     umap_points: int = 10_000
     umap_dim: int = 256
     ui_images: int = 5000  # the ingest folder when as large, else a smaller one of its own
@@ -72,9 +75,9 @@ QUICK = Sizes(images=2000, augment_rounds=5, loader_batches=6, train={
     ("resnet18", "cpu"): StepPlan(batch=8, steps=1, loop_seconds=1),
     ("small-cnn", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
     ("resnet18", "cuda"): StepPlan(batch=512, steps=10, loop_seconds=5),
-}, ratio_rounds=2, umap_points=5000, umap_dim=128, ui_images=800, ui_train_seconds=5, quality_budgets=(),
-   scale_images=20_000, scale_map_points=20_000, transfer_images=2000, transfer=TransferConfig(finetune_epochs=(20,)),
-   elsewhere_images=2000)
+}, ratio_rounds=2, busy_seconds=8, busy_rounds=1, umap_points=5000, umap_dim=128, ui_images=800, ui_train_seconds=5,
+   quality_budgets=(), scale_images=20_000, scale_map_points=20_000, transfer_images=2000,
+   transfer=TransferConfig(finetune_epochs=(20,)), elsewhere_images=2000)
 
 
 def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, table: Table | None = None,
@@ -125,6 +128,10 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
             plan = sizes.train[("small-cnn", "cpu")]
             report["train_vs_simclr"] = step_ratios(table, images, dataset.labels, plan.batch, sizes.ratio_rounds)
 
+        def busy():
+            report["busy"] = measure_busy(table, dataset.root, sizes.busy_seconds, sizes.busy_rounds)
+            report["busy_over_quiet"] = {name: f["busy_over_quiet"] for name, f in report["busy"].items()}
+
         def project():
             report["projection"] = measure_projection(table, sizes.umap_points, sizes.umap_dim)
             cold, warm = report["projection"]["umap"]["cold"], report["projection"]["umap"]["warm"]
@@ -174,6 +181,7 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
 
         steps = {"ingest": ("Ingest", ingest), "augment": ("Augmentation (SimCLR recipe)", augment),
                  "train": ("Training throughput (views/s of core.train.train; phase split timed by hand)", train),
+                 "busy": ("Training beside another program (views/s beside one CPU-bound process / quiet)", busy),
                  "project": ("Projection", project), "ui": ("UI responsiveness (main window, offscreen)", ui),
                  "transfer": ("Transfer stage (probe curves and fine-tuning, time added to a run)", transfer),
                  "elsewhere": ("Taking a run elsewhere (embed new images, report.html)", elsewhere),

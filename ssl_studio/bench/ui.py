@@ -60,11 +60,8 @@ def measure_ui(table: Table, folder: Path, budget: float, limit: float) -> dict 
         return None
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ui.json"
-        # The image cache is isolated (the folder is decoded, not read back), numba's is the user's: a usual launch.
-        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": source_root(),
-               "SSL_STUDIO_CACHE_DIR": str(Path(tmp) / "cache"),
-               "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(cache_root() / "numba"))}
-        figures = _probe_process("gaps", folder, budget, limit, out, tmp, env)
+        env = probe_environment(Path(tmp))
+        figures = probe_process("gaps", folder, budget, limit, out, tmp, env)
         if figures["in_app_config"]:
             pairs = [_speed_pair(folder, budget, limit, figures["in_app_config"], env, Path(tmp) / f"speed-{i}")
                      for i in range(SPEED_PAIRS)]
@@ -96,7 +93,15 @@ def measure_ui(table: Table, folder: Path, budget: float, limit: float) -> dict 
     return figures
 
 
-def _probe_process(mode: str, folder: Path, budget: float, limit: float, out: Path, workdir: str,
+def probe_environment(work: Path) -> dict:
+    """The environment of a probe's fresh process: offscreen, this checkout; the image cache isolated under
+    ``work`` (the folder is decoded, not read back), numba's the user's: a usual launch."""
+    return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": source_root(),
+            "SSL_STUDIO_CACHE_DIR": str(work / "cache"),
+            "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(cache_root() / "numba"))}
+
+
+def probe_process(mode: str, folder: Path, budget: float, limit: float, out: Path, workdir: str,
                    env: dict) -> dict:
     Path(workdir).mkdir(exist_ok=True)
     done = subprocess.run([sys.executable, "-m", "ssl_studio.bench.ui", mode, str(folder), str(budget), str(limit),
@@ -109,12 +114,12 @@ def _probe_process(mode: str, folder: Path, budget: float, limit: float, out: Pa
 def _speed_pair(folder: Path, budget: float, limit: float, config: dict, env: dict, work: Path) -> dict:
     """In-app SSL views/s in a fresh window with no timer, then ssl-studio run's on the same settings."""
     work.mkdir()
-    window = _probe_process("training", folder, budget, limit, work / "training.json", str(work / "window"), env)
+    window = probe_process("training", folder, budget, limit, work / "training.json", str(work / "window"), env)
     if window["in_app_config"] != config:
         raise RuntimeError(f"the window trained with other settings the second time: {window['in_app_config']} "
                            f"against {config}")
     return {"in_app": window["in_app_views_per_second"],
-            "command_line": _command_line_views_per_second(folder, config, env, work / "cli-run")}
+            "command_line": command_line_views_per_second(folder, config, env, work / "cli-run")}
 
 
 def _application(workdir: str):
@@ -269,7 +274,7 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
         "map": _draw_and_pan(MAP_POINTS), **training}))
 
 
-def _command_line_views_per_second(folder: Path, config: dict, env: dict, out: Path) -> float:
+def command_line_views_per_second(folder: Path, config: dict, env: dict, out: Path) -> float:
     """The window's SSL training again, by `ssl-studio run` in a fresh process (its own first training, as the
     window's was): the command line's views/s on this machine, the figure in-app training is held to."""
     from ssl_studio.core.checkpoint import load_checkpoint

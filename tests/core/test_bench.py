@@ -187,3 +187,45 @@ def test_selection_times_each_strategy_on_the_embeddings_it_was_given_the_size_o
     for kind in ("seconds", "cpu_seconds"):
         assert set(figures[kind]) == set(STRATEGIES) and all(positive(s) for s in figures[kind].values())
     assert "select 10 of 300 (typical)" in out.getvalue()
+
+
+def test_another_program_runs_only_while_busy():
+    from ssl_studio.bench.busy import another_program
+
+    with another_program(False) as nothing:
+        assert nothing is None
+    with another_program(True) as other:
+        assert other.poll() is None  # running
+    assert other.returncode is not None  # and gone after the block
+
+
+def test_busy_runs_each_contestant_quiet_then_beside_another_program_and_gives_the_median_ratio(monkeypatch):
+    from contextlib import nullcontext
+
+    from ssl_studio.bench import busy, ui
+
+    calls = []
+
+    def fake(folder, config, env, out):
+        pinned = env.get("OMP_NUM_THREADS") == str(busy.usable_cores())
+        calls.append((out.name, pinned))
+        quiet = {("0", False): 1000.0, ("1", False): 800.0, ("0", True): 1000.0, ("1", True): 900.0}
+        return quiet[(out.name[0], pinned)] * ((0.1 if pinned else 0.45) if out.name.endswith("busy") else 1)
+
+    monkeypatch.setattr(ui, "command_line_views_per_second", fake)
+    monkeypatch.setattr(ui, "unavailable", lambda: "no window here")
+    monkeypatch.setattr(busy, "another_program", lambda b: nullcontext())
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    out = io.StringIO()
+    results = busy.measure_busy(Table(out), Path("images"), 5, rounds=2)
+
+    assert [name for name, _ in calls] == [f"{r}-{c}-{s}" for r in "01" for c in "01" for s in ("quiet", "busy")]
+    assert [pinned for _, pinned in calls] == [False, False, True, True] * 2
+    line = results["command line"]
+    assert line["quiet"] == [1000, 800] and line["busy"] == pytest.approx([450, 360])
+    assert line["busy_over_quiet"] == pytest.approx(0.45)
+    assert results["command line, pinned (before)"]["busy_over_quiet"] == pytest.approx(0.1)
+    text = out.getvalue()
+    assert "command line: busy / quiet" in text and "1,000/450, 800/360" in text
+    assert "app: busy / quiet" in text and "no window here" in text
+
