@@ -20,6 +20,7 @@ from ssl_studio.core.samples import SHAPES, make_shapes, sample_folder
 from ssl_studio.core.transfer import TransferConfig
 
 from .augment import VIEW_PX, measure_augment
+from . import gpu
 from .busy import measure_busy
 from .common import Table, cuda_available, load_average, machine
 from .elsewhere import measure_elsewhere
@@ -227,7 +228,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure to FILE")
     parser.add_argument("--only", metavar="SECTIONS", help=f"comma-separated subset of: {', '.join(SECTIONS)} "
                                                            "(default: all but scale)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="the GPU check alone (needs CUDA; about 5 minutes on one GPU): views/s of every method on "
+                             "both backbones, an epoch of ResNet-18 SimCLR on 50k 32 px images with torch.compile off "
+                             "and on, the demo's time")
+    parser.add_argument("--dry-run", action="store_true", help="with --gpu: print its plan and stop (no GPU needed)")
     args = parser.parse_args(argv)
+    if args.dry_run and not args.gpu:
+        parser.error("--dry-run goes with --gpu")
+    if args.gpu:
+        if args.only or args.quick:
+            parser.error("--gpu runs its own plan: leave out --only and --quick")
+        return gpu.main(args.json, args.dry_run)
     sections = DEFAULT_SECTIONS
     if args.only:
         sections = tuple(s.strip() for s in args.only.split(",") if s.strip())

@@ -229,3 +229,53 @@ def test_busy_runs_each_contestant_quiet_then_beside_another_program_and_gives_t
     assert "command line: busy / quiet" in text and "1,000/450, 800/360" in text
     assert "app: busy / quiet" in text and "no window here" in text
 
+
+def test_gpu_check_refuses_without_cuda_and_says_why(monkeypatch, capsys):
+    from ssl_studio.bench import gpu
+
+    monkeypatch.setattr(gpu, "cuda_available", lambda: False)
+    assert main(["--gpu"]) == 2
+    captured = capsys.readouterr()
+    assert "--gpu needs a CUDA GPU" in captured.err and "--dry-run" in captured.err
+    assert "GPU check plan" in captured.out  # the plan is printed first, so what would run is visible
+
+
+def test_gpu_dry_run_prints_a_plan_of_every_method_on_both_backbones_within_5_minutes(monkeypatch, capsys):
+    from ssl_studio.bench import gpu
+    from ssl_studio.core.models import BACKBONES
+
+    monkeypatch.setattr(gpu, "cuda_available", lambda: pytest.fail("a dry run asks nothing of the GPU"))
+    assert main(["--gpu", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for backbone in BACKBONES:
+        for method in method_names():
+            assert f"  {method}/{backbone}: views/s, 3 s at batch 512" in out
+    assert "2 epochs of 50,000 images at 32 px, torch.compile off" in out
+    assert "2 epochs of 50,000 images at 32 px, torch.compile on" in out
+    assert "the demo (35 epochs of shapes" in out
+    assert gpu.PLAN.estimate_seconds() <= 300
+
+
+@pytest.mark.parametrize("argv", [["--dry-run"], ["--gpu", "--only", "train"], ["--gpu", "--quick"]])
+def test_gpu_options_that_do_not_go_together_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and "--gpu" in capsys.readouterr().err
+
+
+def test_gpu_check_rows_at_tiny_sizes_on_the_cpu(tmp_path):
+    from ssl_studio.bench import gpu
+    from ssl_studio.core.models import BACKBONES
+
+    out = io.StringIO()
+    figures = gpu.measure_gpu(Table(out), gpu.tiny_plan(tmp_path), device="cpu")
+
+    assert set(figures["views_per_second"]) == {f"{m}/{b}" for b in BACKBONES for m in method_names()}
+    assert all(positive(v) for v in figures["views_per_second"].values())
+    assert set(figures["epoch_seconds"]) == {"compile off"}  # the tiny plan leaves compiling out
+    epochs = figures["epoch_seconds"]["compile off"]
+    assert positive(epochs["first"]) and epochs["second"] >= 0
+    demo = figures["demo"]
+    assert {"load", "ssl", "supervised", "embed", "score", "project", "report", "transfer"} <= set(demo["stages"])
+    assert demo["seconds"] == pytest.approx(sum(demo["stages"].values()))
+    assert "the demo's settings, start to finish" in out.getvalue()
