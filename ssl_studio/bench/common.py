@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 import ssl_studio
+from ssl_studio.core.threads import usable_cores
 
 WIDTH = 48  # width of the name column
 
@@ -75,7 +76,7 @@ def machine() -> dict:
         pass
     return {
         "cpu_count": os.cpu_count(),
-        "cpu_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_usable": usable_cores(),
         "cpu_model": cpu_model,
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ssl_studio.core.data import _MAX_PROCESSES, usable_cpus
+from ssl_studio.core.data import _MAX_PROCESSES
+from ssl_studio.core.threads import usable_cores
 
 from .common import Table, source_root
 from .scale_folder import SOURCE_PX, shapes_folder
@@ -56,7 +57,7 @@ def measure_scale(table: Table, n_images: int, map_points: int, folder_root: Pat
             table.row(f"open {n:,} images at {px} px: decode + write cache", n / first["seconds"], "images/s",
                       f"{first['seconds']:.1f} s; {first['processes']} decoding process(es)")
             if px == RESOLUTIONS[0]:  # what the loader chose beside the other choice: one process or a pool
-                other = 1 if first["processes"] > 1 else max(2, min(usable_cpus(), _MAX_PROCESSES))
+                other = 1 if first["processes"] > 1 else max(2, min(usable_cores(), _MAX_PROCESSES))
                 versus = figures[f"ingest_{px}"]["other_processes"] = _child(
                     "ingest", str(folder), str(px), str(Path(tmp) / "versus"), str(other))
                 pool = f", largest decoding process {versus['children_peak_mb']:.0f} MB" if other > 1 else ""

@@ -28,6 +28,7 @@ import torch
 from ssl_studio.core.atomic import atomic_path, write_json_atomic
 from ssl_studio.core.cancel import CancelToken, drain
 from ssl_studio.core.decode import decode_chunk
+from ssl_studio.core.threads import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -272,13 +273,9 @@ def _chunks(sizes: list[int]) -> list[tuple[int, int]]:
     return bounds
 
 
-def usable_cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _decode_processes(sizes: list[int]) -> int:
     """How many processes decode a folder of files of these sizes (1: this one)."""
-    cpus = usable_cpus()
+    cpus = usable_cores()
     if cpus < _POOL_MIN_CPUS or (len(sizes) < _POOL_MIN_FILES and sum(sizes) < _POOL_MIN_BYTES):
         return 1
     return min(cpus, _MAX_PROCESSES)

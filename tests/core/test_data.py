@@ -541,10 +541,10 @@ def test_cancel_stops_the_decoding_processes(tmp_path, monkeypatch):
 
 def test_only_a_large_folder_on_enough_cores_is_decoded_on_several_processes(monkeypatch):
     many_files, big_files = [1_000] * data._POOL_MIN_FILES, [data._POOL_MIN_BYTES // 10] * 10
-    monkeypatch.setattr(data, "usable_cpus", lambda: 16)
+    monkeypatch.setattr(data, "usable_cores", lambda: 16)
     assert data._decode_processes([1_000] * 2_000) == 1  # the start of a pool would cost more than it saves
     assert data._decode_processes(many_files) == data._decode_processes(big_files) == data._MAX_PROCESSES
-    monkeypatch.setattr(data, "usable_cpus", lambda: data._POOL_MIN_CPUS)
+    monkeypatch.setattr(data, "usable_cores", lambda: data._POOL_MIN_CPUS)
     assert data._decode_processes(many_files) == data._POOL_MIN_CPUS
-    monkeypatch.setattr(data, "usable_cpus", lambda: 2)  # measured: two processes lost to one on 2 cores
+    monkeypatch.setattr(data, "usable_cores", lambda: 2)  # measured: two processes lost to one on 2 cores
     assert data._decode_processes(many_files) == 1
