@@ -91,7 +91,8 @@ class ThreadTuner:
 
     The candidates are 1, the free cores and the ceiling (the usable cores), less the threads other live tuners of
     this process hold. With ``adapt=False`` it leaves the count alone; with OMP_NUM_THREADS set it runs at that
-    count. As a context manager it restores on leaving. ``clock``, ``load``, ``own`` and the thread setters are injectable for tests.
+    count. As a context manager it restores on leaving. ``clock``, ``load``, ``own`` and the thread setters are
+    injectable for tests.
     """
 
     def __init__(self, ceiling: int | None = None, *, warmup_steps: int = 2, rounds: int = 3,
@@ -169,11 +170,13 @@ class ThreadTuner:
             _held.pop(self, None)
         if self.threads != self._before:
             self._set(self._before)
+            self.threads = self._before
 
     def _start_trial(self, now: float) -> None:
         counts = self.candidates()
-        if len(counts) == 1:
+        if len(counts) == 1:  # nothing to compare, and the last trial's figure was for another count
             self._use(counts[0])
+            self._reference = None
             self._hold(now, 0.0)
             return
         self._schedule = [n for _ in range(self.rounds) for n in counts]
