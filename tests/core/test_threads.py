@@ -151,8 +151,17 @@ def test_training_leaves_the_thread_count_as_it_found_it():
     from ssl_studio.core.train import train
 
     before = torch.get_num_threads()
-    config = TrainConfig(epochs=2, batch_size=8, device="cpu")
-    method = build_method("simclr", "small-cnn", params=config.params, view_size=config.view_size)
-    images = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    list(train(method, images, None, config))
-    assert torch.get_num_threads() == before
+    found = threads.usable_cores() + 1  # more than the tuner ever picks, so it must change it and set it back
+    torch.set_num_threads(found)
+    try:
+        config = TrainConfig(epochs=2, batch_size=8, device="cpu")
+        method = build_method("simclr", "small-cnn", params=config.params, view_size=config.view_size)
+        images = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8,
+                               generator=torch.Generator().manual_seed(0))
+        counts = []
+        for _ in train(method, images, None, config):
+            counts.append(torch.get_num_threads())
+        assert counts[0] <= threads.usable_cores()  # while it trained (its last events come after it ends)
+        assert torch.get_num_threads() == found
+    finally:
+        torch.set_num_threads(before)
