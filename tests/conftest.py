@@ -1,17 +1,14 @@
 """Shared by every suite: no Qt here (core tests never import it)."""
 
+import os
+
 import pytest
 import torch
 
-TORCH_THREADS = str(torch.get_num_threads())
-
-
-@pytest.fixture(autouse=True)
-def pinned_torch_threads(monkeypatch):
-    """Loops adapt torch's thread count to the machine's load (core/threads.py), and a count that changes mid-run
-    changes floating-point sums: tests that compare runs bit for bit need it pinned, as torch first chose it.
-    OMP_NUM_THREADS pins it (child processes inherit it)."""
-    monkeypatch.setenv("OMP_NUM_THREADS", TORCH_THREADS)
+# Loops adapt torch's thread count to the machine's load (core/threads.py), and a count that changes mid-run changes
+# floating-point sums; tests compare runs bit for bit, so OMP_NUM_THREADS pins it for the whole session (fixtures of
+# any scope, child processes) at the count torch chose, unless the shell set it already.
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")

@@ -215,7 +215,6 @@ def test_busy_runs_each_contestant_quiet_then_beside_another_program_and_gives_t
     monkeypatch.setattr(ui, "command_line_views_per_second", fake)
     monkeypatch.setattr(ui, "unavailable", lambda: "no window here")
     monkeypatch.setattr(busy, "another_program", lambda b: nullcontext())
-    monkeypatch.delenv("OMP_NUM_THREADS")
     out = io.StringIO()
     results = busy.measure_busy(Table(out), Path("images"), 5, rounds=2)
 
