@@ -19,15 +19,15 @@ from pathlib import Path
 import torch
 
 from ssl_studio.core import demo
+from ssl_studio.core.atomic import write_json_atomic
 from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.events import StageStarted
 from ssl_studio.core.methods import build_method, method_names
 from ssl_studio.core.models import BACKBONES
-from ssl_studio.core.pipeline import StageStarted, run_pipeline
+from ssl_studio.core.pipeline import run_pipeline
 from ssl_studio.core.samples import make_shapes, sample_folder
 from ssl_studio.core.train import StepTuning, TrainFinished, train
 from ssl_studio.core.transfer import TransferConfig
-
-from ssl_studio.core.atomic import write_json_atomic
 
 from .common import Table, cuda_available, machine
 
