@@ -6,8 +6,8 @@ Under torchrun it shards each epoch's permutation by rank, wraps the method in D
 when to stop, and lets rank 0 alone write checkpoints.
 
 ``train`` composes small parts around its one step: the TrainingState a checkpoint holds and a resume restores,
-Checkpoints (when and what to write), the Reporter (progress events, loss history, health), the Budget (the stop
-rule and the fraction done) and Batches (which rows each step takes).
+Checkpoints (when and what to write), the Reporter (progress events, loss history, health), the StopRule (when to
+stop, and the fraction done) and Batches (which rows each step takes).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def _restore_optimizer(optimizer, tensors: dict[str, torch.Tensor], param_groups
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
 
-class Budget:
+class StopRule:
     """When a run stops (cancelled, its epochs done, its time up) and how much of it is done, which drives the
     learning rate and a momentum schedule alike."""
 
@@ -232,7 +232,7 @@ class Reporter:
     non-finite one stops the run), views/s since the last report, the embedding's health, the method's pictures
     every PICTURES_EVERY_S and its pair similarities. Each report adds a row to the state's history."""
 
-    def __init__(self, state: TrainingState, budget: Budget, config: TrainConfig, steps_per_epoch: int,
+    def __init__(self, state: TrainingState, budget: StopRule, config: TrainConfig, steps_per_epoch: int,
                  images: torch.Tensor, rows: torch.Tensor) -> None:
         self.state, self.budget, self.config, self.steps_per_epoch = state, budget, config, steps_per_epoch
         self.images = images
@@ -350,7 +350,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     images = images.to(device, non_blocking=True)  # on the CPU: the same tensor, not a copy
     labels = labels.to(device) if labels is not None else None
     rows = rows.to(device)
-    budget = Budget(config, steps_per_epoch, cancel or CancelToken())
+    budget = StopRule(config, steps_per_epoch, cancel or CancelToken())
     batches = Batches(rows, config.seed, batch, steps_per_epoch, rank, world)
     checkpoints = Checkpoints(checkpoint_path, state, config, extra_meta, checkpoint_every)
     reporter = Reporter(state, budget, config, steps_per_epoch, images, rows)

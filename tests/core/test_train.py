@@ -244,7 +244,7 @@ def test_training_on_rows_samples_only_those_images(monkeypatch):
 
 def test_the_budget_stops_at_whichever_bound_comes_first_and_its_fraction_is_the_larger_share():
     cancel = CancelToken()
-    budget = train_module.Budget(config(epochs=2, time_budget=10.0), steps_per_epoch=5, cancel=cancel)
+    budget = train_module.StopRule(config(epochs=2, time_budget=10.0), steps_per_epoch=5, cancel=cancel)
     assert budget.total_steps == 10
     assert budget.fraction(3, 1.0) == pytest.approx(0.3)  # steps ahead of time
     assert budget.fraction(3, 5.0) == pytest.approx(0.5)  # time ahead of steps
@@ -255,7 +255,7 @@ def test_the_budget_stops_at_whichever_bound_comes_first_and_its_fraction_is_the
     cancel.cancel()
     assert budget.stop_reason(0, 0.0) == "cancelled"
 
-    time_only = train_module.Budget(config(epochs=None, time_budget=4.0), steps_per_epoch=5, cancel=CancelToken())
+    time_only = train_module.StopRule(config(epochs=None, time_budget=4.0), steps_per_epoch=5, cancel=CancelToken())
     assert time_only.total_steps is None
     assert time_only.fraction(1000, 1.0) == pytest.approx(0.25)
     assert time_only.stop_reason(1000, 3.9) is None
