@@ -143,7 +143,7 @@ def _train(window, budget: float) -> None:
     page = window.train
     page.by_time.setChecked(True)
     page.time_budget.setValue(int(budget))
-    window.go(2)
+    window.go("train")
     page.start_button.click()
 
 
@@ -151,7 +151,7 @@ def _training_figures(window) -> dict:
     """In-app SSL views/s, and the settings it trained with as the run folder recorded them."""
     ssl = window.train.finished_events.get("ssl")
     return {"in_app_views_per_second": ssl.views_per_second if ssl else None,
-            "in_app_config": window.train.run.read_settings().config.to_dict() if ssl else None}
+            "in_app_config": window.session.run.read_settings().config.to_dict() if ssl else None}
 
 
 def probe_training(folder: str, budget: float, limit: float, out: str, workdir: str) -> None:
@@ -232,11 +232,11 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
 
     def maps(_run) -> None:
         state["phase"] = "maps"
-        window.go(3)
+        window.go("compare")
 
     def transfer(_run) -> None:  # the window starts the transfer curves once the maps are drawn
         state["phase"] = "transfer"
-        window.go(4)
+        window.go("transfer")
 
     def give_up() -> None:
         state["error"] = (f"not finished after {limit:.0f} s in phase {state['phase']}: "

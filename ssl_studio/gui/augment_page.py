@@ -11,7 +11,7 @@ from dataclasses import Field
 
 import numpy as np
 import torch
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                                QScrollArea, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 from superqt import QLabeledDoubleRangeSlider, QLabeledDoubleSlider
@@ -20,7 +20,9 @@ from superqt.utils import qthrottled
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.data import ImageDataset
-from ssl_studio.core.methods import Method, build_method, method_class, preset_titles, recipe_presets
+from ssl_studio.core.methods import (Method, build_method, default_recipe, method_class, preset_titles,
+                                     recipe_presets)
+from ssl_studio.core.session import DATASET, METHOD, OPENED, Session
 from ssl_studio.core.schema import described_fields, info
 
 from . import settings
@@ -35,20 +37,18 @@ PREVIEW_IMAGES = 8
 PREVIEW_SIZE = 96
 
 class AugmentPage(Page):
-    recipeChanged = Signal(object)  # Recipe
-    dataRequested = Signal()
+    name, title = "augment", "Augment"
 
-    def __init__(self, parent=None) -> None:
-        super().__init__("2 · Augment", "Self-supervised learning asks two views of one image to look alike. The "
-                                        "recipe decides what the network must ignore (color, crop, flips…): it is "
-                                        "most of what SSL learns.", parent)
-        self.dataset: ImageDataset | None = None
+    def __init__(self, session: Session | None = None, parent=None) -> None:
+        super().__init__(session, "Self-supervised learning asks two views of one image to look alike. The "
+                                  "recipe decides what the network must ignore (color, crop, flips…): it is "
+                                  "most of what SSL learns.", parent)
         self._controls: dict[str, QLabeledDoubleSlider | QLabeledDoubleRangeSlider] = {}
         self._sample_seed = 0
         self._indices = np.zeros(0, dtype=np.int64)
         self.redraws = 0  # how many times the preview was drawn (for tests and the curious)
         self._stale = False  # a redraw was asked for while the page was hidden
-        self._method_name = TrainConfig().method
+        self._method_name = self.session.method or TrainConfig().method
         self._method: Method | None = None  # built once per method and view size, for its make_views
         self._cells: list[list[QLabel]] = []  # per image: the original, each view, the caption
         self._columns: list[str] = []
@@ -108,7 +108,8 @@ class AugmentPage(Page):
         preview_layout.addWidget(preview_scroll, 1)
 
         self.empty_state("No images yet", "Open a folder or a sample dataset on the Data page to see what the "
-                                          "augmentations do to your images.", [("Go to Data", self.dataRequested.emit)])
+                                          "augmentations do to your images.",
+                         [("Go to Data", lambda: self.goRequested.emit("data"))])
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(preview_box)
@@ -117,12 +118,16 @@ class AugmentPage(Page):
         body.addWidget(scroll)
         body.addWidget(self.stack, 1)
         self.next = NextButton("Train")
+        self.next.go.connect(lambda: self.goRequested.emit("train"))
         self.add_body(body)
         self.add_footer(self.next)
 
         self.views_figure = ViewsFigure()
         self.explain("", self.views_figure)  # the words follow the recipe and the method
         self.set_recipe(self._saved_recipe(), self._saved_preset())
+        self.session.observe(DATASET, self._show_dataset)
+        self.session.observe(OPENED, lambda opened: self.set_recipe(opened.loaded.recipe))
+        self.session.observe(METHOD, self._method_chosen)
 
     def _make_control(self, f: Field):
         lo, hi = info(f).minimum, info(f).maximum
@@ -179,7 +184,7 @@ class AugmentPage(Page):
         settings.save_json("recipe", recipe.to_dict())  # as the run folder records it
         settings.save_json("recipe_preset", self.preset_name())
         self._explain(recipe)
-        self.recipeChanged.emit(recipe)
+        self.session.set_recipe(recipe, preset_titles().get(self.preset_name(), "Custom recipe"))
         self.redraw()
 
     @staticmethod
@@ -191,6 +196,15 @@ class AugmentPage(Page):
     def _saved_recipe() -> Recipe:
         """The recipe last saved; one that no longer parses (an older version's) leaves SimCLR's."""
         return settings.load_setting("recipe", Recipe.from_dict) or recipe_presets()["simclr"]
+
+    def _method_chosen(self, method: str, previous: str | None) -> None:
+        """Follow a newly chosen method with its own preset recipe, unless the user has made the recipe their own
+        (the first method told is the one the settings were saved with: no choice)."""
+        self.set_method(method)
+        if previous is not None and self.preset_name() in recipe_presets() and self.preset_name() != method:
+            self.set_recipe(default_recipe(method), method)
+            self.statusMessage.emit(f"Augmentations set to the {preset_titles()[method]} preset (edit them on the "
+                                    "Augment page)", 8000)
 
     # --- the preview ------------------------------------------------------------------------------------------
     def set_method(self, name: str) -> None:
@@ -208,7 +222,8 @@ class AugmentPage(Page):
 
     def _preview_method(self, view_size: int) -> Method:
         if self._method is None or self._method.view_size != view_size:
-            labels = len(self.dataset.class_names) if self.dataset is not None else 0
+            dataset = self.session.dataset
+            labels = len(dataset.class_names) if dataset is not None else 0
             self._method = build_method(self._method_name, "small-cnn", num_classes=max(2, labels),
                                         view_size=view_size)
         return self._method
@@ -241,8 +256,7 @@ class AugmentPage(Page):
             self.grid.addWidget(caption, 2 * row + 2, col * width, 1, len(columns) + 1)
             self._cells.append([*cell, caption])
 
-    def set_dataset(self, dataset: ImageDataset | None) -> None:
-        self.dataset = dataset
+    def _show_dataset(self, dataset: ImageDataset) -> None:
         self.stack.setCurrentIndex(1 if dataset is not None else 0)
         self._sample_seed = 0
         self._pick_images()
@@ -254,14 +268,15 @@ class AugmentPage(Page):
         self.redraw()
 
     def _pick_images(self) -> None:
-        if self.dataset is None:
+        dataset = self.session.dataset
+        if dataset is None:
             self._indices = np.zeros(0, dtype=np.int64)
             return
         rng = np.random.default_rng(self._sample_seed)
-        n = len(self.dataset)
-        if self.dataset.labeled:
+        n = len(dataset)
+        if dataset.labeled:
             # One image per class in turn, so a sample shows the variety of the data rather than its biggest class.
-            labels = self.dataset.labels.numpy()
+            labels = dataset.labels.numpy()
             pools = [rng.permutation(np.flatnonzero(labels == k)) for k in rng.permutation(labels.max() + 1)]
             picked = [int(pool[i]) for i in range(max(map(len, pools))) for pool in pools if i < len(pool)]
             self._indices = np.asarray(picked[:PREVIEW_IMAGES], dtype=np.int64)
@@ -281,7 +296,8 @@ class AugmentPage(Page):
         # A hidden page draws when shown: its torch calls on the GUI thread would otherwise compete with a
         # training that has just started (a 463 ms freeze measured by the bench's UI section).
         self._stale = not self.isVisible()
-        if self._stale or self.dataset is None or not len(self._indices):
+        dataset = self.session.dataset
+        if self._stale or dataset is None or not len(self._indices):
             return
         try:
             recipe = self.recipe()
@@ -289,9 +305,9 @@ class AugmentPage(Page):
             return  # the banner already says why
         # At the size training renders its views (a fraction of the working resolution), so what is seen here is
         # exactly what the network gets.
-        method = self._preview_method(TrainConfig(resolution=self.dataset.resolution).view_size)
+        method = self._preview_method(TrainConfig(resolution=dataset.resolution).view_size)
         method.recipe = recipe
-        images, columns = in_own_thread(self._views, method, self.dataset.images, self._indices, self.seed.value())
+        images, columns = in_own_thread(self._views, method, dataset.images, self._indices, self.seed.value())
         self.views_figure.set_images(images[0], [(name, views[0]) for name, views in columns],
                                      pairs=len(type(method).view_names) == 2)
         self._layout_cells([name for name, _ in columns])
@@ -307,8 +323,8 @@ class AugmentPage(Page):
                 label.setPixmap(to_pixmap(views[i], PREVIEW_SIZE))
             caption = cell[-1]
             index = int(self._indices[i])
-            caption.setText(self.dataset.class_names[int(self.dataset.labels[index])] if self.dataset.labeled
-                            else self.dataset.paths[index].rsplit("/", 1)[-1])
+            caption.setText(dataset.class_names[int(dataset.labels[index])] if dataset.labeled
+                            else dataset.paths[index].rsplit("/", 1)[-1])
         self.redraws += 1
 
     @staticmethod

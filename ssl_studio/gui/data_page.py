@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
 
 from ssl_studio.core.data import DataError, ImageDataset, LoadProgress, iter_load
 from ssl_studio.core.samples import sample_folder
+from ssl_studio.core.session import DATASET, Session
 
 from . import settings
 from .colors import class_color, swatch
@@ -30,14 +31,13 @@ _STAGE_TEXT = {"scanning": "Looking for images", "decoding": "Decoding images", 
 
 
 class DataPage(Page):
-    datasetLoaded = Signal(object)  # ImageDataset
-    openRunRequested = Signal()
+    name, title = "data", "Data"
+    datasetLoaded = Signal(object)  # ImageDataset, once it is the session's
     demoRequested = Signal()
 
-    def __init__(self, parent=None) -> None:
-        super().__init__("1 · Data", "The images to learn from. One subfolder per class gives labels "
-                                     "(used only for the baseline and the scores); a flat folder is fine too.", parent)
-        self.dataset: ImageDataset | None = None
+    def __init__(self, session: Session | None = None, parent=None) -> None:
+        super().__init__(session, "The images to learn from. One subfolder per class gives labels "
+                                  "(used only for the baseline and the scores); a flat folder is fine too.", parent)
         self._source: str | None = None  # what is loading: a folder path or "sample:<name>"
 
         self.stack = QStackedWidget()
@@ -47,6 +47,7 @@ class DataPage(Page):
         self.add_body(self.stack)
         self.explain(DATA, SplitFigure())
         self.refresh_recent()
+        self.session.observe(DATASET, self._show_dataset)
 
     # --- states -----------------------------------------------------------------------------------------------
     def _build_empty(self) -> QWidget:
@@ -131,6 +132,7 @@ class DataPage(Page):
         split.setSizes([700, 300])
 
         self.next = NextButton("Augment")
+        self.next.go.connect(lambda: self.goRequested.emit("augment"))
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -204,22 +206,21 @@ class DataPage(Page):
             settings.forget_folder(source)
             self.refresh_recent()
         self.banner.show_message(f"Could not open the data. {error_text(exc)}")
-        self.stack.setCurrentIndex(2 if self.dataset is not None else 0)
+        self.stack.setCurrentIndex(2 if self.session.dataset is not None else 0)
 
     def _on_cancelled(self) -> None:
         self.banner.show_message("Loading was cancelled.", "info")
-        self.stack.setCurrentIndex(2 if self.dataset is not None else 0)
+        self.stack.setCurrentIndex(2 if self.session.dataset is not None else 0)
 
     def _on_loaded(self, source: str, dataset: ImageDataset) -> None:
         if not source.startswith("sample:"):
             settings.remember_folder(source)
             self.refresh_recent()
-        self.show_dataset(dataset)
+        self.session.open_dataset(dataset)
         self.datasetLoaded.emit(dataset)
 
     # --- showing ----------------------------------------------------------------------------------------------
-    def show_dataset(self, dataset: ImageDataset) -> None:
-        self.dataset = dataset
+    def _show_dataset(self, dataset: ImageDataset) -> None:
         labels = dataset.labels.numpy() if dataset.labeled else None
         previous = self.grid.model()
         self.model = ThumbnailModel(ThumbnailCache(dataset.images, 64), dataset.paths, labels,
@@ -265,10 +266,11 @@ class DataPage(Page):
         self.stack.setCurrentIndex(2)
 
     def _filter_changed(self) -> None:
-        if self.dataset is None or not self.dataset.labeled:
+        dataset = self.session.dataset
+        if dataset is None or not dataset.labeled:
             return
         k = self.class_filter.currentData()
-        self.model.set_rows(None if k == -1 else np.flatnonzero(self.dataset.labels.numpy() == k))
+        self.model.set_rows(None if k == -1 else np.flatnonzero(dataset.labels.numpy() == k))
 
     # --- resolution -------------------------------------------------------------------------------------------
     @staticmethod
@@ -279,9 +281,14 @@ class DataPage(Page):
     def working_resolution(self) -> int:
         return self.resolution.currentData()
 
+    def set_resolution(self, resolution: int) -> None:
+        """Decode the next data opened at this size (for this session: the saved choice stays)."""
+        self.resolution.setCurrentIndex(max(0, self.resolution.findData(resolution)))
+
     def _resolution_changed(self) -> None:
         settings.save_json("resolution", self.working_resolution())
-        if self.dataset is not None and self.dataset.resolution != self.working_resolution():
+        dataset = self.session.dataset
+        if dataset is not None and dataset.resolution != self.working_resolution():
             self.reload()
 
     def refresh_recent(self) -> None:

@@ -3,9 +3,9 @@ transfer curves measured, the window moving from page to page by itself with a c
 bar. One Cancel there stops whatever runs (loading, training, the maps or the curves) and leaves the app as it is,
 usable.
 
-The demo only presses the app's own buttons in turn (open the sample, start training; the maps follow training and
-the curves follow the maps by themselves) and listens to the pages' signals, so it shows exactly what a person
-doing the same would see.
+The demo only takes the pages' public actions in turn (open the sample, set the recipe and the settings, start
+training; the maps follow training and the curves follow the maps by themselves) and listens to the pages'
+signals, so it shows exactly what a person doing the same would see.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from ssl_studio.core.transfer import TransferConfig
 
 from .train_page import format_seconds
 
-STEPS = ("data", "augment", "train", "compare", "transfer")
+STEPS = ("data", "augment", "train", "compare", "transfer")  # each shown on the page of that name
 REPORT_LINK = "export-report"  # the last caption's link: File > Export > Report (HTML)...
-PAGES = {"data": 0, "augment": 1, "train": 2, "compare": 3, "transfer": 4}  # where each step is shown
 CAPTIONS = {
     "data": "Opening the Shapes sample: 2,400 small images of 8 shapes. Their colors are random: a color says "
             "nothing about the shape.",
@@ -99,7 +98,7 @@ class Demo(QObject):
         self.map_seconds: float | None = None  # from the click to the finished maps
         self.seconds: float | None = None  # from the click to the finished transfer curves
         self._maps_result = ""
-        self._user_transfer: TransferConfig | None = None  # the Transfer page's own settings, back after the demo
+        self._user_transfer: TransferConfig | None = None  # the session's own transfer settings, back after the demo
         self._clock = QTimer(self, interval=1000)
         self._clock.timeout.connect(self._tick)
         self._to_train = QTimer(self, singleShot=True)
@@ -123,7 +122,7 @@ class Demo(QObject):
             return False
         w = self.window
         data = w.data
-        data.resolution.setCurrentIndex(max(0, data.resolution.findData(self.settings.resolution)))
+        data.set_resolution(self.settings.resolution)
         self.started_at, self.map_seconds, self.seconds = time.monotonic(), None, None
         self._enter("data")
         w.open_sample(self.settings.sample)
@@ -140,7 +139,8 @@ class Demo(QObject):
         w = self.window
         w.augment.set_recipe(self.settings.recipe, demo.RECIPE_PRESET)  # Custom if the settings changed it
         w.train.set_config(self.settings.config)
-        self._user_transfer, w.transfer.settings = w.transfer.settings, self.settings.transfer
+        session = w.session
+        self._user_transfer, session.transfer_settings = session.transfer_settings, self.settings.transfer
         self._enter("augment")
         if not w.train.start():
             self._stop(f"The demo could not start training: {w.train.banner.text()}")
@@ -224,7 +224,7 @@ class Demo(QObject):
                                               else time.monotonic() - self.started_at))
         self._to_train.stop()
         if self._user_transfer is not None:  # a running transfer job keeps the settings it started with
-            self.window.transfer.settings, self._user_transfer = self._user_transfer, None
+            self.window.session.transfer_settings, self._user_transfer = self._user_transfer, None
         self.step = step
         self.bar.show_step("Demo", text, running=False)
         self.stepChanged.emit(step)
@@ -232,8 +232,8 @@ class Demo(QObject):
 
     def _enter(self, step: str, caption: str | None = None) -> None:
         self.step = step
-        self.window.go(PAGES[step])
-        page = self.window.pages.currentWidget()
+        self.window.go(step)
+        page = self.window.current_page()
         page.explanation.set_expanded(True, remember=False)
         number = STEPS.index(step) + 1
         self.bar.show_step(f"Demo {number}/{len(STEPS)}", caption or CAPTIONS[step], running=True)

@@ -1,4 +1,5 @@
-"""The main window: five stages in order (sidebar + pages), menus, status bar, drag-and-drop, settings, shutdown."""
+"""The main window: the registered pages in order (sidebar + pages), menus, status bar, drag-and-drop, settings,
+shutdown. What is open is the session's (core/session.py); the pages observe it and move from one to the next."""
 
 from __future__ import annotations
 
@@ -12,56 +13,58 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QInputDia
 
 from ssl_studio import __version__
 from ssl_studio.core.data import ImageDataset, LoadProgress
-from ssl_studio.core.methods import default_recipe, preset_titles, recipe_presets
 from ssl_studio.core.project import APPROXIMATE_FROM
 from ssl_studio.core.reopen import RunWithImages, open_run_with_images
 from ssl_studio.core.run_export import FORMATS
 from ssl_studio.core.runs import is_run_folder
+from ssl_studio.core.session import DATASET, DONE, Session
 from ssl_studio.core.umap_process import UMAP
 
-from . import explanations, gc_timer, settings
-from .augment_page import AugmentPage
-from .compare import ComparePage
-from .data_page import SAMPLE_TITLES, DataPage
+from . import gc_timer, pages, settings
+from .data_page import SAMPLE_TITLES
 from .demo import Demo, DemoBar
-from .page import error_text, report_if_unexpected
+from .page import Page, error_text, report_if_unexpected
 from .run_export import ExportBar
-from .train_page import TrainPage
-from .transfer_page import TransferPage
 from .widgets import shown
 from .workers import JOIN_TIMEOUT_S, Job
 
-STAGES = ("Data", "Augment", "Train", "Compare", "Transfer")
-
 
 class MainWindow(QMainWindow):
-    runOpened = Signal(object)  # the LoadedRun, once every stage shows it
+    runOpened = Signal(object)  # the LoadedRun, once every page shows it
+
+    # The built-in pages by attribute, for the menus and the tests; any page is page(name).
+    data = property(lambda self: self.page("data"))
+    augment = property(lambda self: self.page("augment"))
+    train = property(lambda self: self.page("train"))
+    compare = property(lambda self: self.page("compare"))
+    transfer = property(lambda self: self.page("transfer"))
 
     def __init__(self, *, warm_up_umap: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("SSL Studio")
         self.setAcceptDrops(True)
-        self.dataset: ImageDataset | None = None
+        self.session = Session()
         self.run_job: Job | None = None
         self._quit_when_stopped = False
         self._warms_up_umap = warm_up_umap
         self._warmed_for_large = False  # NN-descent compiled too (UMAP.warm_up)
         self._warming = 0  # warm-ups started and not yet done
 
-        self.data = DataPage()
-        self.augment = AugmentPage()
-        self.train = TrainPage()
-        self.compare = ComparePage()
-        self.transfer = TransferPage()
-        self.compare.explain(explanations.COMPARE, explanations.MapReadingFigure())
         self.pages = QStackedWidget()
-        for page in (self.data, self.augment, self.train, self.compare, self.transfer):
-            self.pages.addWidget(page)
         self.stages = QListWidget(objectName="stages")
         self.stages.setFixedWidth(150)
         self.stages.setIconSize(QSize(0, 0))
-        for i, name in enumerate(STAGES):
-            self.stages.addItem(QListWidgetItem(f"{i + 1}  {name}"))
+        self._pages: dict[str, Page] = {}
+        for number, page_class in enumerate(pages.PAGES, 1):
+            page = page_class(self.session)
+            page.set_number(number)
+            page.goRequested.connect(self.go)
+            page.openRunRequested.connect(self.open_run_dialog)
+            page.statusMessage.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+            self._pages[page.name] = page
+            self.pages.addWidget(page)
+            self.stages.addItem(QListWidgetItem())
+        self._show_done(self.session.done)
         self.stages.currentRowChanged.connect(self.pages.setCurrentIndex)
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -84,12 +87,13 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.umap_status)
 
         self._build_menus()
-        self._wire()
+        self.data.demoRequested.connect(lambda: self.demo.start())
+        self.train.runningChanged.connect(UMAP.pause)
+        self.session.observe(DATASET, self._dataset_opened)
+        self.session.observe(DONE, self._show_done)
         self.demo = Demo(self, self.demo_bar)
-        self.train.set_recipe(self.augment.recipe(), self._recipe_title())
-        self.augment.set_method(self.train.method.currentData())
         self._restore_geometry()
-        self.go(0)
+        self.go(next(iter(self._pages)))
         # torch, scikit-learn, pyqtgraph and the window itself are here for the whole session: keep the collector
         # from walking their ~400k objects again and again (half a second per young collection, measured).
         gc_timer.install(QApplication.instance()).freeze_long_lived()
@@ -143,8 +147,9 @@ class MainWindow(QMainWindow):
         file.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
         go = self.menuBar().addMenu("&Go")
-        for i, name in enumerate(STAGES):
-            go.addAction(self._action(f"&{i + 1} {name}", lambda _=False, k=i: self.go(k), f"Ctrl+{i + 1}"))
+        for number, page in enumerate(self._pages.values(), 1):
+            go.addAction(self._action(f"&{number} {page.title}", lambda _=False, n=page.name: self.go(n),
+                                      f"Ctrl+{number}" if number < 10 else None))
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&Demo", lambda: self.demo.start(), "Ctrl+D",
                                          "The Shapes sample trained, compared and its transfer curves measured, step "
@@ -165,58 +170,24 @@ class MainWindow(QMainWindow):
                           "SSL pretraining, and maps of the learned space beside a supervised baseline, an "
                           "untrained network and raw pixels.</p>")
 
-    # --- wiring between stages --------------------------------------------------------------------------------
-    def _wire(self) -> None:
-        self.data.datasetLoaded.connect(self.set_dataset)
-        self.data.openRunRequested.connect(self.open_run_dialog)
-        self.data.demoRequested.connect(lambda: self.demo.start())
-        self.data.next.go.connect(lambda: self.go(1))
-        self.augment.recipeChanged.connect(lambda recipe: self.train.set_recipe(recipe, self._recipe_title()))
-        self.augment.dataRequested.connect(lambda: self.go(0))
-        self.augment.next.go.connect(lambda: self.go(2))
-        self.train.augmentRequested.connect(lambda: self.go(1))
-        self.train.methodChanged.connect(self._method_changed)
-        self.train.trainingFinished.connect(self._training_finished)
-        self.train.runningChanged.connect(UMAP.pause)
-        self.train.next.go.connect(lambda: self.go(3))
-        self.compare.trainRequested.connect(lambda: self.go(2))
-        self.compare.openRunRequested.connect(self.open_run_dialog)
-        self.compare.comparisonFinished.connect(self._comparison_finished)
-        self.transfer.trainRequested.connect(lambda: self.go(2))
-        self.transfer.openRunRequested.connect(self.open_run_dialog)
-        self.transfer.transferFinished.connect(
-            lambda run: self._mark_done(4) or self.statusBar().showMessage(f"Transfer curves ready; saved in "
-                                                                           f"{run.path}", 10_000))
+    # --- pages ------------------------------------------------------------------------------------------------
+    def page(self, name: str) -> Page:
+        try:
+            return self._pages[name]
+        except KeyError:
+            raise ValueError(f"no page {name!r}; the pages are {', '.join(self._pages)}") from None
 
-    def _method_changed(self, method: str) -> None:
-        """Follow the method with its own preset recipe, unless the user has made the recipe their own."""
-        self.augment.set_method(method)
-        presets = recipe_presets()
-        if self.augment.preset_name() in presets and self.augment.preset_name() != method:
-            self.augment.set_recipe(default_recipe(method), method)
-            self.statusBar().showMessage(f"Augmentations set to the {preset_titles()[method]} preset "
-                                         "(edit them on the Augment page)", 8000)
+    def go(self, name: str) -> None:
+        self.stages.setCurrentRow(list(self._pages.values()).index(self.page(name)))
 
-    def _recipe_title(self) -> str:
-        return preset_titles().get(self.augment.preset_name(), "Custom recipe")
+    def current_page(self) -> Page:
+        return self.pages.currentWidget()
 
-    def go(self, stage: int) -> None:
-        self.stages.setCurrentRow(stage)
+    def _show_done(self, done: frozenset[str]) -> None:
+        for row, page in enumerate(self._pages.values()):
+            self.stages.item(row).setText(f"{row + 1}  {page.title}" + ("  ✓" if page.name in done else ""))
 
-    def _mark_done(self, stage: int, done: bool = True) -> None:
-        self.stages.item(stage).setText(f"{stage + 1}  {STAGES[stage]}" + ("  ✓" if done else ""))
-
-    def set_dataset(self, dataset: ImageDataset) -> None:
-        """New data resets every later stage: results of other data would be misleading beside it."""
-        if self.train.is_running():
-            self.train.cancel()
-        self.compare.clear()
-        self.transfer.clear()
-        self.dataset = dataset
-        self.augment.set_dataset(dataset)
-        self.train.set_dataset(dataset)
-        for stage in range(len(STAGES)):
-            self._mark_done(stage, stage == 0)
+    def _dataset_opened(self, dataset: ImageDataset) -> None:
         if self._warms_up_umap and not self._warmed_for_large and len(dataset) >= APPROXIMATE_FROM:
             self._warmed_for_large = True
             self._start_umap_warm_up(len(dataset))
@@ -224,19 +195,6 @@ class MainWindow(QMainWindow):
         self.data_status.setText(f"{shown(dataset.root.name)} · {len(dataset):,} images · {kind} · "
                                  f"{dataset.resolution} px")
         self.statusBar().showMessage(f"Opened {shown(dataset.root)}", 5000)
-
-    def _comparison_finished(self, run) -> None:
-        self._mark_done(3)
-        self.statusBar().showMessage(f"Maps ready; the run is saved in {run.path}. Measuring the transfer curves on "
-                                     "the Transfer page…", 10_000)
-        if self.dataset is not None:
-            self.transfer.start(self.dataset, run)
-
-    def _training_finished(self, run) -> None:
-        self._mark_done(2)
-        self.statusBar().showMessage("Training done. Computing the maps on the Compare page…", 10_000)
-        if self.dataset is not None:
-            self.compare.start(self.dataset, run)
 
     # --- opening ----------------------------------------------------------------------------------------------
     def _may_interrupt_training(self) -> bool:
@@ -250,7 +208,7 @@ class MainWindow(QMainWindow):
 
     def open_sample(self, name: str) -> None:
         if self._may_interrupt_training():
-            self.go(0)
+            self.go("data")
             self.data.open_sample(name)
 
     def open_path(self, path: str | Path) -> None:
@@ -260,7 +218,7 @@ class MainWindow(QMainWindow):
         if is_run_folder(path):
             self.open_run(path)
         else:
-            self.go(0)
+            self.go("data")
             self.data.load(path)
 
     def open_run_dialog(self) -> None:
@@ -288,24 +246,14 @@ class MainWindow(QMainWindow):
 
     def _run_failed(self, exc: Exception) -> None:
         self.statusBar().clearMessage()
-        self.go(3)
+        self.go("compare")
         self.compare.banner.show_message(f"Could not open the run: {error_text(exc)}")
 
     def _run_opened(self, result: RunWithImages) -> None:
-        loaded, dataset = result.loaded, result.dataset
-        if dataset is not None:
-            self.data.show_dataset(dataset)
-            self.set_dataset(dataset)
-        self.augment.set_recipe(loaded.recipe)
-        self.train.set_config(loaded.config)
-        self.train.show_history(loaded.run, loaded.history)
-        self.compare.show_loaded(loaded, result.images)
-        self.transfer.show_loaded(loaded, dataset)
-        for stage in range(len(STAGES)):
-            self._mark_done(stage, (stage != 1 or dataset is not None) and (stage != 4 or bool(loaded.transfer)))
-        self.statusBar().showMessage(f"Opened the run {shown(loaded.run.path)}", 10_000)
-        self.go(3)
-        self.runOpened.emit(loaded)
+        self.session.open_run(result)  # every page shows it
+        self.statusBar().showMessage(f"Opened the run {shown(result.loaded.run.path)}", 10_000)
+        self.go("compare")
+        self.runOpened.emit(result.loaded)
 
     def export_dialog(self) -> None:
         if not self.compare.can_export():
@@ -313,7 +261,7 @@ class MainWindow(QMainWindow):
             return
         folder = QFileDialog.getExistingDirectory(self, "Export maps and embeddings into", str(Path.home()))
         if folder:
-            self.go(3)
+            self.go("compare")
             self.compare.export(folder)
 
     def add_space_dialog(self) -> None:
@@ -327,7 +275,7 @@ class MainWindow(QMainWindow):
             return
         title, ok = QInputDialog.getText(self, "Add embedding space", "Name of this space:", text=Path(npy).stem)
         if ok and title.strip():
-            self.go(3)
+            self.go("compare")
             self.compare.add_space(npy, title.strip())
 
     def add_images_dialog(self) -> None:
@@ -336,7 +284,7 @@ class MainWindow(QMainWindow):
             return
         folder = QFileDialog.getExistingDirectory(self, "Images to place on the maps", str(Path.home()))
         if folder:
-            self.go(3)
+            self.go("compare")
             self.compare.added_images.add_folder(folder)
 
     def _run_export_problem(self) -> str:
@@ -361,11 +309,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(problem, 5000)
             return None
         # The images in memory make the projector's sprite sheet without reading the folder again.
-        same = self.dataset is not None and self.dataset.paths == list(self.compare.linked.paths)
-        return self.export_bar.start(self.compare.run.path, fmt, folder, self.dataset.images if same else None)
+        dataset = self.session.dataset_of(self.compare.run)
+        return self.export_bar.start(self.compare.run.path, fmt, folder, None if dataset is None else dataset.images)
 
     def _run_export_finished(self, text: str, kind: str) -> None:
-        self.go(3)
+        self.go("compare")
         self.compare.banner.show_message(text, kind)
 
     # --- drag and drop ----------------------------------------------------------------------------------------

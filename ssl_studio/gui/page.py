@@ -8,12 +8,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from ssl_studio.core.checkpoint import CheckpointError
 from ssl_studio.core.data import DataError
 from ssl_studio.core.runs import RunError
+from ssl_studio.core.session import Session
 from ssl_studio.core.train import TrainingError
 
 from .explain import ExplanationPanel
@@ -38,11 +39,20 @@ def report_if_unexpected(exc: BaseException) -> None:
 
 
 class Page(QWidget):
-    def __init__(self, title: str, subtitle: str, parent=None) -> None:
+    """A page of the window, registered by ``name`` in gui/pages.py; ``title`` names it in the navigation."""
+
+    name = ""  # what go() and the registry call it
+    title = ""
+    goRequested = Signal(str)  # the name of the page to show
+    openRunRequested = Signal()
+    statusMessage = Signal(str, int)  # a passing message for the window's status bar, and for how many ms
+
+    def __init__(self, session: Session | None, subtitle: str, parent=None) -> None:
         super().__init__(parent)
+        self.session = session or Session()  # a page alone (a test, a tool) has one of its own
         self.job: Job | None = None
         self.banner = Banner()
-        self.header = page_header(title, subtitle)
+        self.header = page_header(self.title, subtitle)
         self.explanation = ExplanationPanel(type(self).__name__)
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
@@ -51,6 +61,10 @@ class Page(QWidget):
         self._layout.addLayout(top)
         self._layout.addWidget(self.explanation)
         self._layout.addWidget(self.banner)
+
+    def set_number(self, number: int) -> None:
+        """Its place in the window's order, shown before its title."""
+        self.header.title.setText(f"{number} · {self.title}")
 
     # --- layout -----------------------------------------------------------------------------------------------
     def add_body(self, body: QWidget | QLayout) -> None:

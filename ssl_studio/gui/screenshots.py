@@ -123,7 +123,7 @@ def _by_hand(app, window, args) -> None:
         window.open_path(args.folder)
     else:
         window.open_sample(args.sample)
-    _wait(app, lambda: window.dataset is not None, 600, "the data to load")
+    _wait(app, lambda: window.session.dataset is not None, 600, "the data to load")
     window.data.grid.scrollToTop()
     _save(window, out, "1-data")
 
@@ -202,11 +202,11 @@ def main(argv: list[str] | None = None) -> int:
             _by_hand(app, window, args)
         else:
             _through_the_demo(app, window, args.out, args.demo_epochs)
-            for i, name in enumerate(("1-data", "2-augment", "3-train")):
-                window.go(i)
+            for number, name in enumerate(("data", "augment", "train"), 1):
+                window.go(name)
                 # The demo leaves its explanations open; these show the page itself (explain-*.png the panel).
-                window.pages.currentWidget().explanation.set_expanded(False, remember=False)
-                _save(window, args.out, name)
+                window.current_page().explanation.set_expanded(False, remember=False)
+                _save(window, args.out, f"{number}-{name}")
         window.train.next.click()
         compare = window.compare
         _save(window, args.out, "4-maps")  # the maps colored by class, before a selection greys the rest
@@ -226,14 +226,14 @@ def main(argv: list[str] | None = None) -> int:
             _save(window, args.out, "5-mistakes")
         transfer = window.transfer
         _wait(app, lambda: transferred or not transfer.is_running(), 3600, "the transfer curves")
-        window.go(4)
+        window.go("transfer")
         _hover_first_point(transfer)
         _wait(app, lambda: True, 0.5, "the hover")
         _save(window, args.out, "5-transfer")
         print(f"transfer: {transfer.reading.text()}", file=sys.stderr)
-        for i, name in enumerate(("data", "augment", "train", "compare", "transfer")):
-            window.go(i)
-            page = window.pages.currentWidget()
+        for name in ("data", "augment", "train", "compare", "transfer"):
+            window.go(name)
+            page = window.current_page()
             page.explanation.set_expanded(True, remember=False)
             _save(window, args.out, f"explain-{name}")
             page.explanation.set_expanded(False, remember=False)

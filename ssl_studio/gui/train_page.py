@@ -21,8 +21,10 @@ from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.methods import method_class, method_names
 from ssl_studio.core.events import StageStarted, TrainEvent, TrainingPlanned
 from ssl_studio.core.pipeline import prepare_run, train_models
+from ssl_studio.core.reopen import RunWithImages
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.schema import fields_by_name, info
+from ssl_studio.core.session import DATASET, OPENED, RECIPE, RUN, Session
 from ssl_studio.core.spaces import COLORS, TITLES
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
 
@@ -46,9 +48,10 @@ HEALTH_TIP = ("<b>Representation health</b>: how spread out the embeddings of a 
 
 @dataclass(frozen=True)
 class RunPrepared:
-    """First event of a training job: the run folder exists and records the settings."""
+    """First event of a training job: the run folder exists and records the settings it trains with."""
 
     run: RunFolder
+    config: TrainConfig
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -71,20 +74,15 @@ def health_words(health: float | None) -> tuple[str, str]:
 
 
 class TrainPage(Page):
+    name, title = "train", "Train"
     trainingFinished = Signal(object)  # RunFolder, after both models trained
-    augmentRequested = Signal()
-    methodChanged = Signal(str)
     runningChanged = Signal(bool)  # a training job started (True) or ended (False)
 
-    def __init__(self, parent=None) -> None:
-        super().__init__("3 · Train", "Pretrain a network without labels (self-supervised), then the same network "
-                                      "with labels as a baseline, with the same budget (time or epochs). Training "
-                                      "runs in the background.", parent)
-        self.dataset: ImageDataset | None = None
-        self.recipe: Recipe | None = None
-        self.recipe_title = "SimCLR"
-        self.run: RunFolder | None = None
-        self._config: TrainConfig | None = None
+    def __init__(self, session: Session | None = None, parent=None) -> None:
+        super().__init__(session, "Pretrain a network without labels (self-supervised), then the same network "
+                                  "with labels as a baseline, with the same budget (time or epochs). Training "
+                                  "runs in the background.", parent)
+        self._method_trained: str | None = None  # the method of the run the job trains (its pictures' title)
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._points: dict[str, list[tuple[float, float]]] = {}
         self._models: list[str] = []
@@ -106,10 +104,18 @@ class TrainPage(Page):
         body.addWidget(scroll)
         body.addWidget(monitor, 1)
         self.next = NextButton("Compare")
+        self.next.go.connect(lambda: self.goRequested.emit("compare"))
         self.next.setEnabled(False)
         self.add_body(body)
         self.add_footer(self.next)
         self._load_settings()
+        self._show_recipe(self.session.recipe, self.session.recipe_title)
+        self.session.set_method(self.method.currentData())
+        self.method.currentIndexChanged.connect(lambda _: self.session.set_method(self.method.currentData()))
+        self.session.observe(DATASET, self._dataset_opened)
+        self.session.observe(RUN, lambda run: self._show_run_folder())
+        self.session.observe(OPENED, self._show_opened)
+        self.session.observe(RECIPE, self._show_recipe)
         self._update_enabled()
 
     # --- settings form ----------------------------------------------------------------------------------------
@@ -154,7 +160,7 @@ class TrainPage(Page):
         form.addRow(self.method_box)
         form.addRow(self.advanced)
         self.recipe_label = QLabel(wordWrap=True)
-        self.recipe_label.linkActivated.connect(lambda _: self.augmentRequested.emit())
+        self.recipe_label.linkActivated.connect(lambda _: self.goRequested.emit("augment"))
         self.resolution_label = QLabel()
         self.runs_label = QElidingLabel(elideMode=Qt.TextElideMode.ElideMiddle)
         change = QPushButton("Change…")
@@ -180,7 +186,6 @@ class TrainPage(Page):
         form.addRow(buttons)
         self._show_method_params()
         self.method.currentIndexChanged.connect(lambda _: self._show_method_params())
-        self.method.currentIndexChanged.connect(lambda _: self.methodChanged.emit(self.method.currentData()))
         self.by_time.toggled.connect(self._update_enabled)
         return box
 
@@ -282,7 +287,8 @@ class TrainPage(Page):
         method = method_class(self.method.currentData())
         return TrainConfig(**self.general.values(), **self.budget().config_values(),
                            params=method.Params(**self.params.values()),
-                           resolution=self.dataset.resolution if self.dataset else TrainConfig().resolution)
+                           resolution=self.session.dataset.resolution if self.session.dataset
+                           else TrainConfig().resolution)
 
     def set_config(self, config: TrainConfig) -> None:
         """Show a run's settings (File ▸ Open run…)."""
@@ -298,45 +304,47 @@ class TrainPage(Page):
         self.budget_controls.set_values(budget.to_dict())
         (self.by_epochs if budget.unit == "epochs" else self.by_time).setChecked(True)
 
-    # --- inputs from the other stages -------------------------------------------------------------------------
-    def set_dataset(self, dataset: ImageDataset | None) -> None:
-        self.dataset = dataset
-        if dataset is not None:
-            self.resolution_label.setText(f"{dataset.resolution} px (set on the Data page)")
+    # --- what the session tells -------------------------------------------------------------------------------
+    def _dataset_opened(self, dataset: ImageDataset) -> None:
+        """New data: a training of other data stops (its checkpoint stays in its run folder)."""
+        self.cancel()
+        self.resolution_label.setText(f"{dataset.resolution} px (set on the Data page)")
         self.reset_monitor()
-        self.run = None
         self.next.setEnabled(False)
         self.resume_button.hide()
         self._update_enabled()
 
-    def set_recipe(self, recipe: Recipe, title: str) -> None:
-        self.recipe, self.recipe_title = recipe, title
+    def _show_recipe(self, recipe: Recipe, title: str) -> None:
         self.recipe_label.setText(f"{title} <a href='augment'>edit…</a>")
+
+    def _show_opened(self, opened: RunWithImages) -> None:
+        self.set_config(opened.loaded.config)
+        self.show_history(opened.loaded.history)
 
     # --- running ----------------------------------------------------------------------------------------------
     def start(self, resume: bool = False) -> bool:
         """Start (or resume) training; False, with a message in the banner, when it cannot start."""
         if self.is_running():
             return False
-        if self.dataset is None:
+        dataset, run = self.session.dataset, self.session.run
+        if dataset is None:
             self.banner.show_message("Open a folder or a sample dataset on the Data page first.", "info")
             return False
-        try:
-            config = self._config if resume and self._config else self.config()
-        except ValueError as exc:
-            self.banner.show_message(f"These settings cannot work: {exc}.")
-            return False
-        self.save_settings()
-        self.banner.hide()
-        recipe, dataset = self.recipe or Recipe(), self.dataset
-        if resume and self.run is not None:
-            run = self.run
-            make = lambda token: self._resume(dataset, run, config, recipe, token)  # noqa: E731
+        if resume and run is not None:
+            # With the settings the run folder records, as `ssl-studio run --resume` does.
+            make = lambda token: self._resume(dataset, run, token)  # noqa: E731
         else:
+            try:
+                config = self.config()
+            except ValueError as exc:
+                self.banner.show_message(f"These settings cannot work: {exc}.")
+                return False
             self.reset_monitor()
             folder = settings.runs_dir() / time.strftime("%Y-%m-%d_%H-%M-%S")
+            recipe = self.session.recipe
             make = lambda token: self._train(dataset, folder, config, recipe, token)  # noqa: E731
-        self._config = config
+        self.save_settings()
+        self.banner.hide()
         self._models = []  # the train stage says which models it trains (TrainingPlanned)
         self.stage.setText("Starting…")
         self.progress.setRange(0, 0)
@@ -350,13 +358,15 @@ class TrainPage(Page):
     @staticmethod
     def _train(dataset, folder: Path, config, recipe, token):
         run = prepare_run(dataset, folder, config, recipe)
-        yield RunPrepared(run)
+        yield RunPrepared(run, config)
         yield from train_models(dataset, run, config, recipe, cancel=token)
         return run
 
     @staticmethod
-    def _resume(dataset, run, config, recipe, token):
-        yield RunPrepared(run)
+    def _resume(dataset, run, token):
+        stored = run.read_settings()
+        config, recipe = stored.config, stored.recipe
+        yield RunPrepared(run, config)
         yield from train_models(dataset, run, config, recipe, cancel=token, resume=True)
         return run
 
@@ -371,8 +381,8 @@ class TrainPage(Page):
         similarities = None
         for event in events:
             if isinstance(event, RunPrepared):
-                self.run = event.run
-                self._show_run_folder()
+                self._method_trained = event.config.method
+                self.session.start_run(event.run)
             elif isinstance(event, TrainingPlanned):
                 self._models = list(event.models)
             elif isinstance(event, StageStarted):
@@ -401,7 +411,7 @@ class TrainPage(Page):
             self._show_progress(latest)
         if pictures is not None:
             which, p = pictures
-            title = method_class(self._config.method).title if which == "ssl" and self._config else which
+            title = method_class(self._method_trained).title if which == "ssl" and self._method_trained else which
             self.pictures.show_pictures(p.pictures, f"{title}, after {format_seconds(p.elapsed)} of training")
         if similarities is not None:
             self.similarity.set_similarities(*similarities)
@@ -428,7 +438,6 @@ class TrainPage(Page):
         self.health_label.setText(f"Health <span style='color:{color}'>●</span> {text}")
 
     def _on_succeeded(self, run: RunFolder) -> None:
-        self.run = run
         seconds = sum(f.seconds for f in self.finished_events.values())
         trained = " and ".join(TITLES.get(which, which).lower() for which in self.finished_events)
         models = "models" if len(self.finished_events) > 1 else "model"
@@ -438,6 +447,8 @@ class TrainPage(Page):
         self.progress.setValue(1000)
         self.progress.setFormat("Done")
         self.next.setEnabled(True)
+        self.statusMessage.emit("Training done. Computing the maps on the Compare page…", 10_000)
+        self.session.finish("train", run)  # the Compare page starts on it
         self.trainingFinished.emit(run)
 
     def _on_failed(self, exc: Exception) -> None:
@@ -451,18 +462,21 @@ class TrainPage(Page):
             message = f"Training failed with an unexpected error ({error_text(exc)})."
         self.stage.setText("Stopped.")
         self.banner.show_message(message)
-        self.resume_button.setVisible(self.run is not None and self.run.checkpoint("ssl").exists())
+        run = self.session.run
+        self.resume_button.setVisible(run is not None and run.checkpoint("ssl").exists())
 
     def _on_cancelled(self) -> None:
         self.progress.setRange(0, 1000)
         self.progress.setFormat("Cancelled")
-        where = f" The last checkpoint is kept in {self.run.path}." if self.run is not None else ""
+        run = self.session.run
+        where = f" The last checkpoint is kept in {run.path}." if run is not None else ""
         self.stage.setText("Cancelled.")
         self.banner.show_message("Training was cancelled." + where + " Resume continues from it.", "info")
-        self.resume_button.setVisible(self.run is not None)
+        self.resume_button.setVisible(run is not None)
 
     def _show_run_folder(self) -> None:
-        text = f"Run folder: {shown(self.run.path)}" if self.run is not None else ""
+        run = self.session.run
+        text = f"Run folder: {shown(run.path)}" if run is not None else ""
         self.run_label.setText(text)
         self.run_label.setToolTip(text)
 
@@ -478,8 +492,9 @@ class TrainPage(Page):
         self.by_epochs.setEnabled(not running)
         self.time_budget.setEnabled(not running and self.by_time.isChecked())
         self.epochs.setEnabled(not running and self.by_epochs.isChecked())
-        self.start_button.setEnabled(not running and self.dataset is not None)
-        self.start_button.setToolTip("" if self.dataset is not None else "Open data on the Data page first")
+        have_data = self.session.dataset is not None
+        self.start_button.setEnabled(not running and have_data)
+        self.start_button.setToolTip("" if have_data else "Open data on the Data page first")
         self.cancel_button.setEnabled(running)
         self.resume_button.setEnabled(not running)
 
@@ -502,10 +517,9 @@ class TrainPage(Page):
         self.speed_label.setText("– views/s")
         self.health_label.setText("Health –")
 
-    def show_history(self, run: RunFolder, history: dict[str, list]) -> None:
-        """Show a saved run's loss curves ([[step, elapsed, loss], ...] per model)."""
+    def show_history(self, history: dict[str, list]) -> None:
+        """Show the session's run's saved loss curves ([[step, elapsed, loss], ...] per model)."""
         self.reset_monitor()
-        self.run = run
         for which, rows in history.items():
             self._points[which] = [(row[1], row[2]) for row in rows]
             self._draw_curve(which, self._points[which])

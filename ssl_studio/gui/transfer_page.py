@@ -24,16 +24,16 @@ from superqt import QElidingLabel
 
 from ssl_studio.core.atomic import write_atomic
 from ssl_studio.core.coloring import PALETTE
-from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.events import StageStarted, TrainEvent, TransferFinished, TransferPlanned, TransferPoint
 from ssl_studio.core.pipeline import transfer
 from ssl_studio.core.report import CHART_TITLES
 from ssl_studio.core import runs
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.selection_curves import SELECTION_SPACE, selection_reading
+from ssl_studio.core.session import DATASET, FINISHED, OPENED, Session
 from ssl_studio.core.spaces import FINETUNED, TITLES, TRAINED_ON_LABELS, Space, run_spaces
 from ssl_studio.core.train import TrainProgress
-from ssl_studio.core.transfer import TransferConfig, reading
+from ssl_studio.core.transfer import reading
 
 from .explanations import TRANSFER, TransferCurvesFigure
 from .export import save_png, save_svg
@@ -120,29 +120,30 @@ class CurvePlot(pg.PlotItem):
 
 
 class TransferPage(Page):
+    name, title = "transfer", "Transfer"
     transferFinished = Signal(object)  # RunFolder, once transfer.json is written
-    trainRequested = Signal()
-    openRunRequested = Signal()
 
-    def __init__(self, parent=None) -> None:
-        super().__init__("5 · Transfer", "What pretraining buys when labels are few: accuracy on the held-out 20 % "
-                                         "against the number of labeled images, for a probe on each space's frozen "
-                                         "features, and for the whole network fine-tuned from the SSL weights or "
-                                         "from scratch.", parent)
-        self.run: RunFolder | None = None
-        self.dataset: ImageDataset | None = None
+    def __init__(self, session: Session | None = None, parent=None) -> None:
+        super().__init__(session, "What pretraining buys when labels are few: accuracy on the held-out 20 % "
+                                  "against the number of labeled images, for a probe on each space's frozen "
+                                  "features, and for the whole network fine-tuned from the SSL weights or "
+                                  "from scratch.", parent)
+        self.run: RunFolder | None = None  # the run these curves are of (a newer one may be training meanwhile)
         self.data: dict = {}  # the run's transfer curves as they fill in
         self.spaces: dict[str, Space] = {}  # the run's, by name: how each curve is titled and colored
-        self.settings = TransferConfig()  # what start() measures
         self._planned = 0
         self._done = 0
 
         self.empty_state("No transfer curves yet", "When the maps are drawn, the app measures how accuracy grows "
                                                    "with the number of labels, for every space and for fine-tuning. "
                                                    "Train a model, or open a saved run.",
-                         [("Go to Train", self.trainRequested.emit), ("Open run…", self.openRunRequested.emit)])
+                         [("Go to Train", lambda: self.goRequested.emit("train")),
+                          ("Open run…", self.openRunRequested.emit)])
         self.add_results(self._build_results())
         self.explain(TRANSFER, TransferCurvesFigure())
+        self.session.observe(DATASET, lambda dataset: self.clear())
+        self.session.observe(OPENED, lambda opened: self.show_loaded(opened.loaded))
+        self.session.observe(FINISHED, self._stage_finished)
 
     def _build_results(self) -> QWidget:
         self.start_button = QPushButton("Run transfer", objectName="primary",
@@ -203,19 +204,24 @@ class TransferPage(Page):
     def clear(self) -> None:
         """Forget the curves (new data was opened)."""
         self.cancel()
-        self.run = self.dataset = None
+        self.run = None
         self.data, self.spaces = {}, {}
         self.probe_plot.reset()
         self.finetune_plot.reset()
         self.banner.hide()
         self.stack.setCurrentIndex(0)
 
-    def start(self, dataset: ImageDataset | None = None, run: RunFolder | None = None, resume: bool = False) -> bool:
-        """Measure the curves of a compared run in the background (the page's dataset and run by default)."""
+    def _stage_finished(self, stage: str, run: RunFolder) -> None:
+        if stage == "compare" and not self.is_running():
+            self.run = run
+            self.start()
+
+    def start(self, resume: bool = False) -> bool:
+        """Measure the curves of the page's run in the background, with the session's transfer settings."""
         if self.is_running():
             return False
-        self.dataset, self.run = dataset or self.dataset, run or self.run
-        if self.dataset is None or self.run is None:
+        dataset, run = self.session.dataset_of(self.run), self.run
+        if dataset is None or run is None:
             self.banner.show_message("The transfer curves need a trained run and its images: train a model, or "
                                      "open a run whose data folder is still there.", "info")
             return False
@@ -225,7 +231,7 @@ class TransferPage(Page):
         self.status.setText("Starting…")
         self.progress.setRange(0, 0)
         self.progress.show()
-        settings, dataset, run = self.settings, self.dataset, self.run
+        settings = self.session.transfer_settings
 
         def while_shown(handler):  # a job cancelled by clear() still delivers its last events: not to this page
             return lambda *args: handler(*args) if self.run is run else None
@@ -238,10 +244,12 @@ class TransferPage(Page):
         self._update_enabled()
         return True
 
-    def show_loaded(self, loaded, dataset: ImageDataset | None) -> None:
-        """Show a run read back by core.pipeline.open_run; ``dataset`` (its images) lets the curves be measured."""
+    def show_loaded(self, loaded) -> None:
+        """Show a run read back by core.pipeline.open_run; its images, when the session has them, let the curves be
+        measured."""
         self.clear()
-        self.run, self.dataset = loaded.run, dataset
+        self.run = loaded.run
+        dataset = self.session.dataset_of(loaded.run)
         self.stack.setCurrentIndex(1)
         self.data = loaded.transfer
         self._redraw()
@@ -344,6 +352,8 @@ class TransferPage(Page):
             self.status.setText(f"Done. The curves are saved in {runs.TRANSFER} and {runs.REPORT}.")
             self._redraw()
         if self.run is not None:
+            self.statusMessage.emit(f"Transfer curves ready; saved in {self.run.path}", 10_000)
+            self.session.finish("transfer", self.run)
             self.transferFinished.emit(self.run)
 
     def _on_failed(self, exc: Exception) -> None:
@@ -365,7 +375,7 @@ class TransferPage(Page):
     def _update_enabled(self) -> None:
         running = self.is_running()
         self.progress.setVisible(running)
-        self.start_button.setEnabled(not running and self.dataset is not None and self.run is not None)
+        self.start_button.setEnabled(not running and self.session.dataset_of(self.run) is not None)
         self.resume_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.export_button.setEnabled(self.can_export())

@@ -101,7 +101,8 @@ def page_header(title: str, subtitle: str) -> QWidget:
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 4)
     layout.setSpacing(2)
-    layout.addWidget(QLabel(title, objectName="pageTitle"))
+    box.title = QLabel(title, objectName="pageTitle")
+    layout.addWidget(box.title)
     sub = QLabel(subtitle, objectName="pageSubtitle", wordWrap=True)
     layout.addWidget(sub)
     box.subtitle = sub

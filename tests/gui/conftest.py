@@ -197,11 +197,11 @@ class Driver:
     def open_folder(self, window, folder, timeout=15_000):
         with self.qtbot.waitSignal(window.data.datasetLoaded, timeout=timeout):
             window.open_path(folder)
-        return window.dataset
+        return window.session.dataset
 
     @staticmethod
     def tiny_training(window, epochs=1, batch_size=8):
-        window.go(2)
+        window.go("train")
         page = window.train
         page.by_epochs.setChecked(True)
         page.epochs.setValue(epochs)

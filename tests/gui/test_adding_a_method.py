@@ -90,7 +90,7 @@ def test_the_app_offers_a_new_method_with_its_own_settings(toy_method, window, d
     page.control("weight").setValue(3.0)
     drive.tiny_training(window)
     assert page.config().method == "toy" and page.config().params.weight == 3.0
-    window.go(1)
+    window.go("augment")
     # The Augment page previews the toy's own make_views: one view per image.
     assert not window.augment.view_image(0, 1).isNull()
     assert len(window.augment._cells[0]) == 3  # the image, one view, the caption

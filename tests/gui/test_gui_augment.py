@@ -28,7 +28,7 @@ def changed(before, after):
 
 def test_preview_shows_eight_images_with_two_views_each(window, drive, tiny_folder):
     drive.open_folder(window, tiny_folder)
-    window.go(1)
+    window.go("augment")
     page = window.augment
     assert page.stack.currentIndex() == 1
     for i in range(8):
@@ -40,7 +40,7 @@ def test_preview_shows_eight_images_with_two_views_each(window, drive, tiny_fold
 
 def test_moving_a_slider_redraws_the_preview(window, drive, qtbot, tiny_folder):
     drive.open_folder(window, tiny_folder)
-    window.go(1)
+    window.go("augment")
     page = window.augment
     before = views(page)
     redraws = page.redraws
@@ -64,7 +64,7 @@ def test_the_previews_torch_work_runs_off_the_gui_thread(window, drive, monkeypa
     preview, threads = method_class.preview, []
     monkeypatch.setattr(method_class, "preview", lambda self, *a: (threads.append(threading.current_thread()),
                                                                    preview(self, *a))[1])
-    window.go(1)
+    window.go("augment")
     assert page.redraws == 1 and threads and threading.main_thread() not in threads
 
 
@@ -75,7 +75,7 @@ def test_a_hidden_preview_draws_when_shown(window, drive, tiny_folder):
     assert not page.isVisible() and page.redraws == 0
     page.control("grayscale_p").setValue(1.0)
     assert page.redraws == 0
-    window.go(1)
+    window.go("augment")
     assert page.redraws == 1 and not page.view_image(0, 1).isNull()
 
 
@@ -108,7 +108,7 @@ def test_each_slider_has_its_settings_range_help_and_box(window):
 
 def test_seed_and_new_sample_change_what_is_shown(window, drive, qtbot, tiny_folder):
     drive.open_folder(window, tiny_folder)
-    window.go(1)
+    window.go("augment")
     page = window.augment
     originals = [pixels(page.view_image(i, 0)) for i in range(8)]
     before = views(page)
@@ -126,8 +126,8 @@ def test_the_edited_recipe_reaches_training_and_is_remembered(window, qtbot):
     page = window.augment
     page.control("rotate_p").setValue(0.5)
     page.control("rotate_degrees").setValue(30.0)
-    assert window.train.recipe.rotate_p == 0.5
-    assert window.train.recipe.rotate_degrees == 30.0
+    assert window.session.recipe.rotate_p == 0.5
+    assert window.session.recipe.rotate_degrees == 30.0
     assert "Custom" in window.train.recipe_label.text()
     again = AugmentPage()
     qtbot.addWidget(again)
@@ -138,8 +138,8 @@ def test_the_edited_recipe_reaches_training_and_is_remembered(window, qtbot):
 def test_choosing_a_method_brings_its_preset_unless_the_recipe_was_edited(window):
     window.train.control("method").setCurrentIndex(window.train.control("method").findData("rotation"))
     assert window.augment.preset_name() == "rotation"
-    assert window.train.recipe == PRESETS["rotation"]
+    assert window.session.recipe == PRESETS["rotation"]
     window.augment.control("flip_p").setValue(0.0)  # now it is the user's own recipe
     window.train.control("method").setCurrentIndex(window.train.control("method").findData("simclr"))
     assert window.augment.preset_name() == "custom"
-    assert window.train.recipe.flip_p == 0.0
+    assert window.session.recipe.flip_p == 0.0

@@ -21,14 +21,14 @@ def view_point(m, index) -> QPoint:
 
 def test_opening_a_run_fills_every_stage(window, drive, tiny_run):
     compare = drive.open_run(window, tiny_run)
-    assert window.pages.currentWidget() is compare
+    assert window.current_page() is compare
     for space in SPACES:
         m = compare.maps[space]
         assert m.has_points() and m.isVisible()
         assert "kNN" in m.title.text()
     assert compare.linked.coloring is not None and compare.legend.count() == 3
     assert set(window.train._curves) == {"ssl", "supervised"}  # the loss curves come back too
-    assert window.dataset is not None and len(window.dataset) == len(compare.linked.paths)
+    assert window.session.dataset is not None and len(window.session.dataset) == len(compare.linked.paths)
 
 
 def test_hover_highlights_the_same_image_in_every_map(window, drive, qtbot, tiny_run):
@@ -149,10 +149,10 @@ def test_a_folder_large_enough_for_nn_descent_warms_umap_up_for_it(qtbot, monkey
         return ImageDataset(tmp_path, [f"{i}.png" for i in range(n)], torch.zeros(n, 3, 16, 16, dtype=torch.uint8),
                             None, [], [], 16)
 
-    w.set_dataset(folder(project.APPROXIMATE_FROM - 1))
-    w.set_dataset(folder(project.APPROXIMATE_FROM))
+    w.session.open_dataset(folder(project.APPROXIMATE_FROM - 1))
+    w.session.open_dataset(folder(project.APPROXIMATE_FROM))
     qtbot.waitUntil(lambda: len(asked) == 2 and w.umap_status.text() == "UMAP ready")
-    w.set_dataset(folder(project.APPROXIMATE_FROM + 1))  # compiled once per session
+    w.session.open_dataset(folder(project.APPROXIMATE_FROM + 1))  # compiled once per session
     assert asked == [0, project.APPROXIMATE_FROM]
     w.close()
 
@@ -230,7 +230,7 @@ def test_a_folder_that_is_not_a_run_gives_a_clear_message(window, qtbot, tmp_pat
     window.open_run(tmp_path)
     qtbot.waitUntil(lambda: bool(window.compare.banner.text()))
     assert "Could not open the run" in window.compare.banner.text()
-    assert window.pages.currentWidget() is window.compare
+    assert window.current_page() is window.compare
 
 
 def test_a_run_whose_data_folder_is_gone_still_opens(window, drive, tiny_run, tmp_path):
@@ -246,7 +246,7 @@ def test_a_run_whose_data_folder_is_gone_still_opens(window, drive, tiny_run, tm
     assert all(compare.maps[s].has_points() for s in SPACES)
     assert compare.linked.cache.images is None  # grey placeholders instead of thumbnails
     assert "could not be read" in compare.status.text()
-    assert window.dataset is None
+    assert window.session.dataset is None
 
 
 def test_clicking_a_neighbour_thumbnail_follows_it(window, drive, tiny_run):

@@ -69,7 +69,7 @@ def test_a_recent_folder_reopens_from_the_list(window, drive, qtbot, tiny_folder
     assert item.text() == str(tiny_folder)
     with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
         window.data.recent_list.itemActivated.emit(item)
-    assert window.dataset.root == Path(tiny_folder) and window.dataset.labeled
+    assert window.session.dataset.root == Path(tiny_folder) and window.session.dataset.labeled
     assert str(tiny_folder) in window.data.summary.text()
 
 
@@ -80,7 +80,7 @@ def test_dropping_a_folder_opens_it(window, qtbot, tiny_folder):
                        Qt.KeyboardModifier.NoModifier)
     with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
         window.dropEvent(event)
-    assert window.dataset.root == Path(tiny_folder)
+    assert window.session.dataset.root == Path(tiny_folder)
 
 
 def test_a_sample_dataset_opens_from_the_menu(window, qtbot, tiny_folder, monkeypatch):
@@ -91,7 +91,7 @@ def test_a_sample_dataset_opens_from_the_menu(window, qtbot, tiny_folder, monkey
     action = next(a for a in window.findChildren(type(window.export_action)) if a.text() == "Shapes")
     with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
         action.trigger()
-    assert window.dataset.root == Path(tiny_folder)
+    assert window.session.dataset.root == Path(tiny_folder)
     assert settings.recent_folders() == []  # samples live in the cache, not among the user's folders
 
 
@@ -101,7 +101,7 @@ def test_changing_the_working_resolution_reloads(window, drive, qtbot, tiny_fold
     with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
         page.resolution.setCurrentIndex(page.resolution.findData(16))
         page.resolution.activated.emit(page.resolution.currentIndex())
-    assert window.dataset.resolution == 16
+    assert window.session.dataset.resolution == 16
     assert "16 px" in window.train.resolution_label.text()
 
 
@@ -114,7 +114,7 @@ def test_the_file_menu_lists_recent_folders(window, qtbot, tiny_folder, flat_fol
     action = next(a for a in window.recent_menu.actions() if a.text() == str(tiny_folder))
     with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
         action.trigger()
-    assert window.dataset.root == Path(tiny_folder) and window.dataset.labeled
+    assert window.session.dataset.root == Path(tiny_folder) and window.session.dataset.labeled
 
 
 def test_a_file_name_that_is_not_utf8_is_shown_with_its_bytes(window, drive, folder_factory):

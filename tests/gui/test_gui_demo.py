@@ -29,7 +29,7 @@ def demo(window, tiny_folder, monkeypatch):
 def test_the_demo_goes_through_every_page_to_the_maps_and_the_transfer_curves(window, demo, qtbot, tmp_path,
                                                                               monkeypatch):
     steps, pages, captions = [], [], []
-    demo.stepChanged.connect(lambda step: steps.append(step) or pages.append(window.pages.currentWidget())
+    demo.stepChanged.connect(lambda step: steps.append(step) or pages.append(window.current_page())
                              or captions.append(window.demo_bar.caption.text()))
     with qtbot.waitSignal(demo.finished, timeout=60_000) as outcome:
         window.data.demo_button.click()
@@ -37,13 +37,14 @@ def test_the_demo_goes_through_every_page_to_the_maps_and_the_transfer_curves(wi
     assert outcome.args == [True]
     assert steps[:2] == ["data", "augment"] and steps[-3:] == ["compare", "transfer", "done"] and "train" in steps
     assert pages[:2] == [window.data, window.augment] and pages[-3:-1] == [window.compare, window.transfer]
-    assert window.compare.grid.has_points() and window.pages.currentWidget() is window.transfer
+    assert window.compare.grid.has_points() and window.current_page() is window.transfer
     # The curves were measured with the demo's settings; the page has its own back for the next run.
     assert window.transfer.data["settings"] == TINY_TRANSFER.to_dict()
-    assert window.transfer.settings == TransferConfig() and window.transfer.probe_plot.series
+    assert window.session.transfer_settings == TransferConfig() and window.transfer.probe_plot.series
     assert 0 < demo.map_seconds <= demo.seconds
     # Training ran with the demo's budget and recipe, and the supervised baseline got its own caption.
-    assert window.train._config.epochs == 1 and window.train.recipe == demo.settings.recipe
+    stored = window.session.run.read_settings()
+    assert stored.config.epochs == 1 and window.session.recipe == stored.recipe == demo.settings.recipe
     assert window.augment.preset.currentText().startswith("Shape over color")  # named, not Custom
     assert window.train.finished_events.keys() == {"ssl", "supervised"}
     text = window.demo_bar.caption.text()
@@ -89,7 +90,7 @@ def test_cancel_while_the_sample_loads(window, demo, qtbot, tiny_folder, monkeyp
         window.demo_bar.cancel_button.click()
         pressed.set()
     assert demo.step == "stopped" and "cancelled" in window.demo_bar.caption.text()
-    assert window.dataset is None and not Job.live_jobs()
+    assert window.session.dataset is None and not Job.live_jobs()
 
 
 def test_cancel_while_training_stops_it_and_the_app_trains_again(window, demo, drive, qtbot):
@@ -135,4 +136,4 @@ def test_cancel_while_the_transfer_curves_are_measured(window, demo, qtbot):
     with qtbot.waitSignal(window.transfer.job.ended, timeout=20_000):
         window.demo_bar.cancel_button.click()
     assert demo.step == "stopped" and not window.transfer.is_running() and not Job.live_jobs()
-    assert window.transfer.settings == TransferConfig()
+    assert window.session.transfer_settings == TransferConfig()

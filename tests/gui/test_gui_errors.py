@@ -34,8 +34,8 @@ def test_an_exception_in_a_slot_shows_where_the_log_is_and_the_app_goes_on(windo
     log = reporter.log_file.read_text()
     assert "Traceback (most recent call last)" in log and "_raise_in_a_slot" in log
     assert not dialog.isModal()  # the window stays usable behind it
-    window.go(1)
-    assert window.pages.currentWidget() is window.augment
+    window.go("augment")
+    assert window.current_page() is window.augment
 
     # A second error while the dialog is up goes to the log and is counted there, not in a second dialog.
     thread = threading.Thread(target=_raise_in_a_slot, name="helper")

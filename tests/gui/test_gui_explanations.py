@@ -31,13 +31,13 @@ def pages(window):
 
 def test_every_page_has_a_folded_explanation_that_is_remembered_open(window, qtbot):
     for name, page in pages(window).items():
-        window.go(list(pages(window)).index(name))
+        window.go(name)
         panel = page.explanation
         assert panel.button.isVisible() and not panel.isVisible(), name
         assert len(panel.text.text()) > 200 and panel.figure is not None, name
         qtbot.mouseClick(panel.button, Qt.MouseButton.LeftButton)
         assert panel.isVisible() and panel.button.arrowType() == Qt.ArrowType.DownArrow
-    window.go(0)
+    window.go("data")
     qtbot.mouseClick(window.data.explanation.button, Qt.MouseButton.LeftButton)  # folded again
     again = MainWindow(warm_up_umap=False)
     qtbot.addWidget(again)
@@ -48,7 +48,7 @@ def test_every_page_has_a_folded_explanation_that_is_remembered_open(window, qtb
 
 def test_the_augment_explanation_follows_the_recipe_and_shows_the_views(window, drive, qtbot, tiny_folder):
     drive.open_folder(window, tiny_folder)
-    window.go(1)
+    window.go("augment")
     page = window.augment
     qtbot.waitUntil(lambda: page.redraws > 0)
     figure = page.views_figure
@@ -97,7 +97,7 @@ def test_the_train_explanation_names_the_loss_and_draws_the_similarities_live(wi
 
 
 def test_the_similarity_histogram_paints_its_bars_where_the_similarities_are(window, qtbot):
-    window.go(2)
+    window.go("train")
     window.train.explanation.set_expanded(True, remember=False)
     histogram = window.train.similarity
     qtbot.waitExposed(histogram)

@@ -24,20 +24,20 @@ def test_the_export_menu_offers_each_format(window, drive, tiny_run):
 
 def test_projector_export_from_the_app(window, drive, qtbot, tiny_run, tiny_folder, tmp_path):
     drive.open_run(window, tiny_run)
-    assert window.dataset is not None  # its data folder was read again: the sprite comes from memory
+    assert window.session.dataset is not None  # its data folder was read again: the sprite comes from memory
     out = tmp_path / "projector"
     job = window.export_run_to("projector", out)
     assert window.export_bar.isVisible() and window.export_bar.cancel_button.isEnabled()
     with qtbot.waitSignal(job.succeeded, timeout=20_000):
         pass
     assert (out / CONFIG).read_text().count("embeddings {") == 4
-    n = len(window.dataset)
+    n = len(window.session.dataset)
     assert len((out / "metadata.tsv").read_text().splitlines()) == n + 1
     assert Image.open(out / "sprite.png").width >= 32
     qtbot.waitUntil(lambda: not window.export_bar.isVisible())
     text = window.compare.banner.text()
     assert "TensorBoard Projector export written to" in text and f"tensorboard --logdir {out}" in text
-    assert window.pages.currentWidget() is window.compare
+    assert window.current_page() is window.compare
 
 
 def test_fiftyone_export_from_the_app_and_its_cancel(window, drive, qtbot, tiny_run, tmp_path, monkeypatch):

@@ -17,12 +17,12 @@ PRESETS = recipe_presets()
 def test_closing_during_training_stops_and_joins_it(window, drive, qtbot, tiny_folder):
     drive.open_folder(window, tiny_folder)
     page = window.train
-    window.go(2)
+    window.go("train")
     page.time_budget.setValue(600)
     page.control("batch_size").setValue(8)
     page.start_button.click()
     qtbot.waitUntil(lambda: "ssl" in page._curves, timeout=20_000)
-    run = page.run
+    run = window.session.run
     assert window.close()
     assert not Job.live_jobs()  # joined inside closeEvent, not left to finish later
     assert run.checkpoint("ssl").exists()  # the cancelled run kept its last checkpoint
@@ -106,7 +106,7 @@ def test_what_the_user_set_up_is_remembered(qtbot, drive, tiny_folder):
     assert second.height() == 751
     assert settings.recent_folders() == [str(tiny_folder)]
     assert second.augment.recipe() == PRESETS["rotation"].replace(solarize_p=0.3)
-    assert second.train.recipe == second.augment.recipe()
+    assert second.session.recipe == second.augment.recipe()
     assert second.train.control("batch_size").value() == 64
     assert second.train.by_epochs.isChecked() and second.train.epochs.value() == 7
     assert second.compare.use_umap.isChecked()

@@ -24,7 +24,7 @@ def test_every_method_has_its_preview_columns_listed_here():
 def test_the_augment_page_previews_each_methods_own_views(name, window, drive, tiny_folder):
     drive.open_folder(window, tiny_folder)
     choose(window, name)
-    window.go(1)
+    window.go("augment")
     page = window.augment
     assert page._columns == COLUMNS[name]
     assert len(page._cells[0]) == len(COLUMNS[name]) + 2  # the image, each view, the caption

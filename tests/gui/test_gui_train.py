@@ -15,7 +15,7 @@ def test_start_then_cancel_keeps_the_last_checkpoint(window, drive, qtbot, tiny_
     window.data.next.click()
     window.augment.next.click()
     page = window.train
-    assert window.pages.currentWidget() is page
+    assert window.current_page() is page
     page.time_budget.setValue(600)
     page.control("batch_size").setValue(8)
     page.control("device").setCurrentText("cpu")
@@ -31,7 +31,7 @@ def test_start_then_cancel_keeps_the_last_checkpoint(window, drive, qtbot, tiny_
     with qtbot.waitSignal(page.job.cancelled, timeout=10_000):
         page.cancel_button.click()
     assert page.finished_events["ssl"].reason == "cancelled"
-    assert page.run.checkpoint("ssl").exists()
+    assert window.session.run.checkpoint("ssl").exists()
     assert "cancelled" in page.banner.text()
     assert page.resume_button.isVisible() and page.start_button.isEnabled()
     assert not page.next.isEnabled()
@@ -45,11 +45,11 @@ def test_a_finished_training_fills_the_maps(window, drive, qtbot, tiny_folder):
     assert all(e.reason == "completed" for e in page.finished_events.values())
     assert page.next.isEnabled()
     assert set(page._curves) == {"ssl", "supervised"}
-    assert (page.run.path / "metrics.json").is_file()
-    assert str(page.run.path.parent) == page.runs_label.text()
+    assert (window.session.run.path / "metrics.json").is_file()
+    assert str(window.session.run.path.parent) == page.runs_label.text()
     for space in ("ssl", "supervised", "untrained", "pixels"):
         m = compare.maps[space]
-        assert m.has_points() and len(m.coords) == len(window.dataset)
+        assert m.has_points() and len(m.coords) == len(window.session.dataset)
         assert "kNN" in m.title.text() and "linear" in m.title.text()
     assert "✓" in window.stages.item(3).text()
 
@@ -146,3 +146,33 @@ def test_the_budget_boxes_follow_the_budget_schema(window):
     assert (page.config().epochs, page.config().time_budget) == (4, None)
     page.by_time.setChecked(True)
     assert (page.config().epochs, page.config().time_budget) == (None, 90.0)
+
+
+def test_resume_trains_on_with_the_settings_the_run_folder_records(window, drive, qtbot, tiny_folder, tmp_path):
+    from ssl_studio.core.cancel import CancelToken
+    from ssl_studio.core.config import TrainConfig
+    from ssl_studio.core.events import TrainEvent
+    from ssl_studio.core.pipeline import run_pipeline
+    from ssl_studio.core import runs
+    from ssl_studio.core.runs import RunFolder
+    from ssl_studio.core.train import TrainProgress
+
+    # A run stopped after its first step, as the command line leaves it on Ctrl-C.
+    token = CancelToken()
+    config = TrainConfig(epochs=2, time_budget=None, batch_size=8, device="cpu")
+    for event in run_pipeline(tiny_folder, tmp_path / "run", config, cancel=token):
+        if isinstance(event, TrainEvent) and isinstance(event.event, TrainProgress):
+            token.cancel()
+    stopped = RunFolder(tmp_path / "run")
+    assert stopped.checkpoint("ssl").is_file() and not stopped.exists(runs.METRICS)
+    drive.open_run(window, tmp_path / "run")
+    page = window.train
+    # Settings changed on the page since: the rotation method could not even load the SimCLR checkpoint.
+    page.control("method").setCurrentIndex(page.control("method").findData("rotation"))
+    page.epochs.setValue(1)
+    with qtbot.waitSignal(page.trainingFinished, timeout=60_000):
+        assert page.start(resume=True)
+    assert page.finished_events["ssl"].reason == "completed" and page.banner.isHidden()
+    config = window.session.run.read_settings().config
+    assert (config.method, config.epochs) == ("simclr", 2)
+    assert page.config().method == "rotation"  # the page keeps its own settings for the next run

@@ -28,8 +28,8 @@ def copy_of(run, tmp_path):
 def test_opening_a_run_shows_its_curves_and_the_reading(window, drive, tiny_run, tiny_transfer):
     drive.open_run(window, tiny_run)
     page = window.transfer
-    window.go(4)
-    assert window.pages.currentWidget() is page and window.stages.item(4).text().endswith("✓")
+    window.go("transfer")
+    assert window.current_page() is page and window.stages.item(4).text().endswith("✓")
     assert set(page.probe_plot.series) == set(SPACES) and set(page.finetune_plot.series) == {"ssl", "scratch"}
     assert points_drawn(page.probe_plot) == 4 * len(tiny_transfer.fractions)
     assert points_drawn(page.finetune_plot) == 2 * len(tiny_transfer.finetune_fractions)
@@ -47,7 +47,7 @@ def test_the_page_fills_in_live_and_saves_the_curves(window, drive, qtbot, tiny_
     drive.open_run(window, run)
     page = window.transfer
     assert not page.probe_plot.series and page.start_button.isEnabled()
-    page.settings = TransferConfig(fractions=(0.2, 1.0), repeats=2, finetune_fractions=(1.0,), finetune_epochs=(2,))
+    window.session.transfer_settings = TransferConfig(fractions=(0.2, 1.0), repeats=2, finetune_fractions=(1.0,), finetune_epochs=(2,))
     seen = []
     with qtbot.waitSignal(page.transferFinished, timeout=60_000):
         page.start_button.click()
@@ -64,7 +64,7 @@ def test_the_page_fills_in_live_and_saves_the_curves(window, drive, qtbot, tiny_
 
 def test_hovering_a_point_gives_its_exact_figures(window, drive, qtbot, tiny_run):
     drive.open_run(window, tiny_run)
-    window.go(4)
+    window.go("transfer")
     page = window.transfer
     _, dots, _ = page.finetune_plot.series["ssl"]
     spot = dots.points()[0]
@@ -76,7 +76,7 @@ def test_hovering_a_point_gives_its_exact_figures(window, drive, qtbot, tiny_run
 
 def test_export_writes_png_svg_and_csv(window, drive, tiny_run, tiny_transfer, tmp_path):
     drive.open_run(window, tiny_run)
-    window.go(4)
+    window.go("transfer")
     page = window.transfer
     written = page.export(tmp_path / "out")
     assert [p.name for p in written] == ["transfer.png", "transfer.svg", "transfer.csv"]
@@ -91,9 +91,9 @@ def test_export_writes_png_svg_and_csv(window, drive, tiny_run, tiny_transfer, t
 
 def test_cancel_stops_the_fine_tuning_and_offers_to_resume(window, drive, qtbot, tiny_run, tmp_path):
     drive.open_run(window, copy_of(tiny_run, tmp_path))
-    window.go(4)
+    window.go("transfer")
     page = window.transfer
-    page.settings = TransferConfig(fractions=(1.0,), finetune_fractions=(1.0,), finetune_budget=(600.0,))
+    window.session.transfer_settings = TransferConfig(fractions=(1.0,), finetune_fractions=(1.0,), finetune_budget=(600.0,))
     page.start_button.click()
     qtbot.waitUntil(lambda: page.status.text().startswith("Fine-tuning"), timeout=30_000)
     with qtbot.waitSignal(page.job.cancelled, timeout=10_000):

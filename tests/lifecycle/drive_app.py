@@ -27,7 +27,7 @@ def train(window) -> None:
     from PySide6.QtCore import QTimer
 
     page = window.train
-    window.go(2)
+    window.go("train")
     page.by_epochs.setChecked(True)
     page.epochs.setValue(page.epochs.maximum())
     page.control("batch_size").setValue(8)
@@ -35,9 +35,9 @@ def train(window) -> None:
     page.start_button.click()
 
     def progressed() -> None:
-        if page.run is not None and page.progress.value() > 0:
+        if window.session.run is not None and page.progress.value() > 0:
             poll.stop()
-            say(f"training {page.run.path}")
+            say(f"training {window.session.run.path}")
 
     poll = QTimer(window, interval=20, timeout=progressed)
     poll.start()

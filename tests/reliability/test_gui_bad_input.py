@@ -24,7 +24,7 @@ def open_mixed(window, qtbot, folder) -> dict[str, str]:
 def open_and_set_tiny_training(window, qtbot, folder) -> None:
     with qtbot.waitSignal(window.data.datasetLoaded, timeout=15_000):
         window.open_path(folder)
-    window.go(2)
+    window.go("train")
     page = window.train
     page.by_epochs.setChecked(True)
     page.epochs.setValue(1)
@@ -34,7 +34,7 @@ def open_and_set_tiny_training(window, qtbot, folder) -> None:
 
 def test_the_data_page_lists_every_skipped_file_with_its_reason(gui_window, qtbot, corpus, unreadable):
     shown = open_mixed(gui_window, qtbot, corpus["mixed"])
-    assert len(gui_window.dataset) == len(GOOD)
+    assert len(gui_window.session.dataset) == len(GOOD)
     assert len(shown) == len(SKIPPED)
     for path, reason in SKIPPED.items():
         if path != NOT_UTF8:
@@ -56,7 +56,7 @@ def test_an_empty_folder_shows_a_message_and_the_app_carries_on(gui_window, qtbo
     qtbot.waitUntil(lambda: "No images found" in gui_window.data.banner.text(), timeout=15_000)
     with qtbot.waitSignal(gui_window.data.datasetLoaded, timeout=15_000):
         gui_window.open_path(labeled)
-    assert len(gui_window.dataset) == 16
+    assert len(gui_window.session.dataset) == 16
 
 
 def test_one_image_loads_and_training_explains_why_it_cannot_start(gui_window, qtbot, corpus):

@@ -24,9 +24,11 @@ from ssl_studio.core.events import ClustersReady, PipelineFinished, ProjectionRe
 from ssl_studio.core.pipeline import LoadedRun, compare, compare_imported
 from ssl_studio.core.project import UmapProgress
 from ssl_studio.core.runs import RunFolder
+from ssl_studio.core.session import DATASET, FINISHED, OPENED, Session
 from ssl_studio.core.spaces import BUILT_IN, Space, import_space, read_embedding_file, run_spaces
 
 from .. import settings
+from ..explanations import COMPARE, MapReadingFigure
 from ..page import Page, error_text
 from ..widgets import shown
 from ..workers import Job
@@ -42,16 +44,15 @@ from .maps import MapGrid
 
 
 class ComparePage(Page):
-    trainRequested = Signal()
-    openRunRequested = Signal()
+    name, title = "compare", "Compare"
     comparisonFinished = Signal(object)  # RunFolder
 
-    def __init__(self, parent=None) -> None:
-        super().__init__("4 · Compare", "Each map places every image by its embedding: close points are images the "
-                                        "network finds similar. Hover a point to see it in every map; drag in Select "
-                                        "mode (or with Shift) to select; click to see its nearest neighbours in each "
-                                        "space.", parent)
-        self.run: RunFolder | None = None
+    def __init__(self, session: Session | None = None, parent=None) -> None:
+        super().__init__(session, "Each map places every image by its embedding: close points are images the "
+                                  "network finds similar. Hover a point to see it in every map; drag in Select "
+                                  "mode (or with Shift) to select; click to see its nearest neighbours in each "
+                                  "space.", parent)
+        self.run: RunFolder | None = None  # the run these maps are of (a newer one may be training meanwhile)
         self.embeddings: dict[str, np.ndarray] = {}
         self.scores: dict[str, dict] = {}
         self.kinds: dict[str, str] = {}  # space -> "pca" | "umap", what its map shows now
@@ -60,8 +61,13 @@ class ComparePage(Page):
 
         self.empty_state("Nothing to compare yet", "Train a model on the Train page (the maps are computed when it "
                                                    "finishes), or open a saved run.",
-                         [("Go to Train", self.trainRequested.emit), ("Open run…", self.openRunRequested.emit)])
+                         [("Go to Train", lambda: self.goRequested.emit("train")),
+                          ("Open run…", self.openRunRequested.emit)])
         self.add_results(self._build_results())
+        self.explain(COMPARE, MapReadingFigure())
+        self.session.observe(DATASET, lambda dataset: self.clear())
+        self.session.observe(OPENED, lambda opened: self.show_loaded(opened.loaded, opened.images))
+        self.session.observe(FINISHED, self._stage_finished)
 
     # --- layout -----------------------------------------------------------------------------------------------
     def _build_results(self) -> QWidget:
@@ -186,6 +192,11 @@ class ComparePage(Page):
             self.grid.set_title(space)
         self._layout_maps()
         self.stack.setCurrentIndex(1)
+
+    def _stage_finished(self, stage: str, run: RunFolder) -> None:
+        dataset = self.session.dataset_of(run)
+        if stage == "train" and dataset is not None:
+            self.start(dataset, run)
 
     def start(self, dataset: ImageDataset, run: RunFolder) -> None:
         """Compute the four spaces of a trained run in the background and show them as they arrive."""
@@ -360,6 +371,9 @@ class ComparePage(Page):
         self._update_space_boxes()
         if self.run is not None:
             self._show_history(self.run.read_map_history(len(self.linked.paths)))
+            self.statusMessage.emit(f"Maps ready; the run is saved in {self.run.path}. Measuring the transfer curves "
+                                    "on the Transfer page…", 10_000)
+            self.session.finish("compare", self.run)  # the Transfer page starts on it
             self.comparisonFinished.emit(self.run)
 
     def _on_failed(self, exc: Exception) -> None:
