@@ -57,6 +57,9 @@ class MainWindow(QMainWindow):
         self._pages: dict[str, Page] = {}
         for number, page_class in enumerate(pages.PAGES, 1):
             page = page_class(self.session)
+            if not page.name or page.name in self._pages:
+                raise ValueError(f"{page_class.__name__} needs a name of its own (gui/pages.PAGES has "
+                                 f"{', '.join(self._pages) or 'none before it'})")
             page.set_number(number)
             page.goRequested.connect(self.go)
             page.openRunRequested.connect(self.open_run_dialog)

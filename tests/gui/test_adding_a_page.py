@@ -60,3 +60,11 @@ def test_a_page_in_one_file_and_one_registry_line_is_in_the_window(toy_window, d
 def test_going_to_a_page_that_is_not_registered_says_which_are(window):
     with pytest.raises(ValueError, match="no page 'toy'; the pages are data, augment, train, compare, transfer"):
         window.go("toy")
+
+
+def test_a_page_registered_without_a_name_of_its_own_is_refused(qapp, monkeypatch):
+    from ssl_studio.gui.data_page import DataPage
+
+    monkeypatch.setattr(pages, "PAGES", [*pages.PAGES, DataPage])
+    with pytest.raises(ValueError, match=r"DataPage needs a name of its own \(gui/pages.PAGES has data, augment, "):
+        MainWindow(warm_up_umap=False)
