@@ -155,9 +155,9 @@ def test_each_curve_is_titled_and_colored_as_its_space_describes_it(window, driv
 def test_each_selection_strategy_gets_a_dashed_curve_and_the_reading_says_what_it_buys(window, drive, qtbot,
                                                                                       tiny_run, tmp_path):
     drive.open_run(window, copy_of(tiny_run, tmp_path))
-    window.go(4)
+    window.go("transfer")
     page = window.transfer
-    page.settings = TransferConfig(fractions=(0.1, 1.0), repeats=2, finetune_fractions=())
+    window.session.transfer_settings = TransferConfig(fractions=(0.1, 1.0), repeats=2, finetune_fractions=())
     with qtbot.waitSignal(page.transferFinished, timeout=60_000):
         page.start_button.click()
     strategies = ("random", "typical", "coverage")
