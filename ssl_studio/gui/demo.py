@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
 
 from ssl_studio.core import demo
 from ssl_studio.core.augment import Recipe
-from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.config import Budget, TrainConfig
 from ssl_studio.core.events import StageStarted
 from ssl_studio.core.transfer import TransferConfig
 
@@ -99,6 +99,9 @@ class Demo(QObject):
         self.seconds: float | None = None  # from the click to the finished transfer curves
         self._maps_result = ""
         self._user_transfer: TransferConfig | None = None  # the session's own transfer settings, back after the demo
+        # The person's own training settings and recipe while the demo's are shown: back when their own data opens
+        # (or the window closes), so the demo's budget and Shapes recipe never carry over into their work.
+        self._user_settings: tuple[TrainConfig | None, Budget, Recipe, str] | None = None
         self._clock = QTimer(self, interval=1000)
         self._clock.timeout.connect(self._tick)
         self._to_train = QTimer(self, singleShot=True)
@@ -135,10 +138,17 @@ class Demo(QObject):
 
     def _data_loaded(self, _dataset) -> None:
         if self.step != "data":
+            self.give_back_settings()
             return
         w = self.window
+        if self._user_settings is None:
+            try:
+                config = w.train.config()
+            except ValueError:  # settings that cannot work are not the person's to get back
+                config = None
+            self._user_settings = (config, w.train.budget(), w.augment.recipe(), w.augment.preset_name())
+        w.train.set_config(self.settings.config)  # first: a change of method brings that method's preset recipe
         w.augment.set_recipe(self.settings.recipe, demo.RECIPE_PRESET)  # Custom if the settings changed it
-        w.train.set_config(self.settings.config)
         session = w.session
         self._user_transfer, session.transfer_settings = session.transfer_settings, self.settings.transfer
         self._enter("augment")
@@ -199,6 +209,21 @@ class Demo(QObject):
                              f"{self._maps_result} {reading} The Compare page's maps answer hover, selection and "
                              "clicks; “How this works” on each page explains its step. "
                              f"<a href='{REPORT_LINK}'>Save a report anyone can open</a> (one HTML file).", True)
+
+    def give_back_settings(self) -> None:
+        """The person's own training settings and recipe, as they were before the demo, shown and saved again."""
+        if self._user_settings is None or self.running:
+            return
+        config, budget, recipe, preset = self._user_settings
+        self._user_settings = None
+        w = self.window
+        if config is not None:
+            w.train.set_config(config)  # the method first: a new method's preset may follow, then the recipe
+            w.train.set_budget(budget)
+            w.train.save_settings()
+        w.augment.set_recipe(recipe, preset)
+        w.statusBar().showMessage("Your own training settings and recipe are back: the demo's were made for the "
+                                  "Shapes sample.", 10_000)
 
     # --- stopping ---------------------------------------------------------------------------------------------
     def cancel(self) -> None:

@@ -372,6 +372,7 @@ class MainWindow(QMainWindow):
 
     def save_settings(self) -> None:
         settings.save_json("geometry", base64.b64encode(bytes(self.saveGeometry())).decode())
+        self.demo.give_back_settings()  # the demo's settings are not what the next launch starts with
         self.train.save_settings()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)

@@ -105,6 +105,30 @@ def test_cancel_while_training_stops_it_and_the_app_trains_again(window, demo, d
     drive.train_and_compare(window)
 
 
+def test_the_persons_own_settings_come_back_when_their_own_data_opens(window, demo, drive, qtbot, flat_folder):
+    from ssl_studio.core.config import Budget
+    from ssl_studio.core.methods import recipe_presets
+
+    # The person's own settings before the demo: BYOL for 45 s with the recipe that changes nothing.
+    train, augment = window.train, window.augment
+    train.control("method").setCurrentIndex(train.control("method").findData("byol"))
+    train.set_budget(Budget("time", 45.0, 7))
+    augment.set_recipe(recipe_presets()["none"], "none")
+    own_config, own_recipe = train.config(), augment.recipe()
+    demo.settings = DemoSettings(config=TINY.replace(epochs=500), augment_seconds=0.05)
+    with qtbot.waitSignal(demo.stepChanged, check_params_cb=lambda step: step == "train", timeout=20_000):
+        demo.start()
+    assert train.config().method == "simclr" and augment.recipe() == demo.settings.recipe  # the demo's, meanwhile
+    with qtbot.waitSignal(train.job.ended, timeout=20_000):
+        window.demo_bar.cancel_button.click()
+    drive.open_folder(window, flat_folder)
+    assert train.config() == own_config.replace(resolution=window.session.dataset.resolution)
+    assert train.budget() == Budget("time", 45.0, 7)
+    assert augment.recipe() == own_recipe and augment.preset_name() == "none"
+    assert settings.load_json("train") == train.config().to_dict()  # saved too: the next launch starts with them
+    assert "Your own training settings" in window.statusBar().currentMessage()
+
+
 def test_cancel_while_the_maps_are_computed(window, demo, qtbot, monkeypatch):
     from ssl_studio.gui.compare import page as compare_page
 
