@@ -1,0 +1,110 @@
+"""The audit of a space: near-duplicates (and leaks across the split), outliers, likely wrong labels."""
+
+import numpy as np
+import pytest
+
+from ssl_studio.core.audit import audit_space, as_json, nearest, no_label_audit
+
+
+def ring(count=8):
+    """``count`` unit vectors evenly spaced on a circle: each one's nearest neighbour at 1 - cos(360/count)."""
+    angles = np.arange(count) * 2 * np.pi / count
+    return np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+
+
+def blobs(rng, centers, per_class, noise=0.05):
+    x = np.concatenate([c + noise * rng.normal(size=(per_class, len(c))) for c in centers]).astype(np.float32)
+    return x, np.repeat(np.arange(len(centers)), per_class)
+
+
+def test_nearest_leaves_the_image_out_and_gives_cosine_distances():
+    index, distance = nearest(ring(), k=2)
+    assert sorted(index[0]) == [1, 7]
+    assert np.allclose(distance, 1 - np.cos(np.pi / 4), atol=1e-6)
+
+
+def test_a_pair_far_closer_than_nearest_neighbours_usually_are_is_a_duplicate_and_a_leak_across_the_split():
+    x = np.concatenate([ring(), [[np.cos(0.01), np.sin(0.01)]]]).astype(np.float32)  # image 8 is image 0, turned
+    assert audit_space(x).duplicates == [(0, 8)]
+    assert audit_space(x, held_out=np.array([8, 3])).leaks == [(0, 8)]
+    assert audit_space(x, held_out=np.array([0, 8])).leaks == []  # both held out: no leak
+    assert audit_space(ring()).duplicates == []  # evenly spaced: nothing is closer than usual
+
+
+def test_a_group_of_odd_images_that_are_each_others_neighbours_is_found_as_outliers():
+    rng = np.random.default_rng(0)
+    eye = np.eye(3)
+    x, labels = blobs(rng, eye[:2], 20)
+    group = (eye[2] + 0.05 * rng.normal(size=(3, 3))).astype(np.float32)  # three of a third kind, close together
+    x, labels = np.concatenate([x, group]), np.concatenate([labels, [0, 1, 0]])
+    # Each sits about 1 from both class centroids, where the classes' members sit about 0.002 (noise 0.05):
+    # they rank first, whatever the noise puts after them.
+    assert sorted(audit_space(x, labels, 2).outliers[:3]) == [40, 41, 42]
+    clusters = np.repeat([0, 1, 2], [20, 20, 3])  # unlabeled: k-means gave the group its own small cluster
+    assert sorted(audit_space(x, groups=clusters).outliers[:3]) == [40, 41, 42]
+
+
+def test_labels_the_neighbours_contradict_are_suspects_with_the_label_they_suggest():
+    rng = np.random.default_rng(1)
+    x, labels = blobs(rng, np.eye(2), 10)
+    labels[3], labels[15] = 1, 0
+    found = audit_space(x, labels, 2)
+    assert sorted(found.mislabeled) == [3, 15]
+    assert found.suggested == {3: 0, 15: 1}
+
+
+def test_the_least_supported_label_ranks_first():
+    # Class 0 at 0-6 degrees, class 1 at 84-90. Image 1 (3.5 degrees) is labeled 1 among class 0: of its 10
+    # neighbours only image 0 and two far ones vote 1 (self-confidence about 0.14). Image 0 (40 degrees, labeled 1)
+    # has class 0 nearer but more of class 1 close by (about 0.28): it ranks second. Both are rather class 0.
+    angles = np.radians([40, 3.5, *range(0, 7), *range(84, 91)])
+    x = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    labels = np.array([1, 1] + [0] * 7 + [1] * 7)
+    found = audit_space(x, labels, 2)
+    assert found.mislabeled == [1, 0] and found.suggested == {1: 0, 0: 0}
+
+
+def test_an_unlabeled_or_one_class_run_has_no_label_audit_and_says_why():
+    x, _ = blobs(np.random.default_rng(3), np.eye(2), 5)
+    assert audit_space(x).mislabeled == [] and audit_space(x, np.zeros(10, int), 1).mislabeled == []
+    assert "no labels" in no_label_audit(None, [])
+    assert "single class" in no_label_audit(np.zeros(10, int), ["cats"])
+    assert no_label_audit(np.zeros(10, int), ["cats", "dogs"]) is None
+
+
+def test_too_few_images_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least 2"):
+        audit_space(np.zeros((1, 4)))
+
+
+def test_planted_duplicates_flipped_labels_and_a_group_of_outliers_are_found():
+    rng = np.random.default_rng(4)
+    centers = 3 * np.eye(32)[:5]
+    x, labels = blobs(rng, centers, 60, noise=0.4)
+    n = len(x)
+    copies = rng.choice(n, 6, replace=False)
+    x = np.concatenate([x, x[copies] + 0.005 * rng.normal(size=(6, 32))]).astype(np.float32)
+    labels = np.concatenate([labels, labels[copies]])
+    duplicates = {(int(a), n + k) for k, a in enumerate(copies)}
+    flipped = rng.choice(n, 15, replace=False)  # 5 % of the labels
+    truth = labels.copy()
+    labels[flipped] = (labels[flipped] + 1 + rng.integers(0, 4, 15)) % 5
+    odd = (3 * np.eye(32)[10] + 0.4 * rng.normal(size=(8, 32))).astype(np.float32)  # a group of another kind
+    start = len(x)
+    x, labels = np.concatenate([x, odd]), np.concatenate([labels, rng.integers(0, 5, 8)])
+    found = audit_space(x, labels, 5)
+    assert duplicates <= set(found.duplicates) and len(found.duplicates) <= len(x) // 10
+    assert set(flipped.tolist()) <= set(found.mislabeled[:30])
+    assert {int(i): int(truth[i]) for i in flipped} == {int(i): found.suggested[int(i)] for i in flipped}
+    assert set(range(start, start + 8)) <= set(found.outliers[:16])
+
+
+def test_the_json_names_images_by_path_and_classes_by_name():
+    x = np.concatenate([ring(), [[np.cos(0.01), np.sin(0.01)]]]).astype(np.float32)
+    labels = np.array([0, 0, 1, 1, 1, 1, 1, 0, 1])
+    found = audit_space(x, labels, 2, held_out=np.array([8]))
+    paths = [f"c/{i}.png" for i in range(9)]
+    data = as_json({"ssl": found}, paths, ["a", "b"], None)["spaces"]["ssl"]
+    assert data["duplicates"] == [["c/0.png", "c/8.png"]] and data["leaks"] == [["c/0.png", "c/8.png"]]
+    assert data["mislabeled"] == [paths[i] for i in found.mislabeled]
+    assert all(v in ("a", "b") for v in data["suggested"].values())
