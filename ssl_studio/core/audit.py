@@ -19,11 +19,14 @@ Every rule works on cosine distances (1 - cosine similarity) between l2-normaliz
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .neighbours import CosineNeighbours
+from .pipeline import open_run
 
 NEIGHBOURS = 10
 DUPLICATE_FRACTION = 0.2
@@ -149,3 +152,24 @@ def as_json(audits: dict[str, SpaceAudit], paths: list[str], class_names: list[s
                                "suggested": {paths[i]: class_names[c] for i, c in found.suggested.items()}}
                        for space, found in audits.items()},
             "no_label_audit": labels_missing}
+
+
+def audit_run(path: str | Path, spaces: Collection[str] | None = None) -> dict:
+    """Audit every space of the saved run in ``path`` (or those of ``spaces``), write its audit.json and return
+    it. Unlabeled runs are measured against their k-means clusters."""
+    loaded = open_run(path)
+    n = len(loaded.paths)
+    wanted = loaded.embeddings if spaces is None else {s: loaded.embeddings[s] for s in spaces
+                                                       if s in loaded.embeddings}
+    if spaces is not None and len(wanted) < len(spaces):
+        missing = [s for s in spaces if s not in loaded.embeddings]
+        raise ValueError(f"this run has no {', '.join(map(repr, missing))} space; it has "
+                         f"{', '.join(map(repr, loaded.embeddings))}")
+    split = loaded.run.held_out_split(n)
+    held_out = split[1] if split is not None else None
+    n_classes = len(loaded.class_names) if loaded.labels is not None else 0
+    audits = {space: audit_space(x, loaded.labels, n_classes, loaded.clusters, held_out)
+              for space, x in wanted.items()}
+    result = as_json(audits, loaded.paths, loaded.class_names, no_label_audit(loaded.labels, loaded.class_names))
+    loaded.run.write_audit(result)
+    return result

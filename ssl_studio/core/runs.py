@@ -36,6 +36,7 @@ DATASET = "dataset.json"
 SPLIT = "split.json"
 METRICS = "metrics.json"
 TRANSFER = "transfer.json"
+AUDIT = "audit.json"
 IMPORTED = "spaces.json"
 CLUSTERS = "clusters.npy"
 MAP_HISTORY = "map_history.json"
@@ -53,6 +54,8 @@ FILES: dict[str, str] = {
     SPLIT: "the held-out evaluation split (image numbers), or the error saying why there is none",
     METRICS: "per space kNN and linear-probe accuracy; images, classes, skipped; each model's training figures",
     TRANSFER: "accuracy against the number of labels (probe curves per space, fine-tuning curves), or the error",
+    AUDIT: "per space the near-duplicate pairs (and those across the split), outliers, likely wrong labels and the "
+           "labels suggested, by image path, most suspicious first; or why there is no label audit",
     IMPORTED: "the spaces a person imported: name and title of each",
     CLUSTERS: "an unlabeled folder's k-means cluster per image, which colors its maps",
     MAP_HISTORY: "the map forming during SSL training: the subset's image numbers, each snapshot's step and kNN",
@@ -207,6 +210,18 @@ class RunFolder:
             return check_transfer(self.read_json(TRANSFER), spaces)
         except ValueError as exc:
             raise RunError(f"{TRANSFER} in {self.path} is not valid: {exc}") from exc
+
+    def write_audit(self, audit: dict) -> Path:
+        return self.write_json(AUDIT, audit)
+
+    def read_audit(self, paths: Collection[str]) -> dict | None:
+        """audit.json checked against the run's image ``paths``, or None before an audit wrote it."""
+        if not self.exists(AUDIT):
+            return None
+        try:
+            return check_audit(self.read_json(AUDIT), set(paths))
+        except ValueError as exc:
+            raise RunError(f"{AUDIT} in {self.path} is not valid: {exc}") from exc
 
     def write_report(self, write) -> Path:
         """report.png, drawn by ``write(tmp_path)`` and put in place atomically."""
@@ -404,6 +419,30 @@ def read_summary(path: str | Path) -> RunSummary:
     """The settings and metrics of the run in ``path`` (two small JSON files, no arrays), checked like open_run."""
     run = RunFolder.open(path)
     return RunSummary(run.path, run.read_settings(), run.read_metrics())
+
+
+# --- audit.json -------------------------------------------------------------------------------------------------
+
+
+def check_audit(data: dict, paths: set[str]) -> dict:
+    """Raise ValueError saying what is wrong unless ``data`` is audit.json naming only images among ``paths``."""
+    spaces, why = data.get("spaces"), data.get("no_label_audit")
+    if not isinstance(spaces, dict) or not (why is None or isinstance(why, str)):
+        raise ValueError("it needs a 'spaces' object, and no_label_audit must be text or null")
+    for space, found in spaces.items():
+        if not isinstance(found, dict):
+            raise ValueError(f"space {space!r} must hold an object")
+        pairs = [*found.get("duplicates", ()), *found.get("leaks", ())]
+        singles = [*found.get("outliers", ()), *found.get("mislabeled", ())]
+        suggested = found.get("suggested", {})
+        if not all(isinstance(p, list) and len(p) == 2 for p in pairs) or not isinstance(suggested, dict) \
+                or not all(isinstance(v, str) for v in suggested.values()):
+            raise ValueError(f"space {space!r}: duplicates and leaks must be pairs of paths, suggested a label "
+                             "per path")
+        unknown = [p for p in [*(q for pair in pairs for q in pair), *singles, *suggested] if p not in paths]
+        if unknown:
+            raise ValueError(f"space {space!r} names {unknown[0]!r}, which is not an image of the run"[:300])
+    return data
 
 
 # --- transfer.json ----------------------------------------------------------------------------------------------

@@ -108,3 +108,47 @@ def test_the_json_names_images_by_path_and_classes_by_name():
     assert data["duplicates"] == [["c/0.png", "c/8.png"]] and data["leaks"] == [["c/0.png", "c/8.png"]]
     assert data["mislabeled"] == [paths[i] for i in found.mislabeled]
     assert all(v in ("a", "b") for v in data["suggested"].values())
+
+
+@pytest.fixture
+def run_copy(finished_runs, tmp_path):
+    import shutil
+
+    def copy(name):
+        return shutil.copytree(finished_runs[0][name][1], tmp_path / name)
+    return copy
+
+
+def test_a_run_is_audited_in_every_space_and_audit_json_reads_back(run_copy):
+    from ssl_studio.core.audit import audit_run
+    from ssl_studio.core.runs import RunFolder
+
+    path = run_copy("labeled")
+    written = audit_run(path)
+    run = RunFolder.open(path)
+    paths = run.read_dataset().paths
+    assert run.read_audit(paths) == written
+    assert set(written["spaces"]) == {"ssl", "supervised", "untrained", "pixels"}
+    assert written["no_label_audit"] is None
+    assert audit_run(path, ["pixels"])["spaces"].keys() == {"pixels"}
+    with pytest.raises(ValueError, match="no 'nope' space"):
+        audit_run(path, ["nope"])
+
+
+def test_an_unlabeled_run_is_audited_without_labels_and_says_so(run_copy):
+    from ssl_studio.core.audit import audit_run
+
+    written = audit_run(run_copy("unlabeled"))
+    assert "no labels" in written["no_label_audit"]
+    assert all(found["mislabeled"] == [] and found["suggested"] == {} for found in written["spaces"].values())
+
+
+def test_an_audit_json_naming_an_image_the_run_lacks_is_refused(run_copy):
+    from ssl_studio.core.runs import RunError, RunFolder
+
+    run = RunFolder.open(run_copy("labeled"))
+    paths = run.read_dataset().paths
+    run.write_audit({"spaces": {"ssl": {"duplicates": [[paths[0], "gone.png"]], "outliers": [], "mislabeled": [],
+                                        "suggested": {}}}, "no_label_audit": None})
+    with pytest.raises(RunError, match="gone.png"):
+        run.read_audit(paths)
