@@ -1,5 +1,5 @@
 """Command line: `ssl-studio inspect`, `ssl-studio run`, `ssl-studio transfer`, `ssl-studio embed`, `ssl-studio
-export`, and the GUI when given no command.
+export`, `ssl-studio select`, `ssl-studio audit`, and the GUI when given no command.
 
 It drains the same core generators the GUI runs in its workers; only the way progress is shown differs.
 """
@@ -14,6 +14,7 @@ import typing
 from pathlib import Path
 
 from . import __version__
+from .core.audit import audit_run
 from .core.cancel import CancelToken, Cancelled
 from .core.checkpoint import CheckpointError
 from .core import distributed
@@ -28,14 +29,15 @@ from .core.events import (PipelineFinished, SpaceReady, StageStarted, TrainEvent
 from .core.new_images import embed_folder, write_embedded
 from .core.pipeline import run_pipeline, run_transfer
 from .core.run_export import FORMATS, ExportProgress, export_run
-from .core.runs import RunError
+from .core.runs import AUDIT, RunError
 from .core.schema import described_fields, field_types, info
 from .core.selection_curves import selection_reading
 from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
 from .core.transfer import FINETUNE_BUDGETS, STARTS, TransferConfig, reading
 
-COMMANDS = ("inspect", "run", "transfer", "embed", "export", "select")
+COMMANDS = ("inspect", "run", "transfer", "embed", "export", "select", "audit")
+TOP = 5  # entries of each list `ssl-studio audit` prints
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,6 +115,15 @@ def _parser() -> argparse.ArgumentParser:
     choose.add_argument("--out", type=Path, required=True, help="CSV file to write: rank, path")
     choose.add_argument("--links", type=Path, metavar="DIR",
                         help="also a folder of the picked images (hard links; copies where links fail)")
+
+    audit = sub.add_parser("audit", help="what each space of a run finds wrong with the images: near-duplicates "
+                                         "(and those across the train / held-out split), outliers, likely wrong "
+                                         f"labels; written to the run folder's {AUDIT}")
+    audit.add_argument("run_dir", type=Path)
+    audit.add_argument("--json", action="store_true", help="print the whole audit as JSON instead of the counts and "
+                                                           "the top of each list")
+    audit.add_argument("--space", action="append", metavar="S",
+                       help="audit this space only (repeat for several; default every space of the run)")
     return parser
 
 
@@ -149,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
         return {"inspect": _inspect, "run": _run, "transfer": _transfer, "embed": _embed,
-                "export": _export, "select": _select}[args.command](args)
+                "export": _export, "select": _select, "audit": _audit}[args.command](args)
     except (DataError, RunError, CheckpointError, TrainingError, ValueError, OSError) as exc:
         print(f"ssl-studio: error: {exc}", file=sys.stderr)
         return 2
@@ -441,6 +452,27 @@ def _select(args) -> int:
         copied = link_folder(args.links, picks.files)
         print(f"      and in {args.links}" + (f" ({copied} copied: no link possible)" if copied else ""),
               file=sys.stderr)
+    return 0
+
+
+def _audit(args) -> int:
+    found = audit_run(args.run_dir, args.space)
+    if args.json:
+        print(json.dumps(found, indent=1, ensure_ascii=False))
+        return 0
+    if found["no_label_audit"]:
+        print(f"no label audit: {found['no_label_audit']}")
+    for space, lists in found["spaces"].items():
+        print(f"{space}: {len(lists['duplicates'])} near-duplicate pairs ({len(lists['leaks'])} across the split), "
+              f"{len(lists['outliers'])} outliers" + ("" if found["no_label_audit"] else
+                                                       f", {len(lists['mislabeled'])} likely wrong labels"))
+        for a, b in lists["duplicates"][:TOP]:
+            print(f"  duplicate  {a}  {b}" + ("  (across the split)" if [a, b] in lists["leaks"] else ""))
+        for path in lists["outliers"][:TOP]:
+            print(f"  outlier    {path}")
+        for path in lists["mislabeled"][:TOP]:
+            print(f"  label?     {path}  (neighbours say {lists['suggested'][path]})")
+    print(f"done: the whole audit, most suspicious first, in {args.run_dir / AUDIT}", file=sys.stderr)
     return 0
 
 

@@ -174,3 +174,28 @@ def test_recipe_transfer_and_budget_flags_become_the_settings(tmp_path, capsys):
     assert "the blur sigma must be at most 5 (got 9)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse("--finetune-steps", "5", "--finetune-epochs", "2")  # one fine-tuning budget at a time
+
+
+def test_audit_prints_the_counts_and_the_top_of_each_list_or_the_json(finished_runs, tmp_path, capsys):
+    from ssl_studio.core.runs import RunFolder
+
+    path = shutil.copytree(finished_runs[0]["labeled"][1], tmp_path / "run")
+    run = RunFolder.open(path)
+    paths = run.read_dataset().paths
+    x = np.random.default_rng(0).normal(size=(len(paths), 8)).astype(np.float32)
+    x[1] = x[0]  # image 1 is image 0 again
+    run.save_embedding("ssl", x)
+    assert main(["audit", str(path), "--space", "ssl"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ssl: 1 near-duplicate pairs") and f"  duplicate  {paths[0]}  {paths[1]}" in out[1]
+    assert main(["audit", str(path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == run.read_audit(paths) and printed["spaces"]["ssl"]["duplicates"][0] == [paths[0], paths[1]]
+    assert main(["audit", str(path), "--space", "nope"]) == 2 and "no 'nope' space" in capsys.readouterr().err
+
+
+def test_audit_of_an_unlabeled_run_says_it_has_no_label_audit(finished_runs, tmp_path, capsys):
+    path = shutil.copytree(finished_runs[0]["unlabeled"][1], tmp_path / "run")
+    assert main(["audit", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no label audit: the folder has no labels") and "likely wrong labels" not in out
