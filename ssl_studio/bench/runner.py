@@ -19,6 +19,7 @@ from ssl_studio.core.atomic import write_json_atomic
 from ssl_studio.core.samples import SHAPES, make_shapes, sample_folder
 from ssl_studio.core.transfer import TransferConfig
 
+from .audit import measure_audit
 from .augment import VIEW_PX, measure_augment
 from . import gpu
 from .busy import measure_busy
@@ -33,8 +34,8 @@ from .training import StepPlan, measure_training, step_ratios
 from .transfer import measure_transfer
 from .ui import measure_ui
 
-SECTIONS = ("ingest", "augment", "train", "busy", "project", "ui", "transfer", "elsewhere", "select", "quality",
-            "scale")
+SECTIONS = ("ingest", "augment", "train", "busy", "project", "ui", "transfer", "elsewhere", "select", "audit",
+            "quality", "scale")
 # scale generates 100k images the first time and takes minutes more: only when asked for (--only scale).
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "scale")
 NEEDS_IMAGES = {"augment", "train", "busy", "ui"}  # these use the folder the ingest section generates
@@ -68,6 +69,7 @@ class Sizes:
     elsewhere_images: int = 10_000  # embedded by `ssl-studio embed`, and the run whose report.html is weighed
     select_images: int = 10_000
     select_budget: int = 100
+    audit_images: int = 10_000
 
 
 FULL = Sizes()
@@ -160,6 +162,10 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
             report["select"] = measure_selection(table, sizes.select_images, sizes.select_budget)
             report["select_seconds"] = report["select"]["seconds"]
 
+        def audit():
+            report["audit"] = measure_audit(table, sizes.audit_images)
+            report["audit_seconds"] = report["audit"]["seconds"]
+
         def quality():
             if not sizes.quality_budgets:
                 table.row("quality per time", "skipped", "", "full run only")
@@ -187,6 +193,7 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
                  "transfer": ("Transfer stage (probe curves and fine-tuning, time added to a run)", transfer),
                  "elsewhere": ("Taking a run elsewhere (embed new images, report.html)", elsewhere),
                  "select": ("Which images to label (core/label_selection, each strategy)", select),
+                 "audit": ("The audit of a space (core/audit: duplicates, outliers, wrong labels)", audit),
                  "quality": ("Quality per time (each method's defaults, kNN top-1 on held-out 20%)", quality),
                  "scale": (f"Scale ({sizes.scale_images:,} images; maps of {sizes.scale_map_points:,} points)",
                            scale)}

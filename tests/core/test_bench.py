@@ -189,6 +189,17 @@ def test_selection_times_each_strategy_on_the_embeddings_it_was_given_the_size_o
     assert "select 10 of 300 (typical)" in out.getvalue()
 
 
+def test_the_audit_is_timed_on_embeddings_of_the_size_it_was_given():
+    from ssl_studio.bench.audit import measure_audit
+
+    out = io.StringIO()
+    figures = measure_audit(Table(out), 300, rounds=1)
+    assert (figures["images"], figures["dimensions"]) == (300, 256)
+    assert positive(figures["seconds"]) and positive(figures["cpu_seconds"])
+    assert figures["found"]["mislabeled"] > 0  # labels that agree with nothing: the label pass had work to do
+    assert "audit of 300 x 256 (one space, labeled)" in out.getvalue()
+
+
 def test_another_program_runs_only_while_busy():
     from ssl_studio.bench.busy import another_program
 
