@@ -23,6 +23,17 @@ def test_nearest_leaves_the_image_out_and_gives_cosine_distances():
     assert np.allclose(distance, 1 - np.cos(np.pi / 4), atol=1e-6)
 
 
+def test_nearest_gives_the_same_answer_a_few_rows_at_a_time(monkeypatch):
+    from ssl_studio.core import audit
+
+    x = np.random.default_rng(5).normal(size=(11, 4)).astype(np.float32)
+    whole = nearest(x, k=3)
+    monkeypatch.setattr(audit, "_CHUNK", 4)  # blocks of 4, 4 and 3 rows
+    index, distance = nearest(x, k=3)
+    assert np.array_equal(index, whole[0]) and np.allclose(distance, whole[1])
+    assert not (index == np.arange(11)[:, None]).any()
+
+
 def test_a_pair_far_closer_than_nearest_neighbours_usually_are_is_a_duplicate_and_a_leak_across_the_split():
     x = np.concatenate([ring(), [[np.cos(0.01), np.sin(0.01)]]]).astype(np.float32)  # image 8 is image 0, turned
     assert audit_space(x).duplicates == [(0, 8)]
