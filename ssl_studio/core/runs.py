@@ -4,8 +4,8 @@
 it holds; the GUI and the command line write and read the same folder through ``RunFolder``'s typed readers and
 writers, each written atomically and each read back checked (a run folder is untrusted input: a tampered file is
 refused with a ``RunError`` naming it). No other module spells a file name of the folder
-(tests/core/test_runs.py reads every string of the package). ``read_summary`` reads only the settings and the metrics,
-no arrays, for a table of many runs.
+(tests/core/test_runs.py reads every string of the package). ``read_summary`` reads only the small files (settings and
+metrics), no arrays, for a table of many runs; ``holds_run_files`` finds the folders to list.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ class RunSummary:
     path: Path
     settings: Settings
     metrics: dict
+    made: float  # when the settings were written (seconds since the epoch)
 
 
 def finetune_name(start: str, fraction: float) -> str:
@@ -415,10 +416,16 @@ def is_run_folder(path: str | Path) -> bool:
     return Path(path, CONFIG).is_file() and os.access(Path(path, CONFIG), os.R_OK)
 
 
+def holds_run_files(path: str | Path) -> bool:
+    """Whether ``path`` holds any of a run's own small files: a run folder, perhaps a damaged one."""
+    return any(Path(path, name).is_file() for name in (CONFIG, DATASET, METRICS, SPLIT))
+
+
 def read_summary(path: str | Path) -> RunSummary:
-    """The settings and metrics of the run in ``path`` (two small JSON files, no arrays), checked like open_run."""
+    """The settings and metrics of the run in ``path`` (two small JSON files, no arrays), checked like open_run,
+    and when its settings were written."""
     run = RunFolder.open(path)
-    return RunSummary(run.path, run.read_settings(), run.read_metrics())
+    return RunSummary(run.path, run.read_settings(), run.read_metrics(), (run.path / CONFIG).stat().st_mtime)
 
 
 # --- audit.json -------------------------------------------------------------------------------------------------

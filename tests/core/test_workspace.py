@@ -1,0 +1,141 @@
+"""The workspace: its runs table read from the runs' small files, and runs grouped by everything but the seed."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from ssl_studio.core import runs
+from ssl_studio.core.augment import Recipe
+from ssl_studio.core.checkpoint import save_checkpoint
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.runs import RunFolder
+from ssl_studio.core.workspace import WorkspaceError, group_runs, list_runs, spread, summarize, verdict
+
+
+def make_run(workspace, name, *, seed=0, lr=2e-3, knn=None, linear=None, transfer=None, epochs=None,
+             data="/data/shapes"):
+    """A run folder written through the run-folder owner: settings, and metrics when ``knn`` is given."""
+    run = RunFolder.create(workspace / name)
+    config = TrainConfig(seed=seed, lr=lr, epochs=epochs, time_budget=None if epochs else 30.0)
+    run.write_settings(data, 32, config, Recipe(), "test")
+    if knn is not None:
+        run.write_metrics({"embeddings": {"ssl": {"knn_top1": knn, "linear_top1": linear},
+                                          "pixels": {"knn_top1": 0.3, "linear_top1": 0.25}},
+                           "train": {"ssl": {"seconds": 30.5, "steps": 40, "views_per_second": 812.3,
+                                             "finished": True}}})
+    if transfer is not None:
+        points = [{"fraction": f, "labels": n, "top1": t, "std": 0.0}
+                  for f, n, t in ((0.01, 2, transfer), (0.1, 20, 0.9))]
+        run.write_transfer({"probe": {"ssl": {"linear": points}}, "finetune": {}})
+    return run
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """lr 0.001 at seeds 0-2 (kNN 80, 82, 84 %) against lr 0.002 at seeds 0-2 (kNN 70, 71, 72 %)."""
+    for seed, knn, linear in ((0, 0.80, 0.6), (1, 0.82, 0.7), (2, 0.84, 0.8)):
+        make_run(tmp_path, f"a{seed}", seed=seed, lr=1e-3, knn=knn, linear=linear,
+                 transfer=0.5 if seed == 0 else None)
+    for seed, knn in ((0, 0.70), (1, 0.71), (2, 0.72)):
+        make_run(tmp_path, f"b{seed}", seed=seed, lr=2e-3, knn=knn, linear=0.5)
+    return tmp_path
+
+
+def test_a_finished_run_lists_its_settings_and_figures(workspace):
+    row = {r.name: r for r in list_runs(workspace)}["a0"]
+    assert (row.state, row.reason, row.data, row.method, row.backbone) == (
+        "finished", None, "/data/shapes", "simclr", "small-cnn", )
+    assert (row.recipe, row.budget, row.seed, row.seconds, row.views_per_second) == ("custom", "30 s", 0, 30.5,
+                                                                                     812.3)
+    assert row.scores == {"ssl": {"knn_top1": 0.80, "linear_top1": 0.6},
+                          "pixels": {"knn_top1": 0.3, "linear_top1": 0.25}}
+    assert row.transfer_1pct == 0.5 and {r.name: r.transfer_1pct for r in list_runs(workspace)}["a1"] is None
+    assert row.date.endswith("Z") and len(row.date) == 20
+
+
+def test_the_recipe_is_named_when_it_is_a_preset_and_epochs_are_the_budget(tmp_path):
+    run = RunFolder.create(tmp_path / "r")
+    run.write_settings("/d", 32, TrainConfig(method="vicreg", epochs=3, time_budget=None),
+                       runs_recipe("vicreg"), "test")
+    (row,) = list_runs(tmp_path)
+    assert (row.recipe, row.budget, row.method) == ("vicreg", "3 epochs", "vicreg")
+
+
+def runs_recipe(method):
+    from ssl_studio.core.methods import recipe_presets
+
+    return recipe_presets()[method]
+
+
+def test_damaged_failed_and_cancelled_runs_are_listed_with_their_reason(workspace):
+    (workspace / "bad").mkdir()
+    (workspace / "bad" / runs.CONFIG).write_text("{not json")
+    (workspace / "headless").mkdir()
+    (workspace / "headless" / runs.METRICS).write_text("{}")
+    (workspace / "not-a-run").mkdir()  # no run files: not listed
+    make_run(workspace, "failed")
+    stopped = make_run(workspace, "stopped")
+    save_checkpoint(stopped.checkpoint("ssl"), {"w": torch.zeros(1)}, {"step": 7, "finished": False})
+    rows = {r.name: r for r in list_runs(workspace)}
+    assert "not-a-run" not in rows and len(rows) == 10
+    assert rows["bad"].state == "damaged" and runs.CONFIG in rows["bad"].reason and "JSON" in rows["bad"].reason
+    assert rows["headless"].state == "damaged" and f"has no {runs.CONFIG}" in rows["headless"].reason
+    assert rows["failed"].state == "failed" and "no SSL checkpoint" in rows["failed"].reason
+    assert rows["stopped"].state == "cancelled" and "step 7" in rows["stopped"].reason
+    assert rows["bad"].method is None and rows["bad"].to_dict()["state"] == "damaged"
+    assert [g["runs"] for g in group_runs(list(rows.values()))] == [["a0", "a1", "a2"], ["b0", "b1", "b2"]]
+
+
+def test_a_missing_workspace_is_a_clear_error(tmp_path):
+    with pytest.raises(WorkspaceError, match="is not a folder"):
+        list_runs(tmp_path / "nowhere")
+
+
+def test_spread_is_the_sample_standard_deviation():
+    assert spread([0.80, 0.82, 0.84]) == pytest.approx({"mean": 0.82, "std": 0.02, "values": [0.80, 0.82, 0.84]})
+    assert spread([0.6, 0.7, 0.8])["std"] == pytest.approx(0.1)  # sqrt((0.01 + 0 + 0.01) / (3 - 1))
+    assert spread([0.5]) == {"mean": 0.5, "std": None, "values": [0.5]}
+
+
+def test_runs_differing_only_by_seed_group_with_their_spread_into_summary_json(workspace):
+    rows, summary = summarize(workspace)
+    written = json.loads((workspace / "summary.json").read_text())
+    assert written == json.loads(json.dumps(summary))
+    best, other = written["groups"]
+    assert best["settings"] == {"lr": 0.001} and other["settings"] == {"lr": 0.002}
+    assert best["runs"] == ["a0", "a1", "a2"] and other["runs"] == ["b0", "b1", "b2"]
+    assert best["metrics"]["ssl_knn"]["mean"] == pytest.approx(0.82)
+    assert best["metrics"]["ssl_knn"]["std"] == pytest.approx(0.02)
+    assert best["metrics"]["ssl_knn"]["values"] == [0.80, 0.82, 0.84]
+    assert best["metrics"]["ssl_linear"]["mean"] == pytest.approx(0.7)
+    assert best["metrics"]["ssl_linear"]["std"] == pytest.approx(0.1)
+    assert best["metrics"]["transfer_1pct"] == {"mean": 0.5, "std": None, "values": [0.5]}
+    assert "transfer_1pct" not in other["metrics"]
+    assert other["metrics"]["ssl_knn"]["mean"] == pytest.approx(0.71)
+    assert other["metrics"]["ssl_knn"]["std"] == pytest.approx(0.01)
+    # lead 82 - 71 = 11 points, spread 2 + 1 = 3 points
+    assert written["verdict"] == ("lr=0.001 leads lr=0.002 by 11.0 points of SSL kNN, more than the seeds' spread "
+                                  "(3.0 points) at 3 seeds.")
+
+
+def test_a_lead_within_the_seeds_spread_shows_no_difference(tmp_path):
+    for seed, knn in enumerate((0.80, 0.82, 0.84)):
+        make_run(tmp_path, f"a{seed}", seed=seed, lr=1e-3, knn=knn, linear=0.5)
+    for seed, knn in enumerate((0.78, 0.80, 0.82)):
+        make_run(tmp_path, f"b{seed}", seed=seed, lr=2e-3, knn=knn, linear=0.5)
+    groups = group_runs(list_runs(tmp_path))
+    # lead 82 - 80 = 2 points, spread 2 + 2 = 4 points
+    assert verdict(groups) == ("No difference shown at 3 seeds: lr=0.001 leads lr=0.002 by 2.0 points of SSL kNN, "
+                               "within the seeds' spread (4.0 points).")
+
+
+def test_one_seed_or_one_group_shows_no_difference(tmp_path):
+    make_run(tmp_path, "a", lr=1e-3, knn=0.9, linear=0.5)
+    assert verdict(group_runs(list_runs(tmp_path))).startswith("Fewer than two groups")
+    make_run(tmp_path, "b", lr=2e-3, knn=0.5, linear=0.5)
+    groups = group_runs(list_runs(tmp_path))
+    assert [g["metrics"]["ssl_knn"]["std"] for g in groups] == [None, None]
+    assert verdict(groups).startswith("No difference shown at 1 seed: lr=0.001 leads lr=0.002 by 40.0 points")
+    assert not math.isnan(groups[0]["metrics"]["ssl_knn"]["mean"])
