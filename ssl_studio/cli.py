@@ -1,5 +1,5 @@
 """Command line: `ssl-studio inspect`, `ssl-studio run`, `ssl-studio transfer`, `ssl-studio embed`, `ssl-studio
-export`, `ssl-studio select`, `ssl-studio audit`, and the GUI when given no command.
+export`, `ssl-studio select`, `ssl-studio audit`, `ssl-studio runs`, and the GUI when given no command.
 
 It drains the same core generators the GUI runs in its workers; only the way progress is shown differs.
 """
@@ -35,8 +35,9 @@ from .core.selection_curves import selection_reading
 from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
 from .core.transfer import FINETUNE_BUDGETS, STARTS, TransferConfig, reading
+from .core.workspace import METRICS, SUMMARY, WorkspaceError, summarize
 
-COMMANDS = ("inspect", "run", "transfer", "embed", "export", "select", "audit")
+COMMANDS = ("inspect", "run", "transfer", "embed", "export", "select", "audit", "runs")
 TOP = 5  # entries of each list `ssl-studio audit` prints
 
 
@@ -124,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
                                                            "the top of each list")
     audit.add_argument("--space", action="append", metavar="S",
                        help="audit this space only (repeat for several; default every space of the run)")
+
+    table = sub.add_parser("runs", help=f"the runs of a workspace (a folder of run folders) as a table, and those "
+                                        f"differing only by seed grouped with their spread (written to {SUMMARY})")
+    table.add_argument("workspace", type=Path)
+    table.add_argument("--json", action="store_true", help="print the runs, groups and verdict as JSON")
     return parser
 
 
@@ -160,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
         return {"inspect": _inspect, "run": _run, "transfer": _transfer, "embed": _embed,
-                "export": _export, "select": _select, "audit": _audit}[args.command](args)
-    except (DataError, RunError, CheckpointError, TrainingError, ValueError, OSError) as exc:
+                "export": _export, "select": _select, "audit": _audit, "runs": _runs}[args.command](args)
+    except (DataError, RunError, CheckpointError, TrainingError, WorkspaceError, ValueError, OSError) as exc:
         print(f"ssl-studio: error: {exc}", file=sys.stderr)
         return 2
     except (Cancelled, KeyboardInterrupt):
@@ -182,6 +188,50 @@ def _inspect(args) -> int:
         print(f"  {name:<24} {count}")
     _print_skipped(dataset.skipped, sys.stdout)
     return 0
+
+
+def _runs(args) -> int:
+    rows, summary = summarize(args.workspace)
+    if args.json:
+        print(json.dumps({"runs": [row.to_dict() for row in rows], **summary}, indent=2, ensure_ascii=False))
+        return 0
+    spaces = sorted({space for row in rows for space in row.scores},  # the built-in spaces first, in their order
+                    key=lambda space: (SPACES.index(space) if space in SPACES else len(SPACES), space))
+    print(f"{args.workspace}: {len(rows)} run(s)")
+    header = ["run", "state", "method", "backbone", "recipe", "budget", "seed", "date", "train s", "views/s",
+              *(f"{space} kNN/lin" for space in spaces), "1% transfer"]
+    lines = [header] + [[
+        row.name, row.state, *(_cell(v) for v in (row.method, row.backbone, row.recipe, row.budget, row.seed,
+                                                   row.date, row.seconds, row.views_per_second)),
+        *(_pair(row.scores.get(space)) for space in spaces), _percent(row.transfer_1pct)] for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    for row in rows:
+        if row.reason:
+            print(f"{row.name}: {row.reason}")
+    for group in summary["groups"]:
+        settings = ", ".join(f"{k}={v}" for k, v in group["settings"].items()) or "(one group)"
+        print(f"\n{settings}: {', '.join(group['runs'])}")
+        for name in METRICS:
+            if name in group["metrics"]:
+                m = group["metrics"][name]
+                std = f" ± {m['std']:.1%}" if m["std"] is not None else ""
+                print(f"  {name:<14} {m['mean']:.1%}{std}  ({', '.join(f'{v:.1%}' for v in m['values'])})")
+    print(f"\n{summary['verdict']}")
+    return 0
+
+
+def _cell(value) -> str:
+    return "-" if value is None else str(value)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _pair(score: dict | None) -> str:
+    return "-" if not score else f"{_percent(score.get('knn_top1'))}/{_percent(score.get('linear_top1'))}"
 
 
 def _print_skipped(skipped, file) -> None:

@@ -139,3 +139,25 @@ def test_one_seed_or_one_group_shows_no_difference(tmp_path):
     assert [g["metrics"]["ssl_knn"]["std"] for g in groups] == [None, None]
     assert verdict(groups).startswith("No difference shown at 1 seed: lr=0.001 leads lr=0.002 by 40.0 points")
     assert not math.isnan(groups[0]["metrics"]["ssl_knn"]["mean"])
+
+
+def test_the_runs_command_prints_the_table_groups_and_verdict(workspace, capsys):
+    from ssl_studio.cli import main
+
+    (workspace / "bad").mkdir()
+    (workspace / "bad" / runs.CONFIG).write_text("[]")
+    assert main(["runs", str(workspace)]) == 0
+    out = capsys.readouterr().out
+    header, a0 = out.splitlines()[1:3]
+    assert header.split()[:3] == ["run", "state", "method"] and header.index("ssl kNN/lin") < header.index("pixels")
+    assert a0.split() == ["a0", "finished", "simclr", "small-cnn", "custom", "30", "s", "0", a0.split()[8], "30.5",
+                          "812.3", "80.0%/60.0%", "30.0%/25.0%", "50.0%"]
+    assert f"bad: {runs.CONFIG} in {workspace / 'bad'} must hold a JSON object" in out
+    assert "  ssl_knn        82.0% ± 2.0%  (80.0%, 82.0%, 84.0%)" in out
+    assert out.rstrip().endswith("more than the seeds' spread (3.0 points) at 3 seeds.")
+    assert main(["runs", str(workspace), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [r["state"] for r in printed["runs"]] == ["finished"] * 3 + ["finished"] * 3 + ["damaged"]
+    assert printed["groups"] == json.loads((workspace / "summary.json").read_text())["groups"]
+    assert main(["runs", str(workspace / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
