@@ -33,9 +33,10 @@ from .selection import measure_selection
 from .training import StepPlan, measure_training, step_ratios
 from .transfer import measure_transfer
 from .ui import measure_ui
+from .workspace import measure_workspace
 
 SECTIONS = ("ingest", "augment", "train", "busy", "project", "ui", "transfer", "elsewhere", "select", "audit",
-            "quality", "scale")
+            "workspace", "quality", "scale")
 # scale generates 100k images the first time and takes minutes more: only when asked for (--only scale).
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "scale")
 NEEDS_IMAGES = {"augment", "train", "busy", "ui"}  # these use the folder the ingest section generates
@@ -70,6 +71,7 @@ class Sizes:
     select_images: int = 10_000
     select_budget: int = 100
     audit_images: int = 10_000
+    workspace_runs: int = 500
 
 
 FULL = Sizes()
@@ -166,6 +168,9 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
             report["audit"] = measure_audit(table, sizes.audit_images)
             report["audit_seconds"] = report["audit"]["seconds"]
 
+        def workspace():
+            report["workspace"] = measure_workspace(table, sizes.workspace_runs, work)
+
         def quality():
             if not sizes.quality_budgets:
                 table.row("quality per time", "skipped", "", "full run only")
@@ -194,6 +199,8 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
                  "elsewhere": ("Taking a run elsewhere (embed new images, report.html)", elsewhere),
                  "select": ("Which images to label (core/label_selection, each strategy)", select),
                  "audit": ("The audit of a space (core/audit: duplicates, outliers, wrong labels)", audit),
+                 "workspace": ("Runs table (core/workspace: small finished runs listed, then grouped by seed)",
+                               workspace),
                  "quality": ("Quality per time (each method's defaults, kNN top-1 on held-out 20%)", quality),
                  "scale": (f"Scale ({sizes.scale_images:,} images; maps of {sizes.scale_map_points:,} points)",
                            scale)}
