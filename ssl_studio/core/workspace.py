@@ -101,7 +101,8 @@ def _state(summary: RunSummary) -> tuple[str, str | None]:
 def _row_of(summary: RunSummary, state: str, reason: str | None) -> RunRow:
     config, recipe = summary.settings.config, summary.settings.recipe
     ssl = summary.metrics.get("train", {}).get("ssl", {})
-    budget = f"{config.epochs} epochs" if config.epochs is not None else f"{config.time_budget:g} s"
+    epochs = config.epochs
+    budget = f"{epochs} epoch{'s' * (epochs != 1)}" if epochs is not None else f"{config.time_budget:g} s"
     settings = {"data": str(summary.settings.data_root)}
     for key, value in config.to_dict().items():
         if key == "params":

@@ -161,3 +161,20 @@ def test_the_runs_command_prints_the_table_groups_and_verdict(workspace, capsys)
     assert printed["groups"] == json.loads((workspace / "summary.json").read_text())["groups"]
     assert main(["runs", str(workspace / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_a_run_the_pipeline_made_lists_with_its_own_figures(finished_runs, tmp_path):
+    import shutil
+
+    from ssl_studio.core.pipeline import open_run
+
+    data, run_dir = finished_runs[0]["labeled"]
+    shutil.copytree(run_dir, tmp_path / "labeled")
+    loaded = open_run(run_dir)
+    (row,) = list_runs(tmp_path)
+    assert (row.state, row.data, row.method, row.seed) == ("finished", str(data), loaded.config.method,
+                                                          loaded.config.seed)
+    assert row.budget == "1 epoch" and row.recipe == loaded.config.method  # the method's own recipe
+    assert row.scores["ssl"] == {k: loaded.metrics["embeddings"]["ssl"][k] for k in ("knn_top1", "linear_top1")}
+    assert row.seconds == loaded.metrics["train"]["ssl"]["seconds"]
+    assert row.views_per_second == loaded.metrics["train"]["ssl"]["views_per_second"]
