@@ -96,7 +96,8 @@ def test_two_processes_give_the_one_process_loss_and_gradients(name, two_process
 
 
 def _moco_on_a_time_budget(rank, init_file, out_dir):
-    """train() itself, MoCo for a second and a half, in one of two processes; what it ends with is saved."""
+    """train() itself, MoCo for three seconds (room for several steps on a busy machine), in one of two processes;
+    what it ends with is saved."""
     from safetensors.torch import save_file
 
     from ssl_studio.core.config import TrainConfig
@@ -106,7 +107,7 @@ def _moco_on_a_time_budget(rank, init_file, out_dir):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:
         images, _ = _batch()
-        config = TrainConfig(method="moco", backbone="small-cnn", epochs=None, time_budget=1.5, batch_size=3,
+        config = TrainConfig(method="moco", backbone="small-cnn", epochs=None, time_budget=3.0, batch_size=3,
                              resolution=16, device="cpu")
         torch.manual_seed(0)
         method = build_method("moco", "small-cnn", view_size=12)
