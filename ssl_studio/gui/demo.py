@@ -113,6 +113,7 @@ class Demo(QObject):
         window.train.trainingFinished.connect(self._trained)
         window.compare.comparisonFinished.connect(self._compared)
         window.transfer.transferFinished.connect(self._transferred)
+        window.closing.connect(self.give_back_settings)  # the demo's settings are not what the next launch starts with
 
     @property
     def running(self) -> bool:

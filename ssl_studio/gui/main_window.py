@@ -31,6 +31,7 @@ from .workers import JOIN_TIMEOUT_S, Job
 
 class MainWindow(QMainWindow):
     runOpened = Signal(object)  # the LoadedRun, once every page shows it
+    closing = Signal()  # before the settings are saved on close
 
     # The built-in pages by attribute, for the menus and the tests; any page is page(name).
     data = property(lambda self: self.page("data"))
@@ -372,10 +373,10 @@ class MainWindow(QMainWindow):
 
     def save_settings(self) -> None:
         settings.save_json("geometry", base64.b64encode(bytes(self.saveGeometry())).decode())
-        self.demo.give_back_settings()  # the demo's settings are not what the next launch starts with
         self.train.save_settings()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.closing.emit()
         self.save_settings()
         settings.flush()  # on disk before the process can end
         if Job.live_jobs():
