@@ -157,14 +157,15 @@ def test_resume_trains_on_with_the_settings_the_run_folder_records(window, drive
     from ssl_studio.core.runs import RunFolder
     from ssl_studio.core.train import TrainProgress
 
-    # A run stopped after its first step, as the command line leaves it on Ctrl-C.
+    # A run stopped at its first progress report, as the command line leaves it on Ctrl-C. Enough epochs that the
+    # report (every 0.25 s) comes while SSL still trains, even on a fast machine.
     token = CancelToken()
-    config = TrainConfig(epochs=2, time_budget=None, batch_size=8, device="cpu")
+    config = TrainConfig(epochs=200, time_budget=None, batch_size=8, device="cpu")
     for event in run_pipeline(tiny_folder, tmp_path / "run", config, cancel=token):
         if isinstance(event, TrainEvent) and isinstance(event.event, TrainProgress):
             token.cancel()
     stopped = RunFolder(tmp_path / "run")
-    assert stopped.checkpoint("ssl").is_file() and not stopped.exists(runs.METRICS)
+    assert not stopped.checkpoint_meta("ssl")["finished"] and not stopped.exists(runs.METRICS)
     drive.open_run(window, tmp_path / "run")
     page = window.train
     # Settings changed on the page since: the rotation method could not even load the SimCLR checkpoint.
@@ -174,5 +175,5 @@ def test_resume_trains_on_with_the_settings_the_run_folder_records(window, drive
         assert page.start(resume=True)
     assert page.finished_events["ssl"].reason == "completed" and page.banner.isHidden()
     config = window.session.run.read_settings().config
-    assert (config.method, config.epochs) == ("simclr", 2)
+    assert (config.method, config.epochs) == ("simclr", 200)
     assert page.config().method == "rotation"  # the page keeps its own settings for the next run
