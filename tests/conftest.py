@@ -18,3 +18,20 @@ def numba_cache(request, tmp_path_factory):
     pytest's cache is turned off (-p no:cacheprovider), a fresh folder (so a cold compile) instead."""
     cache = getattr(request.config, "cache", None)
     return cache.mkdir("numba") if cache is not None else tmp_path_factory.mktemp("numba")
+
+
+@pytest.fixture
+def trash(tmp_path, monkeypatch):
+    """The freedesktop trash send2trash moves into, under tmp_path (its files/ folder): send2trash reads
+    XDG_DATA_HOME once, when imported, so it reads it again here and once more after the test. HOME goes there too,
+    so the trashed folders sit on the home trash's device whatever the machine's mounts."""
+    import importlib
+
+    from send2trash import plat_other
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    importlib.reload(plat_other)
+    yield tmp_path / "xdg" / "Trash" / "files"
+    monkeypatch.undo()
+    importlib.reload(plat_other)

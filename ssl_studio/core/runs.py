@@ -37,6 +37,7 @@ SPLIT = "split.json"
 METRICS = "metrics.json"
 TRANSFER = "transfer.json"
 AUDIT = "audit.json"
+NOTE = "note.txt"
 IMPORTED = "spaces.json"
 CLUSTERS = "clusters.npy"
 MAP_HISTORY = "map_history.json"
@@ -57,6 +58,7 @@ FILES: dict[str, str] = {
     AUDIT: "per space the near-duplicate pairs (and those across the split), outliers, likely wrong labels and the "
            "labels suggested, by image path, most suspicious first; or why there is no label audit",
     IMPORTED: "the spaces a person imported: name and title of each",
+    NOTE: "a person's note on the run, plain UTF-8 text (the Runs page edits it)",
     CLUSTERS: "an unlabeled folder's k-means cluster per image, which colors its maps",
     MAP_HISTORY: "the map forming during SSL training: the subset's image numbers, each snapshot's step and kNN",
     MAP_HISTORY_COORDS: "the snapshots' 2-D coordinates, one block of the subset's rows per snapshot",
@@ -223,6 +225,18 @@ class RunFolder:
             return check_audit(self.read_json(AUDIT), set(paths))
         except ValueError as exc:
             raise RunError(f"{AUDIT} in {self.path} is not valid: {exc}") from exc
+
+    def write_note(self, text: str) -> Path:
+        return self._write(NOTE, lambda: write_bytes_atomic(self.path / NOTE, text.encode("utf-8")))
+
+    def read_note(self) -> str:
+        """The run's note, or "" when it has none."""
+        if not self.exists(NOTE):
+            return ""
+        try:
+            return self._inside(NOTE).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunError(f"{NOTE} in {self.path} cannot be read as text ({exc})") from exc
 
     def write_report(self, write) -> Path:
         """report.png, drawn by ``write(tmp_path)`` and put in place atomically."""

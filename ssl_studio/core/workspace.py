@@ -7,6 +7,8 @@ Runs whose settings (data folder, training settings, the method's own, the augme
 seed form a group. A group's spread is the sample standard deviation over its seeds. The verdict compares the two
 groups with the highest mean SSL kNN: the lead is shown to be real when it is larger than the sum of the two
 groups' standard deviations; with a single seed in either group there is no spread to compare, so none is shown.
+
+A run is removed from a workspace only by ``trash_run``, which moves its folder to the system trash (send2trash).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import datetime
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+
+from send2trash import send2trash
 
 from .atomic import write_json_atomic
 from .methods import recipe_presets
@@ -51,6 +55,7 @@ class RunRow:
     scores: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # space -> knn_top1, linear_top1
     transfer_1pct: float | None = None
     settings: dict | None = None  # every setting, flat (recipe.X, params.X), what groups compare
+    note: str = ""  # the person's own, from the run folder
 
     def metric(self, name: str) -> float | None:
         if name == "transfer_1pct":
@@ -78,10 +83,14 @@ def list_runs(workspace: str | Path) -> list[RunRow]:
 
 def _row(folder: Path) -> RunRow:
     try:
-        summary = read_summary(folder)
-        return _row_of(summary, *_state(summary))
-    except (RunError, OSError) as exc:
+        note = RunFolder(folder).read_note()
+    except RunError as exc:
         return RunRow(folder.name, "damaged", str(exc))
+    try:
+        summary = read_summary(folder)
+        return _row_of(summary, *_state(summary), note)
+    except (RunError, OSError) as exc:
+        return RunRow(folder.name, "damaged", str(exc), note=note)
 
 
 def _state(summary: RunSummary) -> tuple[str, str | None]:
@@ -98,7 +107,7 @@ def _state(summary: RunSummary) -> tuple[str, str | None]:
     return "failed", "training finished but the comparison did not (no metrics)"
 
 
-def _row_of(summary: RunSummary, state: str, reason: str | None) -> RunRow:
+def _row_of(summary: RunSummary, state: str, reason: str | None, note: str) -> RunRow:
     config, recipe = summary.settings.config, summary.settings.recipe
     ssl = summary.metrics.get("train", {}).get("ssl", {})
     epochs = config.epochs
@@ -117,7 +126,7 @@ def _row_of(summary: RunSummary, state: str, reason: str | None) -> RunRow:
         ssl.get("seconds"), ssl.get("views_per_second"),
         {space: {k: v for k, v in score.items() if k in ("knn_top1", "linear_top1")}
          for space, score in summary.metrics.get("embeddings", {}).items() if isinstance(score, dict)},
-        _transfer_reading(summary.path), settings)
+        _transfer_reading(summary.path), settings, note)
 
 
 def _recipe_name(recipe, method: str) -> str:
@@ -189,13 +198,39 @@ def _describe(group: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in group["settings"].items()) or "the only settings"
 
 
-def summarize(workspace: str | Path) -> tuple[list[RunRow], dict]:
-    """The table and the groups with their verdict; the groups are written to the workspace's summary.json."""
-    rows = list_runs(workspace)
+def summary_of(rows: list[RunRow]) -> dict:
+    """The groups of these runs and their verdict: what summary.json holds."""
     groups = group_runs(rows)
-    summary = {"groups": groups, "verdict": verdict(groups)}
+    return {"groups": groups, "verdict": verdict(groups)}
+
+
+def write_summary(workspace: str | Path, summary: dict) -> None:
     try:
         write_json_atomic(Path(workspace) / SUMMARY, summary)
     except OSError as exc:
         raise WorkspaceError(f"cannot write {SUMMARY} in {workspace}: {exc.strerror or exc}") from exc
+
+
+def summarize(workspace: str | Path) -> tuple[list[RunRow], dict]:
+    """The table and the groups with their verdict; the groups are written to the workspace's summary.json."""
+    rows = list_runs(workspace)
+    summary = summary_of(rows)
+    write_summary(workspace, summary)
     return rows, summary
+
+
+# --- removing a run ----------------------------------------------------------------------------------------------
+
+
+def trash_run(workspace: str | Path, name: str) -> Path:
+    """Move the run folder ``name`` of ``workspace`` to the system trash, where it can be restored; a folder that
+    is not one of the workspace's run folders is refused, and nothing else is ever removed."""
+    folder = Path(workspace) / name
+    if name in ("", ".", "..") or Path(name).name != name or not folder.is_dir() or not holds_run_files(folder):
+        raise WorkspaceError(f"{folder} is not a run folder of the workspace {workspace}: nothing was moved to the "
+                             "trash")
+    try:
+        send2trash(folder)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot move {folder} to the trash: {exc.strerror or exc}") from exc
+    return folder

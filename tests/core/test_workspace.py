@@ -11,7 +11,7 @@ from ssl_studio.core.augment import Recipe
 from ssl_studio.core.checkpoint import save_checkpoint
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.runs import RunFolder
-from ssl_studio.core.workspace import WorkspaceError, group_runs, list_runs, spread, summarize, verdict
+from ssl_studio.core.workspace import WorkspaceError, group_runs, list_runs, spread, summarize, trash_run, verdict
 
 
 def make_run(workspace, name, *, seed=0, lr=2e-3, knn=None, linear=None, transfer=None, epochs=None,
@@ -178,3 +178,30 @@ def test_a_run_the_pipeline_made_lists_with_its_own_figures(finished_runs, tmp_p
     assert row.scores["ssl"] == {k: loaded.metrics["embeddings"]["ssl"][k] for k in ("knn_top1", "linear_top1")}
     assert row.seconds == loaded.metrics["train"]["ssl"]["seconds"]
     assert row.views_per_second == loaded.metrics["train"]["ssl"]["views_per_second"]
+
+
+def test_a_note_round_trips_through_the_run_folder_and_a_damaged_run_keeps_its_own(workspace):
+    RunFolder(workspace / "a1").write_note("lr too high?\nsecond line, é")
+    (workspace / "bad").mkdir()
+    (workspace / "bad" / runs.CONFIG).write_text("{not json")
+    RunFolder(workspace / "bad").write_note("broken on purpose")
+    rows = {r.name: r for r in list_runs(workspace)}
+    assert rows["a1"].note == "lr too high?\nsecond line, é" and rows["a0"].note == ""
+    assert (rows["bad"].state, rows["bad"].note) == ("damaged", "broken on purpose")
+    assert rows["a1"].to_dict()["note"] == rows["a1"].note  # in `ssl-studio runs --json`
+    (workspace / "a2" / runs.NOTE).write_bytes(b"\xff\xfe not text")
+    row = {r.name: r for r in list_runs(workspace)}["a2"]
+    assert row.state == "damaged" and runs.NOTE in row.reason
+
+
+def test_deleting_a_run_moves_its_folder_to_the_trash_and_nothing_else(workspace, trash):
+    (workspace / "notes").mkdir()
+    (workspace / "notes" / "todo.txt").write_text("keep me")
+    assert trash_run(workspace, "b1") == workspace / "b1"
+    assert not (workspace / "b1").exists() and (trash / "b1" / runs.CONFIG).is_file()
+    assert [r.name for r in list_runs(workspace)] == ["a0", "a1", "a2", "b0", "b2"]
+    for name in ("notes", "missing", "..", "../" + workspace.name + "/a0", ""):
+        with pytest.raises(WorkspaceError, match="is not a run folder of the workspace"):
+            trash_run(workspace, name)
+    assert (workspace / "notes" / "todo.txt").read_text() == "keep me" and (workspace / "a0").is_dir()
+    assert sorted(p.name for p in trash.iterdir()) == ["b1"]
