@@ -405,3 +405,16 @@ class TransferCurvesFigure(QWidget):
         painter.drawText(QRectF(222, y + 8, 118, 100), flags, "↑ at a handful of labels: what pretraining "
                                                               "bought; far right: every label")
         painter.end()
+
+
+# --- Runs -----------------------------------------------------------------------------------------------------------
+RUNS = (
+    "<b>Many runs, compared honestly.</b> A <i>workspace</i> is a folder of run folders: the app's runs folder, or "
+    "any folder opened with File › Open workspace. Each row is one run, read from its small files only, so hundreds "
+    "list at once; a run that cannot be read is listed as <i>damaged</i> with the reason. Runs whose settings are "
+    "the same except the <b>seed</b> (the random starting point) form a <b>group</b>. The same settings at another "
+    "seed give a slightly different accuracy, so one run says little: the <i>Seed groups</i> tab shows each group's "
+    "mean (the bar), every seed (the points) and their sample standard deviation (the whisker). The sentence above "
+    "the table calls the best group's lead over the next real only when it is larger than the two groups' standard "
+    "deviations added together; with one seed there is no spread to compare it with, so no difference is shown. "
+    "The groups are also written to <tt>summary.json</tt> in the workspace.")

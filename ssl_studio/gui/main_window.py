@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
             page.set_number(number)
             page.goRequested.connect(self.go)
             page.openRunRequested.connect(self.open_run_dialog)
+            page.openRunAtRequested.connect(self.open_run_at)
             page.statusMessage.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
             self._pages[page.name] = page
             self.pages.addWidget(page)
@@ -123,6 +124,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file.addAction(self._action("Open &run…", self.open_run_dialog, "Ctrl+Shift+O",
                                     "Open a run folder saved by SSL Studio (app or command line)"))
+        file.addAction(self._action("Open &workspace…", self.open_workspace_dialog, tip=(
+            "List the runs of a folder of run folders on the Runs page")))
         file.addSeparator()
         self.export_menu = file.addMenu("&Export")
         self.export_action = self._action("&Maps and embeddings (PNG, SVG, CSV, NPY)…", self.export_dialog, "Ctrl+E",
@@ -229,6 +232,14 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(settings.runs_dir()))
         if folder and self._may_interrupt_training():
             self.open_run(folder)
+
+    def open_run_at(self, path: str) -> None:
+        if self._may_interrupt_training():
+            self.open_run(path)
+
+    def open_workspace_dialog(self) -> None:
+        self.go("runs")
+        self.page("runs").open_workspace_dialog()
 
     def open_run(self, path: str | Path) -> None:
         """Read a run folder in the background (and its images, when its data folder is still there)."""

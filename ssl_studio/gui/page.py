@@ -16,6 +16,7 @@ from ssl_studio.core.data import DataError
 from ssl_studio.core.runs import RunError
 from ssl_studio.core.session import Session
 from ssl_studio.core.train import TrainingError
+from ssl_studio.core.workspace import WorkspaceError
 
 from .explain import ExplanationPanel
 from .widgets import Banner, EmptyState, footer, page_header
@@ -24,7 +25,7 @@ from .workers import Job
 # What the core raises on bad input, bad settings or a failing disk, each with a message written for the user.
 # Anything else is a bug: it is reported as an uncaught exception (in the app: the error dialog and its log), and
 # the user reads its type beside the message.
-EXPECTED_ERRORS = (DataError, RunError, CheckpointError, TrainingError, ValueError, OSError)
+EXPECTED_ERRORS = (DataError, RunError, CheckpointError, TrainingError, WorkspaceError, ValueError, OSError)
 
 
 def error_text(exc: BaseException) -> str:
@@ -45,6 +46,7 @@ class Page(QWidget):
     title = ""
     goRequested = Signal(str)  # the name of the page to show
     openRunRequested = Signal()
+    openRunAtRequested = Signal(str)  # a run folder to open, as File > Open run opens one
     statusMessage = Signal(str, int)  # a passing message for the window's status bar, and for how many ms
 
     def __init__(self, session: Session | None, subtitle: str, parent=None) -> None:

@@ -7,6 +7,7 @@ from .augment_page import AugmentPage
 from .compare import ComparePage
 from .data_page import DataPage
 from .page import Page
+from .runs_page import RunsPage
 from .train_page import TrainPage
 from .transfer_page import TransferPage
 
@@ -16,4 +17,5 @@ PAGES: list[type[Page]] = [
     TrainPage,
     ComparePage,
     TransferPage,
+    RunsPage,
 ]
