@@ -29,6 +29,7 @@ from .widgets import shown
 
 FILTER_TITLES = {"data": "All data folders", "method": "All methods", "state": "All states"}
 REASON_WIDTH = 260
+RESIZE_ROWS = 40  # rows measured when the columns are fitted to their contents (all of them: 0.5 s for 500 runs)
 WATCH_DELAY_MS = 500  # a sweep adding runs, or a copy, changes the folder many times in a row
 
 
@@ -97,7 +98,7 @@ class RunsPage(Page):
                                    | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.horizontalHeader().setResizeContentsPrecision(200)  # rows measured: a long workspace stays quick
+        self.table.horizontalHeader().setResizeContentsPrecision(RESIZE_ROWS)  # columns fit these rows: 500 stay quick
         self.table.sortByColumn(self.model.column("date"), Qt.SortOrder.DescendingOrder)
         self.table.doubleClicked.connect(self._double_clicked)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
@@ -171,15 +172,20 @@ class RunsPage(Page):
                        failed=self._listing_failed, ended=self._listing_ended)
 
     def _listed(self, workspace: Path, result) -> None:
-        if self._again:  # read before the latest change or request: the next listing shows it
-            return
-        rows, summary, problem = result
+        if not self._again:  # else it was read before the latest change or request: the next listing shows it
+            self.show_runs(workspace, *result)
+
+    def show_runs(self, workspace: Path, rows: list, summary: dict, problem: str = "") -> None:
+        """The table, the groups and the verdict of ``workspace`` as listed (``problem``: why summary.json was not
+        written); ``listed`` when they show."""
         self.banner.hide()
         if problem:
             self.banner.show_message(f"The groups were not saved: {problem}", "warning")
         selected = self.selected_names()
         header = self.table.horizontalHeader()
-        sorted_by, order = self.model.columns[header.sortIndicatorSection()].key, header.sortIndicatorOrder()
+        section = header.sortIndicatorSection()
+        sorted_by = self.model.columns[section].key if 0 <= section < len(self.model.columns) else "date"
+        order = header.sortIndicatorOrder()
         self.model.set_runs(workspace, rows)
         keys = [c.key for c in self.model.columns]
         self.table.sortByColumn(keys.index(sorted_by) if sorted_by in keys else keys.index("date"), order)
@@ -235,6 +241,7 @@ class RunsPage(Page):
 
     # --- filters ----------------------------------------------------------------------------------------------
     def _fill_filters(self) -> None:
+        wanted = dict(self.proxy.wanted)
         for key, combo in self.filters.items():
             chosen = combo.currentData()
             values = sorted({v for row in self.model.rows if (v := getattr(row, key)) is not None})
@@ -248,7 +255,8 @@ class RunsPage(Page):
             combo.setCurrentIndex(max(0, combo.findData(chosen)) if chosen is not None else 0)
             combo.blockSignals(False)
             self.proxy.wanted[key] = combo.currentData()
-        self.proxy.invalidate()
+        if self.proxy.wanted != wanted:  # a chosen value is gone (the model's reset filtered by the others)
+            self.proxy.invalidate()
         self._show_count()
 
     def set_filter(self, key: str, value) -> None:

@@ -298,9 +298,10 @@ def test_workspace_times_listing_and_grouping_the_runs_it_made(tmp_path):
     out = io.StringIO()
     figures = measure_workspace(Table(out), 12, tmp_path, rounds=1)
     assert figures["runs"] == 12 and all(positive(s) for s in figures["seconds"].values())
-    assert set(figures["seconds"]) == {"list", "summarize"}
+    assert set(figures["seconds"]) == {"list", "summarize", "page"}
     rows = list_runs(tmp_path / "workspace")
     assert len(rows) == 12 and {r.state for r in rows} == {"finished"}
     groups = json.loads((tmp_path / "workspace" / "summary.json").read_text())["groups"]
     assert sorted(len(g["runs"]) for g in groups) == [12 - 2 * SEEDS, SEEDS, SEEDS]
     assert "list 12 runs" in out.getvalue() and "3 groups of 5 seeds" in out.getvalue()
+    assert "Runs page shows 12 listed runs" in out.getvalue()
