@@ -172,7 +172,7 @@ def group_runs(rows: list[RunRow]) -> list[dict]:
             if values:
                 metrics[name] = spread(values)
         out.append({"settings": {key: group[0].settings[key] for key in varied if key in group[0].settings},
-                    "runs": [r.name for r in group], "metrics": metrics})
+                    "recipe": group[0].recipe, "runs": [r.name for r in group], "metrics": metrics})
     out.sort(key=lambda g: -g["metrics"].get(VERDICT_METRIC, {}).get("mean", float("-inf")))
     return out
 
@@ -195,7 +195,20 @@ def verdict(groups: list[dict]) -> str:
 
 
 def _describe(group: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in group["settings"].items()) or "the only settings"
+    return ", ".join(f"{k}={v}" for k, v in short_settings(group).items()) or "the only settings"
+
+
+def short_settings(group: dict) -> dict:
+    """The settings that tell a group apart, in few words: where the method differs, its own settings go without
+    saying, and a recipe that is a preset is named rather than listed (summary.json keeps every setting)."""
+    settings = group["settings"]
+    preset = group.get("recipe", "custom") != "custom"
+    short = {key: value for key, value in settings.items()
+             if not (key.startswith("params.") and "method" in settings)
+             and not (key.startswith("recipe.") and preset)}
+    if preset and any(key.startswith("recipe.") for key in settings) and group["recipe"] != settings.get("method"):
+        short["recipe"] = group["recipe"]
+    return short
 
 
 def summary_of(rows: list[RunRow]) -> dict:

@@ -165,7 +165,7 @@ class RunsModel(QAbstractTableModel):
 
 class RunsFilter(QSortFilterProxyModel):
     """Rows whose data folder, method and state equal the chosen ones (None: any); sorted by raw value, a run
-    without the figure last."""
+    without the figure last either way."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -182,8 +182,9 @@ class RunsFilter(QSortFilterProxyModel):
 
     def lessThan(self, left, right) -> bool:  # noqa: N802 (Qt API)
         a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
-        if a is None or b is None:
-            return b is None and a is not None  # an empty cell goes after every value (ascending)
+        if a is None or b is None:  # an empty cell goes after every value, whichever way the column is sorted
+            empty_last = b if self.sortOrder() == Qt.SortOrder.AscendingOrder else a
+            return empty_last is None and (a is None) != (b is None)
         if isinstance(a, str) and isinstance(b, str):
             return a.casefold() < b.casefold()
         return a < b

@@ -9,7 +9,9 @@ folder live in a temporary directory, so the user's own are never touched.
 
 Options: --budget SECONDS (time per model; default: the app's default), --sample shapes|digits, --folder DIR
 (any folder instead of a sample), --epochs N (instead of a time budget), --method NAME (default: the app's),
---demo-epochs N (the demo, shorter: for a quick look), --no-umap, --size WxH.
+--demo-epochs N (the demo, shorter: for a quick look), --no-umap, --size WxH. --workspace DIR instead grabs only the
+Runs page on that folder of runs: 6-runs (the table, the first run whose name has --select in it selected) and
+6-runs-groups (the seed groups' charts).
 """
 
 from __future__ import annotations
@@ -162,6 +164,20 @@ def _by_hand(app, window, args) -> None:
         raise RuntimeError(f"training stopped: {page.banner.text()}")
 
 
+def _runs_page(app, window, out: Path, workspace: Path, select: str) -> None:
+    page = window.page("runs")
+    listed = []
+    page.listed.connect(lambda: listed.append(True))
+    window.go("runs")
+    page.open_workspace(workspace)
+    _wait(app, lambda: listed and not page.is_running(), 60, "the workspace's runs")
+    page.select(*[name for name in page.visible_names() if select and select in name][:1])
+    _save(window, out, "6-runs")
+    page.tabs.setCurrentIndex(1)
+    _save(window, out, "6-runs-groups")
+    print(f"verdict: {page.verdict.text()}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ssl_studio.gui.screenshots", description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
@@ -173,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo-epochs", type=int, help="the demo with this many epochs instead of its own")
     parser.add_argument("--no-umap", action="store_true")
     parser.add_argument("--size", default="1280x820")
+    parser.add_argument("--workspace", type=Path, help="grab only the Runs page, on this folder of runs")
+    parser.add_argument("--select", default="", help="with --workspace: select the first run with this in its name")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -194,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     try:
         _wait(app, lambda: True, 1, "the window")
+        if args.workspace:
+            _runs_page(app, window, args.out, args.workspace, args.select)
+            return 0
         _save(window, args.out, "0-start")
 
         transferred = []

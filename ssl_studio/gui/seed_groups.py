@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QSplitter
                                QVBoxLayout, QWidget)
 
 from ssl_studio.core.spaces import COLORS
-from ssl_studio.core.workspace import METRICS
+from ssl_studio.core.workspace import METRICS, short_settings
 
 from .widgets import shown
 
@@ -23,9 +23,13 @@ SEED_COLOR = COLORS["ssl"]
 
 
 def group_label(group: dict) -> str:
-    """The values of the settings that tell the groups apart (a data folder by its name)."""
-    values = [Path(v).name if key == "data" else v for key, v in group["settings"].items()]
+    """The values of the settings that tell the groups apart, in few words (a data folder by its name)."""
+    values = [Path(v).name if key == "data" else v for key, v in short_settings(group).items()]
     return ", ".join(shown(v) for v in values) or "all runs"
+
+
+def group_settings(settings: dict) -> str:
+    return ", ".join(f"{key}={shown(v)}" for key, v in settings.items()) or "all runs"
 
 
 def figures(spread: dict | None) -> str:
@@ -75,7 +79,7 @@ class MetricPlot(pg.PlotItem):
         self.spread.setData(x=np.array(x, dtype=float), y=np.array(means), height=2 * np.array(stds))
         self.seeds.setData(x=px, y=py, data=tips)
         self.getAxis("bottom").setTicks([[(k, group_label(g)) for k, g in enumerate(groups)]])
-        self.setLabel("bottom", ", ".join(groups[0]["settings"]) if groups else "")
+        self.setLabel("bottom", ", ".join(short_settings(groups[0])) if groups else "")
         self.setXRange(-0.6, max(len(groups), 1) - 0.4, padding=0)
 
     def means(self) -> list[float]:
@@ -116,9 +120,10 @@ class SeedGroupsView(QWidget):
             plot.show_groups(groups)
         self.table.setRowCount(len(groups))
         for k, group in enumerate(groups):
-            settings = ", ".join(f"{key}={shown(v)}" for key, v in group["settings"].items()) or "all runs"
-            cells = [settings, str(len(group["runs"])), *(figures(group["metrics"].get(m)) for m in METRICS)]
+            cells = [group_settings(short_settings(group)), str(len(group["runs"])),
+                     *(figures(group["metrics"].get(m)) for m in METRICS)]
+            tips = [group_settings(group["settings"]), ", ".join(shown(r) for r in group["runs"])]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(", ".join(shown(r) for r in group["runs"]) if column == 1 else text)
+                item.setToolTip(tips[column] if column < len(tips) else text)
                 self.table.setItem(k, column, item)

@@ -10,7 +10,8 @@ from ssl_studio.core import runs
 from ssl_studio.core.checkpoint import save_checkpoint
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.runs import RunFolder
-from ssl_studio.core.workspace import WorkspaceError, group_runs, list_runs, spread, summarize, trash_run, verdict
+from ssl_studio.core.workspace import (WorkspaceError, group_runs, list_runs, short_settings, spread, summarize,
+                                       trash_run, verdict)
 from workspaces import make_run
 
 
@@ -187,3 +188,19 @@ def test_deleting_a_run_moves_its_folder_to_the_trash_and_nothing_else(workspace
             trash_run(workspace, name)
     assert (workspace / "notes" / "todo.txt").read_text() == "keep me" and (workspace / "a0").is_dir()
     assert sorted(p.name for p in trash.iterdir()) == ["b1"]
+
+
+def test_a_group_is_named_in_few_words_and_summary_json_keeps_every_setting(tmp_path):
+    """Methods with their own recipes: the method says it all; a preset recipe of another method is named."""
+    for method in ("simclr", "vicreg"):
+        run = RunFolder.create(tmp_path / method)
+        run.write_settings("/d", 32, TrainConfig(method=method), runs_recipe(method), "test")
+        run.write_metrics({"embeddings": {"ssl": {"knn_top1": 0.5 if method == "simclr" else 0.6}}})
+    run = RunFolder.create(tmp_path / "rotation-recipe")
+    run.write_settings("/d", 32, TrainConfig(method="vicreg"), runs_recipe("rotation"), "test")
+    run.write_metrics({"embeddings": {"ssl": {"knn_top1": 0.4}}})
+    groups = group_runs(list_runs(tmp_path))
+    assert [short_settings(g) for g in groups] == [{"method": "vicreg"}, {"method": "simclr"},
+                                                   {"method": "vicreg", "recipe": "rotation"}]
+    assert "params.temperature" in groups[1]["settings"] and "recipe.crop_scale" in groups[0]["settings"]
+    assert verdict(groups).startswith("No difference shown at 1 seed: method=vicreg leads method=simclr by 10.0")

@@ -77,6 +77,8 @@ def test_the_table_lists_every_run_with_the_values_of_its_folder(page, workspace
 def test_sorting_and_filtering_change_the_visible_rows(page):
     page.table.sortByColumn(page.model.column("ssl_knn"), Qt.SortOrder.AscendingOrder)
     assert page.visible_names() == ["c0", "b0", "b1", "b2", "a0", "a1", "a2", "bad"]  # no figure: last
+    page.table.sortByColumn(page.model.column("ssl_knn"), Qt.SortOrder.DescendingOrder)
+    assert page.visible_names() == ["a2", "a1", "a0", "b2", "b1", "b0", "c0", "bad"]  # last either way
     page.table.sortByColumn(page.model.column("name"), Qt.SortOrder.DescendingOrder)
     assert page.visible_names() == ["c0", "bad", "b2", "b1", "b0", "a2", "a1", "a0"]
     page.set_filter("method", "vicreg")
@@ -134,11 +136,14 @@ def test_the_groups_chart_and_sentence_show_the_seed_groups(page, workspace):
     assert knn.spread.opts["height"] == pytest.approx([0.04, 0.02, 0.0])  # twice the sample std, none for one seed
     assert page.groups.table.item(0, 2).text() == "82.0 ± 2.0 % (80.0, 82.0, 84.0)"
     assert page.groups.table.item(2, 2).text() == "60.0 % (60.0)"
-    simclr = "method=simclr, params.temperature=0.5"  # VICReg has no temperature: it differs too
-    assert page.groups.table.item(0, 0).text() == f"data=/data/shapes, lr=0.001, {simclr}"
+    # VICReg has no temperature, so it differs too: said in the tooltip, implied by the method in the words
+    assert page.groups.table.item(0, 0).text() == "data=/data/shapes, lr=0.001, method=simclr"
+    assert page.groups.table.item(0, 0).toolTip().endswith("method=simclr, params.temperature=0.5")
+    assert [knn.getAxis("bottom")._tickLevels[0][k][1] for k in range(3)] == [
+        "shapes, 0.001, simclr", "shapes, 0.002, simclr", "digits, 0.002, vicreg"]
     # lead 82 - 71 = 11 points, spread 2 + 1 = 3 points
-    assert page.verdict.text() == (f"data=/data/shapes, lr=0.001, {simclr} leads data=/data/shapes, lr=0.002, "
-                                   f"{simclr} by 11.0 points of SSL kNN, more than the seeds' spread (3.0 points) "
+    assert page.verdict.text() == ("data=/data/shapes, lr=0.001, method=simclr leads data=/data/shapes, lr=0.002, "
+                                   "method=simclr by 11.0 points of SSL kNN, more than the seeds' spread (3.0 points) "
                                    "at 3 seeds.")
     written = json.loads((workspace / "summary.json").read_text())
     assert [g["runs"] for g in written["groups"]] == [["a0", "a1", "a2"], ["b0", "b1", "b2"], ["c0"]]
