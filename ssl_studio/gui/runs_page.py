@@ -46,6 +46,11 @@ def _listing(workspace: Path):
     return rows, summary, problem
 
 
+def _where_runs_go(workspace: Path) -> str:
+    return (f"Runs trained in the app, or by ssl-studio run --out into {shown(workspace)}, are listed here "
+            f"({shown(workspace)} {'holds none yet' if workspace.exists() else 'does not exist yet'}).")
+
+
 class RunsPage(Page):
     name, title = "runs", "Runs"
     listed = Signal()  # the table and the groups show the workspace as it was just read
@@ -123,8 +128,8 @@ class RunsPage(Page):
         layout.addLayout(bar)
         layout.addWidget(self.verdict)
         layout.addWidget(self.tabs, 1)
-        self.empty_state("No runs here yet", "Runs trained in the app or with `ssl-studio run --out` into this "
-                         "folder are listed here.", [("Go to Train", lambda: self.goRequested.emit("train"))])
+        self.empty_state("No runs here yet", _where_runs_go(self.workspace),
+                         [("Go to Train", lambda: self.goRequested.emit("train"))])
         self._layout.addLayout(top)
         self.add_results(results)
         self.explain(RUNS)
@@ -197,8 +202,7 @@ class RunsPage(Page):
         self.groups.show_groups(summary["groups"])
         self.verdict.setText(shown(summary["verdict"]))
         self.stack.setCurrentIndex(1 if rows else 0)
-        self.empty.text.setText(f"Runs trained in the app or with `ssl-studio run --out` into {shown(workspace)} are "
-                                "listed here.")
+        self.empty.text.setText(_where_runs_go(workspace))
         self._names = self._folders(workspace)
         self._watch(workspace)
         self.listed.emit()
@@ -211,7 +215,8 @@ class RunsPage(Page):
         self.groups.show_groups([])
         self.verdict.clear()
         self.stack.setCurrentIndex(0)
-        self.empty.text.setText(error_text(exc) if isinstance(exc, WorkspaceError) else
+        missing = not self.workspace.exists()  # the app's runs folder before its first run
+        self.empty.text.setText(_where_runs_go(self.workspace) if missing else
                                 f"The workspace could not be read: {error_text(exc)}")
         self._watch(None)
         self.listed.emit()

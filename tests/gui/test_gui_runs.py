@@ -168,7 +168,10 @@ def test_a_missing_workspace_shows_why_and_an_empty_one_says_where_runs_go(qtbot
     page = RunsPage()
     qtbot.addWidget(page)
     listed(qtbot, page, lambda: page.open_workspace(tmp_path / "nowhere"))
-    assert page.stack.currentIndex() == 0 and "is not a folder" in page.empty.text.text()
+    assert page.stack.currentIndex() == 0 and f"{tmp_path / 'nowhere'} does not exist yet" in page.empty.text.text()
+    (tmp_path / "file").write_text("not a folder")
+    listed(qtbot, page, lambda: page.open_workspace(tmp_path / "file"))
+    assert page.empty.text.text() == f"The workspace could not be read: {tmp_path / 'file'} is not a folder"
     (tmp_path / "empty").mkdir()
     listed(qtbot, page, lambda: page.open_workspace(tmp_path / "empty"))
-    assert page.stack.currentIndex() == 0 and str(tmp_path / "empty") in page.empty.text.text()
+    assert page.stack.currentIndex() == 0 and f"{tmp_path / 'empty'} holds none yet" in page.empty.text.text()
