@@ -24,7 +24,8 @@ def numba_cache(request, tmp_path_factory):
 def trash(tmp_path, monkeypatch):
     """The freedesktop trash send2trash moves into, under tmp_path (its files/ folder): send2trash reads
     XDG_DATA_HOME once, when imported, so it reads it again here and once more after the test. HOME goes there too,
-    so the trashed folders sit on the home trash's device whatever the machine's mounts."""
+    so the trashed folders sit on the home trash's device whatever the machine's mounts. Its own freedesktop code is
+    used even where PyGObject is installed (send2trash would then go through GIO, which keeps the user's trash)."""
     import importlib
 
     from send2trash import plat_other
@@ -32,6 +33,7 @@ def trash(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("HOME", str(tmp_path))
     importlib.reload(plat_other)
+    monkeypatch.setattr("ssl_studio.core.workspace.send2trash", plat_other.send2trash)
     yield tmp_path / "xdg" / "Trash" / "files"
     monkeypatch.undo()
     importlib.reload(plat_other)
