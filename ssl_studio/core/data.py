@@ -27,7 +27,8 @@ import torch
 
 from ssl_studio.core.atomic import atomic_path, write_json_atomic
 from ssl_studio.core.cancel import CancelToken, drain
-from ssl_studio.core.decode import decode_chunk
+from ssl_studio.core.decode import decode_chunk, shorter_side
+from ssl_studio.core.folder_defaults import working_resolution
 from ssl_studio.core.threads import usable_cores
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class ImageDataset:
     class_names: list[str]
     skipped: list[Skipped]
     resolution: int
+    side: int | None = None  # the files' shorter side before decoding (median of a sample), None when unknown
 
     @property
     def labeled(self) -> bool:
@@ -358,11 +360,22 @@ def _decode_folder(target: Path | None, root: Path, files: list[str], rels: list
     return _open_mapped(target), paths, bad
 
 
+SIDE_SAMPLE = 64  # files whose header tells the folder's image size
+
+
+def folder_side(files: list[str]) -> int | None:
+    """The median shorter side of up to SIDE_SAMPLE files spread evenly over ``files`` (headers only: milliseconds)."""
+    step = max(1, len(files) // SIDE_SAMPLE)
+    sides = [s for s in (shorter_side(path) for path in files[::step][:SIDE_SAMPLE]) if s is not None]
+    return int(np.median(sides)) if sides else None
+
+
 def iter_load(
-    root, resolution: int = 32, *, cache_dir=None, use_cache: bool = True, cancel: CancelToken | None = None
+    root, resolution: int | None = 32, *, cache_dir=None, use_cache: bool = True, cancel: CancelToken | None = None
 ) -> Generator[LoadProgress, None, ImageDataset]:
-    """Yield LoadProgress events; return the ImageDataset (StopIteration.value)."""
-    if resolution < 1:
+    """Yield LoadProgress events; return the ImageDataset (StopIteration.value). ``resolution`` None: the folder's
+    own (folder_defaults.working_resolution of its images' size)."""
+    if resolution is not None and resolution < 1:
         raise ValueError(f"resolution must be positive, got {resolution}")
     root = _check_root(root)
     yield LoadProgress(0, 0, "scanning")
@@ -387,6 +400,8 @@ def iter_load(
         raise DataError(f"No images found in {root}. Supported: {', '.join(sorted(IMAGE_EXTENSIONS))}{detail}.")
     total = len(files)
     yield LoadProgress(0, total, "scanning")
+    side = folder_side(files)
+    resolution = resolution or working_resolution(side)
 
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache = _CacheFiles.of(cache_dir, root, resolution, _cache_key(rels, stats, resolution))
@@ -417,8 +432,8 @@ def iter_load(
         labels = torch.tensor([index[t] for t in tops], dtype=torch.int64)
     else:
         class_names, labels = [], None
-    return ImageDataset(root, paths, images, labels, class_names, skipped, resolution)
+    return ImageDataset(root, paths, images, labels, class_names, skipped, resolution, side)
 
 
-def load_folder(root, resolution: int = 32, **kw) -> ImageDataset:
+def load_folder(root, resolution: int | None = 32, **kw) -> ImageDataset:
     return drain(iter_load(root, resolution, **kw))

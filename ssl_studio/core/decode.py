@@ -68,6 +68,16 @@ def decode(path: str | Path, nbytes: int, resolution: int) -> np.ndarray:
     return np.asarray(img)
 
 
+def shorter_side(path: str | Path) -> int | None:
+    """The image's shorter side in pixels, from its header alone (EXIF rotation does not change it); None when the
+    file cannot be read."""
+    try:
+        with Image.open(path) as img:
+            return min(img.size)
+    except Exception:  # an unreadable file says nothing about the others; decoding gives its reason
+        return None
+
+
 def decode_chunk(paths: list[str | Path], sizes: list[int], resolution: int) -> tuple[np.ndarray, list[str | None]]:
     """Decode files in order: the usable ones stacked as (M, 3, R, R) uint8, and per file None or its skip reason."""
     images, reasons = [], []

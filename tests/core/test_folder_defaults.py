@@ -1,0 +1,94 @@
+"""Settings chosen from what a folder is: grey or colour, the images' size, how many; explicit choices win."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ssl_studio.core.augment import Recipe
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.data import load_folder
+from ssl_studio.core.folder_defaults import FolderFacts, Given, choose, is_grey, working_resolution
+from ssl_studio.core.methods import default_recipe
+from ssl_studio.core.samples import make_shapes
+
+
+def grey_copy(src, dst):
+    """``src``'s images as RGB files whose three channels are equal."""
+    for png in sorted(src.glob("*/*.png")):
+        (dst / png.parent.name).mkdir(parents=True, exist_ok=True)
+        Image.open(png).convert("L").convert("RGB").save(dst / png.parent.name / png.name)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def colour(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("data") / "colour", per_class=3, size=20, seed=1)
+
+
+@pytest.fixture(scope="module")
+def grey(colour, tmp_path_factory):
+    return grey_copy(colour, tmp_path_factory.mktemp("data") / "grey")
+
+
+def test_an_rgb_file_with_equal_channels_is_grey_and_a_coloured_one_is_not(colour, grey):
+    assert Image.open(next(grey.glob("*/*.png"))).mode == "RGB"
+    assert FolderFacts.of(load_folder(grey, 16)).grey
+    assert not FolderFacts.of(load_folder(colour, 16)).grey
+
+
+def test_one_coloured_pixel_makes_images_colour_and_jpeg_rounding_does_not():
+    images = torch.full((4, 3, 8, 8), 120, dtype=torch.uint8)
+    images[:, 2] += 3  # a grey JPEG's colour planes round unevenly by a level or two
+    assert is_grey(images)
+    images[3, 0, 5, 5] = 200
+    assert not is_grey(images)
+
+
+def test_facts_count_images_and_classes_and_read_the_files_own_size(colour, tmp_path):
+    dataset = load_folder(colour, 16)
+    assert FolderFacts.of(dataset) == FolderFacts(images=24, classes=8, grey=False, side=20)
+    # The shorter side, the median of the files: one odd file does not move it.
+    for i, size in enumerate([(40, 30), (30, 50), (31, 31), (90, 120)]):
+        Image.new("RGB", size, (i * 40, 10, 200)).save(tmp_path / f"{i}.png")
+    flat = load_folder(tmp_path, 16)
+    assert FolderFacts.of(flat) == FolderFacts(images=4, classes=0, grey=False, side=30)
+    assert FolderFacts.of(flat).describe() == "colour, 30 px, 4 images, no classes"
+
+
+def test_a_folder_decodes_at_its_own_size_up_to_32_px_unless_a_resolution_is_given(colour):
+    assert [working_resolution(side) for side in (5, 20, 28, 32, 96, None)] == [8, 20, 28, 32, 32, 32]
+    assert load_folder(colour, None).resolution == 20
+    assert tuple(load_folder(colour, None).images.shape[-2:]) == (20, 20)
+    assert load_folder(colour, 16).resolution == 16
+
+
+def test_the_choice_and_its_reasons():
+    grey28 = choose(FolderFacts(images=10_000, classes=10, grey=True, side=28))
+    assert grey28.reasons() == ["Images are 28 px: trained at 28 px rather than enlarged to 32 px.",
+                                "Grey images: colour jitter and grayscale are off (they would change nothing)."]
+    assert grey28.recipe_changes == {"jitter_p": 0.0, "grayscale_p": 0.0}
+    assert grey28.train_changes == {"resolution": 28}
+    big = choose(FolderFacts(images=2_000, classes=10, grey=False, side=96))
+    assert big.train_changes == {"resolution": 32} and big.recipe_changes == {}
+    assert big.reasons() == ["Images are 96 px: decoded at 32 px, where a few minutes of training on a CPU learn "
+                             "the most."]
+    assert choose(FolderFacts(images=500, classes=0, grey=False, side=32)).rules == ()
+
+
+def test_settings_chosen_explicitly_win_over_the_folders():
+    grey28 = choose(FolderFacts(images=10_000, classes=10, grey=True, side=28))
+    config, recipe = TrainConfig(), default_recipe("simclr")
+    assert recipe.jitter_p == 0.8 and recipe.grayscale_p == 0.2 and config.resolution == 32
+    chosen, chosen_recipe, kept = grey28.apply(config, recipe)
+    assert (chosen.resolution, chosen_recipe.jitter_p, chosen_recipe.grayscale_p, kept) == (28, 0.0, 0.0, [])
+    assert chosen_recipe == recipe.replace(jitter_p=0.0, grayscale_p=0.0) and chosen == config.replace(resolution=28)
+    mine = recipe.replace(jitter_p=0.5)
+    chosen, chosen_recipe, kept = grey28.apply(config, mine, Given(frozenset({"resolution"}),
+                                                                  frozenset({"jitter_p"})))
+    assert (chosen.resolution, chosen_recipe.jitter_p, chosen_recipe.grayscale_p) == (32, 0.5, 0.0)
+    assert kept == ["train.resolution", "recipe.jitter_p"]
+    # A whole recipe chosen (a preset): none of the folder's recipe changes apply.
+    none = Recipe(crop_scale=(1.0, 1.0), jitter_p=0.3, grayscale_p=0.1)
+    _, chosen_recipe, kept = grey28.apply(config, none, Given(whole_recipe=True))
+    assert chosen_recipe == none and kept == ["recipe.jitter_p", "recipe.grayscale_p"]
