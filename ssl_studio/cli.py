@@ -21,16 +21,17 @@ from .core import distributed
 from .core.augment import Recipe
 from .core.config import DEVICES, Budget, TrainConfig, resolve_device
 from .core.data import DataError, LoadProgress, iter_load
+from .core.folder_defaults import Given
 from .core.label_next import link_folder, pick_from_run, write_csv
 from .core.label_selection import STRATEGIES
 from .core.methods import default_recipe, method_class, method_names, recipe_presets
-from .core.events import (PipelineFinished, SpaceReady, StageStarted, TrainEvent, TransferFinished, TransferPlanned,
+from .core.events import (DefaultsChosen, PipelineFinished, SpaceReady, StageStarted, TrainEvent, TransferFinished, TransferPlanned,
                           TransferPoint)
 from .core.new_images import embed_folder, write_embedded
 from .core.pipeline import run_pipeline, run_transfer
 from .core.run_export import FORMATS, ExportProgress, export_run
 from .core.runs import AUDIT, RunError
-from .core.schema import described_fields, field_types, info
+from .core.schema import described_fields, field_types, fields_by_name, info
 from .core.selection_curves import selection_reading
 from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
@@ -336,6 +337,27 @@ def config_from_args(args) -> TrainConfig:
                                                          f"{config.method} method"))
 
 
+def given_from_args(args) -> Given:
+    """The settings the flags chose, which the folder's defaults leave as they are."""
+    return Given(frozenset(_given(args, TrainConfig)), frozenset(_given(args, Recipe)), args.recipe is not None)
+
+
+def defaults_text(chosen: DefaultsChosen, given: Given) -> str:
+    """The folder's choice as `ssl-studio run` prints it: the facts, each reason, and what a flag kept instead."""
+    defaults = chosen.defaults
+    lines = [f"Defaults for this folder ({defaults.facts.describe()}):"]
+    lines += [f"  {reason}" for reason in defaults.reasons()] or ["  the method's own settings suit it."]
+    folder = {**{f"train.{k}": v for k, v in defaults.train_changes.items()},
+              **{f"recipe.{k}": v for k, v in defaults.recipe_changes.items()}}
+    for setting in chosen.kept:
+        kind, name = setting.split(".", 1)
+        f = fields_by_name(TrainConfig if kind == "train" else Recipe)[name]
+        flag = "--recipe" if kind == "recipe" and name not in given.recipe else "--" + (
+            info(f).flag or name.replace("_", "-"))
+        lines.append(f"  {flag} given: it wins over the folder's {info(f).title.lower()} {folder[setting]:g}.")
+    return "\n".join(lines)
+
+
 def recipe_from_args(args, method: str) -> Recipe | None:
     """The recipe the flags describe (``method``'s own, or --recipe's, with the flags' changes); None when no flag
     touches it."""
@@ -348,7 +370,8 @@ def recipe_from_args(args, method: str) -> Recipe | None:
 class _Progress:
     """Shows a pipeline's events on stderr: a line per stage, a progress bar, the figures as they come."""
 
-    def __init__(self) -> None:
+    def __init__(self, given: Given | None = None) -> None:
+        self.given = given or Given()
         self.bar = None
         self.finished: PipelineFinished | None = None
         self.transfer: TransferFinished | None = None
@@ -362,6 +385,9 @@ class _Progress:
         if isinstance(event, StageStarted):
             self.close_bar()
             print(event.text, file=sys.stderr)
+        elif isinstance(event, DefaultsChosen):
+            self.close_bar()
+            print(defaults_text(event, self.given), file=sys.stderr)
         elif isinstance(event, LoadProgress) and event.total:
             self.bar = self.bar or _bar("loading", event.total)
             self.bar.n = event.done
@@ -412,14 +438,16 @@ def _run(args) -> int:
     config = config_from_args(args)
     recipe = recipe_from_args(args, config.method)
     settings = transfer_config_from_args(args)
-    cancel, progress = CancelToken(), _Progress()
+    given = given_from_args(args)
+    cancel, progress = CancelToken(), _Progress(given)
     # Under torchrun: join its process group; the other processes train and stay quiet, rank 0 reports.
     distributed.init_from_env(resolve_device(config.device))
     rank = distributed.world()[0]
     try:
         _drain(run_pipeline(args.data_dir, args.out, config, recipe, cancel=cancel, resume=args.resume,
                             use_umap=not args.no_umap, transfer=settings,
-                            skip=("transfer",) if args.no_transfer else ()), progress, cancel, quiet=rank > 0)
+                            skip=("transfer",) if args.no_transfer else (), given=given), progress, cancel,
+               quiet=rank > 0)
     except Cancelled:
         pass
     finally:

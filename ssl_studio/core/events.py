@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .folder_defaults import FolderDefaults
 from .runs import RunFolder
 from .train import TrainFinished, TrainProgress
 
@@ -19,6 +20,14 @@ from .train import TrainFinished, TrainProgress
 class StageStarted:
     name: str  # load, a model's name (ssl, supervised), embed, score, color, project, report
     text: str
+
+
+@dataclass(frozen=True)
+class DefaultsChosen:
+    """The settings chosen from what the folder is (core/folder_defaults.py), once it is loaded."""
+
+    defaults: FolderDefaults
+    kept: tuple[str, ...]  # the folder's settings that the person's own choice replaced ('train.resolution'...)
 
 
 @dataclass(frozen=True)

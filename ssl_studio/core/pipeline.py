@@ -25,8 +25,9 @@ from .coloring import MAX_CLUSTERS, Coloring, cluster_ids
 from .config import TrainConfig, resolve_device
 from .data import ImageDataset, LoadProgress, iter_load
 from .evaluate import evaluate_space, split_indices
-from .events import (ClustersReady, PipelineFinished, ProjectionReady, SpaceReady, StageStarted, TrainEvent,
-                     TrainingPlanned, TransferFinished, TransferPlanned, TransferPoint)
+from .events import (ClustersReady, DefaultsChosen, PipelineFinished, ProjectionReady, SpaceReady, StageStarted,
+                     TrainEvent, TrainingPlanned, TransferFinished, TransferPlanned, TransferPoint)
+from .folder_defaults import FolderFacts, Given, choose
 from .label_selection import STRATEGIES
 from .map_history import MapHistory, MapRecorder, MapSnapshot
 from .methods import build_method, default_recipe
@@ -99,8 +100,10 @@ class ModelPlan:
     recipe: Recipe
 
 
-def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig, recipe: Recipe) -> RunFolder:
-    """Create the run folder and record what the run is made of: settings, images, evaluation split."""
+def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig, recipe: Recipe,
+                defaults: dict | None = None) -> RunFolder:
+    """Create the run folder and record what the run is made of: settings (and ``defaults``, what was chosen from
+    the folder), images, evaluation split."""
     if len(dataset) < 2:  # refused before anything is written, so no empty run is left for the app to open
         raise TrainingError(f"training needs at least 2 images, and {dataset.root} has only {len(dataset)} "
                             "usable image")
@@ -117,7 +120,7 @@ def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig,
             split = {"train": train_idx.tolist(), "test": test_idx.tolist()}
         except ValueError as exc:
             split = {"error": str(exc)}
-    run.write_settings(dataset.root, dataset.resolution, config, recipe, __version__)
+    run.write_settings(dataset.root, dataset.resolution, config, recipe, __version__, defaults)
     run.write_dataset(dataset.paths, labels, dataset.class_names, [vars(s) for s in dataset.skipped])
     run.write_split(split or {"error": "unlabeled folder: there are no labels to evaluate against"})
     return run
@@ -443,11 +446,12 @@ def compare_imported(run: RunFolder, space: str, *, cancel: CancelToken | None =
 
 def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, recipe: Recipe | None = None, *,
                  cancel: CancelToken | None = None, resume: bool = False, use_umap: bool = True,
-                 transfer: TransferConfig | None = None,
-                 skip: tuple[str, ...] = ()) -> Iterator[StageStarted | LoadProgress | TrainEvent | SpaceReady
-                                                         | ProjectionReady | PipelineFinished]:
+                 transfer: TransferConfig | None = None, skip: tuple[str, ...] = (),
+                 given: Given | None = None) -> Iterator[StageStarted | LoadProgress | DefaultsChosen | TrainEvent
+                                                         | SpaceReady | ProjectionReady | PipelineFinished]:
     """Everything, start to finish, less the stages named in ``skip``. With ``resume`` an existing run folder's own
-    settings are used.
+    settings are used. With ``given`` (what the person chose) the settings they did not choose are the folder's
+    (core/folder_defaults.py): its resolution, recipe and training settings, said in a DefaultsChosen event.
 
     Under torchrun every process trains; rank 0 alone decodes first (the others then read its cache), writes the
     run folder and runs the stages after training.
@@ -461,10 +465,19 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
     yield StageStarted("load", f"Loading {data_dir}")
     if rank:
         distributed.barrier()  # wait until rank 0 has decoded (and cached) the folder and written the run folder
-    dataset = yield from iter_load(data_dir, config.resolution, cancel=cancel)
+    from_folder = given is not None and not resume
+    resolution = None if from_folder and "resolution" not in given.train else config.resolution
+    dataset = yield from iter_load(data_dir, resolution, cancel=cancel)
+    chosen = None
+    if from_folder:
+        defaults = choose(FolderFacts.of(dataset))
+        config, recipe, kept = defaults.apply(config, recipe, given)
+        config = config.replace(resolution=dataset.resolution)
+        chosen = defaults.to_dict(kept)
+        yield DefaultsChosen(defaults, tuple(kept))
     run = None
     if rank == 0:
-        run = RunFolder.open(out_dir) if resume else prepare_run(dataset, out_dir, config, recipe)
+        run = RunFolder.open(out_dir) if resume else prepare_run(dataset, out_dir, config, recipe, chosen)
         distributed.barrier()  # the others load now
     distributed.barrier()  # every process has its images
     run = run or RunFolder.open(out_dir)

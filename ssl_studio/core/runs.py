@@ -50,7 +50,8 @@ CHECKPOINT = "{which}.safetensors"
 FINETUNE = "finetune_{start}_{percent:g}pct"  # a fine-tuning run's checkpoint name (``which`` in CHECKPOINT)
 
 FILES: dict[str, str] = {
-    CONFIG: "the run's format tag and version, data folder and resolution, training settings, augmentation recipe",
+    CONFIG: "the run's format tag and version, data folder and resolution, training settings, augmentation recipe, "
+            "and the settings chosen from the folder with their reasons",
     DATASET: "image paths (relative to the data folder), labels, class names, skipped files and why",
     SPLIT: "the held-out evaluation split (image numbers), or the error saying why there is none",
     METRICS: "per space kNN and linear-probe accuracy; images, classes, skipped; each model's training figures",
@@ -141,10 +142,12 @@ class RunFolder:
 
     # --- settings and images ------------------------------------------------------------------------------------
     def write_settings(self, data_root: Path, resolution: int, config: TrainConfig, recipe: Recipe,
-                       version: str) -> Path:
+                       version: str, defaults: dict | None = None) -> Path:
+        """``defaults``: what was chosen from the folder and why (FolderDefaults.to_dict), when it was."""
         return self.write_json(CONFIG, {"format": FORMAT, "version": version,
                                         "data": {"root": str(data_root), "resolution": resolution},
-                                        "train": config.to_dict(), "recipe": recipe.to_dict()})
+                                        "train": config.to_dict(), "recipe": recipe.to_dict(),
+                                        **({"defaults": defaults} if defaults is not None else {})})
 
     def read_settings(self) -> Settings:
         stored = self.read_json(CONFIG)

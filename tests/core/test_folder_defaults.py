@@ -1,10 +1,13 @@
 """Settings chosen from what a folder is: grey or colour, the images' size, how many; explicit choices win."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from ssl_studio.cli import main
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.data import load_folder
@@ -92,3 +95,37 @@ def test_settings_chosen_explicitly_win_over_the_folders():
     none = Recipe(crop_scale=(1.0, 1.0), jitter_p=0.3, grayscale_p=0.1)
     _, chosen_recipe, kept = grey28.apply(config, none, Given(whole_recipe=True))
     assert chosen_recipe == none and kept == ["recipe.jitter_p", "recipe.grayscale_p"]
+
+
+def test_the_command_line_prints_and_stores_the_folders_choice(grey, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(grey), "--out", str(out), "--epochs", "1", "--batch-size", "8", "--no-umap",
+                 "--no-transfer"]) == 0
+    printed = capsys.readouterr().err
+    assert ("Defaults for this folder (grey, 20 px, 24 images, 8 classes):\n"
+            "  Images are 20 px: trained at 20 px rather than enlarged to 32 px.\n"
+            "  Grey images: colour jitter and grayscale are off (they would change nothing).\n") in printed
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["data"]["resolution"] == 20 and stored["train"]["resolution"] == 20
+    assert stored["recipe"]["jitter_p"] == 0.0 and stored["recipe"]["grayscale_p"] == 0.0
+    assert stored["defaults"] == {
+        "facts": {"images": 24, "classes": 8, "grey": True, "side": 20},
+        "rules": [{"reason": "Images are 20 px: trained at 20 px rather than enlarged to 32 px.", "recipe": {},
+                   "train": {"resolution": 20}},
+                  {"reason": "Grey images: colour jitter and grayscale are off (they would change nothing).",
+                   "recipe": {"jitter_p": 0.0, "grayscale_p": 0.0}, "train": {}}],
+        "kept": []}
+    assert np.load(out / "embeddings" / "ssl.npy").shape[0] == 24
+
+
+def test_flags_given_win_and_the_print_says_so(grey, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(grey), "--out", str(out), "--epochs", "1", "--batch-size", "8", "--no-umap",
+                 "--no-transfer", "--resolution", "16", "--jitter-p", "0.5"]) == 0
+    printed = capsys.readouterr().err
+    assert "  --resolution given: it wins over the folder's resolution 20.\n" in printed
+    assert "  --jitter-p given: it wins over the folder's color jitter probability 0.\n" in printed
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["data"]["resolution"] == 16 and stored["train"]["resolution"] == 16
+    assert stored["recipe"]["jitter_p"] == 0.5 and stored["recipe"]["grayscale_p"] == 0.0
+    assert stored["defaults"]["kept"] == ["train.resolution", "recipe.jitter_p"]
