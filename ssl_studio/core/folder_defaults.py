@@ -117,6 +117,13 @@ class FolderDefaults:
         changes = {k: v for k, v in self.recipe_changes.items() if f"recipe.{k}" not in kept}
         return config.replace(**train), recipe.replace(**changes), kept
 
+    def changed(self, train: dict | None = None, recipe: dict | None = None) -> list[str]:
+        """The folder's settings that ``train`` or ``recipe`` (what the person has now, by field name) set
+        otherwise."""
+        return [f"{kind}.{name}" for kind, now, chosen in (("train", train, self.train_changes),
+                                                            ("recipe", recipe, self.recipe_changes))
+                if now is not None for name, value in chosen.items() if now.get(name, value) != value]
+
     def to_dict(self, kept: list[str] = ()) -> dict:
         """As config.json stores it: the facts, each rule's reason and settings, and which the person kept."""
         return {"facts": dataclasses.asdict(self.facts),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from .augment import Recipe
 from .data import ImageDataset
+from .folder_defaults import FolderDefaults, FolderFacts, choose
 from .reopen import RunWithImages
 from .runs import RunFolder
 from .transfer import TransferConfig
@@ -30,6 +31,7 @@ TOPICS = (DATASET, RUN, OPENED, FINISHED, DONE, RECIPE, METHOD)
 class Session:
     def __init__(self) -> None:
         self.dataset: ImageDataset | None = None
+        self.folder_defaults: FolderDefaults | None = None  # the settings chosen from what the dataset is
         self.run: RunFolder | None = None  # the latest run started or opened
         self._runs: dict[RunFolder, ImageDataset | None] = {}
         self.done: frozenset[str] = frozenset()  # stages done for ``run`` (or for the dataset, before one)
@@ -63,8 +65,10 @@ class Session:
         return self._runs.get(run) if run is not None else None
 
     def open_dataset(self, dataset: ImageDataset) -> None:
-        """New data: what was made from other data would be misleading beside it, so every run is let go."""
+        """New data: what was made from other data would be misleading beside it, so every run is let go. Its
+        folder's defaults are chosen before the observers are told (the pages show and apply them)."""
         self.dataset, self.run, self._runs = dataset, None, {}
+        self.folder_defaults = choose(FolderFacts.of(dataset))
         self._tell(DATASET, dataset)
         self._set_done({"data"})
 

@@ -27,6 +27,7 @@ from ssl_studio.core.schema import described_fields, info
 
 from . import settings
 from .explanations import ViewsFigure, augment_text
+from .folder_note import FolderNote
 from .images import to_pixmap
 from .page import Page
 from .widgets import NextButton
@@ -52,6 +53,7 @@ class AugmentPage(Page):
         self._method: Method | None = None  # built once per method and view size, for its make_views
         self._cells: list[list[QLabel]] = []  # per image: the original, each view, the caption
         self._columns: list[str] = []
+        self._folder_shown = False  # the note about the open folder's choice is up to date and shown
 
         self.preset = QComboBox(toolTip="A starting point; editing any control makes it Custom.")
         for key, title in preset_titles().items():
@@ -66,6 +68,9 @@ class AugmentPage(Page):
 
         controls = QWidget()
         form_layout = QVBoxLayout(controls)
+        self.folder_note = FolderNote("recipe")
+        self.folder_note.back.connect(self.use_folder_defaults)
+        form_layout.addWidget(self.folder_note)
         preset_row = QFormLayout()
         preset_row.addRow("Recipe", self.preset)
         form_layout.addLayout(preset_row)
@@ -126,7 +131,7 @@ class AugmentPage(Page):
         self.explain("", self.views_figure)  # the words follow the recipe and the method
         self.set_recipe(self._saved_recipe(), self._saved_preset())
         self.session.observe(DATASET, self._show_dataset)
-        self.session.observe(OPENED, lambda opened: self.set_recipe(opened.loaded.recipe))
+        self.session.observe(OPENED, self._show_opened)
         self.session.observe(METHOD, self._method_chosen)
 
     def _make_control(self, f: Field):
@@ -161,9 +166,30 @@ class AugmentPage(Page):
             widget.blockSignals(True)
             widget.setValue(getattr(recipe, name))
             widget.blockSignals(False)
-        named = recipe_presets().get(preset) == recipe
+        # A preset with the open folder's changes keeps its name: a new method still brings its own recipe.
+        named = recipe in (recipe_presets().get(preset), self._for_folder(recipe_presets().get(preset)))
         self.preset.setCurrentIndex(self.preset.findData(preset if named else CUSTOM))
         self._recipe_changed()
+
+    def use_folder_defaults(self) -> None:
+        """The open folder's recipe changes (core/folder_defaults.py) over the recipe shown."""
+        self.set_recipe(self._for_folder(self.recipe()), self.preset_name())
+
+    def _for_folder(self, recipe: Recipe | None) -> Recipe | None:
+        defaults = self.session.folder_defaults
+        if recipe is None or defaults is None or not self._folder_shown:
+            return recipe
+        return recipe.replace(**defaults.recipe_changes)
+
+    def _show_opened(self, opened) -> None:
+        self._folder_shown = False  # the run's own recipe, not a choice for its folder
+        self.folder_note.hide()
+        self.set_recipe(opened.loaded.recipe)
+
+    def _show_folder_note(self, recipe: Recipe) -> None:
+        defaults = self.session.folder_defaults
+        if self._folder_shown and defaults is not None:
+            self.folder_note.show_choice(defaults, defaults.changed(recipe=recipe.to_dict()))
 
     def _preset_chosen(self) -> None:
         key = self.preset.currentData()
@@ -184,6 +210,7 @@ class AugmentPage(Page):
         settings.save_json("recipe", recipe.to_dict())  # as the run folder records it
         settings.save_json("recipe_preset", self.preset_name())
         self._explain(recipe)
+        self._show_folder_note(recipe)
         self.session.set_recipe(recipe, preset_titles().get(self.preset_name(), "Custom recipe"))
         self.redraw()
 
@@ -203,6 +230,7 @@ class AugmentPage(Page):
         self.set_method(method)
         if previous is not None and self.preset_name() in recipe_presets() and self.preset_name() != method:
             self.set_recipe(default_recipe(method), method)
+            self.use_folder_defaults()  # the method's recipe, as the folder wants it
             self.statusMessage.emit(f"Augmentations set to the {preset_titles()[method]} preset (edit them on the "
                                     "Augment page)", 8000)
 
@@ -257,6 +285,8 @@ class AugmentPage(Page):
             self._cells.append([*cell, caption])
 
     def _show_dataset(self, dataset: ImageDataset) -> None:
+        self._folder_shown = True
+        self.use_folder_defaults()  # and the note says why
         self.stack.setCurrentIndex(1 if dataset is not None else 0)
         self._sample_seed = 0
         self._pick_images()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ssl_studio.core.data import DataError, ImageDataset, LoadProgress, iter_load
+from ssl_studio.core.folder_defaults import MAX_RESOLUTION, working_resolution
 from ssl_studio.core.samples import sample_folder
 from ssl_studio.core.session import DATASET, Session
 
@@ -23,7 +24,8 @@ from .thumbnails import ThumbnailCache, ThumbnailModel, ThumbnailView
 from .widgets import NextButton, footer, shown
 
 RESOLUTIONS = (16, 24, 32, 48, 64, 96, 128)
-DEFAULT_RESOLUTION = 32
+AUTO = "auto"  # the saved choice for the folder's own size (folder_defaults.working_resolution)
+AUTO_TEXT = "Folder's own"
 SAMPLE_TITLES = {"shapes": "Shapes", "digits": "Digits"}
 
 _STAGE_TEXT = {"scanning": "Looking for images", "decoding": "Decoding images", "cache": "Read from the cache",
@@ -33,6 +35,7 @@ _STAGE_TEXT = {"scanning": "Looking for images", "decoding": "Decoding images", 
 class DataPage(Page):
     name, title = "data", "Data"
     datasetLoaded = Signal(object)  # ImageDataset, once it is the session's
+    loadStarted = Signal(str)  # what starts loading (a folder path or "sample:<name>"), before it is decoded
     demoRequested = Signal()
 
     def __init__(self, session: Session | None = None, parent=None) -> None:
@@ -91,10 +94,12 @@ class DataPage(Page):
         self.summary = QLabel(objectName="summary", wordWrap=True,
                               textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.resolution = QComboBox(toolTip="Images are decoded once at this size; training and the maps use it. "
-                                            "Smaller is faster.")
+                                            "Smaller is faster. The folder's own: the images' size, at most "
+                                            f"{MAX_RESOLUTION} px.")
+        self.resolution.addItem(AUTO_TEXT, None)
         for r in RESOLUTIONS:
             self.resolution.addItem(f"{r} px", r)
-        self.resolution.setCurrentIndex(RESOLUTIONS.index(self._saved_resolution()))
+        self.set_resolution(self._saved_resolution())
         self.resolution.activated.connect(self._resolution_changed)
         self.class_filter = QComboBox(minimumContentsLength=16)
         self.class_filter.currentIndexChanged.connect(self._filter_changed)
@@ -181,6 +186,7 @@ class DataPage(Page):
         self.cancel()
         self.banner.hide()
         self._source = source
+        self.loadStarted.emit(source)
         resolution = self.working_resolution()
         self.loading_title.setText(title)
         self.progress.setRange(0, 0)
@@ -231,10 +237,12 @@ class DataPage(Page):
         kind = (f"{len(dataset.class_names)} classes" if dataset.labeled
                 else "unlabeled (no class subfolders: maps will be colored by cluster)")
         self.summary.setText(f"<b>{html.escape(shown(dataset.root))}</b><br>{len(dataset):,} images · {kind} · "
-                             f"{len(dataset.skipped):,} skipped")
+                             f"{len(dataset.skipped):,} skipped · decoded at {dataset.resolution} px")
         self.summary.setToolTip(shown(dataset.root))
-        self.resolution.setCurrentIndex(RESOLUTIONS.index(dataset.resolution)
-                                        if dataset.resolution in RESOLUTIONS else 0)
+        # The choice stays as the person made it (a run opened at its own size does not change what the next
+        # folder decodes at); the folder's own size is named beside it.
+        self.resolution.setItemText(0, f"{AUTO_TEXT} ({dataset.resolution} px)" if self.working_resolution() is None
+                                    else AUTO_TEXT)
 
         self.class_filter.blockSignals(True)
         self.class_filter.clear()
@@ -274,21 +282,24 @@ class DataPage(Page):
 
     # --- resolution -------------------------------------------------------------------------------------------
     @staticmethod
-    def _saved_resolution() -> int:
-        value = settings.load_json("resolution", DEFAULT_RESOLUTION)
-        return value if value in RESOLUTIONS else DEFAULT_RESOLUTION
+    def _saved_resolution() -> int | None:
+        value = settings.load_json("resolution", AUTO)
+        return value if value in RESOLUTIONS else None
 
-    def working_resolution(self) -> int:
+    def working_resolution(self) -> int | None:
+        """The size the next data opened decodes at; None: each folder's own (core/folder_defaults.py)."""
         return self.resolution.currentData()
 
-    def set_resolution(self, resolution: int) -> None:
-        """Decode the next data opened at this size (for this session: the saved choice stays)."""
-        self.resolution.setCurrentIndex(max(0, self.resolution.findData(resolution)))
+    def set_resolution(self, resolution: int | None) -> None:
+        """Decode the next data opened at this size, None at the folder's own (for this session: the saved choice
+        stays)."""
+        self.resolution.setCurrentIndex(max(0, self.resolution.findData(resolution)) if resolution else 0)
 
     def _resolution_changed(self) -> None:
-        settings.save_json("resolution", self.working_resolution())
+        chosen = self.working_resolution()
+        settings.save_json("resolution", chosen or AUTO)
         dataset = self.session.dataset
-        if dataset is not None and dataset.resolution != self.working_resolution():
+        if dataset is not None and dataset.resolution != (chosen or working_resolution(dataset.side)):
             self.reload()
 
     def refresh_recent(self) -> None:

@@ -99,6 +99,8 @@ class Demo(QObject):
         self.seconds: float | None = None  # from the click to the finished transfer curves
         self._maps_result = ""
         self._user_transfer: TransferConfig | None = None  # the session's own transfer settings, back after the demo
+        self._user_resolution: int | None = None  # the Data page's choice (None: each folder's own)
+        self._said_back = False  # the settings came back as the person's data began to load: say so when it is open
         # The person's own training settings and recipe while the demo's are shown: back when their own data opens
         # (or the window closes), so the demo's budget and Shapes recipe never carry over into their work.
         self._user_settings: tuple[TrainConfig | None, Budget, Recipe, str] | None = None
@@ -110,6 +112,8 @@ class Demo(QObject):
         bar.caption.linkActivated.connect(lambda link: link == REPORT_LINK and window.export_run_dialog("html"))
         # Each handler acts only in its own step: the same signals come when a person does the same by hand.
         window.data.datasetLoaded.connect(self._data_loaded)
+        # Back before the person's own data decodes, so that its folder's defaults apply over their settings.
+        window.data.loadStarted.connect(lambda _source: self.give_back_settings())
         window.train.trainingFinished.connect(self._trained)
         window.compare.comparisonFinished.connect(self._compared)
         window.transfer.transferFinished.connect(self._transferred)
@@ -126,6 +130,7 @@ class Demo(QObject):
             return False
         w = self.window
         data = w.data
+        self._user_resolution = data.working_resolution()
         data.set_resolution(self.settings.resolution)
         self.started_at, self.map_seconds, self.seconds = time.monotonic(), None, None
         self._enter("data")
@@ -140,8 +145,12 @@ class Demo(QObject):
     def _data_loaded(self, _dataset) -> None:
         if self.step != "data":
             self.give_back_settings()
+            if self._said_back:  # said again once the data is open, after the window's "Opened ..."
+                self._said_back = False
+                self._say_back()
             return
         w = self.window
+        w.data.set_resolution(self._user_resolution)  # the demo's 32 px was for its sample only
         if self._user_settings is None:
             try:
                 config = w.train.config()
@@ -223,8 +232,12 @@ class Demo(QObject):
             w.train.set_budget(budget)
             w.train.save_settings()
         w.augment.set_recipe(recipe, preset)
-        w.statusBar().showMessage("Your own training settings and recipe are back: the demo's were made for the "
-                                  "Shapes sample.", 10_000)
+        self._said_back = True
+        self._say_back()
+
+    def _say_back(self) -> None:
+        self.window.statusBar().showMessage("Your own training settings and recipe are back: the demo's were made "
+                                            "for the Shapes sample.", 10_000)
 
     # --- stopping ---------------------------------------------------------------------------------------------
     def cancel(self) -> None:

@@ -30,6 +30,7 @@ from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
 
 from . import settings
 from .explanations import SimilarityHistogram, train_text
+from .folder_note import FolderNote
 from .page import EXPECTED_ERRORS, Page, error_text
 from .picture_strip import PictureStrip
 from .setting_controls import SettingControls
@@ -89,6 +90,7 @@ class TrainPage(Page):
         self._current: str | None = None
         self.finished_events: dict[str, TrainFinished] = {}
         self._was_running = False
+        self._folder_shown = False  # the note about the open folder's choice is up to date and shown
         self.similarity = SimilarityHistogram()
         self.explain("", self.similarity)  # the words follow the method
 
@@ -109,6 +111,7 @@ class TrainPage(Page):
         self.add_body(body)
         self.add_footer(self.next)
         self._load_settings()
+        self.general.changed.connect(self._show_folder_note)
         self._show_recipe(self.session.recipe, self.session.recipe_title)
         self.session.set_method(self.method.currentData())
         self.method.currentIndexChanged.connect(lambda _: self.session.set_method(self.method.currentData()))
@@ -124,6 +127,9 @@ class TrainPage(Page):
         box.setMinimumWidth(340)
         box.setMaximumWidth(420)
         form = QFormLayout(box)
+        self.folder_note = FolderNote("train")
+        self.folder_note.back.connect(self.use_folder_defaults)
+        form.addRow(self.folder_note)
         self.general = SettingControls(TrainConfig, self, choices={
             "method": {m: method_class(m).title for m in method_names(self_supervised=True)},
             "device": dict.fromkeys(available_devices(), "")})
@@ -305,9 +311,29 @@ class TrainPage(Page):
         (self.by_epochs if budget.unit == "epochs" else self.by_time).setChecked(True)
 
     # --- what the session tells -------------------------------------------------------------------------------
+    def use_folder_defaults(self) -> None:
+        """The open folder's training settings (core/folder_defaults.py; its resolution is the Data page's)."""
+        defaults = self.session.folder_defaults
+        if defaults is not None:
+            self.general.set_values({k: v for k, v in defaults.train_changes.items() if k != "resolution"})
+        self._show_folder_note()
+
+    def _show_folder_note(self) -> None:
+        defaults = self.session.folder_defaults
+        if not self._folder_shown or defaults is None:
+            return
+        changed = defaults.changed(train={**self.general.values(), "resolution": self.session.dataset.resolution})
+        resolution = [s for s in changed if s == "train.resolution"]
+        extra = (f"<br><i>Resolution {self.session.dataset.resolution} px chosen on the Data page (the folder's: "
+                 f"{defaults.train_changes['resolution']} px).</i>" if resolution else "")
+        self.folder_note.show_choice(defaults, [s for s in changed if s not in resolution], extra)
+
     def _dataset_opened(self, dataset: ImageDataset) -> None:
-        """New data: a training of other data stops (its checkpoint stays in its run folder)."""
+        """New data: a training of other data stops (its checkpoint stays in its run folder); the folder's settings
+        are shown, and said."""
         self.cancel()
+        self._folder_shown = True
+        self.use_folder_defaults()
         self.resolution_label.setText(f"{dataset.resolution} px (set on the Data page)")
         self.reset_monitor()
         self.next.setEnabled(False)
@@ -318,6 +344,8 @@ class TrainPage(Page):
         self.recipe_label.setText(f"{title} <a href='augment'>edit…</a>")
 
     def _show_opened(self, opened: RunWithImages) -> None:
+        self._folder_shown = False  # the run's own settings, not a choice for its folder
+        self.folder_note.hide()
         self.set_config(opened.loaded.config)
         self.show_history(opened.loaded.history)
 

@@ -1,0 +1,93 @@
+"""The settings chosen for a folder (core/folder_defaults.py): applied and said on the Augment and Train pages
+when it opens, overridden by the person, and never mixed with the demo's."""
+
+import pytest
+from PIL import Image
+
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.methods import default_recipe
+from ssl_studio.gui import data_page
+from ssl_studio.gui.demo import DemoSettings
+
+TINY = TrainConfig(epochs=500, time_budget=None, batch_size=8, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def grey_folder(tiny_folder, tmp_path_factory):
+    """tiny_folder's images as 20 px RGB files whose channels are equal."""
+    root = tmp_path_factory.mktemp("grey")
+    for png in sorted(tiny_folder.glob("*/*.png")):
+        (root / png.parent.name).mkdir(exist_ok=True)
+        try:
+            image = Image.open(png).convert("L").resize((20, 20)).convert("RGB")
+        except OSError:
+            continue  # the fixture's broken file
+        image.save(root / png.parent.name / png.name)
+    return root
+
+
+def test_opening_a_grey_folder_sets_and_says_the_augment_and_train_settings(window, drive, grey_folder):
+    augment, train = window.augment, window.train
+    assert augment.recipe() == default_recipe("simclr") and augment.recipe().jitter_p == 0.8
+    dataset = drive.open_folder(window, grey_folder)
+    assert dataset.resolution == 20 and window.data.working_resolution() is None  # the folder's own size
+    assert augment.control("jitter_p").value() == 0.0 and augment.control("grayscale_p").value() == 0.0
+    assert augment.recipe() == default_recipe("simclr").replace(jitter_p=0.0, grayscale_p=0.0)
+    assert window.session.recipe == augment.recipe()  # what training takes
+    assert augment.folder_note.isVisibleTo(augment)
+    assert "grey, 20 px, 36 images, 3 classes" in augment.folder_note.text()
+    assert "Grey images: colour jitter and grayscale are off" in augment.folder_note.text()
+    assert "Changed by you" not in augment.folder_note.text()
+    assert train.folder_note.isVisibleTo(train)
+    assert "Images are 20 px: trained at 20 px rather than enlarged to 32 px." in train.folder_note.text()
+    assert train.config().resolution == 20 and "20 px" in train.resolution_label.text()
+
+
+def test_an_override_sticks_and_the_folders_choice_comes_back_on_request(window, drive, grey_folder):
+    augment = window.augment
+    drive.open_folder(window, grey_folder)
+    augment.control("jitter_p").setValue(0.5)
+    assert window.session.recipe.jitter_p == 0.5
+    assert "Changed by you: color jitter probability." in augment.folder_note.text()
+    window.go("train")
+    window.train.control("method").setCurrentIndex(window.train.control("method").findData("simclr"))
+    window.go("augment")
+    assert augment.recipe().jitter_p == 0.5 and window.session.recipe.jitter_p == 0.5
+    augment.folder_note.linkActivated.emit("folder")
+    assert augment.recipe().jitter_p == 0.0 and augment.recipe().grayscale_p == 0.0
+    assert "Changed by you" not in augment.folder_note.text()
+
+
+def test_a_method_chosen_brings_its_recipe_as_the_folder_wants_it(window, drive, grey_folder):
+    drive.open_folder(window, grey_folder)
+    window.train.control("method").setCurrentIndex(window.train.control("method").findData("byol"))
+    assert window.augment.recipe() == default_recipe("byol").replace(jitter_p=0.0, grayscale_p=0.0)
+
+
+def test_the_data_pages_resolution_chosen_by_hand_wins_and_is_said(window, drive, grey_folder, qtbot):
+    drive.open_folder(window, grey_folder)
+    page = window.data
+    with qtbot.waitSignal(page.datasetLoaded, timeout=15_000):
+        page.resolution.setCurrentIndex(page.resolution.findData(32))
+        page.resolution.activated.emit(page.resolution.currentIndex())
+    assert window.session.dataset.resolution == 32 and window.train.config().resolution == 32
+    assert "Resolution 32 px chosen on the Data page (the folder's: 20 px)" in window.train.folder_note.text()
+
+
+def test_the_demo_leaves_nothing_behind_the_data_pages_resolution_included(window, drive, qtbot, grey_folder,
+                                                                          tiny_folder, monkeypatch):
+    monkeypatch.setattr(data_page, "sample_folder", lambda name: tiny_folder)
+    demo = window.demo
+    demo.settings = DemoSettings(config=TINY, augment_seconds=0.05, resolution=16)
+    train, augment = window.train, window.augment
+    own_config = train.config()
+    with qtbot.waitSignal(demo.stepChanged, check_params_cb=lambda step: step == "train", timeout=20_000):
+        demo.start()
+    assert window.session.dataset.resolution == 16  # the demo's
+    with qtbot.waitSignal(train.job.ended, timeout=20_000):
+        window.demo_bar.cancel_button.click()
+    dataset = drive.open_folder(window, grey_folder)
+    assert dataset.resolution == 20 and window.data.working_resolution() is None
+    assert train.config() == own_config.replace(resolution=20)  # the person's budget and method, not the demo's
+    assert augment.recipe() == default_recipe("simclr").replace(jitter_p=0.0, grayscale_p=0.0)  # the folder's
+    assert "Changed by you" not in augment.folder_note.text()
