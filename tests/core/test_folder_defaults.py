@@ -69,8 +69,9 @@ def test_a_folder_decodes_at_its_own_size_up_to_32_px_unless_a_resolution_is_giv
 def test_the_choice_and_its_reasons():
     grey28 = choose(FolderFacts(images=10_000, classes=10, grey=True, side=28))
     assert grey28.reasons() == ["Images are 28 px: trained at 28 px rather than enlarged to 32 px.",
-                                "Grey images: colour jitter and grayscale are off (they would change nothing)."]
-    assert grey28.recipe_changes == {"jitter_p": 0.0, "grayscale_p": 0.0}
+                                "Grey images: saturation, hue and grayscale are off (they change nothing there); "
+                                "brightness and contrast jitter stay."]
+    assert grey28.recipe_changes == {"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0}
     assert grey28.train_changes == {"resolution": 28}
     big = choose(FolderFacts(images=2_000, classes=10, grey=False, side=96))
     assert big.train_changes == {"resolution": 32} and big.recipe_changes == {}
@@ -82,19 +83,19 @@ def test_the_choice_and_its_reasons():
 def test_settings_chosen_explicitly_win_over_the_folders():
     grey28 = choose(FolderFacts(images=10_000, classes=10, grey=True, side=28))
     config, recipe = TrainConfig(), default_recipe("simclr")
-    assert recipe.jitter_p == 0.8 and recipe.grayscale_p == 0.2 and config.resolution == 32
+    assert (recipe.hue, recipe.grayscale_p, recipe.jitter_p, config.resolution) == (0.1, 0.2, 0.8, 32)
     chosen, chosen_recipe, kept = grey28.apply(config, recipe)
-    assert (chosen.resolution, chosen_recipe.jitter_p, chosen_recipe.grayscale_p, kept) == (28, 0.0, 0.0, [])
-    assert chosen_recipe == recipe.replace(jitter_p=0.0, grayscale_p=0.0) and chosen == config.replace(resolution=28)
-    mine = recipe.replace(jitter_p=0.5)
-    chosen, chosen_recipe, kept = grey28.apply(config, mine, Given(frozenset({"resolution"}),
-                                                                  frozenset({"jitter_p"})))
-    assert (chosen.resolution, chosen_recipe.jitter_p, chosen_recipe.grayscale_p) == (32, 0.5, 0.0)
-    assert kept == ["train.resolution", "recipe.jitter_p"]
+    assert (chosen.resolution, chosen_recipe.hue, chosen_recipe.grayscale_p, kept) == (28, 0.0, 0.0, [])
+    assert chosen_recipe == recipe.replace(saturation=0.0, hue=0.0, grayscale_p=0.0)
+    assert chosen == config.replace(resolution=28) and chosen_recipe.jitter_p == 0.8
+    mine = recipe.replace(hue=0.3)
+    chosen, chosen_recipe, kept = grey28.apply(config, mine, Given(frozenset({"resolution"}), frozenset({"hue"})))
+    assert (chosen.resolution, chosen_recipe.hue, chosen_recipe.grayscale_p) == (32, 0.3, 0.0)
+    assert kept == ["train.resolution", "recipe.hue"]
     # A whole recipe chosen (a preset): none of the folder's recipe changes apply.
     none = Recipe(crop_scale=(1.0, 1.0), jitter_p=0.3, grayscale_p=0.1)
     _, chosen_recipe, kept = grey28.apply(config, none, Given(whole_recipe=True))
-    assert chosen_recipe == none and kept == ["recipe.jitter_p", "recipe.grayscale_p"]
+    assert chosen_recipe == none and kept == ["recipe.saturation", "recipe.hue", "recipe.grayscale_p"]
 
 
 def test_the_command_line_prints_and_stores_the_folders_choice(grey, tmp_path, capsys):
@@ -104,16 +105,19 @@ def test_the_command_line_prints_and_stores_the_folders_choice(grey, tmp_path, c
     printed = capsys.readouterr().err
     assert ("Defaults for this folder (grey, 20 px, 24 images, 8 classes):\n"
             "  Images are 20 px: trained at 20 px rather than enlarged to 32 px.\n"
-            "  Grey images: colour jitter and grayscale are off (they would change nothing).\n") in printed
+            "  Grey images: saturation, hue and grayscale are off (they change nothing there); brightness and "
+            "contrast jitter stay.\n") in printed
     stored = json.loads((out / "config.json").read_text())
     assert stored["data"]["resolution"] == 20 and stored["train"]["resolution"] == 20
-    assert stored["recipe"]["jitter_p"] == 0.0 and stored["recipe"]["grayscale_p"] == 0.0
+    assert stored["recipe"]["hue"] == 0.0 and stored["recipe"]["grayscale_p"] == 0.0
+    assert stored["recipe"]["jitter_p"] == 0.8
     assert stored["defaults"] == {
         "facts": {"images": 24, "classes": 8, "grey": True, "side": 20},
         "rules": [{"reason": "Images are 20 px: trained at 20 px rather than enlarged to 32 px.", "recipe": {},
                    "train": {"resolution": 20}},
-                  {"reason": "Grey images: colour jitter and grayscale are off (they would change nothing).",
-                   "recipe": {"jitter_p": 0.0, "grayscale_p": 0.0}, "train": {}}],
+                  {"reason": "Grey images: saturation, hue and grayscale are off (they change nothing there); "
+                             "brightness and contrast jitter stay.",
+                   "recipe": {"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0}, "train": {}}],
         "kept": []}
     assert np.load(out / "embeddings" / "ssl.npy").shape[0] == 24
 
@@ -121,11 +125,11 @@ def test_the_command_line_prints_and_stores_the_folders_choice(grey, tmp_path, c
 def test_flags_given_win_and_the_print_says_so(grey, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(grey), "--out", str(out), "--epochs", "1", "--batch-size", "8", "--no-umap",
-                 "--no-transfer", "--resolution", "16", "--jitter-p", "0.5"]) == 0
+                 "--no-transfer", "--resolution", "16", "--hue", "0.3"]) == 0
     printed = capsys.readouterr().err
     assert "  --resolution given: it wins over the folder's resolution 20.\n" in printed
-    assert "  --jitter-p given: it wins over the folder's color jitter probability 0.\n" in printed
+    assert "  --hue given: it wins over the folder's color jitter hue 0.\n" in printed
     stored = json.loads((out / "config.json").read_text())
     assert stored["data"]["resolution"] == 16 and stored["train"]["resolution"] == 16
-    assert stored["recipe"]["jitter_p"] == 0.5 and stored["recipe"]["grayscale_p"] == 0.0
-    assert stored["defaults"]["kept"] == ["train.resolution", "recipe.jitter_p"]
+    assert stored["recipe"]["hue"] == 0.3 and stored["recipe"]["grayscale_p"] == 0.0
+    assert stored["defaults"]["kept"] == ["train.resolution", "recipe.hue"]

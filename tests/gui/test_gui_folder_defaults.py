@@ -9,6 +9,7 @@ from ssl_studio.core.methods import default_recipe
 from ssl_studio.gui import data_page
 from ssl_studio.gui.demo import DemoSettings
 
+GREY_SIMCLR = default_recipe("simclr").replace(saturation=0.0, hue=0.0, grayscale_p=0.0)
 TINY = TrainConfig(epochs=500, time_budget=None, batch_size=8, device="cpu")
 
 
@@ -28,15 +29,15 @@ def grey_folder(tiny_folder, tmp_path_factory):
 
 def test_opening_a_grey_folder_sets_and_says_the_augment_and_train_settings(window, drive, grey_folder):
     augment, train = window.augment, window.train
-    assert augment.recipe() == default_recipe("simclr") and augment.recipe().jitter_p == 0.8
+    assert augment.recipe() == default_recipe("simclr") and augment.recipe().hue == 0.1
     dataset = drive.open_folder(window, grey_folder)
     assert dataset.resolution == 20 and window.data.working_resolution() is None  # the folder's own size
-    assert augment.control("jitter_p").value() == 0.0 and augment.control("grayscale_p").value() == 0.0
-    assert augment.recipe() == default_recipe("simclr").replace(jitter_p=0.0, grayscale_p=0.0)
+    assert augment.control("hue").value() == 0.0 and augment.control("grayscale_p").value() == 0.0
+    assert augment.recipe() == GREY_SIMCLR and augment.preset_name() == "simclr"
     assert window.session.recipe == augment.recipe()  # what training takes
     assert augment.folder_note.isVisibleTo(augment)
     assert "grey, 20 px, 36 images, 3 classes" in augment.folder_note.text()
-    assert "Grey images: colour jitter and grayscale are off" in augment.folder_note.text()
+    assert "Grey images: saturation, hue and grayscale are off" in augment.folder_note.text()
     assert "Changed by you" not in augment.folder_note.text()
     assert train.folder_note.isVisibleTo(train)
     assert "Images are 20 px: trained at 20 px rather than enlarged to 32 px." in train.folder_note.text()
@@ -46,22 +47,22 @@ def test_opening_a_grey_folder_sets_and_says_the_augment_and_train_settings(wind
 def test_an_override_sticks_and_the_folders_choice_comes_back_on_request(window, drive, grey_folder):
     augment = window.augment
     drive.open_folder(window, grey_folder)
-    augment.control("jitter_p").setValue(0.5)
-    assert window.session.recipe.jitter_p == 0.5
-    assert "Changed by you: color jitter probability." in augment.folder_note.text()
+    augment.control("grayscale_p").setValue(0.5)
+    assert window.session.recipe.grayscale_p == 0.5
+    assert "Changed by you: grayscale probability." in augment.folder_note.text()
     window.go("train")
     window.train.control("method").setCurrentIndex(window.train.control("method").findData("simclr"))
     window.go("augment")
-    assert augment.recipe().jitter_p == 0.5 and window.session.recipe.jitter_p == 0.5
+    assert augment.recipe().grayscale_p == 0.5 and window.session.recipe.grayscale_p == 0.5
     augment.folder_note.linkActivated.emit("folder")
-    assert augment.recipe().jitter_p == 0.0 and augment.recipe().grayscale_p == 0.0
+    assert augment.recipe() == GREY_SIMCLR
     assert "Changed by you" not in augment.folder_note.text()
 
 
 def test_a_method_chosen_brings_its_recipe_as_the_folder_wants_it(window, drive, grey_folder):
     drive.open_folder(window, grey_folder)
     window.train.control("method").setCurrentIndex(window.train.control("method").findData("byol"))
-    assert window.augment.recipe() == default_recipe("byol").replace(jitter_p=0.0, grayscale_p=0.0)
+    assert window.augment.recipe() == default_recipe("byol").replace(saturation=0.0, hue=0.0, grayscale_p=0.0)
 
 
 def test_the_data_pages_resolution_chosen_by_hand_wins_and_is_said(window, drive, grey_folder, qtbot):
@@ -89,5 +90,5 @@ def test_the_demo_leaves_nothing_behind_the_data_pages_resolution_included(windo
     dataset = drive.open_folder(window, grey_folder)
     assert dataset.resolution == 20 and window.data.working_resolution() is None
     assert train.config() == own_config.replace(resolution=20)  # the person's budget and method, not the demo's
-    assert augment.recipe() == default_recipe("simclr").replace(jitter_p=0.0, grayscale_p=0.0)  # the folder's
+    assert augment.recipe() == GREY_SIMCLR  # the folder's
     assert "Changed by you" not in augment.folder_note.text()
