@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +44,18 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
 
 def write_json_atomic(path: str | Path, obj) -> Path:
     return write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def link_or_copy(source: str | Path, target: str | Path) -> bool:
+    """A hard link to ``source`` at ``target`` (True), or an atomic copy where no link can be made, e.g. on another
+    file system (False). The source is only read."""
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+        return True
+    except OSError:
+        write_atomic(target, lambda tmp: shutil.copy2(source, tmp))
+        return False
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -8,14 +8,12 @@ the Compare page's "Label these next" call the same functions.
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_atomic
+from .atomic import link_or_copy, write_atomic
 from .label_selection import select_images
 from .pipeline import open_run
 from .runs import RunFolder
@@ -75,11 +73,4 @@ def link_folder(folder: str | Path, files: list[Path]) -> int:
     if there:
         raise FileExistsError(f"{folder} already holds {there[0]}" + (f" and {len(there) - 1} more" if there[1:]
                                                                        else "") + ": choose another folder")
-    copied = 0
-    for file, target in zip(files, targets):
-        try:
-            os.link(file, target)
-        except OSError:
-            write_atomic(target, lambda tmp, file=file: shutil.copy2(file, tmp))
-            copied += 1
-    return copied
+    return sum(not link_or_copy(file, target) for file, target in zip(files, targets))

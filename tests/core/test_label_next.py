@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from ssl_studio.cli import main
-from ssl_studio.core import label_next
 from ssl_studio.core.label_next import link_folder, pick_from_run
 from ssl_studio.core.label_selection import select_images
 
@@ -50,7 +49,7 @@ def test_a_folder_of_links_copies_where_a_link_fails_and_replaces_nothing(finish
     def no_links(*_):
         raise OSError(18, "Invalid cross-device link")
 
-    monkeypatch.setattr(label_next.os, "link", no_links)
+    monkeypatch.setattr(os, "link", no_links)  # atomic.link_or_copy links
     assert link_folder(tmp_path / "copies", files) == 3
     copies = sorted((tmp_path / "copies").iterdir())
     assert [c.read_bytes() for c in copies] == [f.read_bytes() for f in files]
