@@ -20,6 +20,7 @@ from .core.checkpoint import CheckpointError
 from .core import distributed
 from .core.augment import Recipe
 from .core.config import DEVICES, Budget, TrainConfig, resolve_device
+from .core.curation import Curation
 from .core.data import DataError, LoadProgress, iter_load
 from .core.folder_defaults import Given
 from .core.label_next import link_folder, pick_from_run, write_csv
@@ -30,7 +31,7 @@ from .core.events import (DefaultsChosen, PipelineFinished, SpaceReady, StageSta
 from .core.new_images import embed_folder, write_embedded
 from .core.pipeline import run_pipeline, run_transfer
 from .core.run_export import FORMATS, ExportProgress, export_run
-from .core.runs import AUDIT, RunError
+from .core.runs import AUDIT, CONFIG, CURATION, RunError
 from .core.schema import described_fields, field_types, fields_by_name, info
 from .core.selection_curves import selection_reading
 from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
@@ -77,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     recipe.add_argument("--recipe", choices=list(recipe_presets()), help="start from this recipe (the Augment "
                                                                           "page's presets)")
     _add_settings(recipe, Recipe, defaults=False)
+    run.add_argument("--curation", type=Path, metavar="CURATION.json",
+                     help=f"train on the curated set: the images this file (a run's {CURATION}) excludes are left "
+                          f"out, those it relabels count in their new class; {CONFIG} records it")
     run.add_argument("--no-umap", action="store_true", help="PCA maps only (faster)")
     run.add_argument("--resume", action="store_true",
                      help="continue the interrupted run in --out from its last checkpoint, with its own settings")
@@ -439,13 +443,14 @@ def _run(args) -> int:
     recipe = recipe_from_args(args, config.method)
     settings = transfer_config_from_args(args)
     given = given_from_args(args)
+    curation = Curation.read(args.curation) if args.curation is not None else None
     cancel, progress = CancelToken(), _Progress(given)
     # Under torchrun: join its process group; the other processes train and stay quiet, rank 0 reports.
     distributed.init_from_env(resolve_device(config.device))
     rank = distributed.world()[0]
     try:
         _drain(run_pipeline(args.data_dir, args.out, config, recipe, cancel=cancel, resume=args.resume,
-                            use_umap=not args.no_umap, transfer=settings,
+                            use_umap=not args.no_umap, transfer=settings, curation=curation,
                             skip=("transfer",) if args.no_transfer else (), given=given), progress, cancel,
                quiet=rank > 0)
     except Cancelled:

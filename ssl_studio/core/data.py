@@ -94,6 +94,15 @@ class ImageDataset:
     def __len__(self) -> int:
         return len(self.paths)
 
+    def subset(self, rows, labels=None) -> ImageDataset:
+        """These images (row numbers, in order), with ``labels`` in place of their own when given (a curated set:
+        some images left out, some relabelled); the classes stay the folder's."""
+        rows = torch.as_tensor(np.asarray(rows, dtype=np.int64))
+        kept = self.labels[rows] if labels is None and self.labeled else (
+            torch.as_tensor(np.asarray(labels, dtype=np.int64)) if self.labeled else None)
+        return ImageDataset(self.root, [self.paths[i] for i in rows.tolist()], self.images[rows], kept,
+                            self.class_names, self.skipped, self.resolution)
+
 
 def cache_root() -> Path:
     """Root of everything SSL Studio caches; SSL_STUDIO_CACHE_DIR moves it (tests, portable installs)."""

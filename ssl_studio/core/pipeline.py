@@ -23,6 +23,7 @@ from .augment import Recipe
 from .cancel import CancelToken
 from .coloring import MAX_CLUSTERS, Coloring, cluster_ids
 from .config import TrainConfig, resolve_device
+from .curation import Curation, curate
 from .data import ImageDataset, LoadProgress, iter_load
 from .evaluate import evaluate_space, split_indices
 from .events import (ClustersReady, DefaultsChosen, PipelineFinished, ProjectionReady, SpaceReady, StageStarted,
@@ -33,7 +34,7 @@ from .map_history import MapHistory, MapRecorder, MapSnapshot
 from .methods import build_method, default_recipe
 from .project import PROJECTIONS, UmapProgress, pca_2d
 from .report import render_report
-from .runs import RunError, RunFolder, finetune_name
+from .runs import RunError, RunFolder, Settings, finetune_name
 from .selection_curves import SELECTION_SPACE, selection_curves, selection_fractions
 from .spaces import SPACES, TITLES, SpaceInputs, load_backbone, run_spaces
 from .train import TrainingError, TrainProgress, train
@@ -101,9 +102,9 @@ class ModelPlan:
 
 
 def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig, recipe: Recipe,
-                defaults: dict | None = None) -> RunFolder:
-    """Create the run folder and record what the run is made of: settings (and ``defaults``, what was chosen from
-    the folder), images, evaluation split."""
+                defaults: dict | None = None, curation: Curation | None = None) -> RunFolder:
+    """Create the run folder and record what the run is made of: settings (``defaults``, what was chosen from
+    the folder, and the ``curation`` that made ``dataset`` a curated set, if any), images, evaluation split."""
     if len(dataset) < 2:  # refused before anything is written, so no empty run is left for the app to open
         raise TrainingError(f"training needs at least 2 images, and {dataset.root} has only {len(dataset)} "
                             "usable image")
@@ -120,7 +121,7 @@ def prepare_run(dataset: ImageDataset, out_dir: str | Path, config: TrainConfig,
             split = {"train": train_idx.tolist(), "test": test_idx.tolist()}
         except ValueError as exc:
             split = {"error": str(exc)}
-    run.write_settings(dataset.root, dataset.resolution, config, recipe, __version__, defaults)
+    run.write_settings(dataset.root, dataset.resolution, config, recipe, __version__, defaults, curation)
     run.write_dataset(dataset.paths, labels, dataset.class_names, [vars(s) for s in dataset.skipped])
     run.write_split(split or {"error": "unlabeled folder: there are no labels to evaluate against"})
     return run
@@ -397,6 +398,12 @@ def transfer(dataset: ImageDataset, run: RunFolder, settings: TransferConfig | N
     yield from run_stages(exp, TRANSFER)
 
 
+def as_trained(dataset: ImageDataset, stored: Settings) -> ImageDataset:
+    """A saved run's data folder, read again, curated as the run was (CurationError when it no longer can be)."""
+    curation = Curation.recorded(stored.curation)
+    return dataset if curation is None else curate(dataset, curation)
+
+
 def run_transfer(out_dir: str | Path, settings: TransferConfig | None = None, *, cancel: CancelToken | None = None,
                  resume: bool = False) -> Iterator:
     """The transfer stage on an existing run folder, any made since runs had a format, its images read again from
@@ -406,7 +413,7 @@ def run_transfer(out_dir: str | Path, settings: TransferConfig | None = None, *,
     stored = run.read_settings()
     yield StageStarted("load", f"Loading {stored.data_root}")
     dataset = yield from iter_load(stored.data_root, stored.config.resolution, cancel=cancel)
-    yield from transfer(dataset, run, settings, cancel=cancel, resume=resume)
+    yield from transfer(as_trained(dataset, stored), run, settings, cancel=cancel, resume=resume)
 
 
 def _train_figures(run: RunFolder, which: str) -> dict | None:
@@ -447,10 +454,12 @@ def compare_imported(run: RunFolder, space: str, *, cancel: CancelToken | None =
 def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, recipe: Recipe | None = None, *,
                  cancel: CancelToken | None = None, resume: bool = False, use_umap: bool = True,
                  transfer: TransferConfig | None = None, skip: tuple[str, ...] = (),
-                 given: Given | None = None) -> Iterator[StageStarted | LoadProgress | DefaultsChosen | TrainEvent
-                                                         | SpaceReady | ProjectionReady | PipelineFinished]:
-    """Everything, start to finish, less the stages named in ``skip``. With ``resume`` an existing run folder's own
-    settings are used. With ``given`` (what the person chose) the settings they did not choose are the folder's
+                 given: Given | None = None, curation: Curation | None = None
+                 ) -> Iterator[StageStarted | LoadProgress | DefaultsChosen | TrainEvent | SpaceReady | ProjectionReady
+                               | PipelineFinished]:
+    """Everything, start to finish, less the stages named in ``skip``, on the folder's images with ``curation``'s
+    marks applied when given. With ``resume`` an existing run folder's own settings (and curation) are used.
+    With ``given`` (what the person chose) the settings they did not choose are the folder's
     (core/folder_defaults.py): its resolution, recipe and training settings, said in a DefaultsChosen event.
 
     Under torchrun every process trains; rank 0 alone decodes first (the others then read its cache), writes the
@@ -461,6 +470,7 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
     if resume:
         stored = RunFolder.open(out_dir).read_settings()
         config, recipe = stored.config, stored.recipe
+        curation = Curation.recorded(stored.curation)
     recipe = recipe or default_recipe(config.method)
     yield StageStarted("load", f"Loading {data_dir}")
     if rank:
@@ -468,6 +478,8 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
     from_folder = given is not None and not resume
     resolution = None if from_folder and "resolution" not in given.train else config.resolution
     dataset = yield from iter_load(data_dir, resolution, cancel=cancel)
+    if curation is not None:
+        dataset = curate(dataset, curation)
     chosen = None
     if from_folder:
         defaults = choose(FolderFacts.of(dataset))
@@ -477,7 +489,7 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
         yield DefaultsChosen(defaults, tuple(kept))
     run = None
     if rank == 0:
-        run = RunFolder.open(out_dir) if resume else prepare_run(dataset, out_dir, config, recipe, chosen)
+        run = RunFolder.open(out_dir) if resume else prepare_run(dataset, out_dir, config, recipe, chosen, curation)
         distributed.barrier()  # the others load now
     distributed.barrier()  # every process has its images
     run = run or RunFolder.open(out_dir)

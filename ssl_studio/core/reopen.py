@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from .cancel import CancelToken
+from .curation import CurationError
 from .data import DataError, ImageDataset, LoadProgress, iter_load
-from .pipeline import LoadedRun, open_run
+from .pipeline import LoadedRun, as_trained, open_run
 
 
 @dataclass
@@ -43,6 +44,11 @@ def open_run_with_images(path, cancel: CancelToken | None = None) -> Generator[L
             dataset = yield from iter_load(loaded.data_root, loaded.config.resolution, cancel=cancel)
         except DataError:
             dataset = None
+    if dataset is not None:
+        try:
+            dataset = as_trained(dataset, loaded.run.read_settings())
+        except CurationError:  # a marked file is gone: the thumbnails of the others still show
+            pass
     if dataset is not None:
         images = align_images(dataset, loaded.paths)
         if dataset.paths != loaded.paths:

@@ -25,6 +25,7 @@ from .atomic import write_atomic, write_bytes_atomic, write_json_atomic
 from .augment import Recipe
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
+from .curation import Curation, CurationError
 from .label_selection import STRATEGIES
 from .map_history import MapHistory, MapSnapshot
 from .transfer import PROBES, STARTS
@@ -38,6 +39,7 @@ METRICS = "metrics.json"
 TRANSFER = "transfer.json"
 AUDIT = "audit.json"
 NOTE = "note.txt"
+CURATION = "curation.json"
 IMPORTED = "spaces.json"
 CLUSTERS = "clusters.npy"
 MAP_HISTORY = "map_history.json"
@@ -58,6 +60,8 @@ FILES: dict[str, str] = {
     TRANSFER: "accuracy against the number of labels (probe curves per space, fine-tuning curves), or the error",
     AUDIT: "per space the near-duplicate pairs (and those across the split), outliers, likely wrong labels and the "
            "labels suggested, by image path, most suspicious first; or why there is no label audit",
+    CURATION: "the marks put on the run's images, oldest first: exclude, or relabel as a class, each naming image "
+              "paths",
     IMPORTED: "the spaces a person imported: name and title of each",
     NOTE: "a person's note on the run, plain UTF-8 text (the Runs page edits it)",
     CLUSTERS: "an unlabeled folder's k-means cluster per image, which colors its maps",
@@ -84,6 +88,7 @@ class Settings:
     config: TrainConfig
     recipe: Recipe
     data_root: Path
+    curation: dict | None = None  # what a curated run trained on: {"file": the curation file, "marks": [...]}
 
 
 @dataclass(frozen=True)
@@ -142,18 +147,26 @@ class RunFolder:
 
     # --- settings and images ------------------------------------------------------------------------------------
     def write_settings(self, data_root: Path, resolution: int, config: TrainConfig, recipe: Recipe,
-                       version: str, defaults: dict | None = None) -> Path:
-        """``defaults``: what was chosen from the folder and why (FolderDefaults.to_dict), when it was."""
-        return self.write_json(CONFIG, {"format": FORMAT, "version": version,
-                                        "data": {"root": str(data_root), "resolution": resolution},
+                       version: str, defaults: dict | None = None, curation: Curation | None = None) -> Path:
+        """config.json; ``defaults``: what was chosen from the folder and why (FolderDefaults.to_dict), when it
+        was; ``curation`` (its file and its marks) when the run trains on a curated set."""
+        data = {"root": str(data_root), "resolution": resolution}
+        if curation is not None:
+            data["curation"] = {"file": curation.source or "", **curation.to_json()}
+        return self.write_json(CONFIG, {"format": FORMAT, "version": version, "data": data,
                                         "train": config.to_dict(), "recipe": recipe.to_dict(),
                                         **({"defaults": defaults} if defaults is not None else {})})
 
     def read_settings(self) -> Settings:
         stored = self.read_json(CONFIG)
         try:
+            curation = stored["data"].get("curation")
+            if curation is not None:
+                Curation.from_json(curation)  # the marks, checked
+                if not isinstance(curation.get("file"), str):
+                    raise ValueError("its curation must name the file the marks came from")
             return Settings(TrainConfig.from_dict(stored["train"]), Recipe.from_dict(stored["recipe"]),
-                            Path(stored["data"]["root"]))
+                            Path(stored["data"]["root"]), curation)
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError(f"{CONFIG} in {self.path} is not valid: {exc}") from exc
 
@@ -240,6 +253,22 @@ class RunFolder:
             return self._inside(NOTE).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise RunError(f"{NOTE} in {self.path} cannot be read as text ({exc})") from exc
+
+    def write_curation(self, curation: Curation) -> Path:
+        return self.write_json(CURATION, curation.to_json())
+
+    def read_curation(self) -> Curation:
+        """curation.json, checked; no marks before any was made."""
+        if not self.exists(CURATION):
+            return Curation()
+        try:
+            return Curation(Curation.from_json(self.read_json(CURATION)).marks, self.path / CURATION)
+        except CurationError as exc:
+            raise RunError(f"{CURATION} in {self.path} is not valid: {exc}") from exc
+
+    @property
+    def curation_path(self) -> Path:
+        return self.path / CURATION
 
     def write_report(self, write) -> Path:
         """report.png, drawn by ``write(tmp_path)`` and put in place atomically."""
