@@ -2,8 +2,9 @@
 
 A map can be colored by class, by k-means cluster (an unlabeled folder's only colors: computed once by the
 pipeline's color stage, on the SSL space or raw pixels without one, and stored in the run folder as clusters.npy,
-so report.png, the app's maps and a reopened run agree), by the evaluation's train / held-out split, or by each
-space's kNN mistakes: the held-out images that space's kNN (the one its score counts) gets wrong.
+so report.png, the app's maps and a reopened run agree), by the evaluation's train / held-out split, by each
+space's kNN mistakes (the held-out images that space's kNN, the one its score counts, gets wrong), or by what each
+space's audit flags (near-duplicates, outliers, likely wrong labels).
 
 Every map draws its points in one seeded random order, the same in every map, never class after class (the class
 drawn last would paint over the others wherever they overlap), and a point is drawn more transparent the more
@@ -21,6 +22,8 @@ from .cancel import CancelToken
 from .evaluate import kmeans_labels, knn_predict
 
 MAX_CLUSTERS = 8
+# What an audit flags (audit.json's lists), as the maps and the Audit view name them.
+AUDIT_KINDS = {"duplicates": "Near-duplicates", "outliers": "Outliers", "mislabeled": "Likely wrong labels"}
 
 # matplotlib's tab10 (saturated enough for small dots on white, familiar from papers), then the
 # dark and middle tones of tab20b, whose hues stay apart from tab10's; beyond 20 colors repeat.
@@ -85,6 +88,20 @@ class Coloring:
         """The groups of by_knn_mistakes (0 train, 1 held out and right, 2 held out and wrong) for these ids."""
         return cls(np.asarray(ids, dtype=np.int64), ["train", "held out, kNN right", "held out, kNN wrong"],
                    ("#d3d7de", "#6f9fd0", "#d62728"), raised=(2,))
+
+    @classmethod
+    def by_audit(cls, found: dict, paths: list[str], kind: str) -> Coloring:
+        """The images one space's audit (a space of audit.json) flags as ``kind`` (a key of AUDIT_KINDS), drawn on
+        top; a duplicate pair across the train / held-out split (a leak) in a colour of its own."""
+        index = {p: i for i, p in enumerate(paths)}
+        ids = np.zeros(len(paths), dtype=np.int64)
+        if kind == "duplicates":
+            ids[[index[p] for pair in found.get("duplicates", ()) for p in pair]] = 1
+            ids[[index[p] for pair in found.get("leaks", ()) for p in pair]] = 2
+            return cls(ids, ["not flagged", "near-duplicate", "near-duplicate across the split"],
+                       ("#d3d7de", "#9467bd", "#d62728"), raised=(1, 2))
+        ids[[index[p] for p in found.get(kind, ())]] = 1
+        return cls(ids, ["not flagged", AUDIT_KINDS[kind].lower()], ("#d3d7de", "#d62728"), raised=(1,))
 
     def color(self, k: int) -> str:
         return self.colors[k] if self.colors else PALETTE[k % len(PALETTE)]

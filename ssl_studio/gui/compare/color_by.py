@@ -1,5 +1,5 @@
-"""What the maps are colored by (the legend's "Color by"): the classes, k-means clusters, the evaluation's split, or
-each space's kNN mistakes. A coloring that takes computing (k-means of a labeled folder, the kNN of every space:
+"""What the maps are colored by (the legend's "Color by"): the classes, k-means clusters, the evaluation's split,
+each space's kNN mistakes, or what each space's audit flags (once the run's audit is known). A coloring that takes computing (k-means of a labeled folder, the kNN of every space:
 seconds on a large folder) is computed by the core in a job beside the page's when it is first chosen, and kept
 for the run."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject
 
-from ssl_studio.core.coloring import Coloring, cluster_ids, knn_mistakes
+from ssl_studio.core.coloring import AUDIT_KINDS, Coloring, cluster_ids, knn_mistakes
 
 from ..page import Page, error_text
 from ..workers import Job
@@ -38,6 +38,8 @@ class ColorBy(QObject):
         self.classes, self.split = classes, split
         self.clusters: Coloring | None = None
         self.mistakes: dict[str, Coloring] = {}
+        self.audit: dict | None = None
+        self.paths: list[str] = []
         self.choice = "class" if classes is not None else "cluster"
         self.available = {"cluster"}
         if classes is not None:
@@ -47,6 +49,14 @@ class ColorBy(QObject):
         self.legend.set_choices(self.available, self.choice)
         if classes is not None:
             self._show(classes)
+
+    def set_audit(self, audit: dict, paths: list[str]) -> None:
+        """The run's audit (audit.json, for these image paths): its kinds become choices."""
+        self.audit, self.paths = audit, paths
+        self.available |= {"duplicates", "outliers"} | (set() if audit.get("no_label_audit") else {"mislabeled"})
+        self.legend.set_choices(self.available, self.choice)
+        if self.choice in AUDIT_KINDS:
+            self.choose(self.choice)
 
     def set_clusters(self, clusters: Coloring) -> None:
         """An unlabeled run's k-means colors, which came with it."""
@@ -83,8 +93,19 @@ class ColorBy(QObject):
             else:
                 self._compute("Finding k-means clusters of the self-supervised space…",
                               lambda _token, x=dict(self.page.embeddings): _clusters(x), done=self.set_clusters)
+        elif choice in AUDIT_KINDS:
+            self._show_audit(choice)
         else:
             self._show_mistakes()
+
+    def _show_audit(self, kind: str) -> None:
+        spaces = self.audit["spaces"]
+        self._show(Coloring.by_audit({}, self.paths, kind), counts=False)  # a map the audit has not seen: none
+        for space in self.grid.maps:
+            if space in spaces:
+                coloring = Coloring.by_audit(spaces[space], self.paths, kind)
+                flagged = f"{int((coloring.ids > 0).sum()):,} flagged"
+                self.grid.set_space_coloring(space, coloring, f"<span style='color:{coloring.color(1)}'>{flagged}</span>")
 
     def _show(self, coloring: Coloring, counts: bool = True) -> None:
         self.grid.set_coloring(coloring)

@@ -7,18 +7,23 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QWidget
 from superqt import QFlowLayout
 
-from ssl_studio.core.coloring import Coloring
+from ssl_studio.core.coloring import AUDIT_KINDS, Coloring
 
 from ..colors import swatch
 from ..widgets import shown
 
-COLOR_BY = {"class": "Class", "cluster": "k-means cluster", "split": "Train / held out", "mistakes": "kNN mistakes"}
+COLOR_BY = {"class": "Class", "cluster": "k-means cluster", "split": "Train / held out", "mistakes": "kNN mistakes",
+            **AUDIT_KINDS}
 COLOR_BY_TIPS = {
     "class": "Each image's class (its folder)",
     "cluster": "k-means clusters of the self-supervised space (raw pixels without one), the same in every map",
     "split": "The images the kNN and the linear probe are fitted on (train) and those they are scored on (held out)",
     "mistakes": "In each map, the held-out images that space's kNN gets wrong, in red on top: where pixels fail "
                 "and a trained network does not",
+    "duplicates": "In each map, the pairs of images that space finds far closer than images usually are; a pair "
+                  "split across train and held out (the same picture scored against itself) in red",
+    "outliers": "In each map, the images that space finds far from every class (or cluster)",
+    "mislabeled": "In each map, the images whose nearest neighbours in that space vote for another class",
 }
 HIDDEN_COLOR = "#e3e5ea"
 ENTRY_TIP = "Click to hide or show these points in every map; double-click to show them alone."
