@@ -72,11 +72,11 @@ class Session:
         self._tell(DATASET, dataset)
         self._set_done({"data"})
 
-    def start_run(self, run: RunFolder) -> None:
-        """A run trained from the open dataset."""
+    def start_run(self, run: RunFolder, dataset: ImageDataset | None = None) -> None:
+        """A run trained from the open dataset, or from ``dataset``, a curated set of it."""
         if self.dataset is None:
             raise ValueError("a run needs open data: open a folder first")
-        self.run, self._runs[run] = run, self.dataset
+        self.run, self._runs[run] = run, dataset if dataset is not None else self.dataset
         self._tell(RUN, run)
         self._set_done(self.done & {"data", "augment"})
 

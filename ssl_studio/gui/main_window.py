@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
             self.pages.addWidget(page)
             self.stages.addItem(QListWidgetItem())
         self._show_done(self.session.done)
+        self.compare.audit.trainAgainRequested.connect(self.train_again)
         self.stages.currentRowChanged.connect(self.pages.setCurrentIndex)
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -178,6 +179,11 @@ class MainWindow(QMainWindow):
                           "untrained network and raw pixels.</p>")
 
     # --- pages ------------------------------------------------------------------------------------------------
+    def train_again(self, curation) -> bool:
+        """The Audit view's "Train again without them": a new run on the curated set, from the Train page."""
+        self.go("train")
+        return self.train.start(curation=curation)
+
     def page(self, name: str) -> Page:
         try:
             return self._pages[name]

@@ -17,6 +17,7 @@ from superqt import QCollapsible, QElidingLabel
 
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import Budget, TrainConfig, available_devices
+from ssl_studio.core.curation import Curation, curate
 from ssl_studio.core.data import ImageDataset
 from ssl_studio.core.methods import method_class, method_names
 from ssl_studio.core.events import StageStarted, TrainEvent, TrainingPlanned
@@ -53,6 +54,7 @@ class RunPrepared:
 
     run: RunFolder
     config: TrainConfig
+    dataset: ImageDataset  # what it trains on: the open dataset, or a curated set of it
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -350,8 +352,9 @@ class TrainPage(Page):
         self.show_history(opened.loaded.history)
 
     # --- running ----------------------------------------------------------------------------------------------
-    def start(self, resume: bool = False) -> bool:
-        """Start (or resume) training; False, with a message in the banner, when it cannot start."""
+    def start(self, resume: bool = False, curation: Curation | None = None) -> bool:
+        """Start (or resume) training, on the open dataset with ``curation``'s marks applied when given; False, with
+        a message in the banner, when it cannot start."""
         if self.is_running():
             return False
         dataset, run = self.session.dataset, self.session.run
@@ -359,7 +362,8 @@ class TrainPage(Page):
             self.banner.show_message("Open a folder or a sample dataset on the Data page first.", "info")
             return False
         if resume and run is not None:
-            # With the settings the run folder records, as `ssl-studio run --resume` does.
+            # With the settings the run folder records, as `ssl-studio run --resume` does (on its curated set).
+            dataset = self.session.dataset_of(run) if self.session.dataset_of(run) is not None else dataset
             make = lambda token: self._resume(dataset, run, token)  # noqa: E731
         else:
             try:
@@ -367,10 +371,16 @@ class TrainPage(Page):
             except ValueError as exc:
                 self.banner.show_message(f"These settings cannot work: {exc}.")
                 return False
+            if curation is not None:
+                try:
+                    dataset = curate(dataset, curation)
+                except ValueError as exc:
+                    self.banner.show_message(f"Cannot train on the curated set: {exc}.")
+                    return False
             self.reset_monitor()
             folder = settings.runs_dir() / time.strftime("%Y-%m-%d_%H-%M-%S")
             recipe = self.session.recipe
-            make = lambda token: self._train(dataset, folder, config, recipe, token)  # noqa: E731
+            make = lambda token: self._train(dataset, folder, config, recipe, token, curation)  # noqa: E731
         self.save_settings()
         self.banner.hide()
         self._models = []  # the train stage says which models it trains (TrainingPlanned)
@@ -384,9 +394,9 @@ class TrainPage(Page):
         return True
 
     @staticmethod
-    def _train(dataset, folder: Path, config, recipe, token):
-        run = prepare_run(dataset, folder, config, recipe)
-        yield RunPrepared(run, config)
+    def _train(dataset, folder: Path, config, recipe, token, curation=None):
+        run = prepare_run(dataset, folder, config, recipe, curation=curation)
+        yield RunPrepared(run, config, dataset)
         yield from train_models(dataset, run, config, recipe, cancel=token)
         return run
 
@@ -394,7 +404,7 @@ class TrainPage(Page):
     def _resume(dataset, run, token):
         stored = run.read_settings()
         config, recipe = stored.config, stored.recipe
-        yield RunPrepared(run, config)
+        yield RunPrepared(run, config, dataset)
         yield from train_models(dataset, run, config, recipe, cancel=token, resume=True)
         return run
 
@@ -410,7 +420,7 @@ class TrainPage(Page):
         for event in events:
             if isinstance(event, RunPrepared):
                 self._method_trained = event.config.method
-                self.session.start_run(event.run)
+                self.session.start_run(event.run, event.dataset)
             elif isinstance(event, TrainingPlanned):
                 self._models = list(event.models)
             elif isinstance(event, StageStarted):

@@ -116,13 +116,17 @@ class SelectionBar(QWidget):
         self.grid.setFixedHeight(SELECTION_ROWS * (SELECTION_SIZE + 12) + 4)
         self.grid.clicked.connect(lambda index: self.imageClicked.emit(self.model.dataset_index(index.row())))
         self.model: ThumbnailModel | None = None
-        row = QHBoxLayout()
-        row.addWidget(self.label, 1)
-        row.addWidget(self.clear_button)
+        self.row = QHBoxLayout()
+        self.row.addWidget(self.label, 1)
+        self.row.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row)
+        layout.addLayout(self.row)
         layout.addWidget(self.grid)
+
+    def add_action(self, widget: QWidget) -> None:
+        """Something to do with the selection, before Clear selection."""
+        self.row.insertWidget(self.row.count() - 1, widget)
 
     def reset(self, cache: ThumbnailCache, paths: list[str], labels, class_names: list[str]) -> None:
         self.model = ThumbnailModel(cache, paths, labels, class_names, self, size=SELECTION_SIZE)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QProgressBar, QStackedWidget,
-                               QToolButton, QVBoxLayout, QWidget)
+                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
 from superqt import QElidingLabel
 
 from ssl_studio.core.coloring import Coloring
@@ -34,6 +34,7 @@ from ..widgets import shown
 from ..workers import Job
 from . import export
 from .added_images import AddedImagesLayer
+from .audit import AuditPanel
 from .color_by import ColorBy
 from .history import MapHistoryView
 from .inspector import Inspector, SelectionBar
@@ -80,6 +81,11 @@ class ComparePage(Page):
         self.added_images = AddedImagesLayer(self)
         self.color_by = ColorBy(self, self.grid, self.legend)
         self.label_next = LabelNext(self, self.linked)
+        self.audit = AuditPanel(self, self.linked, self.color_by)
+        self.selection_bar.add_action(self.audit.selection_button)
+        self.side = QTabWidget()  # the hovered image and its neighbours, or the audit: beside the maps
+        self.side.addTab(self.inspector, "Inspect")
+        self.side.addTab(self.audit, "Audit")
 
         self.history = MapHistoryView()
         maps = QWidget()
@@ -92,7 +98,7 @@ class ComparePage(Page):
         self.views.addWidget(self.history)
         body = QHBoxLayout()
         body.addWidget(self.views, 1)
-        body.addWidget(self.inspector)
+        body.addWidget(self.side)
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -171,6 +177,7 @@ class ComparePage(Page):
         self.linked.clear()
         self.grid.clear()
         self.color_by.reset(None, None)
+        self.audit.reset(None, None)
         self.history.set_history(None, None)
         self.forming_button.setChecked(False)
         self.banner.hide()
@@ -203,6 +210,7 @@ class ComparePage(Page):
         self._begin(run, dataset.paths, dataset.labels.numpy() if dataset.labeled else None, dataset.class_names,
                     dataset.images)
         self.label_next.reset(run, dataset.root)
+        self.audit.reset(run, dataset.root)
         self.status.setText("Starting…")
         self.busy.show()
         use_umap = self.use_umap.isChecked()
@@ -220,6 +228,7 @@ class ComparePage(Page):
         """Show a run read back by core.pipeline.open_run (``images`` aligned to its paths, or None)."""
         self._begin(loaded.run, loaded.paths, loaded.labels, loaded.class_names, images)
         self.label_next.reset(loaded.run, loaded.data_root)
+        self.audit.reset(loaded.run, loaded.data_root)
         if loaded.labels is None and loaded.clusters is not None:
             self._set_clusters(loaded.clusters)
         self._show_history(loaded.map_history)
@@ -238,6 +247,8 @@ class ComparePage(Page):
         if not loaded.projections:
             self.banner.show_message("This run has no maps yet (it was stopped before they were computed).",
                                      "info")
+        if loaded.embeddings:
+            self.audit.load()
 
     def can_add_space(self) -> bool:
         return self.run is not None and bool(self.embeddings) and not self.is_running()
@@ -373,6 +384,7 @@ class ComparePage(Page):
             self._show_history(self.run.read_map_history(len(self.linked.paths)))
             self.statusMessage.emit(f"Maps ready; the run is saved in {self.run.path}. Measuring the transfer curves "
                                     "on the Transfer page…", 10_000)
+            self.audit.load()
             self.session.finish("compare", self.run)  # the Transfer page starts on it
             self.comparisonFinished.emit(self.run)
 
