@@ -92,6 +92,10 @@ class Curation:
             raise CurationError("curation marks must be an object with a list of marks")
         return cls([check_mark(m) for m in data["marks"]])
 
+    def after(self, earlier: Curation | None) -> Curation:
+        """These marks made after ``earlier``'s (a curated run's own curation, marked again), from this file."""
+        return Curation([*(earlier.marks if earlier else ()), *self.marks], self.source)
+
     @classmethod
     def recorded(cls, data: dict | None) -> Curation | None:
         """The curation a run's config.json records (Settings.curation), or None for a run on the whole folder."""
@@ -151,7 +155,9 @@ class Curation:
 
 
 def curate(dataset: ImageDataset, curation: Curation) -> ImageDataset:
-    """The dataset with the marks applied: excluded images left out, relabelled ones in their new class."""
+    """The folder's images with the marks applied: excluded images left out, relabelled ones in their new class (a
+    curated set is curated again from its whole folder, so marks apply to the folder as read)."""
+    dataset = dataset.folder if dataset.folder is not None else dataset
     labels = dataset.labels.numpy() if dataset.labeled else None
     rows, fixed = curation.apply(dataset.paths, labels, dataset.class_names)
     return dataset.subset(rows, fixed)

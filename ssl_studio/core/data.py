@@ -80,6 +80,7 @@ class ImageDataset:
     skipped: list[Skipped]
     resolution: int
     side: int | None = None  # the files' shorter side before decoding (median of a sample), None when unknown
+    folder: ImageDataset | None = None  # a curated set's whole folder, as read (None: this is the whole folder)
 
     @property
     def labeled(self) -> bool:
@@ -101,7 +102,8 @@ class ImageDataset:
         kept = self.labels[rows] if labels is None and self.labeled else (
             torch.as_tensor(np.asarray(labels, dtype=np.int64)) if self.labeled else None)
         return ImageDataset(self.root, [self.paths[i] for i in rows.tolist()], self.images[rows], kept,
-                            self.class_names, self.skipped, self.resolution)
+                            self.class_names, self.skipped, self.resolution, side=self.side,
+                            folder=self.folder if self.folder is not None else self)
 
 
 def cache_root() -> Path:

@@ -156,6 +156,19 @@ def test_curate_gives_the_dataset_without_the_excluded_images(tmp_path):
     assert (curated.images.numpy() == dataset.images[2:].numpy()).all()
 
 
+def test_a_curated_set_marked_again_is_curated_from_its_whole_folder(tmp_path):
+    data = make_shapes(tmp_path / "data", per_class=2, size=12, seed=0)
+    dataset = load_folder(data, resolution=8)
+    first = Curation()
+    first.mark("exclude", dataset.paths[:2])
+    again = Curation(source="run2/marks.json")
+    again.mark("exclude", [dataset.paths[2]])
+    both = again.after(first)
+    assert both.marks == first.marks + again.marks and both.source == "run2/marks.json"
+    twice = curate(curate(dataset, first), both)
+    assert twice.paths == dataset.paths[3:] and twice.folder is dataset
+
+
 def test_cli_run_trains_on_the_curated_set_and_records_it(tmp_path):
     data = make_shapes(tmp_path / "data", per_class=4, size=16, seed=1)
     before = folder_hash(data)

@@ -301,8 +301,12 @@ class AuditPanel(QWidget):
             button.setEnabled(bool(self.curation.marks))
 
     def curation_to_train(self) -> Curation:
-        """The marks, as a curation whose file is this run's."""
-        return Curation(self.curation.marks, self.run.curation_path)
+        """The marks, after those the run itself was curated with (if it was), as a curation of this run's file."""
+        try:
+            earlier = Curation.recorded(self.run.read_settings().curation)
+        except ValueError:
+            earlier = None
+        return Curation(self.curation.marks, self.run.curation_path).after(earlier)
 
     # --- export -----------------------------------------------------------------------------------------------
     def _export_dialog(self) -> None:
