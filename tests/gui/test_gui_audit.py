@@ -128,3 +128,36 @@ def test_train_again_trains_a_run_without_the_excluded_images(window, drive, qtb
     recorded = new.read_settings().curation
     assert recorded["file"] == str(run / "curation.json") and recorded["marks"] == [
         {"action": "exclude", "paths": [p[4], p[6]], "label": None}]
+
+
+def test_a_run_without_labels_says_why_it_has_no_label_audit(window, drive, qtbot, tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    audit, _ = planted_audit(run)
+    audit["no_label_audit"] = "the folder has no labels (no class subfolders)"
+    RunFolder(run).write_audit(audit)
+    compare, panel = open_audit(drive, qtbot, window, run)
+    assert "No label audit: the folder has no labels (no class subfolders)." in panel.counts.text()
+    kinds = list(panel.kind.itemData(i) for i in range(panel.kind.count()))
+    assert not panel.kind.model().item(kinds.index("mislabeled")).isEnabled()
+    legend = compare.legend.color_by
+    assert not legend.model().item(legend.findData("mislabeled")).isEnabled()
+    assert legend.model().item(legend.findData("outliers")).isEnabled()
+
+
+def test_export_names_the_files_gone_from_the_data_folder_and_writes_no_tree(window, drive, qtbot, tiny_run,
+                                                                            tiny_folder, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_folder, data)
+    run = copy_run(tiny_run, tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["root"] = str(data)
+    (run / "config.json").write_text(json.dumps(config))
+    _, p = planted_audit(run)
+    compare, panel = open_audit(drive, qtbot, window, run)
+    show(panel, "outliers")
+    panel.grid.selectAll()
+    panel.exclude_button.click()
+    (data / p[8]).unlink()  # the folder changes after the run was opened
+    assert panel.export(tmp_path / "out") == []
+    assert f"1 image(s) are no longer in the data folder {data}: {p[8]}" in compare.banner.text()
+    assert not (tmp_path / "out" / "curated").exists() and not (tmp_path / "out" / "curation.csv").exists()

@@ -319,8 +319,8 @@ class AuditPanel(QWidget):
         folder = Path(folder)
         try:
             curated = self.curation.curated_list(self.linked.paths, self.linked.labels, self.linked.class_names)
+            copied = link_tree(folder / TREE_NAME, self.root, curated)  # refused whole before the CSV is written
             written = [write_csv(folder / CSV_NAME, self.curation), folder / TREE_NAME]
-            copied = link_tree(folder / TREE_NAME, self.root, curated)
         except (OSError, ValueError) as exc:
             self.page.banner.show_message(f"Export failed: {error_text(exc)}")
             return []
