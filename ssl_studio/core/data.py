@@ -101,9 +101,9 @@ class ImageDataset:
         rows = torch.as_tensor(np.asarray(rows, dtype=np.int64))
         kept = self.labels[rows] if labels is None and self.labeled else (
             torch.as_tensor(np.asarray(labels, dtype=np.int64)) if self.labeled else None)
+        folder = self.folder if self.folder is not None else self
         return ImageDataset(self.root, [self.paths[i] for i in rows.tolist()], self.images[rows], kept,
-                            self.class_names, self.skipped, self.resolution, side=self.side,
-                            folder=self.folder if self.folder is not None else self)
+                            self.class_names, self.skipped, self.resolution, side=self.side, folder=folder)
 
 
 def cache_root() -> Path:

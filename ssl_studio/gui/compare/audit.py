@@ -173,7 +173,7 @@ class AuditPanel(QWidget):
         spaces = self.linked.maps.spaces
         self.space.blockSignals(True)
         self.space.clear()
-        for space in audit["spaces"]:
+        for space in self._spaces():
             self.space.addItem(spaces[space].title if space in spaces else space, space)
         self.space.setCurrentIndex(max(0, self.space.findData("ssl")))
         self.space.blockSignals(False)
@@ -185,9 +185,16 @@ class AuditPanel(QWidget):
         self._fill()
         self.auditShown.emit()
 
+    def _spaces(self) -> list[str]:
+        """The audit's spaces in the order of the maps (audit.json keeps them sorted by name)."""
+        found = self.audit["spaces"]
+        mapped = self.linked.maps.spaces
+        return [s for s in mapped if s in found] + [s for s in found if s not in mapped]
+
     def _count_text(self) -> str:
         rows = []
-        for space, found in self.audit["spaces"].items():
+        for space in self._spaces():
+            found = self.audit["spaces"][space]
             name = self.linked.maps.spaces[space].short if space in self.linked.maps.spaces else space
             leaks = f" ({len(found['leaks'])} across the split)" if found.get("leaks") else ""
             labels = "" if self.audit.get("no_label_audit") else f" · {len(found['mislabeled']):,} labels"

@@ -1,7 +1,7 @@
 """What the maps are colored by (the legend's "Color by"): the classes, k-means clusters, the evaluation's split,
-each space's kNN mistakes, or what each space's audit flags (once the run's audit is known). A coloring that takes computing (k-means of a labeled folder, the kNN of every space:
-seconds on a large folder) is computed by the core in a job beside the page's when it is first chosen, and kept
-for the run."""
+each space's kNN mistakes, or what each space's audit flags (once the run's audit is known). A coloring that takes
+computing (k-means of a labeled folder, the kNN of every space: seconds on a large folder) is computed by the core
+in a job beside the page's when it is first chosen, and kept for the run."""
 
 from __future__ import annotations
 
@@ -105,7 +105,8 @@ class ColorBy(QObject):
             if space in spaces:
                 coloring = Coloring.by_audit(spaces[space], self.paths, kind)
                 flagged = f"{int((coloring.ids > 0).sum()):,} flagged"
-                self.grid.set_space_coloring(space, coloring, f"<span style='color:{coloring.color(1)}'>{flagged}</span>")
+                note = f"<span style='color:{coloring.color(1)}'>{flagged}</span>"
+                self.grid.set_space_coloring(space, coloring, note)
 
     def _show(self, coloring: Coloring, counts: bool = True) -> None:
         self.grid.set_coloring(coloring)
