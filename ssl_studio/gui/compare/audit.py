@@ -23,6 +23,7 @@ from ssl_studio.core.runs import RunFolder
 from ..page import Page, error_text
 from ..widgets import shown
 from .color_by import ColorBy
+from .export import csv_and_links
 from .linked import LinkedViews
 
 THUMB = 48
@@ -323,15 +324,10 @@ class AuditPanel(QWidget):
 
     def export(self, folder: str | Path) -> list[Path]:
         """``folder``/curation.csv and ``folder``/curated/ (the curated images by class, linked or copied)."""
-        folder = Path(folder)
-        try:
+        def write(csv_path: Path, tree: Path) -> tuple[int, int]:
             curated = self.curation.curated_list(self.linked.paths, self.linked.labels, self.linked.class_names)
-            copied = link_tree(folder / TREE_NAME, self.root, curated)  # refused whole before the CSV is written
-            written = [write_csv(folder / CSV_NAME, self.curation), folder / TREE_NAME]
-        except (OSError, ValueError) as exc:
-            self.page.banner.show_message(f"Export failed: {error_text(exc)}")
-            return []
-        self.page.banner.show_message(f"Exported {len(curated):,} curated images: {CSV_NAME} and {TREE_NAME}/ in "
-                                      f"{shown(folder)}" + (f" ({copied} copied: no link possible)." if copied
-                                                            else "."), "info")
-        return written
+            copied = link_tree(tree, self.root, curated)  # refused whole before the CSV is written
+            write_csv(csv_path, self.curation)
+            return len(curated), copied
+
+        return csv_and_links(self.page, folder, "curated images", CSV_NAME, TREE_NAME, write)

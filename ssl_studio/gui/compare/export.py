@@ -1,5 +1,6 @@
 """File ▸ Export: the maps as PNG and SVG, drawn from the view here, and each space's embedding as NPY and CSV,
-written by the core in a background job."""
+written by the core in a background job; and the Compare page's image lists (Label these next, the Audit view's
+curation) as a CSV and a folder of links."""
 
 from __future__ import annotations
 
@@ -13,7 +14,22 @@ from ssl_studio.core.export import write_embeddings
 
 from ..export import save_png, save_svg
 from ..page import Page, error_text
+from ..widgets import shown
 from ..workers import Job
+
+
+def csv_and_links(page: Page, folder: str | Path, what: str, csv_name: str, links_name: str, write) -> list[Path]:
+    """``write(csv_path, links_path)`` (it returns how many images it wrote and how many of them were copied, not
+    linked), then the outcome in the page's banner; the files written, or [] when it failed."""
+    folder = Path(folder)
+    try:
+        count, copied = write(folder / csv_name, folder / links_name)
+    except (OSError, ValueError) as exc:
+        page.banner.show_message(f"Export failed: {error_text(exc)}")
+        return []
+    page.banner.show_message(f"Exported {count:,} {what}: {csv_name} and {links_name}/ in {shown(folder)}"
+                             + (f" ({copied} copied: no link possible)." if copied else "."), "info")
+    return [folder / csv_name, folder / links_name]
 
 
 def export(page: Page, view: QWidget, folder: str | Path, embeddings: dict[str, np.ndarray], paths: list[str],

@@ -14,7 +14,7 @@ from ssl_studio.core.label_selection import STRATEGIES
 from ssl_studio.core.runs import RunFolder
 
 from ..page import Page, error_text
-from ..widgets import shown
+from .export import csv_and_links
 from .linked import LinkedViews
 
 DEFAULT_BUDGET = 100
@@ -107,15 +107,10 @@ class LabelNext(QWidget):
 
     def export(self, folder: str | Path) -> list[Path]:
         """``folder``/label_next.csv (rank, path) and ``folder``/label_next/ (the images, linked or copied)."""
-        folder = Path(folder)
         files = [self.root / self.linked.paths[i] for i in self.picks]
-        try:
-            written = [write_csv(folder / CSV_NAME, files), folder / LINKS_NAME]
-            copied = link_folder(folder / LINKS_NAME, files)
-        except OSError as exc:
-            self.page.banner.show_message(f"Export failed: {error_text(exc)}")
-            return []
-        self.page.banner.show_message(f"Exported {len(files):,} images to label: {CSV_NAME} and {LINKS_NAME}/ in "
-                                      f"{shown(folder)}" + (f" ({copied} copied: no link possible)." if copied
-                                                            else "."), "info")
-        return written
+
+        def write(csv_path: Path, links: Path) -> tuple[int, int]:
+            write_csv(csv_path, files)
+            return len(files), link_folder(links, files)
+
+        return csv_and_links(self.page, folder, "images to label", CSV_NAME, LINKS_NAME, write)
