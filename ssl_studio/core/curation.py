@@ -136,8 +136,8 @@ class Curation:
         self.check(paths, class_names)
         latest = self.effective()
         index = {c: k for k, c in enumerate(class_names)}
-        rows = np.array([i for i, p in enumerate(paths) if latest.get(p, Mark(RELABEL, (p,), "")).action != EXCLUDE],
-                        dtype=np.int64)
+        excluded = {p for p, mark in latest.items() if mark.action == EXCLUDE}
+        rows = np.array([i for i, p in enumerate(paths) if p not in excluded], dtype=np.int64)
         if labels is None:
             return rows, None
         fixed = np.asarray(labels, dtype=np.int64).copy()

@@ -12,6 +12,7 @@ import pytest
 from ssl_studio.cli import main
 from ssl_studio.core.curation import Curation, CurationError, curate, link_tree, write_csv
 from ssl_studio.core.data import load_folder
+from ssl_studio.core.reopen import open_run_with_images
 from ssl_studio.core.runs import RunError, RunFolder
 from ssl_studio.core.samples import make_shapes
 
@@ -169,7 +170,7 @@ def test_a_curated_set_marked_again_is_curated_from_its_whole_folder(tmp_path):
     assert twice.paths == dataset.paths[3:] and twice.folder is dataset
 
 
-def test_cli_run_trains_on_the_curated_set_and_records_it(tmp_path):
+def test_cli_run_trains_on_the_curated_set_and_records_it(tmp_path, drain):
     data = make_shapes(tmp_path / "data", per_class=4, size=16, seed=1)
     before = folder_hash(data)
     paths = sorted(str(p.relative_to(data)) for p in data.rglob("*.png"))
@@ -190,6 +191,8 @@ def test_cli_run_trains_on_the_curated_set_and_records_it(tmp_path):
     assert recorded["file"] == str((tmp_path / "marks.json").resolve())
     assert recorded["marks"] == curation.to_json()["marks"]
     assert folder_hash(data) == before
+    reopened = drain(open_run_with_images(out))[1]  # read again, the folder is curated as the run was
+    assert reopened.dataset.paths == paths[3:] and reopened.dataset.labels.tolist() == index.labels.tolist()
 
 
 def test_cli_run_refuses_a_curation_naming_files_not_in_the_folder(tmp_path, capsys):
