@@ -2,19 +2,20 @@
 
 Every rule works on cosine distances (1 - cosine similarity) between l2-normalized embeddings:
 
-- *near-duplicates*: two images that are among each other's ``NEIGHBOURS`` nearest and whose distance is at most
-  ``DUPLICATE_FRACTION`` of the median distance from an image to its nearest neighbour (far closer to each other than
-  images usually are to anything). A pair with one image in the training split and one held out is a *leak*.
-  At most a tenth of the images in pairs are listed: a space where everything is that close finds nothing useful.
+- *near-duplicates*: a pair of images among each other's ``DUPLICATE_CANDIDATES`` nearest whose distance is at most
+  ``DUPLICATE_RATIO`` of the smaller of the two images' distances to anything else: closer to each other than
+  to their own neighbourhood, whatever that neighbourhood's density. Most striking (lowest ratio) first, at most a
+  tenth as many pairs as images. A pair with one image in the training split and one held out is a *leak*.
 - *outliers*: the distance from an image to the nearest centroid of a group (its class, or a k-means cluster of an
-  unlabeled folder) over the typical distance of that group's members to it. Groups smaller than
-  ``SMALL_GROUP`` of the median group size give no centroid, so a small far-away cluster of odd images that are each
-  other's neighbours is still far from every centroid (a distance to the k-th neighbour misses such a group).
-  Images more than ``OUTLIER_RATIO`` times the typical distance are listed.
+  unlabeled folder) over the typical distance of that group's members to it; groups smaller than ``SMALL_GROUP`` of
+  the median group size give no centroid. With labels, times how little the image's ``NEIGHBOURS`` agree on one
+  label. A small group of odd images that are each other's neighbours sits close to one another, so a distance to
+  the k-th neighbour misses it; it is still far from every class, and no class holds its neighbourhood. Ranked, the
+  first tenth of the images listed.
 - *likely wrong labels*: each image's ``NEIGHBOURS`` nearest, itself excluded (out of sample), vote for their labels,
   weighted by similarity; an image whose neighbours' top class is not its label is listed, ranked by how little
-  weight its own label gets (self-confidence, the ranking cleanlab's find_label_issues uses by default; its pruning
-  needs a noise matrix estimated from many classes, which a small folder's kNN votes do not support).
+  weight its own label gets (self-confidence). cleanlab's find_label_issues on the same votes found fewer planted
+  flips in the first twice-as-many (its pruning drops some; README, "Audit"), so the ranking is done here.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from .neighbours import CosineNeighbours
 from .pipeline import open_run
 
 NEIGHBOURS = 10
-DUPLICATE_FRACTION = 0.2
-MAX_PAIR_SHARE = 0.1
+DUPLICATE_CANDIDATES = 3  # a copy is among an image's 3 nearest even when the image has copies of its own
+DUPLICATE_RATIO = 0.8
+MAX_SHARE = 0.1  # each list names at most a tenth of the images (pairs for duplicates)
 SMALL_GROUP = 0.25
-OUTLIER_RATIO = 3.0
 _CHUNK = 1024  # rows of the similarity matrix at a time: 40 MB of it at 10k images, not 400
 
 
@@ -67,16 +68,26 @@ def nearest(x: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]
 
 
 def near_duplicates(index: np.ndarray, distance: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs (a < b) far closer than images usually are to their nearest neighbour, closest first."""
-    if distance.shape[1] == 0:
+    """Pairs (a < b) far closer to each other than either is to anything else, most striking first.
+
+    A pair's score is its distance over the smaller of the two images' distances to their next nearest other
+    image: relative to each image's own neighbourhood, not one global threshold, since a dense class packs
+    distinct images closer than a sparse class packs copies."""
+    if distance.shape[1] < 2:
         return []
-    threshold = max(DUPLICATE_FRACTION * float(np.median(distance[:, 0])), 1e-6)
-    rows, cols = np.nonzero(distance <= threshold)
-    pairs = {}
-    for i, j, d in zip(rows, index[rows, cols], distance[rows, cols]):
-        pairs[(min(i, j), max(i, j))] = float(d)
-    ranked = sorted(pairs, key=lambda p: (pairs[p], p))
-    return [(int(a), int(b)) for a, b in ranked[:max(1, int(MAX_PAIR_SHARE * len(index)))]]
+    scores = {}
+    for rank in range(min(DUPLICATE_CANDIDATES, distance.shape[1] - 1)):
+        for a, b, d in zip(range(len(index)), index[:, rank], distance[:, rank]):
+            pair = (min(a, int(b)), max(a, int(b)))
+            if pair not in scores:
+                scores[pair] = float(d) / max(min(_next(index, distance, a, b), _next(index, distance, b, a)), 1e-9)
+    ranked = sorted((p for p, score in scores.items() if score <= DUPLICATE_RATIO), key=lambda p: (scores[p], p))
+    return ranked[:max(1, int(MAX_SHARE * len(index)))]
+
+
+def _next(index: np.ndarray, distance: np.ndarray, a: int, b: int) -> float:
+    """The distance from ``a`` to its nearest image other than ``b``."""
+    return float(distance[a, 1] if index[a, 0] == b else distance[a, 0])
 
 
 def leaks(pairs: list[tuple[int, int]], held_out: np.ndarray | None) -> list[tuple[int, int]]:
@@ -87,8 +98,9 @@ def leaks(pairs: list[tuple[int, int]], held_out: np.ndarray | None) -> list[tup
     return [(a, b) for a, b in pairs if (a in out) != (b in out)]
 
 
-def outliers(x: np.ndarray, groups: np.ndarray | None) -> list[int]:
-    """Images far from every group's centroid, relative to how far that group's members sit; farthest first."""
+def outliers(x: np.ndarray, groups: np.ndarray | None, neighbour_labels: np.ndarray | None = None) -> list[int]:
+    """The most remote images, most remote first: the distance to the nearest group's centroid over that group's
+    typical distance to it, and, with labels, times how little the image's neighbours agree on one label."""
     unit = CosineNeighbours(x).unit
     groups = np.zeros(len(unit), np.int64) if groups is None else np.asarray(groups)
     names, sizes = np.unique(groups, return_counts=True)
@@ -97,9 +109,15 @@ def outliers(x: np.ndarray, groups: np.ndarray | None) -> list[int]:
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
     distance = 1 - unit @ centroids.T  # images x kept groups
     spread = np.array([np.median(distance[groups == g, c]) for c, g in enumerate(kept)])
-    ratio = (distance / np.maximum(spread, 1e-6)).min(axis=1)
-    far = np.nonzero(ratio > OUTLIER_RATIO)[0]
-    return far[np.argsort(-ratio[far], kind="stable")].tolist()
+    score = (distance / np.maximum(spread, 1e-6)).min(axis=1)
+    if neighbour_labels is not None and neighbour_labels.shape[1]:
+        # An image of no class gets an arbitrary label, and so do the odd images it sits among: no label holds its
+        # neighbourhood. 1/k keeps a remote image whose neighbours all agree in the ranking.
+        k = neighbour_labels.shape[1]
+        agreement = np.array([np.bincount(row).max() for row in neighbour_labels]) / k
+        score = score * (1 + 1 / k - agreement)
+    ranked = np.argsort(-score, kind="stable")
+    return ranked[:max(1, int(MAX_SHARE * len(unit)))].tolist()
 
 
 def label_suspects(index: np.ndarray, distance: np.ndarray, labels: np.ndarray,
@@ -129,8 +147,8 @@ def audit_space(x: np.ndarray, labels: np.ndarray | None = None, n_classes: int 
     pairs = near_duplicates(index, distance)
     labeled = labels is not None and n_classes >= 2
     mislabeled, suggested = label_suspects(index, distance, labels, n_classes) if labeled else ([], {})
-    return SpaceAudit(pairs, leaks(pairs, held_out), outliers(x, labels if labeled else groups), mislabeled,
-                      suggested)
+    odd = outliers(x, labels, np.asarray(labels)[index]) if labeled else outliers(x, groups)
+    return SpaceAudit(pairs, leaks(pairs, held_out), odd, mislabeled, suggested)
 
 
 def no_label_audit(labels: np.ndarray | None, class_names: list[str]) -> str | None:

@@ -42,6 +42,43 @@ def test_a_pair_far_closer_than_nearest_neighbours_usually_are_is_a_duplicate_an
     assert audit_space(ring()).duplicates == []  # evenly spaced: nothing is closer than usual
 
 
+def test_a_pair_counts_against_its_own_neighbourhood_not_one_threshold_for_the_whole_space():
+    # A dense ring (72 images 5 degrees apart, 1 - cos 5 = 0.0038) and a sparse one in other dimensions (8 images
+    # 45 degrees apart) with image 72 copied 4 degrees off (72 + 8 = 80). The copy is 1 - cos 4 = 0.0024 from it,
+    # and at least 1 - cos 41 = 0.245 from anything else: ratio 0.01. Each dense image is as close to its next
+    # neighbour as to its nearest (ratio 1), although 0.0038 is closer than most pairs of the whole space.
+    dense = np.pad(ring(72), ((0, 0), (0, 2)))
+    sparse = np.pad(np.concatenate([ring(8), [[np.cos(np.radians(4)), np.sin(np.radians(4))]]]), ((0, 0), (2, 0)))
+    assert audit_space(np.concatenate([dense, sparse])).duplicates == [(72, 80)]
+
+
+def test_a_tight_far_group_ranks_first_although_each_has_four_close_neighbours():
+    rng = np.random.default_rng(2)
+    eye = np.eye(3)
+    x, labels = blobs(rng, eye[:2], 50)  # 105 images: lists of 10
+    group = (eye[2] + 0.002 * rng.normal(size=(5, 3))).astype(np.float32)  # each about 1e-5 from the other 4
+    x, labels = np.concatenate([x, group]), np.concatenate([labels, [0, 1, 0, 1, 0]])
+    # About 1 from both class centroids, where class members sit about 0.002 from theirs: 500 times the spread.
+    assert sorted(audit_space(x, labels, 2).outliers[:5]) == [100, 101, 102, 103, 104]
+    assert sorted(audit_space(x).outliers[:5]) == [100, 101, 102, 103, 104]  # unlabeled, against the whole folder
+    _, distance = nearest(x, k=4)
+    assert set(np.argsort(distance[:, 3])[:5]) == {100, 101, 102, 103, 104}  # the 4th neighbour's distance: the least
+
+
+def test_an_image_whose_neighbours_agree_on_no_label_ranks_above_one_as_remote_whose_neighbours_do():
+    from ssl_studio.core.audit import outliers
+
+    rng = np.random.default_rng(6)
+    class0 = np.zeros((10, 5))
+    class0[:, 0], class0[:, 4] = 1, 0.1 * rng.normal(size=10)
+    class1 = class0[:, [1, 0, 2, 3, 4]]  # the mirror image: both centroids orthogonal to dimensions 2 and 3
+    x = np.concatenate([class0, class1, np.eye(5)[[2, 3]]])  # images 20 and 21: both at distance 1 from both
+    groups = np.repeat([0, 1, 0], [10, 10, 2])
+    same, mixed = [0] * 10, [0, 1] * 5  # 20's neighbours all say 0; 21's half 0, half 1
+    assert outliers(x, groups, np.array([[0] * 10] * 20 + [same, mixed]))[:2] == [21, 20]
+    assert outliers(x, groups)[:2] == [20, 21]  # without labels the tie keeps image order
+
+
 def test_a_group_of_odd_images_that_are_each_others_neighbours_is_found_as_outliers():
     rng = np.random.default_rng(0)
     eye = np.eye(3)
