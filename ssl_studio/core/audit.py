@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cancel import CancelToken
 from .neighbours import CosineNeighbours
-from .pipeline import open_run
 
 NEIGHBOURS = 10
 DUPLICATE_CANDIDATES = 3  # a copy is among an image's 3 nearest even when the image has copies of its own
@@ -172,22 +172,34 @@ def as_json(audits: dict[str, SpaceAudit], paths: list[str], class_names: list[s
             "no_label_audit": labels_missing}
 
 
+def audit_spaces(embeddings: dict[str, np.ndarray], paths: list[str], labels: np.ndarray | None,
+                 class_names: list[str], clusters: np.ndarray | None, held_out: np.ndarray | None,
+                 cancel: CancelToken | None = None) -> dict:
+    """audit.json for these spaces: labeled images are measured against their classes, unlabeled ones against
+    their k-means ``clusters``."""
+    n_classes = len(class_names) if labels is not None else 0
+    audits = {}
+    for space, x in embeddings.items():
+        if cancel:
+            cancel.raise_if_cancelled()
+        audits[space] = audit_space(x, labels, n_classes, clusters, held_out)
+    return as_json(audits, paths, class_names, no_label_audit(labels, class_names))
+
+
 def audit_run(path: str | Path, spaces: Collection[str] | None = None) -> dict:
     """Audit every space of the saved run in ``path`` (or those of ``spaces``), write its audit.json and return
-    it. Unlabeled runs are measured against their k-means clusters."""
+    it."""
+    from .pipeline import open_run  # the pipeline's audit stage imports this module
+
     loaded = open_run(path)
-    n = len(loaded.paths)
     wanted = loaded.embeddings if spaces is None else {s: loaded.embeddings[s] for s in spaces
                                                        if s in loaded.embeddings}
     if spaces is not None and len(wanted) < len(spaces):
         missing = [s for s in spaces if s not in loaded.embeddings]
         raise ValueError(f"this run has no {', '.join(map(repr, missing))} space; it has "
                          f"{', '.join(map(repr, loaded.embeddings))}")
-    split = loaded.run.held_out_split(n)
-    held_out = split[1] if split is not None else None
-    n_classes = len(loaded.class_names) if loaded.labels is not None else 0
-    audits = {space: audit_space(x, loaded.labels, n_classes, loaded.clusters, held_out)
-              for space, x in wanted.items()}
-    result = as_json(audits, loaded.paths, loaded.class_names, no_label_audit(loaded.labels, loaded.class_names))
+    split = loaded.run.held_out_split(len(loaded.paths))
+    result = audit_spaces(wanted, loaded.paths, loaded.labels, loaded.class_names, loaded.clusters,
+                          split[1] if split is not None else None)
     loaded.run.write_audit(result)
     return result

@@ -18,7 +18,7 @@ from .train import TrainFinished, TrainProgress
 
 @dataclass(frozen=True)
 class StageStarted:
-    name: str  # load, a model's name (ssl, supervised), embed, score, color, project, report
+    name: str  # load, a model's name (ssl, supervised), embed, score, color, audit, project, report
     text: str
 
 

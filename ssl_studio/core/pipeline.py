@@ -1,6 +1,7 @@
 """The whole experiment as a short list of stages, each a generator of events over one shared Experiment.
 
-    load -> train (SSL, then the supervised baseline) -> embed -> score -> project -> report -> transfer
+    load -> train (SSL, then the supervised baseline) -> embed -> score -> color -> audit -> project -> report
+    -> transfer
 
 The command line drives them all through ``run_pipeline``; the app runs ``train_models`` (the train stage),
 ``compare`` (embed to report) and ``transfer`` (accuracy against the number of labels) as three background jobs.
@@ -14,11 +15,14 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import time
+
 import numpy as np
 import torch
 
 from .. import __version__
 from . import distributed
+from .audit import audit_spaces
 from .augment import Recipe
 from .cancel import CancelToken
 from .coloring import MAX_CLUSTERS, Coloring, cluster_ids
@@ -76,6 +80,7 @@ class Experiment:
     coloring: Coloring | None = None  # what the maps are colored by
     maps: dict[str, np.ndarray] = field(default_factory=dict)  # the latest projection of each space
     transfer: TransferConfig = field(default_factory=TransferConfig)
+    audit_seconds: float | None = None  # how long the audit stage took, for metrics.json
 
     @property
     def split(self) -> dict:
@@ -225,6 +230,17 @@ def color_stage(exp: Experiment) -> Iterator[StageStarted | ClustersReady]:
     yield ClustersReady(clusters)
 
 
+def audit_stage(exp: Experiment) -> Iterator[StageStarted]:
+    """Every space's audit (near-duplicates, outliers, likely wrong labels), written to audit.json."""
+    yield StageStarted("audit", "Auditing each space: near-duplicates, outliers, likely wrong labels")
+    start = time.perf_counter()
+    split = exp.run.held_out_split(len(exp.dataset))
+    clusters = exp.coloring.ids if exp.labels is None and exp.coloring else None
+    exp.run.write_audit(audit_spaces(exp.embeddings, exp.dataset.paths, exp.labels, exp.dataset.class_names,
+                                     clusters, split[1] if split else None, exp.cancel))
+    exp.audit_seconds = round(time.perf_counter() - start, 2)
+
+
 def project_stage(exp: Experiment) -> Iterator[StageStarted | UmapProgress | ProjectionReady]:
     yield StageStarted("project", "Drawing the maps (PCA now, UMAP next)")
     for kind in PROJECTIONS if exp.use_umap else ("pca",):
@@ -242,6 +258,7 @@ def report_stage(exp: Experiment) -> Iterator[StageStarted | PipelineFinished]:
         "embeddings": exp.scores,
         "train": {w: f for w in SPACES if (f := _train_figures(run, w)) is not None},
         "projection": "umap" if exp.use_umap else "pca",
+        "audit_seconds": exp.audit_seconds,
     }
     if "error" in split:
         metrics["note"] = f"No accuracies: {split['error']}."
@@ -349,12 +366,13 @@ STAGES: tuple[Stage, ...] = (
     Stage("embed", embed_stage),
     Stage("score", score_stage),
     Stage("color", color_stage),
+    Stage("audit", audit_stage),
     Stage("project", project_stage),
     Stage("report", report_stage),
     Stage("transfer", transfer_stage),
 )
 TRAINING = ("train",)
-COMPARISON = ("embed", "score", "color", "project", "report")
+COMPARISON = ("embed", "score", "color", "audit", "project", "report")
 TRANSFER = ("transfer",)
 
 

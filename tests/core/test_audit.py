@@ -200,3 +200,20 @@ def test_an_audit_json_naming_an_image_the_run_lacks_is_refused(run_copy):
                                         "suggested": {}}}, "no_label_audit": None})
     with pytest.raises(RunError, match="gone.png"):
         run.read_audit(paths)
+
+
+@pytest.mark.parametrize("name", ["labeled", "unlabeled"])
+def test_the_pipeline_writes_the_audit_of_every_space_as_audit_run_finds_it(finished_runs, run_copy, name):
+    import json
+
+    from ssl_studio.core.audit import audit_run
+    from ssl_studio.core.runs import AUDIT
+
+    runs, events = finished_runs
+    written = json.loads((runs[name][1] / AUDIT).read_text())
+    assert set(written["spaces"]) == ({"ssl", "supervised", "untrained", "pixels"} if name == "labeled"
+                                      else {"ssl", "untrained", "pixels"})
+    assert written == audit_run(run_copy(name))  # the same rules on the saved embeddings (and clusters)
+    assert ("audit" in [e.name for e in events[name] if type(e).__name__ == "StageStarted"])
+    metrics = json.loads((runs[name][1] / "metrics.json").read_text())
+    assert metrics["audit_seconds"] >= 0
