@@ -34,7 +34,7 @@ from PIL import Image
 from ssl_studio.core.atomic import write_json_atomic
 from ssl_studio.core.audit import audit_run
 from ssl_studio.core.data import IMAGE_EXTENSIONS
-from ssl_studio.core.runs import AUDIT, RunFolder
+from ssl_studio.core.runs import AUDIT, RunError, RunFolder
 
 MANIFEST = "planted.json"
 JPEG_QUALITY = 75
@@ -112,8 +112,8 @@ def _found(ranked: list, planted: set, top: int) -> int:
 def score(run_dir: Path) -> dict:
     """Each space's share of the planted problems its audit finds (see the module's doc)."""
     run = RunFolder.open(run_dir)
-    manifest = json.loads((Path(run.read_json("settings.json")["data"]["root"]) / MANIFEST).read_text())
-    n = len(run.read_json("dataset.json")["paths"])
+    manifest = json.loads((run.read_settings().data_root / MANIFEST).read_text())
+    n = len(run.read_dataset().paths)
     audit = run.read_json(AUDIT) if run.exists(AUDIT) else audit_run(run_dir)
     pairs = {tuple(sorted(p)) for p in manifest["duplicates"]}
     flips, odd = set(manifest["flipped"]), set(manifest["outliers"])
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(found['outliers'])} outliers in {args.out} (listed in {args.out / MANIFEST})")
             return 0
         result = score(args.run)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
