@@ -27,7 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from .cancel import CancelToken
+from .coloring import MAX_CLUSTERS
 from .neighbours import CosineNeighbours
+from .runs import RunFolder
+from .spaces import run_spaces
 
 NEIGHBOURS = 10
 DUPLICATE_CANDIDATES = 3  # a copy is among an image's 3 nearest even when the image has copies of its own
@@ -188,18 +191,19 @@ def audit_spaces(embeddings: dict[str, np.ndarray], paths: list[str], labels: np
 
 def audit_run(path: str | Path, spaces: Collection[str] | None = None) -> dict:
     """Audit every space of the saved run in ``path`` (or those of ``spaces``), write its audit.json and return
-    it."""
-    from .pipeline import open_run  # the pipeline's audit stage imports this module
-
-    loaded = open_run(path)
-    wanted = loaded.embeddings if spaces is None else {s: loaded.embeddings[s] for s in spaces
-                                                       if s in loaded.embeddings}
-    if spaces is not None and len(wanted) < len(spaces):
-        missing = [s for s in spaces if s not in loaded.embeddings]
-        raise ValueError(f"this run has no {', '.join(map(repr, missing))} space; it has "
-                         f"{', '.join(map(repr, loaded.embeddings))}")
-    split = loaded.run.held_out_split(len(loaded.paths))
-    result = audit_spaces(wanted, loaded.paths, loaded.labels, loaded.class_names, loaded.clusters,
-                          split[1] if split is not None else None)
-    loaded.run.write_audit(result)
+    it. An unlabeled run is measured against the k-means clusters its color stage stored (the whole folder as one
+    group when it has none)."""
+    run = RunFolder.open(path)
+    stored = run.read_dataset()
+    n = len(stored.paths)
+    embeddings = run.embeddings([space.name for space in run_spaces(run)], n)
+    if spaces is not None:
+        if missing := [s for s in spaces if s not in embeddings]:
+            raise ValueError(f"this run has no {', '.join(map(repr, missing))} space; it has "
+                             f"{', '.join(map(repr, embeddings))}")
+        embeddings = {s: x for s, x in embeddings.items() if s in spaces}
+    split = run.held_out_split(n)
+    result = audit_spaces(embeddings, stored.paths, stored.labels, stored.class_names,
+                          run.read_clusters(n, below=MAX_CLUSTERS), split[1] if split is not None else None)
+    run.write_audit(result)
     return result
