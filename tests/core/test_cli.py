@@ -187,7 +187,9 @@ def test_audit_prints_the_counts_and_the_top_of_each_list_or_the_json(finished_r
     run.save_embedding("ssl", x)
     assert main(["audit", str(path), "--space", "ssl"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("ssl: 1 near-duplicate pairs") and f"  duplicate  {paths[0]}  {paths[1]}" in out[1]
+    # The copy ranks first (distance 0); random neighbours may follow, pairs closer than their next neighbours.
+    assert out[0].startswith("ssl: ") and " near-duplicate pairs" in out[0]
+    assert f"  duplicate  {paths[0]}  {paths[1]}" in out[1]
     assert main(["audit", str(path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == run.read_audit(paths) and printed["spaces"]["ssl"]["duplicates"][0] == [paths[0], paths[1]]
