@@ -13,14 +13,20 @@ neighbours are its map's (Euclidean, in 2-D).
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.linalg import orthogonal_procrustes
 from sklearn.neighbors import NearestNeighbors
 
+from .cancel import CancelToken
 from .coloring import Coloring
+from .data import DataError, ImageDataset, LoadProgress, iter_load
+from .neighbours import CosineNeighbours, MapNeighbours
+from .reopen import align_images
 from .runs import RunFolder
 
 K = 20  # neighbours compared per image, as the kNN score counts them
@@ -87,12 +93,18 @@ class MapSide:
     run: Path
     title: str
     data_root: Path
+    resolution: int  # as its images were decoded
     paths: list[str]
     labels: np.ndarray | None
     class_names: list[str]
     coords: np.ndarray  # (N, 2): the map
     features: np.ndarray  # (N, D): what its neighbours are found in
     metric: str  # how: "cosine" in an embedding, "euclidean" on a map
+
+    def neighbours(self, rows: np.ndarray) -> CosineNeighbours | MapNeighbours:
+        """What finds the nearest neighbours among these rows, as its agreement does."""
+        x = self.features[rows]
+        return CosineNeighbours(x) if self.metric == "cosine" else MapNeighbours(x)
 
 
 def final_side(path: str | Path) -> MapSide:
@@ -107,7 +119,7 @@ def final_side(path: str | Path) -> MapSide:
         raise ValueError(f"the run {run.path.name} has no self-supervised map yet (it was stopped before its maps "
                          "were computed)")
     title = f"{settings.config.method} · {run.path.name} ({kind.upper()})"
-    return MapSide(run.path, title, settings.data_root, stored.paths, stored.labels, stored.class_names,
+    return MapSide(run.path, title, settings.data_root, settings.config.resolution, stored.paths, stored.labels, stored.class_names,
                    maps[("ssl", kind)], embedding, "cosine")
 
 
@@ -121,7 +133,7 @@ def moment_sides(path: str | Path) -> list[MapSide]:
     paths = [stored.paths[i] for i in history.indices]
     labels = None if stored.labels is None else stored.labels[history.indices]
     return [MapSide(run.path, f"{run.path.name} after {s.seconds:.0f} s (step {s.step:,})", settings.data_root,
-                    paths, labels, stored.class_names, s.coords, s.coords, "euclidean")
+                    settings.config.resolution, paths, labels, stored.class_names, s.coords, s.coords, "euclidean")
             for s in history.snapshots]
 
 
@@ -162,3 +174,18 @@ def versus(a: MapSide, b: MapSide, k: int = K) -> Versus:
     coords_b = align(np.asarray(b.coords, dtype=np.float64)[rows_b], coords_a)
     agreement = neighbour_agreement(a.features[rows_a], b.features[rows_b], k, a.metric, b.metric)
     return Versus(a, b, rows_a, rows_b, coords_a, coords_b, agreement, moved_most(agreement))
+
+
+def shared_images(result: Versus, dataset: ImageDataset | None = None, cancel: CancelToken | None = None
+                  ) -> Generator[LoadProgress, None, torch.Tensor | None]:
+    """The pixels of the images both sides hold (for thumbnails), in their order: from ``dataset`` when it is their
+    data folder, else read again from it (yielding the progress); None when it is gone or lacks one of them."""
+    root = Path(result.a.data_root)
+    if dataset is None or Path(dataset.root).resolve() != root.resolve():
+        if not root.is_dir():
+            return None
+        try:
+            dataset = yield from iter_load(root, result.a.resolution, cancel=cancel)
+        except DataError:
+            return None
+    return align_images(dataset, result.paths)

@@ -7,6 +7,7 @@ threads while a worker keeps them busy.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 NEIGHBOURS = 8
 
@@ -32,6 +33,24 @@ class CosineNeighbours:
         k = min(k, len(sims) - 1)
         top = np.argpartition(-sims, k - 1)[:k] if k > 0 else np.zeros(0, dtype=np.int64)
         return top[np.argsort(-sims[top])]
+
+
+class MapNeighbours:
+    """The same question on a 2-D map (a moment of training keeps its map, not its embedding): by distance."""
+
+    def __init__(self, coords: np.ndarray) -> None:
+        self.tree = cKDTree(np.asarray(coords, dtype=np.float64))
+
+    def __len__(self) -> int:
+        return self.tree.n
+
+    def of(self, index: int, k: int = NEIGHBOURS) -> np.ndarray:
+        if not 0 <= index < self.tree.n:
+            raise IndexError(f"image {index} is not among the {self.tree.n} images")
+        k = min(k, self.tree.n - 1)
+        _, near = self.tree.query(self.tree.data[index], k=k + 1)
+        near = np.atleast_1d(near)
+        return near[near != index][:k]
 
 
 def same_label(labels: np.ndarray, index: int, near: np.ndarray) -> int:

@@ -68,7 +68,7 @@ def test_agreement_colors_fall_in_five_bands_moved_on_top():
 
 def _side(name, root, paths, coords, features=None):
     coords = np.asarray(coords, dtype=float)
-    return MapSide(Path(name), name, Path(root), list(paths), None, [], coords,
+    return MapSide(Path(name), name, Path(root), 32, list(paths), None, [], coords,
                    coords if features is None else features, "euclidean")
 
 
@@ -112,3 +112,23 @@ def test_a_finished_run_against_itself_and_its_moments(finished_runs):
     other_data, other_run = runs["unlabeled"]
     with pytest.raises(ValueError, match="same images"):
         versus(side, final_side(other_run))
+
+
+def test_the_shared_images_come_from_their_data_folder(finished_runs, drain):
+    from ssl_studio.core.alignment import shared_images
+    from ssl_studio.core.data import load_folder as load
+
+    runs, _ = finished_runs
+    data, run = runs["labeled"]
+    side = final_side(run)
+    result = versus(side, side)
+    dataset = load(data, side.resolution)
+    progress, images = drain(shared_images(result))  # read again from the folder
+    assert progress and images.shape[0] == len(result.paths)
+    where = {p: i for i, p in enumerate(dataset.paths)}
+    np.testing.assert_array_equal(images.numpy(), dataset.images[[where[p] for p in result.paths]].numpy())
+    progress, same = drain(shared_images(result, dataset))  # the session's open folder: nothing to read
+    assert progress == [] and np.array_equal(same.numpy(), images.numpy())
+    gone = MapSide(side.run, side.title, data.parent / "gone", side.resolution, side.paths, side.labels,
+                   side.class_names, side.coords, side.features, side.metric)
+    assert drain(shared_images(versus(gone, gone)))[1] is None

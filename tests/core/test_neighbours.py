@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ssl_studio.core.neighbours import NEIGHBOURS, CosineNeighbours, same_label
+from ssl_studio.core.neighbours import NEIGHBOURS, CosineNeighbours, MapNeighbours, same_label
 
 
 def brute_force(x, index, k):
@@ -48,3 +48,13 @@ def test_same_label_counts_the_neighbours_of_the_same_class():
     labels = np.array([0, 0, 1, 0, 1])
     assert same_label(labels, 0, np.array([1, 2, 3])) == 2
     assert same_label(labels, 2, np.array([4])) == 1
+
+
+def test_map_neighbours_are_the_nearest_points_of_the_map():
+    line = np.array([[0, 0], [1, 0], [3, 0], [7, 0], [15, 0]], dtype=float)
+    assert list(MapNeighbours(line).of(2, k=2)) == [1, 0]  # 2 and 3 away; image 3 is 4 away
+    assert sorted(MapNeighbours(line).of(4, k=10)) == [0, 1, 2, 3]
+    twins = np.array([[0, 0], [0, 0], [5, 0]], dtype=float)
+    assert list(MapNeighbours(twins).of(0, k=1)) == [1] and list(MapNeighbours(twins).of(1, k=1)) == [0]
+    with pytest.raises(IndexError, match="not among the 3 images"):
+        MapNeighbours(twins).of(3)
