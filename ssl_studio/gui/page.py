@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLayout, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLayout, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
 
 from ssl_studio.core.checkpoint import CheckpointError
 from ssl_studio.core.data import DataError
@@ -44,6 +44,9 @@ class Page(QWidget):
 
     name = ""  # what go() and the registry call it
     title = ""
+    # True: the page scrolls when its panels and its body's minimum height (maps that must stay large enough to
+    # read) do not fit the window, instead of squeezing the body.
+    scrolls = False
     goRequested = Signal(str)  # the name of the page to show
     openRunRequested = Signal()
     openRunAtRequested = Signal(str)  # a run folder to open, as File > Open run opens one
@@ -60,6 +63,16 @@ class Page(QWidget):
         top.addWidget(self.header, 1)
         top.addWidget(self.explanation.button, 0, Qt.AlignmentFlag.AlignTop)
         self._layout = QVBoxLayout(self)
+        if self.scrolls:
+            content = QWidget(objectName="pageContent")
+            # The content takes the view's height, or its preferred height for the view's width when that is more
+            # (panels' wrapped text included; the maps prefer their minimum: ScatterMap.heightForWidth).
+            self.scroll_area = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame,
+                                           horizontalScrollBarPolicy=Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.scroll_area.setWidget(content)
+            self._layout.setContentsMargins(0, 0, 0, 0)
+            self._layout.addWidget(self.scroll_area)
+            self._layout = QVBoxLayout(content)
         self._layout.addLayout(top)
         self._layout.addWidget(self.explanation)
         self._layout.addWidget(self.banner)

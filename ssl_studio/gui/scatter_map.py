@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPoint, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QLabel, QVBoxLayout, QWidget
 from scipy.spatial import cKDTree
@@ -27,6 +27,7 @@ from ssl_studio.core.selection import inside_polygon
 from .colors import point_brush
 
 HOVER_RADIUS_PX = 8
+MIN_HEIGHT_PX = 220  # a map never gets squeezed below this: the page it is on scrolls instead (Page.scrolls)
 POINT_SIZE = 5
 GHOST_BRUSH = QBrush(QColor(215, 215, 215))  # the points outside a selection
 
@@ -79,6 +80,14 @@ class SelectViewBox(pg.ViewBox):
         return p.x(), p.y()
 
 
+class MapPlot(pg.PlotWidget):
+    """A plot that asks for its minimum size only. A graphics view's own size hint is its scene's size, which
+    follows the view: a scrolling page (Page.scrolls) would keep every size a map once had as what it prefers."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        return QSize(MIN_HEIGHT_PX, MIN_HEIGHT_PX)
+
+
 class ScatterMap(QWidget):
     hovered = Signal(int)  # dataset index under the mouse, -1 when none
     clicked = Signal(int)
@@ -101,8 +110,9 @@ class ScatterMap(QWidget):
         self.view_box = SelectViewBox()
         self.view_box.rectSelected.connect(self._rect_selected)
         self.view_box.lassoSelected.connect(self._lasso_selected)
-        self.plot = pg.PlotWidget(viewBox=self.view_box, background="w")
+        self.plot = MapPlot(viewBox=self.view_box, background="w")
         self.plot.setMenuEnabled(False)
+        self.plot.setMinimumHeight(MIN_HEIGHT_PX)
         self.plot.hideButtons()
         # Map axes carry no units (UMAP/PCA coordinates), so hide them; equal aspect keeps distances honest.
         for axis in ("left", "bottom"):
@@ -229,6 +239,7 @@ class ScatterMap(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
         self.placeholder.resize(self.plot.size())
+
 
     # --- linked highlights ------------------------------------------------------------------------------------
     def _overlay(self, item: pg.ScatterPlotItem, indices, **style) -> bool:

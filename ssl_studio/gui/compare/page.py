@@ -46,6 +46,7 @@ from .maps import MapGrid
 
 class ComparePage(Page):
     name, title = "compare", "Compare"
+    scrolls = True  # with every panel open, the maps keep their room (scatter_map.MIN_HEIGHT_PX)
     comparisonFinished = Signal(object)  # RunFolder
 
     def __init__(self, session: Session | None = None, parent=None) -> None:
