@@ -10,6 +10,7 @@ from .page import Page
 from .runs_page import RunsPage
 from .train_page import TrainPage
 from .transfer_page import TransferPage
+from .versus_page import VersusPage
 
 PAGES: list[type[Page]] = [
     DataPage,
@@ -18,4 +19,5 @@ PAGES: list[type[Page]] = [
     ComparePage,
     TransferPage,
     RunsPage,
+    VersusPage,
 ]

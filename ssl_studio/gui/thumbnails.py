@@ -8,6 +8,7 @@ images (the data grid, the selection strip, the neighbour strips, the hover prev
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -51,7 +52,9 @@ class ThumbnailModel(QAbstractListModel):
     """Rows are dataset indices (all of them, or a subset such as one class or a selection)."""
 
     def __init__(self, cache: ThumbnailCache, paths: list[str], labels: np.ndarray | None,
-                 class_names: list[str], parent=None, *, captions: bool = False, size: int | None = None) -> None:
+                 class_names: list[str], parent=None, *, captions: bool | Callable[[int], str] = False,
+                 size: int | None = None) -> None:
+        """``captions``: each image's class under it, or what this function says of image i."""
         super().__init__(parent)
         self.cache = cache
         self.size = size or cache.size
@@ -84,7 +87,7 @@ class ThumbnailModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self.cache.pixmap(i, self.size)
         if role == Qt.ItemDataRole.DisplayRole and self._captions:
-            return shown(self.label_text(i))
+            return shown(self._captions(i) if callable(self._captions) else self.label_text(i))
         if role == Qt.ItemDataRole.ToolTipRole:
             label = self.label_text(i)
             return shown(self._paths[i] + (f"\nclass: {label}" if label else ""))

@@ -5,6 +5,7 @@ images, a seeded sample of them when there are many)."""
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -36,7 +37,7 @@ def _replace_model(view: ThumbnailView, model: ThumbnailModel) -> None:
 class Inspector(QFrame):
     imageClicked = Signal(int)  # a neighbour's thumbnail was clicked: its image index
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, spaces: Iterable[str] = SPACES, parent=None) -> None:
         super().__init__(parent, objectName="inspector")
         self.setFixedWidth(365)  # eight neighbours in a row
         self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
@@ -51,7 +52,7 @@ class Inspector(QFrame):
         rows_layout.addWidget(self.neighbours_title)
         self.rows_layout = QVBoxLayout()
         rows_layout.addLayout(self.rows_layout)
-        for space in SPACES:
+        for space in spaces:
             self.add_space(space)
         rows_layout.addStretch(1)
         scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)

@@ -41,15 +41,18 @@ class LegendEntry(QToolButton):
 
 
 class Legend(QWidget):
-    colorByChanged = Signal(str)  # a key of COLOR_BY
+    colorByChanged = Signal(str)  # a key of its choices
     hiddenChanged = Signal(object)  # frozenset of the group numbers not drawn
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, choices: dict[str, str] = COLOR_BY, tips: dict[str, str] = COLOR_BY_TIPS,
+                 parent=None) -> None:
+        """``choices``: what the maps can be colored by (key: its name in the box), each with its tip."""
         super().__init__(parent)
+        self.choices = choices
         self.color_by = QComboBox(toolTip="What the points' colors show")
-        for key, text in COLOR_BY.items():
+        for key, text in choices.items():
             self.color_by.addItem(text, key)
-            self.color_by.setItemData(self.color_by.count() - 1, COLOR_BY_TIPS[key], Qt.ItemDataRole.ToolTipRole)
+            self.color_by.setItemData(self.color_by.count() - 1, tips[key], Qt.ItemDataRole.ToolTipRole)
         self.color_by.currentIndexChanged.connect(lambda _: self.colorByChanged.emit(self.color_by.currentData()))
         self.entries = QWidget()
         self.flow = QFlowLayout(self.entries)
@@ -82,10 +85,10 @@ class Legend(QWidget):
     def set_choices(self, available: set[str], choice: str) -> None:
         """Offer the ways to color that this run has (the others greyed out), ``choice`` chosen; no signal."""
         model = self.color_by.model()
-        for row, key in enumerate(COLOR_BY):
+        for row, key in enumerate(self.choices):
             model.item(row).setEnabled(key in available)
         self.color_by.blockSignals(True)
-        self.color_by.setCurrentIndex(list(COLOR_BY).index(choice))
+        self.color_by.setCurrentIndex(list(self.choices).index(choice))
         self.color_by.blockSignals(False)
 
     def set_coloring(self, coloring: Coloring, counts: bool = True) -> None:

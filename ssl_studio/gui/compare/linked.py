@@ -59,7 +59,11 @@ class LinkedViews(QObject):
         self.selection_bar.show_selection(self.selection, coloring)
 
     def add_space(self, space: str, embedding: np.ndarray) -> None:
-        self.neighbours[space] = CosineNeighbours(embedding)
+        self.set_neighbours(space, CosineNeighbours(embedding))
+
+    def set_neighbours(self, space: str, finder) -> None:
+        """What gives an image's nearest neighbours in this map's space: ``finder.of(index)`` (core/neighbours.py)."""
+        self.neighbours[space] = finder
 
     def caption(self, index: int) -> str:
         return "" if self.coloring is None else self.coloring.name(index)

@@ -3,6 +3,8 @@ kNN mistakes, each by its own space's), with the same groups hidden in all."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
@@ -18,7 +20,7 @@ class MapGrid(QWidget):
     clicked = Signal(int)
     selected = Signal(object)  # np.ndarray of image indices
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, spaces: Iterable[Space] = BUILT_IN, parent=None) -> None:
         super().__init__(parent, objectName="maps")
         self.coloring: Coloring | None = None  # of every map, but for those in space_colorings
         self.space_colorings: dict[str, Coloring] = {}
@@ -31,7 +33,7 @@ class MapGrid(QWidget):
         self.grid.setSpacing(6)
         self.maps: dict[str, ScatterMap] = {}
         self.spaces: dict[str, Space] = {}
-        for space in BUILT_IN:
+        for space in spaces:
             self.add_space(space)
 
     def add_space(self, space: Space) -> bool:
