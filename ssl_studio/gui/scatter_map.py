@@ -27,7 +27,7 @@ from ssl_studio.core.selection import inside_polygon
 from .colors import point_brush
 
 HOVER_RADIUS_PX = 8
-MIN_HEIGHT_PX = 220  # a map never gets squeezed below this: the page it is on scrolls instead (Page.scrolls)
+MIN_HEIGHT_PX = 220  # what a map asks for: a page that scrolls (Page.scrolls) gives it at least this much
 POINT_SIZE = 5
 GHOST_BRUSH = QBrush(QColor(215, 215, 215))  # the points outside a selection
 
@@ -81,8 +81,9 @@ class SelectViewBox(pg.ViewBox):
 
 
 class MapPlot(pg.PlotWidget):
-    """A plot that asks for its minimum size only. A graphics view's own size hint is its scene's size, which
-    follows the view: a scrolling page (Page.scrolls) would keep every size a map once had as what it prefers."""
+    """A plot that asks for MIN_HEIGHT_PX, which a scrolling page (Page.scrolls) gives every widget before sharing
+    out the rest. A graphics view's own size hint is its scene's size, which follows the view: such a page would
+    keep every size a map once had as what it prefers."""
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
         return QSize(MIN_HEIGHT_PX, MIN_HEIGHT_PX)
@@ -112,7 +113,6 @@ class ScatterMap(QWidget):
         self.view_box.lassoSelected.connect(self._lasso_selected)
         self.plot = MapPlot(viewBox=self.view_box, background="w")
         self.plot.setMenuEnabled(False)
-        self.plot.setMinimumHeight(MIN_HEIGHT_PX)
         self.plot.hideButtons()
         # Map axes carry no units (UMAP/PCA coordinates), so hide them; equal aspect keeps distances honest.
         for axis in ("left", "bottom"):
