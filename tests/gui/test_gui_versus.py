@@ -175,3 +175,12 @@ def test_every_map_keeps_its_room_with_every_panel_open(window, drive, qtbot, ti
     heights = [m.plot.height() for m in page.grid.maps.values()]
     assert min(heights) >= 220, heights
     assert page.scroll_area.verticalScrollBar().maximum() > 0  # the panels scroll rather than squeeze the maps
+
+
+def test_the_compare_page_opens_run_against_run_on_its_run(window, drive, tiny_run):
+    compare = drive.open_run(window, tiny_run)
+    compare.versus_button.click()
+    page = window.page("versus")
+    assert window.current_page() is page
+    assert page.first_run.currentData() == str(window.session.run.path)
+    assert window.session.run.path.resolve() == tiny_run.resolve()

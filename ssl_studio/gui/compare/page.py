@@ -122,6 +122,10 @@ class ComparePage(Page):
                                           toolTip="Watch the self-supervised map form while the network learned")
         self.forming_button.toggled.connect(lambda on: self.views.setCurrentIndex(int(on)))
         toolbar.addWidget(self.forming_button)
+        self.versus_button = QToolButton(text="Against another run", toolTip="Set this map against another run of "
+                                         "the same folder, or two moments of this one (Run against run)")
+        self.versus_button.clicked.connect(lambda: self.goRequested.emit("versus"))
+        toolbar.addWidget(self.versus_button)
         toolbar.addSpacing(16)
         toolbar.addWidget(QLabel("Drag to"))
         self.pan_button = QToolButton(text="Pan", checkable=True, checked=True,
