@@ -12,6 +12,9 @@ Options: --budget SECONDS (time per model; default: the app's default), --sample
 --demo-epochs N (the demo, shorter: for a quick look), --no-umap, --size WxH. --workspace DIR instead grabs only the
 Runs page on that folder of runs: 6-runs (the table, the first run whose name has --select in it selected) and
 6-runs-groups (the seed groups' charts).
+
+--versus FIRST SECOND: only the Run against run page on two finished runs of one folder (9-versus.png, the image
+that moved most clicked and hovered, and explain-versus.png).
 """
 
 from __future__ import annotations
@@ -178,6 +181,27 @@ def _runs_page(app, window, out: Path, workspace: Path, select: str) -> None:
     print(f"verdict: {page.verdict.text()}", file=sys.stderr)
 
 
+def _versus(app, window, out: Path, first: Path, second: Path) -> None:
+    page = window.page("versus")
+    window.go("versus")
+    page.pick_runs(first, second)
+    outcome = []
+    page.compared.connect(outcome.append)
+    page.refused.connect(outcome.append)
+    page.compare_button.click()
+    _wait(app, lambda: outcome, 600, "run against run")
+    if isinstance(outcome[0], str):
+        raise RuntimeError(outcome[0])
+    moved = int(outcome[0].moved[0])
+    page.linked.show_neighbours(moved)
+    page.linked.set_hover(moved, "second")
+    _wait(app, lambda: True, 0.5, "the highlights")
+    _save(window, out, "9-versus")
+    page.explanation.set_expanded(True, remember=False)
+    _save(window, out, "explain-versus")
+    page.explanation.set_expanded(False, remember=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ssl_studio.gui.screenshots", description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
@@ -191,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1280x820")
     parser.add_argument("--workspace", type=Path, help="grab only the Runs page, on this folder of runs")
     parser.add_argument("--select", default="", help="with --workspace: select the first run with this in its name")
+    parser.add_argument("--versus", nargs=2, type=Path, metavar=("FIRST", "SECOND"),
+                        help="only Run against run, on these two run folders")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -214,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         _wait(app, lambda: True, 1, "the window")
         if args.workspace:
             _runs_page(app, window, args.out, args.workspace, args.select)
+            return 0
+        if args.versus:
+            _versus(app, window, args.out, *args.versus)
             return 0
         _save(window, args.out, "0-start")
 
