@@ -58,7 +58,7 @@ map's own.</p>
 
 
 class VersusPage(Page):
-    name, title = "versus", "Run against run"
+    name, title = "versus", "Run vs run"  # run against run, short enough for the navigation
     scrolls = True  # with every panel open, the maps keep their room (scatter_map.MIN_HEIGHT_PX)
     compared = Signal(object)  # the Versus drawn
     refused = Signal(str)  # why two picks could not be compared
@@ -282,6 +282,8 @@ class VersusPage(Page):
         if labels is not None:
             self.colorings["class"] = Coloring.by_class(labels, class_names)
         self.legend.set_choices(set(self.colorings), "agreement")
+        # Captions and the selection's counts name the class where there is one (the colors say the agreement).
+        self.linked.set_coloring(self.colorings.get("class", self.colorings["agreement"]))
         self._color_by("agreement")
         self.grid.set_points(FIRST, result.coords_a, self.linked.selection)
         self.grid.set_points(SECOND, result.coords_b, self.linked.selection)
@@ -295,7 +297,6 @@ class VersusPage(Page):
         coloring = self.colorings[key]
         self.legend.set_coloring(coloring)
         self.grid.set_coloring(coloring)
-        self.linked.set_coloring(coloring)
 
     def _show_moved(self, result: Versus) -> None:
         k = min(K, len(result.paths) - 1)

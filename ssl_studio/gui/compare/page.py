@@ -123,7 +123,7 @@ class ComparePage(Page):
         self.forming_button.toggled.connect(lambda on: self.views.setCurrentIndex(int(on)))
         toolbar.addWidget(self.forming_button)
         self.versus_button = QToolButton(text="Against another run", toolTip="Set this map against another run of "
-                                         "the same folder, or two moments of this one (Run against run)")
+                                         "the same folder, or two moments of this one (the Run vs run page)")
         self.versus_button.clicked.connect(lambda: self.goRequested.emit("versus"))
         toolbar.addWidget(self.versus_button)
         toolbar.addSpacing(16)
