@@ -100,6 +100,7 @@ class MapSide:
     coords: np.ndarray  # (N, 2): the map
     features: np.ndarray  # (N, D): what its neighbours are found in
     metric: str  # how: "cosine" in an embedding, "euclidean" on a map
+    moment: str = ""  # when in its training, for a snapshot of its map history
 
     def neighbours(self, rows: np.ndarray) -> CosineNeighbours | MapNeighbours:
         """What finds the nearest neighbours among these rows, as its agreement does."""
@@ -132,9 +133,13 @@ def moment_sides(path: str | Path) -> list[MapSide]:
         return []
     paths = [stored.paths[i] for i in history.indices]
     labels = None if stored.labels is None else stored.labels[history.indices]
-    return [MapSide(run.path, f"{run.path.name} after {s.seconds:.0f} s (step {s.step:,})", settings.data_root,
-                    settings.config.resolution, paths, labels, stored.class_names, s.coords, s.coords, "euclidean")
-            for s in history.snapshots]
+    sides = []
+    for s in history.snapshots:
+        moment = f"{s.seconds:.0f} s (step {s.step:,})"
+        sides.append(MapSide(run.path, f"{run.path.name} after {moment}", settings.data_root,
+                             settings.config.resolution, paths, labels, stored.class_names, s.coords, s.coords,
+                             "euclidean", moment))
+    return sides
 
 
 @dataclass(frozen=True, eq=False)

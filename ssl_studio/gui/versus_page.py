@@ -214,7 +214,7 @@ class VersusPage(Page):
         for box, default in ((self.first_moment, 0), (self.second_moment, len(self.moments) - 1)):
             box.clear()
             for side in self.moments:
-                box.addItem(side.title.rsplit(" after ", 1)[-1])
+                box.addItem(side.moment)
             box.setCurrentIndex(max(0, default))
 
     def pick_runs(self, first: str | Path, second: str | Path) -> None:

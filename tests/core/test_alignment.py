@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,8 @@ def test_a_finished_run_against_itself_and_its_moments(finished_runs):
     moments = moment_sides(run)
     assert moments and all(m.metric == "euclidean" and len(m.paths) == len(m.coords) for m in moments)
     assert set(moments[0].paths) <= set(side.paths)
+    assert re.fullmatch(r"\d+ s \(step [\d,]+\)", moments[0].moment)  # when it was taken depends on the machine
+    assert moments[0].title.endswith(" after " + moments[0].moment)
     other_data, other_run = runs["unlabeled"]
     with pytest.raises(ValueError, match="same images"):
         versus(side, final_side(other_run))

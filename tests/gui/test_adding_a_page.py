@@ -42,14 +42,14 @@ def test_a_page_in_one_file_and_one_registry_line_is_in_the_window(toy_window, d
     window = toy_window
     toy = window.page("toy")
     assert [window.stages.item(row).text() for row in range(window.stages.count())] == [
-        "1  Data", "2  Augment", "3  Train", "4  Compare", "5  Transfer", "6  Runs", "7  Toy"]
-    assert toy.header.title.text() == "7 · Toy"
+        "1  Data", "2  Augment", "3  Train", "4  Compare", "5  Transfer", "6  Runs", "7  Run vs run", "8  Toy"]
+    assert toy.header.title.text() == "8 · Toy"
     window.go("toy")
-    assert window.current_page() is toy and window.stages.currentRow() == 6
+    assert window.current_page() is toy and window.stages.currentRow() == 7
     window.go("compare")
     assert window.current_page() is window.compare
-    go_to_toy = next(a for a in window.findChildren(QAction) if a.text() == "&7 Toy")
-    assert go_to_toy.shortcut() == QKeySequence("Ctrl+7")
+    go_to_toy = next(a for a in window.findChildren(QAction) if a.text() == "&8 Toy")
+    assert go_to_toy.shortcut() == QKeySequence("Ctrl+8")
     go_to_toy.trigger()
     assert window.current_page() is toy
     # It observes the session: the data opened on the Data page reaches it.
