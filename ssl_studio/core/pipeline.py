@@ -11,6 +11,7 @@ in events.py. A new stage is one entry of ``STAGES`` (ARCHITECTURE.md, "Adding a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ from .project import PROJECTIONS, UmapProgress, pca_2d
 from .report import render_report
 from .runs import RunError, RunFolder, Settings, finetune_name
 from .selection_curves import SELECTION_SPACE, selection_curves, selection_fractions
-from .spaces import SPACES, TITLES, SpaceInputs, load_backbone, run_spaces
+from .spaces import BUILT_IN, SPACES, TITLES, SpaceInputs, load_backbone, run_spaces
 from .train import TrainingError, TrainProgress, train
 from .transfer import STARTS, TransferConfig, finetune, finetune_config, label_subset, probe_points
 from .umap_process import UMAP
@@ -81,6 +82,9 @@ class Experiment:
     maps: dict[str, np.ndarray] = field(default_factory=dict)  # the latest projection of each space
     transfer: TransferConfig = field(default_factory=TransferConfig)
     audit_seconds: float | None = None  # how long the audit stage took, for metrics.json
+    # A run of the same data, seed and baseline settings (a sweep's sibling) whose baselines this one takes.
+    baselines: RunFolder | None = None
+    shared: set[str] = field(default_factory=set)  # the spaces whose embedding is linked from ``baselines``
 
     @property
     def split(self) -> dict:
@@ -141,6 +145,36 @@ def planned_models(dataset: ImageDataset, split: dict, config: TrainConfig, reci
     return plans
 
 
+def baseline_key(data_root: str | Path, config: TrainConfig) -> str:
+    """What the baselines depend on: the data folder and the supervised baseline's settings (every training
+    setting but the method's own; the untrained network and the pixels need less). Runs with one key share them."""
+    return json.dumps([str(Path(data_root).resolve()), config.replace(method="supervised").to_dict()],
+                      sort_keys=True)
+
+
+def _baseline_source(exp: Experiment) -> RunFolder | None:
+    """``exp.baselines`` when it was made from the same images, split and baseline settings, else None."""
+    source = exp.baselines
+    if source is None:
+        return None
+    try:
+        stored = source.read_settings()
+        same = baseline_key(stored.data_root, stored.config) == baseline_key(exp.dataset.root, exp.config) \
+            and source.read_dataset().paths == exp.dataset.paths \
+            and source.read_split(len(exp.dataset)) == exp.split
+    except RunError:
+        return None
+    return source if same else None
+
+
+def _same_weights(run: RunFolder, source: RunFolder, which: str) -> bool:
+    """Whether the two runs' ``which`` checkpoints are one (shared), or neither has one (a space of no weights)."""
+    try:
+        return run.checkpoint_meta(which) == source.checkpoint_meta(which)
+    except RunError:
+        return False
+
+
 def _finished(run: RunFolder, which: str) -> bool:
     try:
         return bool((run.checkpoint_meta(which) or {}).get("finished"))
@@ -155,8 +189,14 @@ def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | Tr
     idx = torch.tensor(split["train"]) if "train" in split else torch.arange(len(exp.dataset))
     plans = planned_models(exp.dataset, split, exp.config, exp.recipe)
     yield TrainingPlanned(tuple(plan.which for plan in plans))
+    source = _baseline_source(exp)
     for plan in plans:
         if exp.resume and _finished(exp.run, plan.which):
+            continue
+        if plan.which != "ssl" and source is not None and _finished(source, plan.which):
+            exp.run.share_checkpoint(source, plan.which)
+            yield StageStarted(plan.which, f"{TITLES[plan.which]} baseline shared with {source.path.name} (same "
+                                           "data, seed and settings): not trained again")
             continue
         # The SSL map forming: snapshots of a fixed subset between steps (about 2% of the time budget).
         recorder = MapRecorder(exp.dataset.images, exp.labels, split, exp.config.seed,
@@ -183,8 +223,16 @@ def train_stage(exp: Experiment) -> Iterator[TrainingPlanned | StageStarted | Tr
 def embed_stage(exp: Experiment) -> Iterator[StageStarted]:
     yield StageStarted("embed", "Computing embeddings")
     inputs = SpaceInputs(exp.dataset.images, exp.run, exp.config, resolve_device(exp.config.device))
+    source = _baseline_source(exp)
+    shared = {space.name for space in BUILT_IN if space.baseline} if source is not None else set()
     for space in run_spaces(exp.run):
         exp.cancel.raise_if_cancelled()
+        if space.name in shared and source.exists(source.embedding_name(space.name)) \
+                and _same_weights(exp.run, source, space.name):
+            exp.run.share_embedding(source, space.name)
+            exp.embeddings[space.name] = exp.run.embeddings([space.name], len(exp.dataset))[space.name]
+            exp.shared.add(space.name)
+            continue
         x = space.compute(inputs)
         if x is not None:
             exp.embeddings[space.name] = x
@@ -195,14 +243,15 @@ def score_stage(exp: Experiment) -> Iterator[StageStarted | SpaceReady]:
     split = exp.split
     for space, x in exp.embeddings.items():
         exp.cancel.raise_if_cancelled()
-        score = _score_space(exp.run, space, x, exp.labels, split)
+        if space not in exp.shared:  # a linked file stays one file on disk
+            exp.run.save_embedding(space, x)
+        score = _score_space(split, x, exp.labels)
         if score is not None:
             exp.scores[space] = score
         yield SpaceReady(space, x, score)
 
 
-def _score_space(run: RunFolder, space: str, x: np.ndarray, labels, split: dict) -> dict | None:
-    run.save_embedding(space, x)
+def _score_space(split: dict, x: np.ndarray, labels) -> dict | None:
     if "train" not in split:
         return None
     return evaluate_space(x, labels, np.asarray(split["train"]), np.asarray(split["test"]))
@@ -457,7 +506,8 @@ def compare_imported(run: RunFolder, space: str, *, cancel: CancelToken | None =
     stored = run.read_dataset()
     n = len(stored.paths)
     x = run.load_imported(space, n)
-    score = _score_space(run, space, x, stored.labels, run.read_split(n))
+    run.save_embedding(space, x)
+    score = _score_space(run.read_split(n), x, stored.labels)
     yield SpaceReady(space, x, score)
     for kind in PROJECTIONS if use_umap else ("pca",):
         cancel.raise_if_cancelled()
@@ -472,13 +522,16 @@ def compare_imported(run: RunFolder, space: str, *, cancel: CancelToken | None =
 def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, recipe: Recipe | None = None, *,
                  cancel: CancelToken | None = None, resume: bool = False, use_umap: bool = True,
                  transfer: TransferConfig | None = None, skip: tuple[str, ...] = (),
-                 given: Given | None = None, curation: Curation | None = None
+                 given: Given | None = None, curation: Curation | None = None,
+                 baselines: RunFolder | None = None,
                  ) -> Iterator[StageStarted | LoadProgress | DefaultsChosen | TrainEvent | SpaceReady | ProjectionReady
                                | PipelineFinished]:
     """Everything, start to finish, less the stages named in ``skip``, on the folder's images with ``curation``'s
     marks applied when given. With ``resume`` an existing run folder's own settings (and curation) are used.
     With ``given`` (what the person chose) the settings they did not choose are the folder's
     (core/folder_defaults.py): its resolution, recipe and training settings, said in a DefaultsChosen event.
+    ``baselines``: a run folder whose supervised baseline, untrained network and pixel space this run takes (linked,
+    not trained again) when it was made from the same data, seed and baseline settings.
 
     Under torchrun every process trains; rank 0 alone decodes first (the others then read its cache), writes the
     run folder and runs the stages after training.
@@ -514,7 +567,8 @@ def run_pipeline(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
     if resume and run.read_dataset().paths != dataset.paths:
         raise RunError(f"the images in {data_dir} changed since the run in {out_dir} started; "
                        "start a new run instead of resuming")
-    exp = Experiment(dataset, run, config, recipe, cancel, resume, use_umap, transfer=transfer or TransferConfig())
+    exp = Experiment(dataset, run, config, recipe, cancel, resume, use_umap, transfer=transfer or TransferConfig(),
+                     baselines=baselines)
     if world > 1 and "transfer" not in skip:  # rank 0 runs the stages after training alone: no process group there
         skip = (*skip, "transfer")
         if rank == 0:

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shutil
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,6 +375,31 @@ class RunFolder:
             return load_checkpoint(path, with_tensors=False)[1]
         except CheckpointError as exc:
             raise RunError(str(exc)) from exc
+
+    def share_checkpoint(self, source: RunFolder, which: str) -> None:
+        """Take ``source``'s ``which`` checkpoint (and its sidecar) as this run's own: a sweep's shared baseline."""
+        name = CHECKPOINT.format(which=which)
+        self._share(source, name)
+        sidecar = Path(name).with_suffix(".json").name
+        if source.exists(sidecar):
+            self._share(source, sidecar)
+
+    def share_embedding(self, source: RunFolder, space: str) -> None:
+        self._share(source, self.embedding_name(space))
+
+    def _share(self, source: RunFolder, name: str) -> None:
+        """A hard link to ``source``'s file (a copy where links fail), put in place atomically: each run folder
+        stays complete on its own, and every later write replaces a file rather than changing it, so the two runs
+        never change each other's."""
+        original = source._inside(name)
+
+        def link(tmp: Path) -> None:
+            tmp.unlink()
+            try:
+                os.link(original, tmp)
+            except OSError:
+                shutil.copyfile(original, tmp)
+        self._write(name, lambda: write_atomic(self.path / name, link))
 
     def loss_curve(self, which: str) -> list | None:
         """[[step, elapsed seconds, loss], ...] as the training loop recorded it, checked (the app plots it)."""

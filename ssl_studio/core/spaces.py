@@ -42,6 +42,9 @@ class Space:
     compute: Callable[[SpaceInputs], np.ndarray | None]  # None: this run has no such space (no checkpoint)
     trained_on_labels: bool = False  # its features saw every training label: no few-label figure (core/transfer.py)
     color: str = "#555555"  # its curves, on the Train and Transfer pages and in report.png
+    # It depends on the data, the seed and the settings but the method's: a sweep's runs that agree on those share
+    # it (core/pipeline.py's baseline_key), computed once.
+    baseline: bool = False
 
     @property
     def curve_title(self) -> str:
@@ -104,9 +107,10 @@ def pixels(inputs: SpaceInputs) -> np.ndarray:
 
 BUILT_IN: tuple[Space, ...] = (
     Space("ssl", "Self-supervised", "SSL", trained("ssl"), color=PALETTE[0]),
-    Space("supervised", "Supervised", "Supervised", trained("supervised"), trained_on_labels=True, color=PALETTE[1]),
-    Space("untrained", "Untrained network", "Untrained", untrained, color=PALETTE[7]),
-    Space("pixels", "Raw pixels", "Pixels", pixels, color=PALETTE[2]),
+    Space("supervised", "Supervised", "Supervised", trained("supervised"), trained_on_labels=True, color=PALETTE[1],
+          baseline=True),
+    Space("untrained", "Untrained network", "Untrained", untrained, color=PALETTE[7], baseline=True),
+    Space("pixels", "Raw pixels", "Pixels", pixels, color=PALETTE[2], baseline=True),
 )
 SPACES = tuple(space.name for space in BUILT_IN)
 TITLES = {space.name: space.title for space in BUILT_IN}
