@@ -1,4 +1,4 @@
-"""Command line: `ssl-studio inspect`, `ssl-studio run`, `ssl-studio transfer`, `ssl-studio embed`, `ssl-studio
+"""Command line: `ssl-studio inspect`, `ssl-studio run`, `ssl-studio sweep`, `ssl-studio transfer`, `ssl-studio embed`, `ssl-studio
 export`, `ssl-studio select`, `ssl-studio audit`, `ssl-studio runs`, and the GUI when given no command.
 
 It drains the same core generators the GUI runs in its workers; only the way progress is shown differs.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import typing
@@ -37,9 +38,11 @@ from .core.selection_curves import selection_reading
 from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
 from .core.train import TrainFinished, TrainingError
 from .core.transfer import FINETUNE_BUDGETS, STARTS, TransferConfig, reading
+from .core.sweep import (PlannedRun, Queue, RunEnded, RunStarted, Sweep, SweepError, estimate, expand, parse_vary,
+                         run_queue)
 from .core.workspace import METRICS, SUMMARY, WorkspaceError, summarize
 
-COMMANDS = ("inspect", "run", "transfer", "embed", "export", "select", "audit", "runs")
+COMMANDS = ("inspect", "run", "sweep", "transfer", "embed", "export", "select", "audit", "runs")
 TOP = 5  # entries of each list `ssl-studio audit` prints
 
 
@@ -60,33 +63,34 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="SSL pretraining, supervised baseline, embeddings, maps and metrics")
     run.add_argument("data_dir", type=Path)
     run.add_argument("--out", type=Path, required=True, help="run folder to write (created if missing)")
-    budget = run.add_mutually_exclusive_group()  # the flag given says the unit; with neither, the default budget
-    budget_defaults = Budget().config_values()  # time_budget: 120, epochs: None
-    for f in described_fields(Budget):
-        if f.name in budget_defaults:
-            _add_setting(budget, f, field_types(Budget)[f.name], _help(info(f).help, budget_defaults[f.name]))
-    _add_settings(run, TrainConfig, choices={"method": method_names(self_supervised=True)}, skip=budget_defaults)
-    params = run.add_argument_group("method settings (each applies to the methods named in its help)")
-    for name, fields in _method_settings().items():
-        methods, f = next(iter(fields)), next(iter(fields.values()))
-        defaults = {method: f"{field.default:g}" for method, field in fields.items()}
-        said = (f"{', '.join(defaults)}; default {defaults[methods]}" if len(set(defaults.values())) == 1
-                else "; ".join(f"{method} default {value}" for method, value in defaults.items()))
-        _add_setting(params, f, field_types(method_class(methods).Params)[name], f"{info(f).help} ({said})")
-    recipe = run.add_argument_group("augmentation (the method's own recipe, or --recipe's; each flag changes one "
-                                    "setting of it)")
-    recipe.add_argument("--recipe", choices=list(recipe_presets()), help="start from this recipe (the Augment "
-                                                                          "page's presets)")
-    _add_settings(recipe, Recipe, defaults=False)
+    run.add_argument("--resume", action="store_true",
+                     help="continue the interrupted run in --out from its last checkpoint, with its own settings")
+    _add_run_flags(run)
     run.add_argument("--curation", type=Path, metavar="CURATION.json",
                      help=f"train on the curated set: the images this file (a run's {CURATION}) excludes are left "
                           f"out, those it relabels count in their new class; {CONFIG} records it")
-    run.add_argument("--no-umap", action="store_true", help="PCA maps only (faster)")
-    run.add_argument("--resume", action="store_true",
-                     help="continue the interrupted run in --out from its last checkpoint, with its own settings")
-    run.add_argument("--no-transfer", action="store_true",
-                     help="skip the transfer stage (accuracy against the number of labels, and fine-tuning)")
-    _add_transfer_flags(run.add_argument_group("transfer stage"))
+
+    sweep = sub.add_parser("sweep", help="many runs, one after another from a queue in the workspace: methods x the "
+                                         "values of one or two settings x seeds (the run flags set the rest)",
+                           epilog="Runs with the same data, seed and settings but the method's share one supervised "
+                                  "baseline, untrained network and pixel space. At the end the groups of runs that "
+                                  f"differ only by seed are written to WORKSPACE/{SUMMARY} with their verdict.")
+    sweep.add_argument("data_dir", type=Path, nargs="?")
+    sweep.add_argument("--out", type=Path, metavar="WORKSPACE", help="folder of the sweep's run folders and queue")
+    sweep.add_argument("--methods", type=_names, metavar="M1,M2",
+                       help=f"methods to try ({', '.join(method_names(self_supervised=True))}; default --method's)")
+    sweep.add_argument("--vary", action="append", default=[], metavar="SETTING=V1,V2",
+                       help="a setting and its values (repeat for a second): any training setting, a method's own "
+                            "(temperature=0.2,0.5) or the recipe's (flip_p=0,0.5; a pair as crop_scale=0.2:1,0.5:1)")
+    sweep.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds of each setting: --seed, --seed + 1, "
+                                                                         "... (default 1)")
+    sweep.add_argument("--resume", type=Path, metavar="WORKSPACE",
+                       help="continue the queue in WORKSPACE (its cancelled run from its checkpoint)")
+    sweep.add_argument("--print-commands", action="store_true",
+                       help="print one `ssl-studio run` line per run (for a SLURM array or GNU parallel) instead of "
+                            f"running them; `ssl-studio runs WORKSPACE` then gathers them (each trains its own "
+                            "baselines)")
+    _add_run_flags(sweep)
 
     again = sub.add_parser("transfer", help="the transfer stage alone, on an existing run folder (its images are "
                                             "read again from the data folder it was made from)")
@@ -138,6 +142,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_run_flags(run) -> None:
+    """The flags of one run's settings: budget, training, the methods' own, augmentation, maps, transfer."""
+    budget = run.add_mutually_exclusive_group()  # the flag given says the unit; with neither, the default budget
+    budget_defaults = Budget().config_values()  # time_budget: 120, epochs: None
+    for f in described_fields(Budget):
+        if f.name in budget_defaults:
+            _add_setting(budget, f, field_types(Budget)[f.name], _help(info(f).help, budget_defaults[f.name]))
+    _add_settings(run, TrainConfig, choices={"method": method_names(self_supervised=True)}, skip=budget_defaults)
+    params = run.add_argument_group("method settings (each applies to the methods named in its help)")
+    for name, fields in _method_settings().items():
+        methods, f = next(iter(fields)), next(iter(fields.values()))
+        defaults = {method: f"{field.default:g}" for method, field in fields.items()}
+        said = (f"{', '.join(defaults)}; default {defaults[methods]}" if len(set(defaults.values())) == 1
+                else "; ".join(f"{method} default {value}" for method, value in defaults.items()))
+        _add_setting(params, f, field_types(method_class(methods).Params)[name], f"{info(f).help} ({said})")
+    recipe = run.add_argument_group("augmentation (the method's own recipe, or --recipe's; each flag changes one "
+                                    "setting of it)")
+    recipe.add_argument("--recipe", choices=list(recipe_presets()), help="start from this recipe (the Augment "
+                                                                          "page's presets)")
+    _add_settings(recipe, Recipe, defaults=False)
+    run.add_argument("--no-umap", action="store_true", help="PCA maps only (faster)")
+    run.add_argument("--no-transfer", action="store_true",
+                     help="skip the transfer stage (accuracy against the number of labels, and fine-tuning)")
+    _add_transfer_flags(run.add_argument_group("transfer stage"))
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _numbers(kind: type):
     def parse(text: str) -> tuple:
         try:
@@ -170,9 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
-        return {"inspect": _inspect, "run": _run, "transfer": _transfer, "embed": _embed,
+        return {"inspect": _inspect, "run": _run, "sweep": _sweep, "transfer": _transfer, "embed": _embed,
                 "export": _export, "select": _select, "audit": _audit, "runs": _runs}[args.command](args)
-    except (DataError, RunError, CheckpointError, TrainingError, WorkspaceError, ValueError, OSError) as exc:
+    except (DataError, RunError, CheckpointError, TrainingError, WorkspaceError, SweepError, ValueError,
+            OSError) as exc:
         print(f"ssl-studio: error: {exc}", file=sys.stderr)
         return 2
     except (Cancelled, KeyboardInterrupt):
@@ -196,13 +231,18 @@ def _inspect(args) -> int:
 
 
 def _runs(args) -> int:
-    rows, summary = summarize(args.workspace)
-    if args.json:
+    return _show_workspace(args.workspace, args.json)
+
+
+def _show_workspace(workspace: Path, as_json: bool) -> int:
+    """The runs table, the groups and the verdict (summarize writes them to the workspace's summary.json)."""
+    rows, summary = summarize(workspace)
+    if as_json:
         print(json.dumps({"runs": [row.to_dict() for row in rows], **summary}, indent=2, ensure_ascii=False))
         return 0
     spaces = sorted({space for row in rows for space in row.scores},  # the built-in spaces first, in their order
                     key=lambda space: (SPACES.index(space) if space in SPACES else len(SPACES), space))
-    print(f"{args.workspace}: {len(rows)} run(s)")
+    print(f"{workspace}: {len(rows)} run(s)")
     header = ["run", "state", "method", "backbone", "recipe", "budget", "seed", "date", "train s", "views/s",
               *(f"{space} kNN/lin" for space in spaces), "1% transfer"]
     lines = [header] + [[
@@ -273,7 +313,7 @@ def _bar(desc: str, total: float):
 def _add_setting(parser, f, kind: type, help: str, choices=None) -> None:
     """One flag for a described setting; its value stays None unless given, so the dataclass keeps its default."""
     meta = info(f)
-    flag = "--" + (meta.flag or f.name.replace("_", "-"))
+    flag = _flag(f)
     if meta.group:  # "Up to ± this factor." says what it changes only beside its group's name
         help = f"{meta.group}: {help[:1].lower()}{help[1:]}"
     help = help.replace("%", "%%")  # argparse formats help with %
@@ -286,6 +326,10 @@ def _add_setting(parser, f, kind: type, help: str, choices=None) -> None:
     else:
         parser.add_argument(flag, type=kind, choices=choices, default=None, help=help,
                             metavar=None if choices else f.name.upper())
+
+
+def _flag(f) -> str:
+    return "--" + (info(f).flag or f.name.replace("_", "-"))
 
 
 def _dest(f) -> str:
@@ -328,11 +372,19 @@ def _method_settings() -> dict[str, dict[str, object]]:
     return found
 
 
+def _general_config(args) -> TrainConfig:
+    """The TrainConfig of the flags but the method's own settings."""
+    budget = Budget.given(args.time_budget, args.epochs)
+    return TrainConfig(**_given(args, TrainConfig, skip=budget.config_values()), **budget.config_values())
+
+
+def _params_given(args) -> dict:
+    return {name: getattr(args, name) for name in _method_settings() if getattr(args, name) is not None}
+
+
 def config_from_args(args) -> TrainConfig:
     """The TrainConfig the flags describe; a method setting given for a method without it is refused."""
-    budget = Budget.given(args.time_budget, args.epochs)
-    config = TrainConfig(**_given(args, TrainConfig, skip=budget.config_values()), **budget.config_values())
-    params = {name: getattr(args, name) for name in _method_settings() if getattr(args, name) is not None}
+    config, params = _general_config(args), _params_given(args)
     own = {f.name for f in described_fields(config.params)}
     if set(params) - own:
         flags = ", ".join("--" + name.replace("_", "-") for name in sorted(set(params) - own))
@@ -467,6 +519,106 @@ def _run(args) -> int:
     if "note" in finished.metrics:
         print(finished.metrics["note"], file=sys.stderr)
     return 0
+
+
+def sweep_from_args(args) -> Sweep:
+    """The sweep the flags describe, every run's settings checked (SweepError naming a bad one)."""
+    config = _general_config(args)
+    methods = args.methods or (config.method,)
+    recipe = recipe_presets()[args.recipe] if args.recipe else None
+    return Sweep(args.data_dir, config, methods, tuple(parse_vary(text, methods) for text in args.vary), args.seeds,
+                 _params_given(args), recipe, _given(args, Recipe),
+                 None if args.no_transfer else transfer_config_from_args(args), not args.no_umap)
+
+
+def run_command(data_dir: Path, out: Path, run: PlannedRun, transfer: TransferConfig | None,
+                use_umap: bool) -> list[str]:
+    """`ssl-studio run` with the flags that give this run's settings (those not at their defaults)."""
+    config, method = run.config, run.config.method
+    words = ["ssl-studio", "run", str(data_dir), "--out", str(out)]
+    budget = ("epochs", config.epochs) if config.epochs is not None else ("time_budget", config.time_budget)
+    words += _flags(TrainConfig, {**config.to_dict(), "params": None}, TrainConfig(method=method).to_dict(),
+                    keep={"method"}, skip={"params", "epochs", "time_budget"})
+    words += [_flag(fields_by_name(TrainConfig)[budget[0]]), _text(budget[1])]
+    words += _flags(config.params, config.params.to_dict(), type(config.params)().to_dict())
+    words += _flags(Recipe, run.recipe.to_dict(), default_recipe(method).to_dict())
+    if transfer is None:
+        words.append("--no-transfer")
+    else:
+        words += _flags(TransferConfig, transfer.to_dict(), TransferConfig().to_dict())
+    if not use_umap:
+        words.append("--no-umap")
+    return words
+
+
+def _flags(cls, values: dict, defaults: dict, keep=(), skip=()) -> list[str]:
+    words = []
+    for name, f in fields_by_name(cls).items():
+        value = values[name]
+        if name in skip or (value == defaults[name] and name not in keep) or value is None or value is False:
+            continue
+        words += [_flag(f)] if value is True else [_flag(f), _text(value)]
+    return words
+
+
+def _text(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(_text(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _sweep(args) -> int:
+    if args.resume is not None:
+        if args.data_dir is not None or args.out is not None:
+            raise SweepError("--resume WORKSPACE continues the queue there with its own settings: give no data "
+                             "folder and no --out")
+        return _run_queue(args.resume)
+    if args.data_dir is None or args.out is None:
+        raise SweepError("give a data folder and --out WORKSPACE (or --resume WORKSPACE)")
+    sweep = sweep_from_args(args)
+    runs = expand(sweep)
+    if args.print_commands:
+        for run in runs:
+            words = run_command(args.data_dir.resolve(), (args.out / run.name).resolve(), run, sweep.transfer,
+                                sweep.use_umap)
+            print(shlex.join(words))
+        print(f"{len(runs)} run(s); each line trains its own baselines. `ssl-studio runs {args.out}` gathers "
+              "the results as they land there.", file=sys.stderr)
+        return 0
+    dataset = _load(iter_load(args.data_dir, sweep.config.resolution), quiet=False)  # a bad folder stops it here
+    print(estimate(runs, sweep, labeled=dataset.labeled and len(dataset.class_names) >= 2).text(), file=sys.stderr)
+    Queue(args.out).add(sweep, runs)
+    return _run_queue(args.out)
+
+
+def _run_queue(workspace: Path) -> int:
+    cancel, progress = CancelToken(), _Progress()
+    failed = []
+
+    def shown(events):
+        for event in events:
+            if isinstance(event, RunStarted):
+                progress.close_bar()
+                print(f"\n[{event.number}] {event.name}" + (" (resumed)" if event.resumed else "")
+                      + f", {event.left} more queued", file=sys.stderr)
+            elif isinstance(event, RunEnded) and event.state == "failed":
+                progress.close_bar()
+                failed.append(event)
+                print(f"{event.name} failed: {event.reason}; the queue goes on", file=sys.stderr)
+            yield event
+    try:
+        _drain(shown(run_queue(workspace, cancel=cancel)), progress, cancel)
+    except Cancelled:
+        pass
+    if cancel.cancelled:
+        print(f"ssl-studio: stopped; the current run keeps its checkpoint and the rest stay queued (continue with "
+              f"`ssl-studio sweep --resume {workspace}`)", file=sys.stderr)
+        return 130
+    print(file=sys.stderr)
+    _show_workspace(workspace, as_json=False)
+    for event in failed:
+        print(f"failed: {event.name}: {event.reason}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _transfer(args) -> int:
