@@ -33,7 +33,7 @@ from .events import StageStarted
 from .methods import default_recipe, method_class, method_names
 from .pipeline import baseline_key, run_pipeline
 from .runs import RunError, RunFolder, holds_run_files, is_run_folder
-from .schema import field_types, fields_by_name
+from .schema import field_types, fields_by_name, info
 from .train import TrainingError
 from .transfer import TransferConfig
 from .workspace import summarize
@@ -116,7 +116,9 @@ class Estimate:
 
 def _duration(seconds: float) -> str:
     minutes = seconds / 60
-    return f"{seconds:.0f} s" if minutes < 2 else f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+    if minutes < 2:
+        return f"{seconds:.0f} s"
+    return f"{minutes:.1f}".rstrip("0").rstrip(".") + " min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
 # --- settings ----------------------------------------------------------------------------------------------------
@@ -147,14 +149,23 @@ def resolve_setting(name: str, methods: tuple[str, ...]) -> str:
                      f"{', '.join(known)})")
 
 
-def _setting_type(full: str, methods: tuple[str, ...]) -> type:
+def _owner(full: str, methods: tuple[str, ...]) -> type:
+    """The settings class a full setting name belongs to."""
     kind, _, name = full.rpartition(".")
     if kind == "recipe":
-        return field_types(Recipe)[name]
+        return Recipe
     if kind == "params":
-        return next(field_types(method_class(m).Params)[name] for m in methods
-                    if name in fields_by_name(method_class(m).Params))
-    return field_types(TrainConfig)[name]
+        return next(method_class(m).Params for m in methods if name in fields_by_name(method_class(m).Params))
+    return TrainConfig
+
+
+def _setting_type(full: str, methods: tuple[str, ...]) -> type:
+    return field_types(_owner(full, methods))[full.rpartition(".")[2]]
+
+
+def setting_title(full: str, methods: tuple[str, ...]) -> str:
+    """'Learning rate (lr)', 'Temperature (params.temperature)': a setting as a list of them shows it."""
+    return f"{info(fields_by_name(_owner(full, methods))[full.rpartition('.')[2]]).title} ({full})"
 
 
 def parse_vary(text: str, methods: tuple[str, ...]) -> Vary:

@@ -18,6 +18,7 @@ from ssl_studio.core.reopen import RunWithImages, open_run_with_images
 from ssl_studio.core.run_export import FORMATS
 from ssl_studio.core.runs import is_run_folder
 from ssl_studio.core.session import DATASET, DONE, Session
+from ssl_studio.core.sweep import Queue
 from ssl_studio.core.umap_process import UMAP
 
 from . import gc_timer, pages, settings
@@ -25,6 +26,7 @@ from .data_page import SAMPLE_TITLES
 from .demo import Demo, DemoBar
 from .page import Page, error_text, report_if_unexpected
 from .run_export import ExportBar
+from .sweep_dialog import SweepDialog
 from .widgets import shown
 from .workers import JOIN_TIMEOUT_S, Job
 
@@ -128,6 +130,10 @@ class MainWindow(QMainWindow):
         file.addAction(self._action("Open &workspace…", self.open_workspace_dialog, tip=(
             "List the runs of a folder of run folders on the Runs page")))
         file.addSeparator()
+        file.addAction(self._action("New s&weep…", self.new_sweep_dialog, tip="Several methods, settings and seeds "
+                                    "trained one after another, compared with their spread"))
+        file.addAction(self._action("Resume sweep…", self.resume_sweep_dialog,
+                                    tip="Continue the queue of a sweep in a workspace folder"))
         self.export_menu = file.addMenu("&Export")
         self.export_action = self._action("&Maps and embeddings (PNG, SVG, CSV, NPY)…", self.export_dialog, "Ctrl+E",
                                           "Save the maps as PNG and SVG, the embeddings as NPY and CSV")
@@ -275,6 +281,40 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened the run {shown(result.loaded.run.path)}", 10_000)
         self.go("compare")
         self.runOpened.emit(result.loaded)
+
+    # --- sweeps -----------------------------------------------------------------------------------------------
+    def new_sweep_dialog(self) -> SweepDialog | None:
+        """The dialog, opened from the Train page's settings; once accepted, the Train page trains the queue."""
+        dataset = self.session.dataset
+        if dataset is None:
+            self.statusBar().showMessage("Open a folder or a sample dataset first: a sweep trains on it.", 5000)
+            return None
+        try:
+            config = self.train.config()
+        except ValueError as exc:
+            self.go("train")
+            self.train.banner.show_message(f"These settings cannot work: {exc}.")
+            return None
+        dialog = SweepDialog(config, dataset.root, dataset.labeled and len(dataset.class_names) >= 2,
+                             settings.runs_dir(), self.session.recipe, self.session.transfer_settings,
+                             use_umap=self.compare.use_umap.isChecked(), parent=self)
+        dialog.accepted.connect(lambda: self.start_sweep(dialog.workspace))
+        dialog.open()
+        return dialog
+
+    def resume_sweep_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Resume the sweep in a workspace", str(settings.runs_dir()))
+        if folder:
+            self.start_sweep(Path(folder))
+
+    def start_sweep(self, workspace: Path) -> None:
+        if not Queue.exists(workspace):
+            self.statusBar().showMessage(f"{shown(workspace)} holds no sweep queue.", 5000)
+        elif self.train.is_running():
+            self.statusBar().showMessage("Training is running: cancel it before starting the sweep.", 5000)
+        else:
+            self.go("train")
+            self.train.start_sweep(workspace)
 
     def export_dialog(self) -> None:
         if not self.compare.can_export():

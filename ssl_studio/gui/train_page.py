@@ -27,6 +27,7 @@ from ssl_studio.core.runs import RunFolder
 from ssl_studio.core.schema import fields_by_name, info
 from ssl_studio.core.session import DATASET, OPENED, RECIPE, RUN, Session
 from ssl_studio.core.spaces import COLORS, TITLES
+from ssl_studio.core.sweep import RunEnded, RunStarted, SweepFinished, run_queue
 from ssl_studio.core.train import TrainFinished, TrainingError, TrainProgress
 
 from . import settings
@@ -79,7 +80,10 @@ def health_words(health: float | None) -> tuple[str, str]:
 class TrainPage(Page):
     name, title = "train", "Train"
     trainingFinished = Signal(object)  # RunFolder, after both models trained
-    runningChanged = Signal(bool)  # a training job started (True) or ended (False)
+    # Training started (True) or stopped (False): a job began or ended, or a sweep moved between training its runs'
+    # models and mapping them (the window pauses the UMAP process while training runs).
+    runningChanged = Signal(bool)
+    sweepFinished = Signal(object)  # SweepFinished: the queue is empty and the workspace summarized
 
     def __init__(self, session: Session | None = None, parent=None) -> None:
         super().__init__(session, "Pretrain a network without labels (self-supervised), then the same network "
@@ -407,6 +411,64 @@ class TrainPage(Page):
         yield RunPrepared(run, config, dataset)
         yield from train_models(dataset, run, config, recipe, cancel=token, resume=True)
         return run
+
+    def start_sweep(self, workspace: Path) -> bool:
+        """Train the queue in ``workspace`` run after run, each watched here as one run is; Cancel stops the
+        current run at its checkpoint and leaves the rest queued (start_sweep again resumes)."""
+        if self.is_running():
+            return False
+        self.banner.hide()
+        self.reset_monitor()
+        self._sweep_failed: list[RunEnded] = []
+        self.stage.setText(f"Starting the sweep in {workspace}…")
+        self.progress.setRange(0, 0)
+        self.start_job(lambda token: run_queue(workspace, cancel=token), events=self._on_sweep_events,
+                       succeeded=self._on_sweep_succeeded, failed=self._on_failed, cancelled=self._on_sweep_cancelled,
+                       ended=self._update_enabled, flush_ms=REDRAW_MS)
+        self.next.setEnabled(False)
+        self.resume_button.hide()
+        self._update_enabled()
+        return True
+
+    def _on_sweep_events(self, events: list) -> None:
+        batch = []
+        for event in events:
+            if isinstance(event, RunStarted):
+                self._on_events(batch)
+                batch = []
+                self.reset_monitor()
+                self._models = []
+                self.run_label.setText(f"Sweep run {event.number}: {event.name}"
+                                       + (" (resumed)" if event.resumed else "") + f", {event.left} more queued")
+            elif isinstance(event, RunEnded) and event.state == "failed":
+                self._sweep_failed.append(event)
+                self.banner.show_message(f"{event.name} failed: {event.reason}. The queue goes on.")
+            elif isinstance(event, StageStarted) and event.name not in COLORS:
+                self.runningChanged.emit(False)  # its maps: the UMAP process may run
+                batch.append(event)
+            elif isinstance(event, TrainingPlanned):
+                self.runningChanged.emit(True)
+                batch.append(event)
+            elif not isinstance(event, TrainEvent) or event.which in COLORS:  # not the transfer stage's fine-tuning
+                batch.append(event)
+        self._on_events(batch)
+
+    def _on_sweep_succeeded(self, finished: SweepFinished) -> None:
+        failed = f" {len(self._sweep_failed)} failed (see the banner)." if self._sweep_failed else ""
+        self.stage.setText(f"Sweep done: the runs and their groups are in {finished.workspace}.{failed} "
+                           f"{finished.summary['verdict']}")
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(1000)
+        self.progress.setFormat("Done")
+        self.statusMessage.emit("Sweep done.", 10_000)
+        self.sweepFinished.emit(finished)
+
+    def _on_sweep_cancelled(self) -> None:
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("Cancelled")
+        self.stage.setText("Sweep cancelled.")
+        self.banner.show_message("The sweep was cancelled: the current run keeps its checkpoint and the rest stay "
+                                 "queued. File ▸ Resume sweep… continues.", "info")
 
     def cancel(self) -> None:
         if self.is_running():
