@@ -84,7 +84,7 @@ class Experiment:
     audit_seconds: float | None = None  # how long the audit stage took, for metrics.json
     # A run of the same data, seed and baseline settings (a sweep's sibling) whose baselines this one takes.
     baselines: RunFolder | None = None
-    shared: set[str] = field(default_factory=set)  # the spaces whose embedding is linked from ``baselines``
+    shared: set[str] = field(default_factory=set)  # the spaces whose embedding (and maps) come from ``baselines``
 
     @property
     def split(self) -> dict:
@@ -292,10 +292,16 @@ def audit_stage(exp: Experiment) -> Iterator[StageStarted]:
 
 def project_stage(exp: Experiment) -> Iterator[StageStarted | UmapProgress | ProjectionReady]:
     yield StageStarted("project", "Drawing the maps (PCA now, UMAP next)")
+    source = _baseline_source(exp) if exp.shared else None
     for kind in PROJECTIONS if exp.use_umap else ("pca",):
         for space, x in exp.embeddings.items():
             exp.cancel.raise_if_cancelled()
-            exp.maps[space] = yield from _map_space(exp.run, space, x, kind, exp.config.seed, exp.cancel)
+            if space in exp.shared and source.exists(source.projection_name(space, kind)):
+                # The same embedding and seed: the sibling's map, as this run would draw it.
+                exp.run.share_projection(source, space, kind)
+                exp.maps[space] = exp.run.projections([space], [kind], len(exp.dataset))[space, kind]
+            else:
+                exp.maps[space] = yield from _map_space(exp.run, space, x, kind, exp.config.seed, exp.cancel)
             yield ProjectionReady(space, kind, exp.maps[space])
 
 

@@ -387,6 +387,9 @@ class RunFolder:
     def share_embedding(self, source: RunFolder, space: str) -> None:
         self._share(source, self.embedding_name(space))
 
+    def share_projection(self, source: RunFolder, space: str, kind: str) -> None:
+        self._share(source, self.projection_name(space, kind))
+
     def _share(self, source: RunFolder, name: str) -> None:
         """A hard link to ``source``'s file (a copy where links fail), put in place atomically: each run folder
         stays complete on its own, and every later write replaces a file rather than changing it, so the two runs

@@ -17,8 +17,8 @@ TINY = ["--epochs", "1", "--batch-size", "16", "--resolution", "16", "--device",
 
 def test_printed_commands_parse_back_to_the_same_settings(tmp_path, capsys):
     argv = ["sweep", str(tmp_path / "data"), "--out", str(tmp_path / "ws"), "--methods", "simclr,moco",
-            "--vary", "temperature=0.2,0.35", "--vary", "crop_scale=0.3:1,0.6:0.9", "--seeds", "2", "--seed", "7",
-            "--time-budget", "30", "--lr", "0.003", "--flip-p", "0.25", "--transfer-fractions", "0.1,1",
+            "--vary", "temperature=0.2,0.123456", "--vary", "crop_scale=0.3:1,0.6:0.9", "--seeds", "2", "--seed", "7",
+            "--time-budget", "30", "--lr", "0.0031415", "--flip-p", "0.25", "--transfer-fractions", "0.1,1",
             "--finetune-epochs", "2", "--no-umap"]
     assert cli.main(argv + ["--print-commands"]) == 0
     lines = capsys.readouterr().out.splitlines()

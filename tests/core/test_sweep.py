@@ -167,6 +167,7 @@ def test_runs_of_one_seed_share_one_baseline_and_each_folder_stays_complete(shap
     a, b = (tmp_path / "simclr-seed1", tmp_path / "vicreg-seed1")
     assert (a / "supervised.safetensors").samefile(b / "supervised.safetensors")
     assert (a / "embeddings" / "pixels.npy").samefile(b / "embeddings" / "pixels.npy")
+    assert (a / "projections" / "untrained_pca.npy").samefile(b / "projections" / "untrained_pca.npy")
     assert not (a / "embeddings" / "ssl.npy").samefile(b / "embeddings" / "ssl.npy")
     assert isinstance(finished, SweepFinished)
     groups = json.loads((tmp_path / SUMMARY).read_text())["groups"]
