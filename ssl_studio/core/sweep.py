@@ -18,6 +18,7 @@ import re
 import socket
 import typing
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -416,13 +417,17 @@ class Queue:
                 return RunFolder(self.workspace / other.name)
         return None
 
-    def _locked(self):
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
         try:
             self._lock.acquire()
         except Timeout:
             raise SweepError(f"{self.path.name}.lock in {self.workspace} stayed locked for {LOCK_TIMEOUT_S:.0f} s: "
                              "another process holds the queue") from None
-        return _Release(self._lock)
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _read(self) -> list[Job]:
         try:
@@ -446,17 +451,6 @@ class Queue:
             write_json_atomic(self.path, {"format": FORMAT, "jobs": [j.to_dict() for j in jobs]})
         except OSError as exc:
             raise SweepError(f"cannot write {QUEUE} in {self.workspace}: {exc.strerror or exc}") from exc
-
-
-class _Release:
-    def __init__(self, lock: FileLock) -> None:
-        self.lock = lock
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.lock.release()
 
 
 def _with(job: Job, **changes) -> Job:
