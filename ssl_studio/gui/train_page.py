@@ -454,9 +454,10 @@ class TrainPage(Page):
         self._on_events(batch)
 
     def _on_sweep_succeeded(self, finished: SweepFinished) -> None:
-        failed = f" {len(self._sweep_failed)} failed (see the banner)." if self._sweep_failed else ""
-        self.stage.setText(f"Sweep done: the runs and their groups are in {finished.workspace}.{failed} "
-                           f"{finished.summary['verdict']}")
+        failed = " ".join(f"{e.name} failed: {e.reason}." for e in self._sweep_failed)
+        self.stage.setText(f"Sweep done. {len(self._sweep_failed)} of its runs failed." if failed else "Sweep done.")
+        self.banner.show_message(f"{failed} {finished.summary['verdict']} The runs and their groups are in "
+                                 f"{finished.workspace}.".strip(), "warning" if failed else "info")
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
         self.progress.setFormat("Done")
@@ -485,10 +486,13 @@ class TrainPage(Page):
                 self.session.start_run(event.run, event.dataset)
             elif isinstance(event, TrainingPlanned):
                 self._models = list(event.models)
+            elif isinstance(event, StageStarted) and event.name not in self._models:
+                self.stage.setText(event.text)  # a sweep's run past training: its embeddings, maps, transfer
+                self.progress.setRange(0, 0)
             elif isinstance(event, StageStarted):
                 self._current = event.name
                 self._points.setdefault(event.name, [])
-                step = self._models.index(event.name) + 1 if event.name in self._models else 1
+                step = self._models.index(event.name) + 1
                 self.stage.setText(f"Step {step} of {len(self._models)}: {event.text}")
                 self.progress.setRange(0, 1000)
                 self.progress.setValue(0)

@@ -56,6 +56,6 @@ def test_a_tiny_sweep_trains_in_the_background_until_its_finished_signal(window,
                                                                     ("byol-seed0", "finished")]
     summary = json.loads((workspace / SUMMARY).read_text())
     assert sorted(g["runs"] for g in summary["groups"]) == [["byol-seed0"], ["simclr-seed0"]]
-    assert page.stage.text().startswith("Sweep done") and summary["verdict"] in page.stage.text()
+    assert page.stage.text() == "Sweep done." and summary["verdict"] in page.banner.text()
     assert "byol-seed0" in page.run_label.text()
     qtbot.waitUntil(lambda: page.start_button.isEnabled())
