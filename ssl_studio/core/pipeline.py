@@ -241,11 +241,15 @@ def embed_stage(exp: Experiment) -> Iterator[StageStarted]:
 def score_stage(exp: Experiment) -> Iterator[StageStarted | SpaceReady]:
     yield StageStarted("score", "Scoring each space with kNN and a linear probe")
     split = exp.split
+    source = _baseline_source(exp) if exp.shared else None
+    # A shared space is the same embedding on the same split: its sibling's scores are what scoring would give.
+    scored = source.read_metrics().get("embeddings", {}) if source is not None else {}
     for space, x in exp.embeddings.items():
         exp.cancel.raise_if_cancelled()
         if space not in exp.shared:  # a linked file stays one file on disk
             exp.run.save_embedding(space, x)
-        score = _score_space(split, x, exp.labels)
+        shared = space in exp.shared and isinstance(scored.get(space), dict)
+        score = scored[space] if shared else _score_space(split, x, exp.labels)
         if score is not None:
             exp.scores[space] = score
         yield SpaceReady(space, x, score)

@@ -156,6 +156,8 @@ def test_runs_of_one_seed_share_one_baseline_and_each_folder_stays_complete(shap
         trained.append((config.method, config.seed))
         return real_train(method, images, labels, config, **kw)
     monkeypatch.setattr(pipeline, "train", counting)
+    scored, real_score = [], pipeline._score_space
+    monkeypatch.setattr(pipeline, "_score_space", lambda *args: scored.append(1) or real_score(*args))
     jobs = queued(tmp_path, shapes, methods=("simclr", "byol", "vicreg"), seeds=2)
     events, finished = drain(run_queue(tmp_path))
     assert sorted(trained) == sorted([(m, s) for m in ("simclr", "byol", "vicreg") for s in (0, 1)]
@@ -168,6 +170,9 @@ def test_runs_of_one_seed_share_one_baseline_and_each_folder_stays_complete(shap
     assert (a / "supervised.safetensors").samefile(b / "supervised.safetensors")
     assert (a / "embeddings" / "pixels.npy").samefile(b / "embeddings" / "pixels.npy")
     assert (a / "projections" / "untrained_pca.npy").samefile(b / "projections" / "untrained_pca.npy")
+    assert len(scored) == 2 * (4 + 1 + 1)  # per seed: every space of the first run, then each other run's SSL
+    scores = [json.loads((folder / "metrics.json").read_text())["embeddings"] for folder in (a, b)]
+    assert scores[0]["pixels"] == scores[1]["pixels"]
     assert not (a / "embeddings" / "ssl.npy").samefile(b / "embeddings" / "ssl.npy")
     assert isinstance(finished, SweepFinished)
     groups = json.loads((tmp_path / SUMMARY).read_text())["groups"]
