@@ -24,8 +24,8 @@ from .thumbnails import ThumbnailCache, ThumbnailModel, ThumbnailView
 from .widgets import NextButton, footer, shown
 
 RESOLUTIONS = (16, 24, 32, 48, 64, 96, 128)
-AUTO = "auto"  # the saved choice for the folder's own size (folder_defaults.working_resolution)
-AUTO_TEXT = "Folder's own"
+AUTO = "auto"  # the saved choice for the folder's resolution (folder_defaults.working_resolution)
+AUTO_TEXT = "Folder's choice"
 SAMPLE_TITLES = {"shapes": "Shapes", "digits": "Digits"}
 
 _STAGE_TEXT = {"scanning": "Looking for images", "decoding": "Decoding images", "cache": "Read from the cache",
@@ -240,7 +240,7 @@ class DataPage(Page):
                              f"{len(dataset.skipped):,} skipped · decoded at {dataset.resolution} px")
         self.summary.setToolTip(shown(dataset.root))
         # The choice stays as the person made it (a run opened at its own size does not change what the next
-        # folder decodes at); the folder's own size is named beside it.
+        # folder decodes at); the folder's choice is named beside it.
         self.resolution.setItemText(0, f"{AUTO_TEXT} ({dataset.resolution} px)" if self.working_resolution() is None
                                     else AUTO_TEXT)
 

@@ -59,20 +59,21 @@ def test_facts_count_images_and_classes_and_read_the_files_own_size(colour, tmp_
     assert FolderFacts.of(flat).describe() == "colour, 30 px, 4 images, no classes"
 
 
-def test_a_folder_decodes_at_its_own_size_up_to_32_px_unless_a_resolution_is_given(colour):
-    assert [working_resolution(side) for side in (5, 20, 28, 32, 96, None)] == [8, 20, 28, 32, 32, 32]
-    assert load_folder(colour, None).resolution == 20
-    assert tuple(load_folder(colour, None).images.shape[-2:]) == (20, 20)
+def test_a_folder_decodes_at_32_px_whatever_its_size_unless_a_resolution_is_given(colour):
+    assert [working_resolution(side) for side in (5, 20, 28, 32, 96, None)] == [32] * 6
+    assert load_folder(colour, None).resolution == 32
+    assert tuple(load_folder(colour, None).images.shape[-2:]) == (32, 32)  # 20 px files, enlarged
     assert load_folder(colour, 16).resolution == 16
 
 
 def test_the_choice_and_its_reasons():
     grey28 = choose(FolderFacts(images=10_000, classes=10, grey=True, side=28))
-    assert grey28.reasons() == ["Images are 28 px: trained at 28 px rather than enlarged to 32 px.",
+    assert grey28.reasons() == ["Images are 28 px: enlarged to 32 px, which the small network's four halvings need (at "
+                              "their own size they lost accuracy).",
                                 "Grey images: saturation, hue and grayscale are off (they change nothing there); "
                                 "brightness and contrast jitter stay."]
     assert grey28.recipe_changes == {"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0}
-    assert grey28.train_changes == {"resolution": 28}
+    assert grey28.train_changes == {"resolution": 32}
     big = choose(FolderFacts(images=2_000, classes=10, grey=False, side=96))
     assert big.train_changes == {"resolution": 32} and big.recipe_changes == {}
     assert big.reasons() == ["Images are 96 px: decoded at 32 px, where a few minutes of training on a CPU learn "
@@ -85,9 +86,9 @@ def test_settings_chosen_explicitly_win_over_the_folders():
     config, recipe = TrainConfig(), default_recipe("simclr")
     assert (recipe.hue, recipe.grayscale_p, recipe.jitter_p, config.resolution) == (0.1, 0.2, 0.8, 32)
     chosen, chosen_recipe, kept = grey28.apply(config, recipe)
-    assert (chosen.resolution, chosen_recipe.hue, chosen_recipe.grayscale_p, kept) == (28, 0.0, 0.0, [])
+    assert (chosen.resolution, chosen_recipe.hue, chosen_recipe.grayscale_p, kept) == (32, 0.0, 0.0, [])
     assert chosen_recipe == recipe.replace(saturation=0.0, hue=0.0, grayscale_p=0.0)
-    assert chosen == config.replace(resolution=28) and chosen_recipe.jitter_p == 0.8
+    assert chosen == config.replace(resolution=32) and chosen_recipe.jitter_p == 0.8
     mine = recipe.replace(hue=0.3)
     chosen, chosen_recipe, kept = grey28.apply(config, mine, Given(frozenset({"resolution"}), frozenset({"hue"})))
     assert (chosen.resolution, chosen_recipe.hue, chosen_recipe.grayscale_p) == (32, 0.3, 0.0)
@@ -104,17 +105,18 @@ def test_the_command_line_prints_and_stores_the_folders_choice(grey, tmp_path, c
                  "--no-transfer"]) == 0
     printed = capsys.readouterr().err
     assert ("Defaults for this folder (grey, 20 px, 24 images, 8 classes):\n"
-            "  Images are 20 px: trained at 20 px rather than enlarged to 32 px.\n"
+            "  Images are 20 px: enlarged to 32 px, which the small network's four halvings need (at their own "
+            "size they lost accuracy).\n"
             "  Grey images: saturation, hue and grayscale are off (they change nothing there); brightness and "
             "contrast jitter stay.\n") in printed
     stored = json.loads((out / "config.json").read_text())
-    assert stored["data"]["resolution"] == 20 and stored["train"]["resolution"] == 20
+    assert stored["data"]["resolution"] == 32 and stored["train"]["resolution"] == 32
     assert stored["recipe"]["hue"] == 0.0 and stored["recipe"]["grayscale_p"] == 0.0
     assert stored["recipe"]["jitter_p"] == 0.8
     assert stored["defaults"] == {
         "facts": {"images": 24, "classes": 8, "grey": True, "side": 20},
-        "rules": [{"reason": "Images are 20 px: trained at 20 px rather than enlarged to 32 px.", "recipe": {},
-                   "train": {"resolution": 20}},
+        "rules": [{"reason": "Images are 20 px: enlarged to 32 px, which the small network's four halvings need (at "
+                             "their own size they lost accuracy).", "recipe": {}, "train": {"resolution": 32}},
                   {"reason": "Grey images: saturation, hue and grayscale are off (they change nothing there); "
                              "brightness and contrast jitter stay.",
                    "recipe": {"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0}, "train": {}}],
@@ -127,7 +129,7 @@ def test_flags_given_win_and_the_print_says_so(grey, tmp_path, capsys):
     assert main(["run", str(grey), "--out", str(out), "--epochs", "1", "--batch-size", "8", "--no-umap",
                  "--no-transfer", "--resolution", "16", "--hue", "0.3"]) == 0
     printed = capsys.readouterr().err
-    assert "  --resolution given: it wins over the folder's resolution 20.\n" in printed
+    assert "  --resolution given: it wins over the folder's resolution 32.\n" in printed
     assert "  --hue given: it wins over the folder's color jitter hue 0.\n" in printed
     stored = json.loads((out / "config.json").read_text())
     assert stored["data"]["resolution"] == 16 and stored["train"]["resolution"] == 16

@@ -31,7 +31,7 @@ def test_opening_a_grey_folder_sets_and_says_the_augment_and_train_settings(wind
     augment, train = window.augment, window.train
     assert augment.recipe() == default_recipe("simclr") and augment.recipe().hue == 0.1
     dataset = drive.open_folder(window, grey_folder)
-    assert dataset.resolution == 20 and window.data.working_resolution() is None  # the folder's own size
+    assert dataset.resolution == 32 and window.data.working_resolution() is None  # the folder's choice
     assert augment.control("hue").value() == 0.0 and augment.control("grayscale_p").value() == 0.0
     assert augment.recipe() == GREY_SIMCLR and augment.preset_name() == "simclr"
     assert window.session.recipe == augment.recipe()  # what training takes
@@ -40,8 +40,8 @@ def test_opening_a_grey_folder_sets_and_says_the_augment_and_train_settings(wind
     assert "Grey images: saturation, hue and grayscale are off" in augment.folder_note.text()
     assert "Changed by you" not in augment.folder_note.text()
     assert train.folder_note.isVisibleTo(train)
-    assert "Images are 20 px: trained at 20 px rather than enlarged to 32 px." in train.folder_note.text()
-    assert train.config().resolution == 20 and "20 px" in train.resolution_label.text()
+    assert "Images are 20 px: enlarged to 32 px" in train.folder_note.text()
+    assert train.config().resolution == 32 and "32 px" in train.resolution_label.text()
 
 
 def test_an_override_sticks_and_the_folders_choice_comes_back_on_request(window, drive, grey_folder):
@@ -69,10 +69,10 @@ def test_the_data_pages_resolution_chosen_by_hand_wins_and_is_said(window, drive
     drive.open_folder(window, grey_folder)
     page = window.data
     with qtbot.waitSignal(page.datasetLoaded, timeout=15_000):
-        page.resolution.setCurrentIndex(page.resolution.findData(32))
+        page.resolution.setCurrentIndex(page.resolution.findData(24))
         page.resolution.activated.emit(page.resolution.currentIndex())
-    assert window.session.dataset.resolution == 32 and window.train.config().resolution == 32
-    assert "Resolution 32 px chosen on the Data page (the folder's: 20 px)" in window.train.folder_note.text()
+    assert window.session.dataset.resolution == 24 and window.train.config().resolution == 24
+    assert "Resolution 24 px chosen on the Data page (the folder's: 32 px)" in window.train.folder_note.text()
 
 
 def test_the_demo_leaves_nothing_behind_the_data_pages_resolution_included(window, drive, qtbot, grey_folder,
@@ -88,7 +88,7 @@ def test_the_demo_leaves_nothing_behind_the_data_pages_resolution_included(windo
     with qtbot.waitSignal(train.job.ended, timeout=20_000):
         window.demo_bar.cancel_button.click()
     dataset = drive.open_folder(window, grey_folder)
-    assert dataset.resolution == 20 and window.data.working_resolution() is None
-    assert train.config() == own_config.replace(resolution=20)  # the person's budget and method, not the demo's
+    assert dataset.resolution == 32 and window.data.working_resolution() is None
+    assert train.config() == own_config.replace(resolution=32)  # the person's budget and method, not the demo's
     assert augment.recipe() == GREY_SIMCLR  # the folder's
     assert "Changed by you" not in augment.folder_note.text()
