@@ -28,7 +28,7 @@ import torch
 from ssl_studio.core.atomic import atomic_path, write_json_atomic
 from ssl_studio.core.cancel import CancelToken, drain
 from ssl_studio.core.decode import decode_chunk, shorter_side
-from ssl_studio.core.folder_defaults import working_resolution
+from ssl_studio.core.folder_defaults import RESOLUTION
 from ssl_studio.core.threads import usable_cores
 
 log = logging.getLogger(__name__)
@@ -385,7 +385,7 @@ def iter_load(
     root, resolution: int | None = 32, *, cache_dir=None, use_cache: bool = True, cancel: CancelToken | None = None
 ) -> Generator[LoadProgress, None, ImageDataset]:
     """Yield LoadProgress events; return the ImageDataset (StopIteration.value). ``resolution`` None: the folder's
-    own (folder_defaults.working_resolution of its images' size)."""
+    choice (folder_defaults.RESOLUTION)."""
     if resolution is not None and resolution < 1:
         raise ValueError(f"resolution must be positive, got {resolution}")
     root = _check_root(root)
@@ -412,7 +412,7 @@ def iter_load(
     total = len(files)
     yield LoadProgress(0, total, "scanning")
     side = folder_side(files)
-    resolution = resolution or working_resolution(side)
+    resolution = resolution or RESOLUTION
 
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache = _CacheFiles.of(cache_dir, root, resolution, _cache_key(rels, stats, resolution))

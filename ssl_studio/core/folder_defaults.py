@@ -16,8 +16,11 @@ import torch
 from .augment import Recipe
 from .config import TrainConfig
 
-# Past this side, more pixels cost a CPU more time per step than they teach in a few minutes (README, "Defaults").
-MAX_RESOLUTION = 32
+# The resolution a folder is decoded at unless the person picks one, whatever its images' size. Past it, more pixels
+# cost a CPU more time per step than they teach in a few minutes; smaller images are enlarged to it: the small CNN
+# halves its map four times, and grey photos at their own 28 px lost 1.1 points of SSL kNN and 2.3 of supervised in a
+# quiet 120 s run (README, "Defaults").
+RESOLUTION = 32
 GREY_SAMPLE = 512  # images looked at to tell grey from colour
 GREY_TOLERANCE = 3  # channel spread (of 255) still counted as grey: a grey JPEG's colour planes round unevenly
 
@@ -55,13 +58,6 @@ def is_grey(images: torch.Tensor, sample: int = GREY_SAMPLE) -> bool:
     x = images[rows].to(torch.int16)  # rows of a memory-mapped cache: only these are read
     spread = x.amax(dim=1) - x.amin(dim=1)
     return bool(spread.max() <= GREY_TOLERANCE)
-
-
-def working_resolution(side: int | None) -> int:
-    """The resolution a folder is decoded at unless the person picks one: MAX_RESOLUTION whatever the images' size.
-    Smaller images are enlarged: the small CNN halves its map four times, and grey photos decoded at their own 28 px
-    lost 1.1 points of SSL kNN and 2.3 of supervised kNN in a quiet 120 s run (README, "Defaults")."""
-    return MAX_RESOLUTION
 
 
 @dataclass(frozen=True)
@@ -132,12 +128,12 @@ class FolderDefaults:
 def choose(facts: FolderFacts) -> FolderDefaults:
     """The settings for a folder with these facts, each rule with its reason."""
     rules = []
-    resolution = working_resolution(facts.side)
-    if facts.side is not None and facts.side < MAX_RESOLUTION:
+    resolution = RESOLUTION
+    if facts.side is not None and facts.side < RESOLUTION:
         rules.append(Rule(f"Images are {facts.side} px: enlarged to {resolution} px, which the small network's "
                           "four halvings need (at their own size they lost accuracy).", train={"resolution": resolution}))
-    elif facts.side is not None and facts.side > MAX_RESOLUTION:
-        rules.append(Rule(f"Images are {facts.side} px: decoded at {MAX_RESOLUTION} px, where a few minutes of "
+    elif facts.side is not None and facts.side > RESOLUTION:
+        rules.append(Rule(f"Images are {facts.side} px: decoded at {RESOLUTION} px, where a few minutes of "
                           "training on a CPU learn the most.", train={"resolution": resolution}))
     if facts.grey:
         # Saturation, hue and grayscale leave a grey pixel as it is: off, the preview and the recipe say what

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ssl_studio.core.data import DataError, ImageDataset, LoadProgress, iter_load
-from ssl_studio.core.folder_defaults import MAX_RESOLUTION, working_resolution
+from ssl_studio.core.folder_defaults import RESOLUTION
 from ssl_studio.core.samples import sample_folder
 from ssl_studio.core.session import DATASET, Session
 
@@ -24,7 +24,7 @@ from .thumbnails import ThumbnailCache, ThumbnailModel, ThumbnailView
 from .widgets import NextButton, footer, shown
 
 RESOLUTIONS = (16, 24, 32, 48, 64, 96, 128)
-AUTO = "auto"  # the saved choice for the folder's resolution (folder_defaults.working_resolution)
+AUTO = "auto"  # the saved choice for the folder's resolution (folder_defaults.RESOLUTION)
 AUTO_TEXT = "Folder's choice"
 SAMPLE_TITLES = {"shapes": "Shapes", "digits": "Digits"}
 
@@ -94,8 +94,8 @@ class DataPage(Page):
         self.summary = QLabel(objectName="summary", wordWrap=True,
                               textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.resolution = QComboBox(toolTip="Images are decoded once at this size; training and the maps use it. "
-                                            "Smaller is faster. The folder's own: the images' size, at most "
-                                            f"{MAX_RESOLUTION} px.")
+                                            "Smaller is faster. The folder's choice: "
+                                            f"{RESOLUTION} px, whatever the images' size.")
         self.resolution.addItem(AUTO_TEXT, None)
         for r in RESOLUTIONS:
             self.resolution.addItem(f"{r} px", r)
@@ -299,7 +299,7 @@ class DataPage(Page):
         chosen = self.working_resolution()
         settings.save_json("resolution", chosen or AUTO)
         dataset = self.session.dataset
-        if dataset is not None and dataset.resolution != (chosen or working_resolution(dataset.side)):
+        if dataset is not None and dataset.resolution != (chosen or RESOLUTION):
             self.reload()
 
     def refresh_recent(self) -> None:

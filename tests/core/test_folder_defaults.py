@@ -11,7 +11,7 @@ from ssl_studio.cli import main
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
 from ssl_studio.core.data import load_folder
-from ssl_studio.core.folder_defaults import FolderFacts, Given, choose, is_grey, working_resolution
+from ssl_studio.core.folder_defaults import FolderFacts, Given, choose, is_grey
 from ssl_studio.core.methods import default_recipe
 from ssl_studio.core.samples import make_shapes
 
@@ -60,7 +60,6 @@ def test_facts_count_images_and_classes_and_read_the_files_own_size(colour, tmp_
 
 
 def test_a_folder_decodes_at_32_px_whatever_its_size_unless_a_resolution_is_given(colour):
-    assert [working_resolution(side) for side in (5, 20, 28, 32, 96, None)] == [32] * 6
     assert load_folder(colour, None).resolution == 32
     assert tuple(load_folder(colour, None).images.shape[-2:]) == (32, 32)  # 20 px files, enlarged
     assert load_folder(colour, 16).resolution == 16
