@@ -17,12 +17,12 @@ from pathlib import Path
 from . import __version__
 from .core.audit import audit_run
 from .core.cancel import CancelToken, Cancelled
-from .core.checkpoint import CheckpointError
 from .core import distributed
 from .core.augment import Recipe
 from .core.config import DEVICES, Budget, TrainConfig, resolve_device
 from .core.curation import Curation
-from .core.data import DataError, LoadProgress, iter_load
+from .core.data import LoadProgress, iter_load
+from .core.errors import EXPECTED_ERRORS
 from .core.folder_defaults import Given
 from .core.label_next import link_folder, pick_from_run, write_csv
 from .core.label_selection import STRATEGIES
@@ -32,15 +32,15 @@ from .core.events import (DefaultsChosen, PipelineFinished, SpaceReady, StageSta
 from .core.new_images import embed_folder, write_embedded
 from .core.pipeline import run_pipeline, run_transfer
 from .core.run_export import FORMATS, ExportProgress, export_run
-from .core.runs import AUDIT, CONFIG, CURATION, RunError
+from .core.runs import AUDIT, CONFIG, CURATION
 from .core.schema import described_fields, field_types, fields_by_name, info
 from .core.selection_curves import selection_reading
 from .core.spaces import SPACES, TITLES, TRAINED_ON_LABELS
-from .core.train import TrainFinished, TrainingError
+from .core.train import TrainFinished
 from .core.transfer import FINETUNE_BUDGETS, STARTS, TransferConfig, reading
 from .core.sweep import (PlannedRun, Queue, RunEnded, RunStarted, Sweep, SweepError, estimate, expand, parse_vary,
                          run_queue)
-from .core.workspace import METRICS, SUMMARY, WorkspaceError, summarize
+from .core.workspace import METRICS, SUMMARY, summarize
 
 COMMANDS = ("inspect", "run", "sweep", "transfer", "embed", "export", "select", "audit", "runs")
 TOP = 5  # entries of each list `ssl-studio audit` prints
@@ -206,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"inspect": _inspect, "run": _run, "sweep": _sweep, "transfer": _transfer, "embed": _embed,
                 "export": _export, "select": _select, "audit": _audit, "runs": _runs}[args.command](args)
-    except (DataError, RunError, CheckpointError, TrainingError, WorkspaceError, SweepError, ValueError,
-            OSError) as exc:
+    except EXPECTED_ERRORS as exc:
         print(f"ssl-studio: error: {exc}", file=sys.stderr)
         return 2
     except (Cancelled, KeyboardInterrupt):

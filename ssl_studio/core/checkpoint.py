@@ -15,11 +15,12 @@ from safetensors import safe_open
 from safetensors.torch import save
 
 from .atomic import write_bytes_atomic, write_json_atomic
+from .errors import UserError
 
 FORMAT = "ssl_studio.checkpoint/1"
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """A checkpoint is missing, malformed, or does not fit what it is loaded into."""
 
 

@@ -28,6 +28,7 @@ import torch
 from ssl_studio.core.atomic import atomic_path, write_json_atomic
 from ssl_studio.core.cancel import CancelToken, drain
 from ssl_studio.core.decode import decode_chunk, shorter_side
+from ssl_studio.core.errors import UserError
 from ssl_studio.core.folder_defaults import RESOLUTION
 from ssl_studio.core.threads import usable_cores
 
@@ -53,7 +54,7 @@ _MAX_PROCESSES = 8
 _FREE_MARGIN = 256 << 20  # what the cache leaves free on its disk
 
 
-class DataError(Exception):
+class DataError(UserError):
     """The folder cannot be used at all; the message is meant for the user."""
 
 

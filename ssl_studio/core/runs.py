@@ -27,6 +27,7 @@ from .augment import Recipe
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .curation import Curation, CurationError
+from .errors import UserError
 from .label_selection import STRATEGIES
 from .map_history import MapHistory, MapSnapshot
 from .transfer import PROBES, STARTS
@@ -78,7 +79,7 @@ FILES: dict[str, str] = {
 _SPACE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
-class RunError(Exception):
+class RunError(UserError):
     """A run folder cannot be written or is not a valid SSL Studio run."""
 
 

@@ -27,15 +27,13 @@ from filelock import FileLock, Timeout
 from .atomic import write_json_atomic
 from .augment import Recipe
 from .cancel import CancelToken, Cancelled
-from .checkpoint import CheckpointError
 from .config import TrainConfig
-from .data import DataError
+from .errors import UserError, error_text
 from .events import StageStarted
 from .methods import default_recipe, method_class, method_names
 from .pipeline import baseline_key, run_pipeline
-from .runs import RunError, RunFolder, holds_run_files, is_run_folder
+from .runs import RunFolder, holds_run_files, is_run_folder
 from .schema import field_types, fields_by_name, info
-from .train import TrainingError
 from .transfer import TransferConfig
 from .workspace import summarize
 
@@ -46,12 +44,9 @@ LOCK_TIMEOUT_S = 30.0  # a lock is held for a read and a write of a small file; 
 NOT_VARIED = {"method": "choose the methods instead", "seed": "give a number of seeds instead"}
 
 
-class SweepError(Exception):
+class SweepError(UserError):
     """A sweep cannot be planned or its queue cannot be read or written."""
 
-
-# What the core raises on bad input with a message for the user; any other error's reason names its type.
-EXPECTED_ERRORS = (DataError, RunError, CheckpointError, TrainingError, SweepError, ValueError, OSError)
 
 
 @dataclass(frozen=True)
@@ -526,7 +521,7 @@ def run_queue(workspace: str | Path, *, cancel: CancelToken | None = None) -> It
         except Cancelled:
             pass
         except Exception as exc:  # noqa: BLE001 - one run's failure, whatever it is, must not stop the others
-            reason = str(exc) if isinstance(exc, EXPECTED_ERRORS) else f"{type(exc).__name__}: {exc}"
+            reason = error_text(exc)
             queue.end(job.name, "failed", reason or type(exc).__name__)
             yield RunEnded(job.name, "failed", reason)
             continue

@@ -25,6 +25,7 @@ from . import distributed
 from .cancel import CancelToken
 from .checkpoint import CheckpointError, load_checkpoint, load_state_into, save_checkpoint
 from .config import TrainConfig, resolve_device
+from .errors import UserError
 from .methods import Method
 from .threads import ThreadTuner
 
@@ -33,7 +34,7 @@ PICTURES_EVERY_S = 2.0  # how often a method that draws pictures (reconstruction
 PICTURE_IMAGES = 6
 
 
-class TrainingError(Exception):
+class TrainingError(UserError):
     """Training cannot go on (diverged, out of memory, unusable data); the message says what to change."""
 
 

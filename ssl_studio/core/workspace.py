@@ -22,6 +22,7 @@ from pathlib import Path
 from send2trash import send2trash
 
 from .atomic import write_json_atomic
+from .errors import UserError
 from .methods import recipe_presets
 from .runs import RunError, RunFolder, RunSummary, holds_run_files, read_summary
 from .spaces import run_spaces
@@ -32,7 +33,7 @@ TRANSFER_FRACTION = 0.01  # the transfer reading: the SSL space's linear probe w
 VERDICT_METRIC = "ssl_knn"
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(UserError):
     """The workspace folder cannot be listed."""
 
 

@@ -1,6 +1,6 @@
 """What every stage's page has: a header, an explanation panel, an inline banner, an empty state, and one
-background job whose events and outcome are routed to the page, with the errors the core raises on bad input told
-apart from bugs once, here.
+background job whose events and outcome are routed to the page, a bug (not one of core/errors' expected errors)
+reported as one.
 """
 
 from __future__ import annotations
@@ -11,25 +11,12 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLayout, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
 
-from ssl_studio.core.checkpoint import CheckpointError
-from ssl_studio.core.data import DataError
-from ssl_studio.core.runs import RunError
+from ssl_studio.core.errors import EXPECTED_ERRORS, error_text  # noqa: F401 (the pages take error_text from here)
 from ssl_studio.core.session import Session
-from ssl_studio.core.train import TrainingError
-from ssl_studio.core.workspace import WorkspaceError
 
 from .explain import ExplanationPanel
 from .widgets import Banner, EmptyState, footer, page_header
 from .workers import Job
-
-# What the core raises on bad input, bad settings or a failing disk, each with a message written for the user.
-# Anything else is a bug: it is reported as an uncaught exception (in the app: the error dialog and its log), and
-# the user reads its type beside the message.
-EXPECTED_ERRORS = (DataError, RunError, CheckpointError, TrainingError, WorkspaceError, ValueError, OSError)
-
-
-def error_text(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, EXPECTED_ERRORS) else f"{type(exc).__name__}: {exc}"
 
 
 def report_if_unexpected(exc: BaseException) -> None:

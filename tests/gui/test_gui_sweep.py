@@ -59,3 +59,14 @@ def test_a_tiny_sweep_trains_in_the_background_until_its_finished_signal(window,
     assert page.stage.text() == "Sweep done." and summary["verdict"] in page.banner.text()
     assert "byol-seed0" in page.run_label.text()
     qtbot.waitUntil(lambda: page.start_button.isEnabled())
+
+
+def test_a_queue_that_cannot_be_read_is_told_in_the_banner_not_reported_as_a_bug(window, qtbot, tmp_path):
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / QUEUE).write_text("{ not JSON")
+    page = window.train
+    window.start_sweep(workspace)
+    qtbot.waitUntil(lambda: not page.is_running())
+    # pytest-qt fails a test whose job reports a bug (sys.excepthook): a SweepError is the person's, not a bug.
+    assert page.banner.text().startswith(f"Training could not run: {QUEUE} in {workspace} is not valid JSON")
