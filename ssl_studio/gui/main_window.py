@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
             self.stages.addItem(QListWidgetItem())
         self._show_done(self.session.done)
         self.compare.audit.trainAgainRequested.connect(self.train_again)
+        self.page("runs").compareRunsRequested.connect(self.compare_runs)
         self.stages.currentRowChanged.connect(self.pages.setCurrentIndex)
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -281,6 +282,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened the run {shown(result.loaded.run.path)}", 10_000)
         self.go("compare")
         self.runOpened.emit(result.loaded)
+
+    def compare_runs(self, first: str, second: str) -> None:
+        """Two runs side by side on the Run vs run page, compared at once."""
+        versus = self.page("versus")
+        self.go("versus")
+        versus.pick_runs(first, second)
+        versus.compare()
 
     # --- sweeps -----------------------------------------------------------------------------------------------
     def new_sweep_dialog(self) -> SweepDialog | None:

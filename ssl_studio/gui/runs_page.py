@@ -5,7 +5,9 @@ The workspace is the app's runs folder (the Train page's) until File > Open work
 in the background (core/workspace: the runs' small files only) each time the page is shown, on Refresh, when a
 folder appears in or leaves the workspace, and when a stage of the app's own run finishes; each listing writes the
 groups to the workspace's summary.json. A note is written to its run folder when edited; Open hands the run to the
-window (as File > Open run); Move to trash asks, then moves the folder to the system trash (workspace.trash_run).
+window (as File > Open run); Compare these two runs hands two finished runs of one data folder to the Run vs run
+page; Move to trash asks, then moves the folder to the system trash (workspace.trash_run). The buttons' actions are
+the table's right-click menu too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton,
                                QTableView, QTabWidget, QVBoxLayout, QWidget)
 from superqt import QElidingLabel
@@ -54,6 +57,7 @@ def _where_runs_go(workspace: Path) -> str:
 class RunsPage(Page):
     name, title = "runs", "Runs"
     listed = Signal()  # the table and the groups show the workspace as it was just read
+    compareRunsRequested = Signal(str, str)  # two finished run folders of one data folder, for Run vs run
 
     def __init__(self, session=None, parent=None) -> None:
         super().__init__(session, "Every run in a workspace, a folder of run folders: sort, filter, write a note, "
@@ -91,9 +95,13 @@ class RunsPage(Page):
         bar.addStretch(1)
         self.open_run_button = QPushButton("Open run", toolTip="Show this run on the other pages (double-click a row)")
         self.open_run_button.clicked.connect(self.open_selected)
+        self.compare_button = QPushButton("Compare these two runs", toolTip="Two finished runs of one data folder "
+                                          "side by side on the Run vs run page")
+        self.compare_button.clicked.connect(self.compare_selected)
         self.trash_button = QPushButton("Move to trash…", toolTip="Move the selected run folders to the system trash")
         self.trash_button.clicked.connect(self.trash_selected)
         bar.addWidget(self.open_run_button)
+        bar.addWidget(self.compare_button)
         bar.addWidget(self.trash_button)
 
         self.table = QTableView(sortingEnabled=True, alternatingRowColors=True, wordWrap=False)
@@ -106,6 +114,12 @@ class RunsPage(Page):
         self.table.horizontalHeader().setResizeContentsPrecision(RESIZE_ROWS)  # columns fit these rows: 500 stay quick
         self.table.sortByColumn(self.model.column("date"), Qt.SortOrder.DescendingOrder)
         self.table.doubleClicked.connect(self._double_clicked)
+        # The right-click menu: the buttons' actions, for the rows selected.
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        for button in (self.open_run_button, self.compare_button, self.trash_button):
+            action = QAction(button.text(), self.table, toolTip=button.toolTip())
+            action.triggered.connect(button.click)
+            self.table.addAction(action)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
 
         self.verdict = QLabel(wordWrap=True, objectName="verdict",
@@ -306,6 +320,10 @@ class RunsPage(Page):
         names = self.selected_names()
         self._show_detail(names)
         self.open_run_button.setEnabled(len(names) == 1 and self._row(names[0]).state != "damaged")
+        self.compare_button.setEnabled(len(names) == 2)
+        for button, action in zip((self.open_run_button, self.compare_button, self.trash_button),
+                                  self.table.actions()):
+            action.setEnabled(button.isEnabled())
         self.trash_button.setEnabled(bool(names))
 
     def _show_detail(self, names: list[str]) -> None:
@@ -327,6 +345,25 @@ class RunsPage(Page):
         names = self.selected_names()
         if len(names) == 1 and self._row(names[0]).state != "damaged":
             self.openRunAtRequested.emit(str(self.model.workspace / names[0]))
+
+    def compare_selected(self) -> None:
+        """The two selected runs on the Run vs run page; refused in the banner unless both are finished runs of one
+        data folder (the maps of both, on the same images)."""
+        names = self.selected_names()
+        if len(names) != 2:
+            return
+        rows = [self._row(name) for name in names]
+        unfinished = [row for row in rows if row.state != "finished"]
+        if unfinished:
+            self.banner.show_message(" ".join(f"{shown(row.name)} is {row.state}." for row in unfinished)
+                                     + " Only finished runs have the maps Run vs run compares.", "warning")
+        elif rows[0].data != rows[1].data:
+            self.banner.show_message(f"{shown(rows[0].name)} and {shown(rows[1].name)} are runs of different data "
+                                     f"folders ({shown(rows[0].data)}, {shown(rows[1].data)}): Run vs run compares "
+                                     "two runs of the same images.", "warning")
+        else:
+            self.banner.hide()
+            self.compareRunsRequested.emit(*(str(self.model.workspace / name) for name in names))
 
     def trash_selected(self) -> None:
         names = self.selected_names()

@@ -126,6 +126,31 @@ def test_delete_asks_then_moves_the_folder_to_the_trash(page, workspace, trash, 
     assert "b1" not in page.visible_names() and page.count.text() == "7 runs"
 
 
+def test_compare_refuses_runs_of_two_folders_and_unfinished_runs_saying_why(page, workspace, qtbot):
+    make_run(workspace, "stopped")  # settings and no metrics nor checkpoint: it failed before training saved anything
+    listed(qtbot, page, page.refresh)
+    page.table.sortByColumn(page.model.column("name"), Qt.SortOrder.AscendingOrder)  # the words name them in order
+    page.select("a0")
+    assert not page.compare_button.isEnabled()  # two runs, no fewer
+    with qtbot.assertNotEmitted(page.compareRunsRequested):
+        page.select("a0", "c0")
+        assert page.compare_button.isEnabled()
+        page.compare_button.click()
+        assert page.banner.text() == ("a0 and c0 are runs of different data folders (/data/shapes, /data/digits): "
+                                      "Run vs run compares two runs of the same images.")
+        page.select("bad", "stopped")
+        page.compare_button.click()
+        assert page.banner.text() == ("bad is damaged. stopped is failed. Only finished runs have the maps Run vs "
+                                      "run compares.")
+    with qtbot.waitSignal(page.compareRunsRequested) as requested:
+        page.select("a0", "a1")
+        menu = {action.text(): action for action in page.table.actions()}  # the right-click menu
+        assert menu["Compare these two runs"].isEnabled() and not menu["Open run"].isEnabled()
+        menu["Compare these two runs"].trigger()
+    assert requested.args == [str(workspace / "a0"), str(workspace / "a1")]
+    assert page.banner.isHidden()
+
+
 def test_the_groups_chart_and_sentence_show_the_seed_groups(page, workspace):
     knn, linear, transfer = (page.groups.plots[m] for m in ("ssl_knn", "ssl_linear", "transfer_1pct"))
     # best first: lr 0.001 (80, 82, 84), lr 0.002 (70, 71, 72), VICReg on digits (60)

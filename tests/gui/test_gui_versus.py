@@ -105,6 +105,27 @@ def test_hover_and_neighbours_are_linked_across_both_maps(window, qtbot, tiny_ru
         assert page.inspector.neighbour_models[m.space].dataset_index(0) == near[0]
 
 
+def test_two_runs_selected_on_the_runs_page_open_run_against_run(window, qtbot, tiny_run, second_run, tmp_path):
+    workspace = tmp_path / "workspace"
+    shutil.copytree(tiny_run, workspace / "simclr-seed3")
+    shutil.copytree(second_run, workspace / "vicreg-seed3")
+    runs = window.page("runs")
+    window.go("runs")
+    with qtbot.waitSignal(runs.listed, timeout=10_000):
+        runs.open_workspace(workspace)
+    runs.table.sortByColumn(runs.model.column("name"), Qt.SortOrder.AscendingOrder)  # the upper row is the first
+    runs.select("simclr-seed3", "vicreg-seed3")
+    page = window.page("versus")
+    with qtbot.waitSignal(page.compared, timeout=20_000) as compared:
+        runs.compare_button.click()
+    assert window.current_page() is page
+    assert (page.first_run.currentData(), page.second_run.currentData()) == (str(workspace / "simclr-seed3"),
+                                                                            str(workspace / "vicreg-seed3"))
+    result, expected = compared.args[0], versus(final_side(tiny_run), final_side(second_run))
+    assert (result.a.run, result.b.run) == (workspace / "simclr-seed3", workspace / "vicreg-seed3")
+    np.testing.assert_allclose(result.agreement, expected.agreement)
+
+
 def test_runs_of_two_folders_are_refused_with_the_reason(window, qtbot, tiny_run, other_folder_run):
     window.go("versus")
     page = window.page("versus")
