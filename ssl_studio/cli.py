@@ -527,7 +527,8 @@ def sweep_from_args(args) -> Sweep:
     recipe = recipe_presets()[args.recipe] if args.recipe else None
     return Sweep(args.data_dir, config, methods, tuple(parse_vary(text, methods) for text in args.vary), args.seeds,
                  _params_given(args), recipe, _given(args, Recipe),
-                 None if args.no_transfer else transfer_config_from_args(args), not args.no_umap)
+                 None if args.no_transfer else transfer_config_from_args(args), not args.no_umap,
+                 given=given_from_args(args))
 
 
 def run_command(data_dir: Path, out: Path, run: PlannedRun, transfer: TransferConfig | None,
@@ -536,11 +537,13 @@ def run_command(data_dir: Path, out: Path, run: PlannedRun, transfer: TransferCo
     config, method = run.config, run.config.method
     words = ["ssl-studio", "run", str(data_dir), "--out", str(out)]
     budget = ("epochs", config.epochs) if config.epochs is not None else ("time_budget", config.time_budget)
+    given = run.given or Given()  # flagged even at their defaults: the folder's choice leaves them as they are
     words += _flags(TrainConfig, {**config.to_dict(), "params": None}, TrainConfig(method=method).to_dict(),
-                    keep={"method"}, skip={"params", "epochs", "time_budget"})
+                    keep={"method", *given.train}, skip={"params", "epochs", "time_budget"})
     words += [_flag(fields_by_name(TrainConfig)[budget[0]]), _text(budget[1])]
     words += _flags(config.params, config.params.to_dict(), type(config.params)().to_dict())
-    words += _flags(Recipe, run.recipe.to_dict(), default_recipe(method).to_dict())
+    words += _flags(Recipe, run.recipe.to_dict(), default_recipe(method).to_dict(),
+                    keep=fields_by_name(Recipe) if given.whole_recipe else given.recipe)
     if transfer is None:
         words.append("--no-transfer")
     else:
@@ -584,7 +587,8 @@ def _sweep(args) -> int:
         print(f"{len(runs)} run(s); each line trains its own baselines. `ssl-studio runs {args.out}` gathers "
               "the results as they land there.", file=sys.stderr)
         return 0
-    dataset = _load(iter_load(args.data_dir, sweep.config.resolution), quiet=False)  # a bad folder stops it here
+    resolution = sweep.config.resolution if "resolution" in sweep.given.train else None  # as its runs decode it
+    dataset = _load(iter_load(args.data_dir, resolution), quiet=False)  # a bad folder stops it here
     print(estimate(runs, sweep, labeled=dataset.labeled and len(dataset.class_names) >= 2).text(), file=sys.stderr)
     Queue(args.out).add(sweep, runs)
     return _run_queue(args.out)

@@ -30,6 +30,7 @@ from .cancel import CancelToken, Cancelled
 from .config import TrainConfig
 from .errors import UserError, error_text
 from .events import StageStarted
+from .folder_defaults import FolderDefaults, Given
 from .methods import default_recipe, method_class, method_names
 from .pipeline import baseline_key, run_pipeline
 from .runs import RunFolder, holds_run_files, is_run_folder
@@ -66,7 +67,9 @@ class Vary:
 class Sweep:
     """What to train. ``config`` is the Train page's settings (its params apply to its own method); ``params``
     are method settings given for every method that has them; ``recipe`` one recipe for every method (None: each
-    method's own), with ``recipe_changes`` on top; ``transfer`` None skips the transfer stage."""
+    method's own), with ``recipe_changes`` on top; ``transfer`` None skips the transfer stage. ``given``: what the
+    person chose (core/folder_defaults.py): every run takes the folder's choice for the other settings, as
+    `ssl-studio run` does, and a varied setting counts as chosen; None: every run has the settings as they are."""
 
     data_dir: Path
     config: TrainConfig
@@ -78,6 +81,7 @@ class Sweep:
     recipe_changes: dict = field(default_factory=dict)
     transfer: TransferConfig | None = field(default_factory=TransferConfig)
     use_umap: bool = True
+    given: Given | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class PlannedRun:
     recipe: Recipe
     varied: dict  # setting -> value, as this run has it (the method too)
     baselines: str  # pipeline.baseline_key: runs with the same one share their baselines
+    given: Given | None = None  # the settings the folder's choice leaves as they are; None: all of them
 
 
 @dataclass(frozen=True)
@@ -244,8 +249,26 @@ def expand(sweep: Sweep) -> list[PlannedRun]:
                 name = "-".join([method, *(f"{v.short}{_shown(x)}" for v, x in zip(sweep.vary, values)),
                                  f"seed{seed}"])
                 runs.append(PlannedRun(re.sub(r"[^A-Za-z0-9._-]", "_", name), config, recipe,
-                                       {"method": method, **changes}, baseline_key(sweep.data_dir, config)))
+                                       {"method": method, **changes}, baseline_key(sweep.data_dir, config),
+                                       _given(sweep.given, changes)))
     return runs
+
+
+def _given(given: Given | None, changes: dict) -> Given | None:
+    """``given`` and the varied settings: what the folder's choice must leave as the sweep sets it."""
+    if given is None:
+        return None
+    varied = [full.rpartition(".") for full in changes]
+    return Given(given.train | {name for kind, _, name in varied if not kind},
+                 given.recipe | {name for kind, _, name in varied if kind == "recipe"}, given.whole_recipe)
+
+
+def given_otherwise(defaults: FolderDefaults, config: TrainConfig, recipe: Recipe | None) -> Given:
+    """What the app's pages hold that differs from the folder's choice (``recipe`` None: each method's own preset,
+    which the folder's choice changes): the Given of a sweep planned from them."""
+    changed = [s.split(".", 1) for s in defaults.changed(config.to_dict(), recipe.to_dict() if recipe else None)]
+    return Given(frozenset(name for kind, name in changed if kind == "train"),
+                 frozenset(name for kind, name in changed if kind == "recipe"))
 
 
 def _settings(sweep: Sweep, method: str, seed: int, changes: dict) -> tuple[TrainConfig, Recipe]:
@@ -304,6 +327,7 @@ class Job:
     transfer: dict | None
     use_umap: bool
     baselines: str
+    given: dict | None = None  # PlannedRun.given as JSON (lists of names)
     state: str = "queued"  # queued, running, finished, failed
     reason: str | None = None
     pid: int | None = None
@@ -371,7 +395,7 @@ class Queue:
                 taken.add(name)
                 added.append(Job(name, str(Path(sweep.data_dir).resolve()), run.config.to_dict(),
                                  run.recipe.to_dict(), sweep.transfer.to_dict() if sweep.transfer else None,
-                                 sweep.use_umap, run.baselines))
+                                 sweep.use_umap, run.baselines, _given_json(run.given)))
             self._write(jobs + added)
         return added
 
@@ -448,6 +472,18 @@ class Queue:
             raise SweepError(f"cannot write {QUEUE} in {self.workspace}: {exc.strerror or exc}") from exc
 
 
+def _given_json(given: Given | None) -> dict | None:
+    if given is None:
+        return None
+    return {"train": sorted(given.train), "recipe": sorted(given.recipe), "whole_recipe": given.whole_recipe}
+
+
+def _given_of(job: Job) -> Given | None:
+    given = job.given
+    return None if given is None else Given(frozenset(given["train"]), frozenset(given["recipe"]),
+                                            given["whole_recipe"])
+
+
 def _with(job: Job, **changes) -> Job:
     return Job(**{**job.to_dict(), **changes})
 
@@ -459,11 +495,16 @@ def _job(data) -> Job:
     if not isinstance(job.name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", job.name) or job.name.startswith("."):
         raise ValueError(f"job name {job.name!r} is not a folder name")
     kinds = {"data": str, "config": dict, "recipe": dict, "transfer": (dict, type(None)), "use_umap": bool,
-             "baselines": str, "reason": (str, type(None)), "pid": (int, type(None)), "host": (str, type(None)),
-             "started": (str, type(None))}
+             "baselines": str, "given": (dict, type(None)), "reason": (str, type(None)), "pid": (int, type(None)),
+             "host": (str, type(None)), "started": (str, type(None))}
     wrong = [key for key, kind in kinds.items() if not isinstance(getattr(job, key), kind)]
     if wrong:
         raise ValueError(f"job {job.name}: {', '.join(wrong)} of the wrong type")
+    given = job.given
+    names = lambda key: isinstance(given[key], list) and all(isinstance(n, str) for n in given[key])  # noqa: E731
+    if given is not None and (set(given) != {"train", "recipe", "whole_recipe"} or not names("train")
+                              or not names("recipe") or not isinstance(given["whole_recipe"], bool)):
+        raise ValueError(f"job {job.name}: given must hold lists of names (train, recipe) and whole_recipe")
     if job.state not in STATES:
         raise ValueError(f"job {job.name}: state {job.state!r} is not one of {', '.join(STATES)}")
     return job
@@ -516,7 +557,7 @@ def run_queue(workspace: str | Path, *, cancel: CancelToken | None = None) -> It
             transfer = TransferConfig.from_dict(job.transfer) if job.transfer is not None else None
             yield from run_pipeline(job.data, folder, config, recipe, cancel=cancel, resume=resumed,
                                     use_umap=job.use_umap, transfer=transfer,
-                                    skip=("transfer",) if transfer is None else (),
+                                    skip=("transfer",) if transfer is None else (), given=_given_of(job),
                                     baselines=queue.baseline_source(job))
         except Cancelled:
             pass

@@ -305,7 +305,8 @@ class MainWindow(QMainWindow):
             return None
         dialog = SweepDialog(config, dataset.root, dataset.labeled and len(dataset.class_names) >= 2,
                              settings.runs_dir(), self.session.recipe, self.session.transfer_settings,
-                             use_umap=self.compare.use_umap.isChecked(), parent=self)
+                             use_umap=self.compare.use_umap.isChecked(), defaults=self.session.folder_defaults,
+                             parent=self)
         dialog.accepted.connect(lambda: self.start_sweep(dialog.workspace))
         dialog.open()
         return dialog

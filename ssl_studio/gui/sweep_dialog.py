@@ -12,9 +12,10 @@ from superqt import QElidingLabel
 
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.folder_defaults import FolderDefaults
 from ssl_studio.core.methods import method_class, method_names
-from ssl_studio.core.sweep import (MAX_VARIED, Queue, Sweep, SweepError, estimate, expand, parse_vary,
-                                   setting_title, settings_names)
+from ssl_studio.core.sweep import (MAX_VARIED, Queue, Sweep, SweepError, estimate, expand, given_otherwise,
+                                   parse_vary, setting_title, settings_names)
 from ssl_studio.core.transfer import TransferConfig
 
 NONE = "(nothing)"
@@ -22,14 +23,17 @@ DEFAULT_SEEDS = 3  # the fewest at which a spread says something
 
 
 class SweepDialog(QDialog):
-    """Plans a sweep; ``accept`` queues it in the workspace (``self.workspace``), for the Train page to train."""
+    """Plans a sweep; ``accept`` queues it in the workspace (``self.workspace``), for the Train page to train.
+    With the open folder's ``defaults`` every run takes the folder's choice where the pages hold it (each method's
+    own preset gets the folder's recipe changes too), as a training started from the Train page does."""
 
     def __init__(self, config: TrainConfig, data_dir: Path, labeled: bool | None, workspace: Path,
                  recipe: Recipe | None = None, transfer: TransferConfig | None = None, *, use_umap: bool = True,
-                 parent=None) -> None:
+                 defaults: FolderDefaults | None = None, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New sweep")
         self._config, self._data_dir, self._labeled = config, Path(data_dir), labeled
+        self._defaults = defaults
         self._recipe, self._transfer, self._use_umap = recipe, transfer, use_umap
         self.workspace = Path(workspace)
         self.planned: list = []
@@ -102,8 +106,9 @@ class SweepDialog(QDialog):
         vary = tuple(parse_vary(f"{combo.currentData()}={line.text().replace(' ', '')}", methods)
                      for combo, line in self.vary if combo.currentData())
         recipe = self._recipe if self.same_recipe.isChecked() else None
+        given = given_otherwise(self._defaults, self._config, recipe) if self._defaults is not None else None
         return Sweep(self._data_dir, self._config, methods, vary, self.seeds.value(), recipe=recipe,
-                     transfer=self._transfer, use_umap=self._use_umap)
+                     transfer=self._transfer, use_umap=self._use_umap, given=given)
 
     def _methods_changed(self) -> None:
         methods = self.chosen_methods() or (self._config.method,)

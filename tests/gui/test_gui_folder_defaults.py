@@ -92,3 +92,27 @@ def test_the_demo_leaves_nothing_behind_the_data_pages_resolution_included(windo
     assert train.config() == own_config.replace(resolution=32)  # the person's budget and method, not the demo's
     assert augment.recipe() == GREY_SIMCLR  # the folder's
     assert "Changed by you" not in augment.folder_note.text()
+
+
+def test_a_sweeps_runs_take_the_folders_choice_and_keep_what_the_person_changed(window, drive, grey_folder):
+    drive.open_folder(window, grey_folder)
+    window.augment.control("grayscale_p").setValue(0.5)  # the person's, over the folder's 0
+    dialog = window.new_sweep_dialog()
+    dialog.methods["byol"].setChecked(True)
+    dialog.seeds.setValue(1)
+    dialog.set_vary(0, "recipe.hue", "0.05, 0.1")
+    defaults = window.session.folder_defaults
+
+    def trained(same_recipe):  # each planned run's settings once the folder's choice is applied, as run_queue does
+        dialog.same_recipe.setChecked(same_recipe)
+        return {run.name: run.recipe if run.given is None else defaults.apply(run.config, run.recipe, run.given)[1]
+                for run in dialog.planned}
+
+    # Each method's own preset: the folder's grey rule, the varied hue as planned.
+    for name, recipe in trained(False).items():
+        method, hue = name.split("-")[0], float(name.split("-")[1][3:])
+        assert recipe == default_recipe(method).replace(saturation=0.0, hue=hue, grayscale_p=0.0)
+    # The Augment page's recipe for both: its grayscale 0.5 is the person's and stays.
+    for recipe in trained(True).values():
+        assert (recipe.saturation, recipe.grayscale_p) == (0.0, 0.5)
+    dialog.reject()
