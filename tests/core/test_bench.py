@@ -305,3 +305,29 @@ def test_workspace_times_listing_and_grouping_the_runs_it_made(tmp_path):
     assert sorted(len(g["runs"]) for g in groups) == [12 - 2 * SEEDS, SEEDS, SEEDS]
     assert "list 12 runs" in out.getvalue() and "3 groups of 5 seeds" in out.getvalue()
     assert "Runs page shows 12 listed runs" in out.getvalue()
+
+
+def test_sweep_check_recomputes_the_summary_from_the_run_folders_and_finds_a_tampered_value(tmp_path):
+    from ssl_studio.bench.sweep_check import TOLERANCE, check
+    from ssl_studio.core.workspace import SUMMARY, summarize
+    from workspaces import make_run
+
+    for seed, knn in ((0, 0.80), (1, 0.82), (2, 0.84)):
+        make_run(tmp_path, f"a{seed}", seed=seed, knn=knn, linear=0.5, transfer=0.4 + 0.1 * seed)
+    make_run(tmp_path, "b0", lr=1e-3, knn=0.7, linear=0.6)
+    summarize(tmp_path)
+    out = io.StringIO()
+    assert check(tmp_path, out) <= TOLERANCE
+    printed = out.getvalue()
+    # mean 82, sample std sqrt(((-2)^2 + 0 + 2^2) / 2) = 2; transfer 50 ± 10; one seed: no spread
+    assert "[a0, a1, a2]: ssl_knn 82.00 ± 2.00 % (80.0, 82.0, 84.0); ssl_linear 50.00 ± 0.00 %" in printed
+    assert "transfer_1pct 50.00 ± 10.00 % (40.0, 50.0, 60.0)" in printed
+    assert "[b0]: ssl_knn 70.00 % (70.0); ssl_linear 60.00 % (60.0)" in printed
+    summary = json.loads((tmp_path / SUMMARY).read_text())
+    summary["groups"][0]["metrics"]["ssl_knn"]["std"] += 0.001
+    (tmp_path / SUMMARY).write_text(json.dumps(summary))
+    assert check(tmp_path, io.StringIO()) == pytest.approx(0.001)
+    summary["groups"].pop()  # b0 in no group
+    (tmp_path / SUMMARY).write_text(json.dumps(summary))
+    out = io.StringIO()
+    assert check(tmp_path, out) == math.inf and "finished runs in no group: b0" in out.getvalue()
