@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,11 +219,20 @@ def summary_of(rows: list[RunRow]) -> dict:
     return {"groups": groups, "verdict": verdict(groups)}
 
 
-def write_summary(workspace: str | Path, summary: dict) -> None:
+def write_summary(workspace: str | Path, summary: dict) -> bool:
+    """summary.json, written only when it would change (a listing of an unchanged workspace writes nothing);
+    True when written."""
+    path = Path(workspace) / SUMMARY
     try:
-        write_json_atomic(Path(workspace) / SUMMARY, summary)
+        if json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(summary)):
+            return False
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        pass  # none yet, or unreadable: written anew
+    try:
+        write_json_atomic(path, summary)
     except OSError as exc:
         raise WorkspaceError(f"cannot write {SUMMARY} in {workspace}: {exc.strerror or exc}") from exc
+    return True
 
 
 def summarize(workspace: str | Path) -> tuple[list[RunRow], dict]:

@@ -3,8 +3,8 @@ seed grouped with their spread.
 
 The workspace is the app's runs folder (the Train page's) until File > Open workspace… opens another. It is listed
 in the background (core/workspace: the runs' small files only) each time the page is shown, on Refresh, when a
-folder appears in or leaves the workspace, and when a stage of the app's own run finishes; each listing writes the
-groups to the workspace's summary.json. A note is written to its run folder when edited; Open hands the run to the
+folder appears in or leaves the workspace, and when a stage of the app's own run finishes; a listing writes the
+groups to the workspace's summary.json when they changed. A note is written to its run folder when edited; Open hands the run to the
 window (as File > Open run); Compare these two runs hands two finished runs of one data folder to the Run vs run
 page; Move to trash asks, then moves the folder to the system trash (workspace.trash_run). The buttons' actions are
 the table's right-click menu too.
@@ -37,7 +37,8 @@ WATCH_DELAY_MS = 500  # a sweep adding runs, or a copy, changes the folder many 
 
 
 def _listing(workspace: Path):
-    """The runs and their groups; summary.json written when the workspace can be written (else why not)."""
+    """The runs and their groups; summary.json written when they changed and the workspace can be written (else
+    why not)."""
     yield from ()  # a job's generator: this one has nothing to report before it returns
     rows = list_runs(workspace)
     summary = summary_of(rows)

@@ -103,6 +103,17 @@ def test_runs_differing_only_by_seed_group_with_their_spread_into_summary_json(w
                                   "(3.0 points) at 3 seeds.")
 
 
+def test_summary_json_is_written_only_when_the_groups_change(workspace):
+    summarize(workspace)
+    written = (workspace / "summary.json").stat()
+    summarize(workspace)  # the same runs: the same file, not written again (a new file would have a new inode)
+    assert (workspace / "summary.json").stat().st_ino == written.st_ino
+    make_run(workspace, "a3", seed=3, lr=1e-3, knn=0.9, linear=0.9)
+    _, summary = summarize(workspace)
+    assert (workspace / "summary.json").stat().st_ino != written.st_ino
+    assert json.loads((workspace / "summary.json").read_text())["groups"][0]["runs"] == ["a0", "a1", "a2", "a3"]
+
+
 def test_a_lead_within_the_seeds_spread_shows_no_difference(tmp_path):
     for seed, knn in enumerate((0.80, 0.82, 0.84)):
         make_run(tmp_path, f"a{seed}", seed=seed, lr=1e-3, knn=knn, linear=0.5)
