@@ -32,7 +32,7 @@ from .scale import RESOLUTIONS, measure_scale
 from .selection import measure_selection
 from .training import StepPlan, measure_training, step_ratios
 from .transfer import measure_transfer
-from .ui import measure_ui
+from .ui import measure_sweep_ui, measure_ui
 from .workspace import measure_workspace
 
 SECTIONS = ("ingest", "augment", "train", "busy", "project", "ui", "transfer", "elsewhere", "select", "audit",
@@ -148,6 +148,7 @@ def run(sizes: Sizes, sections=DEFAULT_SECTIONS, json_path: Path | None = None, 
                 folder = make_shapes(work / "ui-images", per_class=math.ceil(sizes.ui_images / len(SHAPES)), size=64)
             figures = measure_ui(table, folder, sizes.ui_train_seconds, limit=1200)
             report["ui"] = figures
+            report["ui_sweep"] = measure_sweep_ui(table, folder, sizes.ui_train_seconds, limit=1800)
             report["ui_max_gap_ms"] = figures["max_gap_ms"] if figures else None
             report["in_app_over_command_line"] = figures.get("in_app_over_command_line") if figures else None
             if figures is None:

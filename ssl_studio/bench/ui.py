@@ -15,6 +15,7 @@ one run to the next, more than the difference being measured.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import statistics
@@ -38,6 +39,7 @@ LATE_MS = 50  # the watchdog samples the main thread once the timer is this late
 MAP_POINTS = 20_000
 FRAME_MS = 33  # a pan frame within this is 30 frames/s: interactive
 SPEED_PAIRS = 3  # in-app then command-line training runs, alternating
+SWEEP_METHODS = ("simclr", "byol")  # the sweep the window trains while its gaps are measured, one seed each
 
 
 def unavailable() -> str | None:
@@ -90,6 +92,27 @@ def measure_ui(table: Table, folder: Path, budget: float, limit: float) -> dict 
     table.row(f"{drawn['points']:,}-point map: set points + first draw", drawn["first_draw_ms"], "ms")
     table.row(f"{drawn['points']:,}-point map: pan frame (median)", drawn["pan_frame_ms_median"], "ms",
               f"worst {drawn['pan_frame_ms_max']:.1f} ms of {drawn['frames']}; goal <= {FRAME_MS} (30 frames/s)")
+    return figures
+
+
+def measure_sweep_ui(table: Table, folder: Path, budget: float, limit: float) -> dict | None:
+    """The gaps while File > New sweep… trains SWEEP_METHODS on ``folder`` (``budget`` s each) to the end."""
+    reason = unavailable()
+    if reason:
+        table.row("UI max gap while a sweep trains", "skipped", "", reason)
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = probe_process("sweep", folder, budget, limit, Path(tmp) / "sweep.json", tmp,
+                                probe_environment(Path(tmp)))
+    worst = max(figures["phase_max_gap_ms"].items(), key=lambda item: item[1])
+    table.row(f"UI max gap while a sweep trains ({figures['runs']} runs, {budget:g} s each)", figures["max_gap_ms"],
+              "ms", f"goal <= {SLOW_MS}; worst in '{worst[0]}'; p99 {figures['p99_gap_ms']:.0f} ms, "
+                    f"{figures['gaps_over_slow']} over {SLOW_MS} ms of {figures['ticks']} ticks in "
+                    f"{figures['seconds']:.0f} s; no window, no work: {figures['idle_max_gap_ms']:.0f} ms")
+    for gap in figures["slowest"][:3]:
+        table.row(f"  {gap['ms']:.0f} ms gap at {gap['at_s']:.1f} s", "", "", gap["doing"])
+    for stall in figures["stalled_in"][:3]:
+        table.row("  while the timer was late", stall["samples"], "x 50 ms", stall["where"])
     return figures
 
 
@@ -180,67 +203,126 @@ def probe_training(folder: str, budget: float, limit: float, out: str, workdir: 
     Path(out).write_text(json.dumps(figures))
 
 
-def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> None:
-    """Drive the main window the way its tests do (tests/gui/conftest.py) and write the gap figures as JSON."""
-    from PySide6.QtCore import QTimer
-    from PySide6.QtTest import QTest
+class Heartbeat:
+    """A TICK_MS timer on the GUI thread recording the time between its timeouts, per phase, with what the window
+    said it was doing when a gap over SLOW_MS ended and where the main thread was while the timer was late."""
 
-    app = _application(workdir)
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
 
-    gaps: dict[str, list[float]] = {}
-    slow: list[dict] = []
-    doing: dict = {}  # phase -> the label saying what the window is doing then
-    state = {"phase": "idle", "last": time.perf_counter(), "error": None}
+        self.gaps: dict[str, list[float]] = {}
+        self.slow: list[dict] = []
+        self.doing: dict = {}  # phase -> the label saying what the window is doing then
+        self.state = {"phase": "idle", "last": time.perf_counter()}
+        self.start = time.perf_counter()
+        self.stalls: Counter = Counter()
+        self.collections: list[dict] = []  # the cycle collector's runs of over LATE_MS: it holds the GIL throughout
+        self._collecting = 0.0
+        gc.callbacks.append(self._collection)
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(target=_watch_main_thread, args=(self.state, self.stalls, self._stop),
+                                          daemon=True)
+        self._timer = QTimer(interval=TICK_MS, timeout=self._tick)
+        self._timer.start()
+        self._watchdog.start()
 
-    def tick() -> None:
+    def enter(self, phase: str) -> None:
+        """Gaps from now on count under ``phase``; the first one is measured from now."""
+        self.state.update(phase=phase, last=time.perf_counter())
+
+    def _tick(self) -> None:
         now = time.perf_counter()
-        gap = (now - state["last"]) * 1000
-        state["last"] = now
-        gaps.setdefault(state["phase"], []).append(gap)
-        if gap > SLOW_MS and state["phase"] in doing:
+        gap = (now - self.state["last"]) * 1000
+        self.state["last"] = now
+        phase = self.state["phase"]
+        self.gaps.setdefault(phase, []).append(gap)
+        if gap > SLOW_MS and phase in self.doing:
             # What the window said it was doing when the gap ended: a lead to what blocked the event loop.
-            slow.append({"ms": round(gap, 1), "phase": state["phase"], "at_s": round(now - start, 2),
-                         "doing": doing[state["phase"]].text()})
+            self.slow.append({"ms": round(gap, 1), "phase": phase, "at_s": round(now - self.start, 2),
+                              "doing": self.doing[phase].text()})
 
-    timer = QTimer(interval=TICK_MS, timeout=tick)
-    timer.start()
-    stalls: Counter = Counter()
-    stop = threading.Event()
-    watchdog = threading.Thread(target=_watch_main_thread, args=(state, stalls, stop), daemon=True)
-    watchdog.start()
-    # The control: the same timer with no window and no work shows what the machine alone does to it.
+    def _collection(self, phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._collecting = now
+        elif (ms := (now - self._collecting) * 1000) > LATE_MS:
+            self.collections.append({"ms": round(ms, 1), "at_s": round(now - self.start, 2),
+                                     "generation": info["generation"], "collected": info["collected"],
+                                     "thread": threading.current_thread().name})
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._collection)
+        self._timer.stop()
+        self._stop.set()
+        self._watchdog.join()
+
+    def figures(self, seconds: float) -> dict:
+        """The gaps of every phase but the control (idle) and the first paint (show), pooled."""
+        gaps = {phase: g for phase, g in self.gaps.items() if phase not in ("idle", "show")}
+        work = sorted(g for phase in gaps.values() for g in phase)
+        idle = self.gaps.get("idle", [0.0])
+        return {"max_gap_ms": work[-1], "p99_gap_ms": work[int(0.99 * (len(work) - 1))],
+                "gaps_over_slow": sum(g > SLOW_MS for g in work), "ticks": len(work), "seconds": seconds,
+                "idle_max_gap_ms": max(idle), "idle_seconds": IDLE_MS / 1000, "tick_ms": TICK_MS,
+                "phase_max_gap_ms": {phase: max(g) for phase, g in gaps.items()},
+                "slowest": sorted(self.slow, key=lambda g: -g["ms"])[:10],
+                "stalled_in": [{"where": where, "samples": n} for where, n in self.stalls.most_common(8)],
+                "slow_collections": sorted(self.collections, key=lambda c: -c["ms"])[:10]}
+
+
+def _control(app) -> None:
+    """The heartbeat's control: IDLE_MS with no window and no work shows what the machine alone does to it."""
+    from PySide6.QtCore import QTimer
+
     QTimer.singleShot(IDLE_MS, app.quit)
     app.exec()
 
+
+def _shown_window(heartbeat: Heartbeat):
+    """The main window, shown and painted (phase "show"): the work starts once it has painted, as when a user
+    opens a folder, so the first paint (style sheet, fonts) is measured on its own, apart from the gaps during
+    work. Returns the window and the first paint's milliseconds."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
     window = _window()
-    # The work starts once the window has painted, as when a user opens a folder: the first paint (style sheet,
-    # fonts) is measured on its own and kept apart from the gaps during work.
-    state.update(phase="show", last=time.perf_counter())
+    heartbeat.enter("show")
     shown = time.perf_counter()
     window.show()
     if not QTest.qWaitForWindowExposed(window):
         raise SystemExit("the main window was never exposed")
-    app.processEvents()
-    first_paint_ms = (time.perf_counter() - shown) * 1000
+    QApplication.processEvents()
+    return window, (time.perf_counter() - shown) * 1000
+
+
+def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> None:
+    """Drive the main window the way its tests do (tests/gui/conftest.py) and write the gap figures as JSON."""
+    from PySide6.QtCore import QTimer
+
+    app = _application(workdir)
+    heartbeat = Heartbeat()
+    _control(app)
+    window, first_paint_ms = _shown_window(heartbeat)
     window.compare.use_umap.setChecked(True)
-    doing.update(load=window.data.progress_text, train=window.train.stage, maps=window.compare.status,
-                 transfer=window.transfer.status)
+    heartbeat.doing.update(load=window.data.progress_text, train=window.train.stage, maps=window.compare.status,
+                           transfer=window.transfer.status)
+    error = []
 
     def train(_dataset) -> None:
-        state["phase"] = "train"
+        heartbeat.enter("train")
         _train(window, budget)
 
     def maps(_run) -> None:
-        state["phase"] = "maps"
+        heartbeat.enter("maps")
         window.go("compare")
 
     def transfer(_run) -> None:  # the window starts the transfer curves once the maps are drawn
-        state["phase"] = "transfer"
+        heartbeat.enter("transfer")
         window.go("transfer")
 
     def give_up() -> None:
-        state["error"] = (f"not finished after {limit:.0f} s in phase {state['phase']}: "
-                          f"{window.statusBar().currentMessage()!r}, compare page: {window.compare.status.text()!r}")
+        error.append(f"not finished after {limit:.0f} s in phase {heartbeat.state['phase']}: "
+                     f"{window.statusBar().currentMessage()!r}, compare page: {window.compare.status.text()!r}")
         app.quit()
 
     window.data.datasetLoaded.connect(train)
@@ -248,30 +330,71 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
     window.compare.comparisonFinished.connect(transfer)
     window.transfer.transferFinished.connect(lambda _run: app.quit())
     QTimer.singleShot(int(limit * 1000), give_up)
-    state.update(phase="load", last=time.perf_counter())
+    heartbeat.enter("load")
     start = time.perf_counter()
     window.open_path(folder)
     app.exec()
-    timer.stop()
-    stop.set()
-    watchdog.join()
+    heartbeat.stop()
     seconds = time.perf_counter() - start
     training = _training_figures(window)
     window.close()  # stops and joins the window's jobs
-    if state["error"]:
-        raise SystemExit(state["error"])
-    idle = gaps.pop("idle")
-    gaps.pop("show", None)
-    work = sorted(g for phase in gaps.values() for g in phase)
-    Path(out).write_text(json.dumps({
-        "max_gap_ms": work[-1], "p99_gap_ms": work[int(0.99 * (len(work) - 1))],
-        "gaps_over_slow": sum(g > SLOW_MS for g in work), "ticks": len(work), "seconds": seconds,
-        "idle_max_gap_ms": max(idle), "idle_seconds": IDLE_MS / 1000, "tick_ms": TICK_MS,
-        "first_paint_ms": first_paint_ms,
-        "phase_max_gap_ms": {phase: max(g) for phase, g in gaps.items()}, "train_budget_seconds": budget,
-        "slowest": sorted(slow, key=lambda g: -g["ms"])[:10],
-        "stalled_in": [{"where": where, "samples": n} for where, n in stalls.most_common(8)],
-        "map": _draw_and_pan(MAP_POINTS), **training}))
+    if error:
+        raise SystemExit(error[0])
+    Path(out).write_text(json.dumps({**heartbeat.figures(seconds), "first_paint_ms": first_paint_ms,
+                                     "train_budget_seconds": budget, "map": _draw_and_pan(MAP_POINTS), **training}))
+
+
+def probe_sweep(folder: str, budget: float, limit: float, out: str, workdir: str, seeds: int = 1) -> None:
+    """File > New sweep… in the main window: SWEEP_METHODS at ``seeds`` seeds, ``budget`` seconds each, UMAP on,
+    the Train page watching the queue, until the sweep is done; the gaps by the stage the Train page names. The
+    sweep's workspace is ``workdir``/runs (the app's runs folder there)."""
+    from PySide6.QtCore import QTimer
+
+    app = _application(workdir)
+    heartbeat = Heartbeat()
+    _control(app)
+    window, _first_paint_ms = _shown_window(heartbeat)
+    window.compare.use_umap.setChecked(True)
+    error = []
+
+    def stage(_events=None) -> None:
+        # A phase per stage the Train page names ("Step 1 of 2: ...", "Scoring ..."), its run's number dropped.
+        text = window.train.stage.text()
+        phase = text.split(":")[0] if text.startswith("Step") else " ".join(text.split()[:2])
+        if phase != heartbeat.state["phase"]:
+            heartbeat.state["phase"] = phase
+            heartbeat.doing[phase] = window.train.stage
+
+    def sweep(_dataset) -> None:
+        page = window.train
+        page.by_time.setChecked(True)
+        page.time_budget.setValue(int(budget))
+        dialog = window.new_sweep_dialog()
+        for name, box in dialog.methods.items():
+            box.setChecked(name in SWEEP_METHODS)
+        dialog.seeds.setValue(seeds)
+        heartbeat.enter("sweep starting")
+        dialog.start_button.click()
+        page.job.events.connect(stage)
+
+    def give_up() -> None:
+        error.append(f"the sweep was not done after {limit:.0f} s: {window.train.stage.text()!r}")
+        app.quit()
+
+    window.data.datasetLoaded.connect(sweep)
+    window.train.sweepFinished.connect(lambda _finished: app.quit())
+    QTimer.singleShot(int(limit * 1000), give_up)
+    heartbeat.enter("load")
+    start = time.perf_counter()
+    window.open_path(folder)
+    app.exec()
+    heartbeat.stop()
+    seconds = time.perf_counter() - start
+    window.close()
+    if error:
+        raise SystemExit(error[0])
+    Path(out).write_text(json.dumps({**heartbeat.figures(seconds), "train_budget_seconds": budget,
+                                     "runs": len(SWEEP_METHODS) * seeds}))
 
 
 def command_line_views_per_second(folder: Path, config: dict, env: dict, out: Path) -> float:
@@ -336,21 +459,32 @@ def _draw_and_pan(n: int, frames: int = 60) -> dict:
 def _watch_main_thread(state: dict, stalls: Counter, stop: threading.Event) -> None:
     """While the timer is late, sample where the main thread is, every 50 ms.
 
-    A slot or a paint running in Python shows up by name; the probe's own app.exec() line means the main thread
+    A slot or a paint running in Python shows up by name; a probe's own app.exec() line means the main thread
     was inside Qt's C++ loop: painting, or waiting for the GIL that a background thread holds.
     """
     main = threading.main_thread().ident
+    woke = time.perf_counter()
     while not stop.wait(0.05):
+        late = time.perf_counter() - woke > 0.25  # this thread could not run either: someone held the GIL
+        woke = time.perf_counter()
         if state["phase"] == "idle" or (time.perf_counter() - state["last"]) * 1000 < LATE_MS:
             continue
-        frame = sys._current_frames().get(main)
+        frames = sys._current_frames()
+        if late:  # the others' stacks now: the holder is likely still at the line that held it
+            for ident, frame in frames.items():
+                if ident not in (main, threading.get_ident()):
+                    stack = traceback.extract_stack(frame)[-4:]
+                    stalls["GIL held? " + " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                                                     for f in reversed(stack))] += 1
+        frame = frames.get(main)
         stack = traceback.extract_stack(frame)[-3:] if frame is not None else []
-        if stack and stack[-1].name == "probe":
+        if stack and stack[-1].name in ("probe", "probe_sweep"):
             stalls["Qt's C++ event loop (painting, or waiting for the GIL)"] += 1
         else:
             stalls[" < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack))] += 1
 
 
 if __name__ == "__main__":
-    mode, folder, budget, limit, out, workdir = sys.argv[1:7]
-    {"gaps": probe, "training": probe_training}[mode](folder, float(budget), float(limit), out, workdir)
+    mode, folder, budget, limit, out, workdir, *seeds = sys.argv[1:]  # seeds: a sweep's, 1 unless given
+    probes = {"gaps": probe, "training": probe_training, "sweep": probe_sweep}
+    probes[mode](folder, float(budget), float(limit), out, workdir, *map(int, seeds))
