@@ -16,7 +16,6 @@ from scipy.linalg import orthogonal_procrustes
 
 from .embed import embed
 from .evaluate import knn_top1
-from .project import pca_2d
 
 SUBSET = 400  # images: enough for a map, cheap to embed (about 0.1 s on 2 CPU cores at 32 px)
 EVERY_S = 4.0
@@ -34,6 +33,20 @@ class MapSnapshot:
 class MapHistory:
     indices: np.ndarray  # the subset: image numbers in the run's dataset
     snapshots: tuple[MapSnapshot, ...]
+
+
+def _pca_2d(x: torch.Tensor) -> np.ndarray:
+    """The first two principal components (zero columns where the points span fewer), computed by torch, which lets
+    go of the GIL meanwhile. Not project.pca_2d (scikit-learn's PCA): its SciPy SVD holds the GIL, and beside
+    training on a busy 2-core machine one such SVD of 400 points held it for up to 3.9 s, the window frozen
+    throughout. A snapshot's signs need not match anything: the next one is turned onto it."""
+    out = np.zeros((len(x), 2), dtype=np.float32)
+    k = min(2, len(x) - 1, x.shape[1])
+    if k > 0:
+        centred = x - x.mean(dim=0)
+        _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+        out[:, :k] = (centred @ vh[:k].T).numpy()
+    return out
 
 
 def choose_subset(n: int, seed: int, size: int = SUBSET) -> np.ndarray:
@@ -63,7 +76,7 @@ class MapRecorder:
     def take(self, backbone: torch.nn.Module, step: int, seconds: float) -> MapSnapshot:
         self._last = seconds
         x = embed(backbone, self.images, batch_size=len(self.images), device=self.device)
-        coords = pca_2d(x)
+        coords = _pca_2d(torch.from_numpy(x))
         coords /= max(1e-8, float(np.abs(coords).max()))
         if self.snapshots:  # turn and mirror onto the previous map, so the slider shows movement, not flips
             rotation, _ = orthogonal_procrustes(coords, self.snapshots[-1].coords)
