@@ -295,10 +295,22 @@ def _shown_window(heartbeat: Heartbeat):
     return window, (time.perf_counter() - shown) * 1000
 
 
-def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> None:
-    """Drive the main window the way its tests do (tests/gui/conftest.py) and write the gap figures as JSON."""
+def _work(app, heartbeat: Heartbeat, window, folder: str, limit: float, give_up) -> float:
+    """Open ``folder`` (phase "load") and run the event loop until the work quits it, or ``give_up`` after
+    ``limit`` seconds; the seconds it took."""
     from PySide6.QtCore import QTimer
 
+    QTimer.singleShot(int(limit * 1000), give_up)
+    heartbeat.enter("load")
+    start = time.perf_counter()
+    window.open_path(folder)
+    app.exec()
+    heartbeat.stop()
+    return time.perf_counter() - start
+
+
+def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> None:
+    """Drive the main window the way its tests do (tests/gui/conftest.py) and write the gap figures as JSON."""
     app = _application(workdir)
     heartbeat = Heartbeat()
     _control(app)
@@ -329,13 +341,7 @@ def probe(folder: str, budget: float, limit: float, out: str, workdir: str) -> N
     window.train.trainingFinished.connect(maps)
     window.compare.comparisonFinished.connect(transfer)
     window.transfer.transferFinished.connect(lambda _run: app.quit())
-    QTimer.singleShot(int(limit * 1000), give_up)
-    heartbeat.enter("load")
-    start = time.perf_counter()
-    window.open_path(folder)
-    app.exec()
-    heartbeat.stop()
-    seconds = time.perf_counter() - start
+    seconds = _work(app, heartbeat, window, folder, limit, give_up)
     training = _training_figures(window)
     window.close()  # stops and joins the window's jobs
     if error:
@@ -348,8 +354,6 @@ def probe_sweep(folder: str, budget: float, limit: float, out: str, workdir: str
     """File > New sweep… in the main window: SWEEP_METHODS at ``seeds`` seeds, ``budget`` seconds each, UMAP on,
     the Train page watching the queue, until the sweep is done; the gaps by the stage the Train page names. The
     sweep's workspace is ``workdir``/runs (the app's runs folder there)."""
-    from PySide6.QtCore import QTimer
-
     app = _application(workdir)
     heartbeat = Heartbeat()
     _control(app)
@@ -383,13 +387,7 @@ def probe_sweep(folder: str, budget: float, limit: float, out: str, workdir: str
 
     window.data.datasetLoaded.connect(sweep)
     window.train.sweepFinished.connect(lambda _finished: app.quit())
-    QTimer.singleShot(int(limit * 1000), give_up)
-    heartbeat.enter("load")
-    start = time.perf_counter()
-    window.open_path(folder)
-    app.exec()
-    heartbeat.stop()
-    seconds = time.perf_counter() - start
+    seconds = _work(app, heartbeat, window, folder, limit, give_up)
     window.close()
     if error:
         raise SystemExit(error[0])
