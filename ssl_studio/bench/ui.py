@@ -476,7 +476,7 @@ def _watch_main_thread(state: dict, stalls: Counter, stop: threading.Event) -> N
                                                      for f in reversed(stack))] += 1
         frame = frames.get(main)
         stack = traceback.extract_stack(frame)[-3:] if frame is not None else []
-        if stack and stack[-1].name in ("probe", "probe_sweep"):
+        if stack and stack[-1].name == "_work":  # its app.exec() line
             stalls["Qt's C++ event loop (painting, or waiting for the GIL)"] += 1
         else:
             stalls[" < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack))] += 1
