@@ -3,9 +3,10 @@
 Every rule works on cosine distances (1 - cosine similarity) between l2-normalized embeddings:
 
 - *near-duplicates*: a pair of images among each other's ``DUPLICATE_CANDIDATES`` nearest whose distance is at most
-  ``DUPLICATE_RATIO`` of the smaller of the two images' distances to anything else: closer to each other than
-  to their own neighbourhood, whatever that neighbourhood's density. Most striking (lowest ratio) first, at most a
-  tenth as many pairs as images. A pair with one image in the training split and one held out is a *leak*.
+  ``DUPLICATE_RATIO`` of the geometric mean of the two images' distances to their ``DUPLICATE_CANDIDATES``-th
+  nearest: closer to each other than to their own neighbourhood, whatever that neighbourhood's density, and an image
+  with two copies of its own still has a third nearest that is no copy. Most striking (lowest ratio) first, at most
+  a tenth as many pairs as images. A pair with one image in the training split and one held out is a *leak*.
 - *outliers*: the distance from an image to the nearest centroid of a group (its class, or a k-means cluster of an
   unlabeled folder) over the typical distance of that group's members to it; groups smaller than ``SMALL_GROUP`` of
   the median group size give no centroid. With labels, times how little the image's ``NEIGHBOURS`` agree on one
@@ -33,7 +34,7 @@ from .runs import RunFolder
 from .spaces import run_spaces
 
 NEIGHBOURS = 10
-DUPLICATE_CANDIDATES = 3  # a copy is among an image's 3 nearest even when the image has copies of its own
+DUPLICATE_CANDIDATES = 3  # an image and two copies of it: each copy among its 3 nearest, the 3rd no copy
 DUPLICATE_RATIO = 0.8
 MAX_SHARE = 0.1  # each list names at most a tenth of the images (pairs for duplicates)
 SMALL_GROUP = 0.25
@@ -71,26 +72,26 @@ def nearest(x: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]
 
 
 def near_duplicates(index: np.ndarray, distance: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs (a < b) far closer to each other than either is to anything else, most striking first.
+    """Pairs (a < b) far closer to each other than to the rest of their neighbourhood, most striking first.
 
-    A pair's score is its distance over the smaller of the two images' distances to their next nearest other
-    image: relative to each image's own neighbourhood, not one global threshold, since a dense class packs
-    distinct images closer than a sparse class packs copies."""
-    if distance.shape[1] < 2:
+    A pair's score is its distance over the geometric mean of the two images' distances to their 3rd nearest
+    (``DUPLICATE_CANDIDATES``; the last one in a folder of 3): relative to each image's own neighbourhood, not one
+    global threshold, since a dense class packs distinct images closer than a sparse class packs copies. The 3rd,
+    not the next: an image with two copies has the other copy as its next nearest, as close as the pair."""
+    k = min(DUPLICATE_CANDIDATES, distance.shape[1])
+    if k < 2:  # two images: no neighbourhood to be closer than
         return []
-    scores = {}
-    for rank in range(min(DUPLICATE_CANDIDATES, distance.shape[1] - 1)):
-        for a, b, d in zip(range(len(index)), index[:, rank], distance[:, rank]):
-            pair = (min(a, int(b)), max(a, int(b)))
-            if pair not in scores:
-                scores[pair] = float(d) / max(min(_next(index, distance, a, b), _next(index, distance, b, a)), 1e-9)
-    ranked = sorted((p for p, score in scores.items() if score <= DUPLICATE_RATIO), key=lambda p: (scores[p], p))
-    return ranked[:max(1, int(MAX_SHARE * len(index)))]
-
-
-def _next(index: np.ndarray, distance: np.ndarray, a: int, b: int) -> float:
-    """The distance from ``a`` to its nearest image other than ``b``."""
-    return float(distance[a, 1] if index[a, 0] == b else distance[a, 0])
+    reach = distance[:, k - 1].astype(np.float64)
+    a = np.repeat(np.arange(len(index)), k)
+    b = index[:, :k].ravel()
+    score = distance[:, :k].ravel() / np.maximum(np.sqrt(reach[a] * reach[b]), 1e-9)
+    pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+    keep = score <= DUPLICATE_RATIO
+    pairs, score = pairs[keep], score[keep]
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], score))
+    _, first = np.unique(pairs[order], axis=0, return_index=True)  # a pair found from both sides, once
+    ranked = order[np.sort(first)]
+    return [(int(p), int(q)) for p, q in pairs[ranked[:max(1, int(MAX_SHARE * len(index)))]]]
 
 
 def leaks(pairs: list[tuple[int, int]], held_out: np.ndarray | None) -> list[tuple[int, int]]:

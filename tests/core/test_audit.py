@@ -34,22 +34,54 @@ def test_nearest_gives_the_same_answer_a_few_rows_at_a_time(monkeypatch):
     assert not (index == np.arange(11)[:, None]).any()
 
 
+def turned(vector, towards, angle):
+    """``vector`` turned by ``angle`` radians towards the (orthogonal, unit) ``towards``: a near-copy of it."""
+    return np.cos(angle) * vector + np.sin(angle) * towards
+
+
 def test_a_pair_far_closer_than_nearest_neighbours_usually_are_is_a_duplicate_and_a_leak_across_the_split():
-    x = np.concatenate([ring(), [[np.cos(0.01), np.sin(0.01)]]]).astype(np.float32)  # image 8 is image 0, turned
+    # Evenly spaced in 8 dimensions (every pair at distance 1) and image 8, image 0 turned 0.01 rad: 1 - cos 0.01 =
+    # 5e-5 from it, and 1 (or 1 - sin 0.01) from the rest: ratio 5e-5.
+    eye = np.eye(8, dtype=np.float32)
+    x = np.concatenate([eye, [turned(eye[0], eye[1], 0.01)]]).astype(np.float32)
     assert audit_space(x).duplicates == [(0, 8)]
     assert audit_space(x, held_out=np.array([8, 3])).leaks == [(0, 8)]
     assert audit_space(x, held_out=np.array([0, 8])).leaks == []  # both held out: no leak
-    assert audit_space(ring()).duplicates == []  # evenly spaced: nothing is closer than usual
+    assert audit_space(eye).duplicates == []  # evenly spaced: nothing is closer than usual
 
 
 def test_a_pair_counts_against_its_own_neighbourhood_not_one_threshold_for_the_whole_space():
-    # A dense ring (72 images 5 degrees apart, 1 - cos 5 = 0.0038) and a sparse one in other dimensions (8 images
-    # 45 degrees apart) with image 72 copied 4 degrees off (72 + 8 = 80). The copy is 1 - cos 4 = 0.0024 from it,
-    # and at least 1 - cos 41 = 0.245 from anything else: ratio 0.01. Each dense image is as close to its next
-    # neighbour as to its nearest (ratio 1), although 0.0038 is closer than most pairs of the whole space.
-    dense = np.pad(ring(72), ((0, 0), (0, 2)))
-    sparse = np.pad(np.concatenate([ring(8), [[np.cos(np.radians(4)), np.sin(np.radians(4))]]]), ((0, 0), (2, 0)))
-    assert audit_space(np.concatenate([dense, sparse])).duplicates == [(72, 80)]
+    # A dense group of 40 images (dimension 0 plus 0.062 of one of dimensions 1-40: every pair s^2 / (1 + s^2) =
+    # 0.0038 apart) and a sparse one in other dimensions (8 images at distance 1) with image 40 copied 4 degrees off
+    # (40 + 8 = 48). The copy is 1 - cos 4 = 0.0024 from it, and at least 1 - sin 4 = 0.93 from anything else: ratio
+    # about 0.0025. Each dense image is as close to its 3rd nearest as to its nearest (ratio 1), although 0.0038
+    # is closer than most pairs of the whole space.
+    eye = np.eye(49)
+    dense = eye[0] + 0.062 * eye[1:41]
+    sparse = np.concatenate([eye[41:49], [turned(eye[41], eye[42], np.radians(4))]])
+    x = np.concatenate([dense, sparse]).astype(np.float32)
+    assert audit_space(x).duplicates == [(40, 48)]
+
+
+def test_an_image_with_two_near_copies_is_listed_with_both_and_the_copies_with_each_other():
+    # Image 0 of 30 evenly spaced ones, turned 0.01 rad towards 1 (image 30) and towards 2 (image 31): both 5e-5
+    # from it, 1 - cos^2 0.01 = 1e-4 from each other. Each one's next nearest is the other copy, as close as the
+    # pair; the 3rd nearest (at distance about 1) is no copy: ratios 5e-5, 5e-5 and 1e-4.
+    eye = np.eye(30, dtype=np.float32)
+    x = np.concatenate([eye, [turned(eye[0], eye[1], 0.01), turned(eye[0], eye[2], 0.01)]]).astype(np.float32)
+    assert audit_space(x).duplicates == [(0, 30), (0, 31), (30, 31)]
+
+
+def test_the_pair_distance_is_scored_against_the_geometric_mean_of_both_images_3rd_nearest(monkeypatch):
+    from ssl_studio.core import audit
+
+    monkeypatch.setattr(audit, "MAX_SHARE", 1.0)  # six images: list every pair the ratio lets through
+    index = np.array([[1, 2, 3], [0, 2, 3], [3, 0, 1], [2, 0, 1], [5, 2, 3], [4, 2, 3]])
+    distance = np.array([[0.01, 0.04, 0.04], [0.01, 0.09, 0.09],  # 0.01 / sqrt(0.04 x 0.09) = 0.167
+                         [0.05, 0.06, 0.06], [0.05, 0.06, 0.06],  # 0.05 / 0.06 = 0.83: over 0.8
+                         [0.045, 0.05, 0.05], [0.045, 0.07, 0.07]])  # 0.045 / sqrt(0.05 x 0.07) = 0.76 (/ 0.05: 0.9)
+    # The pairs across (0 and 2 at 0.04: 0.04 / sqrt(0.04 x 0.06) = 0.82) are no closer than their neighbourhoods.
+    assert audit.near_duplicates(index, distance) == [(0, 1), (4, 5)]
 
 
 def test_a_tight_far_group_ranks_first_although_each_has_four_close_neighbours():
