@@ -5,8 +5,10 @@ Every rule works on cosine distances (1 - cosine similarity) between l2-normaliz
 - *near-duplicates*: a pair of images among each other's ``DUPLICATE_CANDIDATES`` nearest whose distance is at most
   ``DUPLICATE_RATIO`` of the geometric mean of the two images' distances to their ``DUPLICATE_CANDIDATES``-th
   nearest: closer to each other than to their own neighbourhood, whatever that neighbourhood's density, and an image
-  with two copies of its own still has a third nearest that is no copy. Most striking (lowest ratio) first, at most
-  a tenth as many pairs as images. A pair with one image in the training split and one held out is a *leak*.
+  with two copies of its own still has a third nearest that is no copy. Measured twice, in the space and in the
+  space whitened (every direction scaled to how much the images vary along it), the pair's lower ratio counts.
+  Most striking (lowest ratio) first, at most a tenth as many pairs as images. A pair with one image in the
+  training split and one held out is a *leak*.
 - *outliers*: the distance from an image to the nearest centroid of a group (its class, or a k-means cluster of an
   unlabeled folder) over the typical distance of that group's members to it; groups smaller than ``SMALL_GROUP`` of
   the median group size give no centroid. With labels, times how little the image's ``NEIGHBOURS`` agree on one
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sklearn.covariance import LedoitWolf
 
 from .cancel import CancelToken
 from .coloring import MAX_CLUSTERS
@@ -71,27 +74,46 @@ def nearest(x: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]
     return index, np.maximum(distance, 0)
 
 
-def near_duplicates(index: np.ndarray, distance: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs (a < b) far closer to each other than to the rest of their neighbourhood, most striking first.
+def whitened(x: np.ndarray) -> np.ndarray:
+    """``x`` centred and whitened, as image retrieval does before comparing by cosine: each principal direction
+    scaled to unit spread by the Ledoit-Wolf covariance, whose shrinkage towards the average spread gives a folder
+    with fewer images than dimensions one too, and damps the directions that hardly vary (noise) instead of
+    magnifying them."""
+    cov = LedoitWolf().fit(np.asarray(x, np.float64))
+    values, vectors = np.linalg.eigh(cov.covariance_)
+    scaled = (x - cov.location_) @ vectors / np.sqrt(np.maximum(values, 1e-12))  # all images alike: no spread
+    return scaled.astype(np.float32)  # its neighbours in float32, as the space's own: half the time
+
+
+def near_duplicates(*neighbourhoods: tuple[np.ndarray, np.ndarray]) -> list[tuple[int, int]]:
+    """Pairs (a < b) far closer to each other than to the rest of their neighbourhood, most striking first, from
+    one or more geometries' (index, distance) nearest lists; a pair scores its lowest ratio among them.
 
     A pair's score is its distance over the geometric mean of the two images' distances to their 3rd nearest
     (``DUPLICATE_CANDIDATES``; the last one in a folder of 3): relative to each image's own neighbourhood, not one
     global threshold, since a dense class packs distinct images closer than a sparse class packs copies. The 3rd,
     not the next: an image with two copies has the other copy as its next nearest, as close as the pair."""
+    found = [_duplicate_scores(index, distance) for index, distance in neighbourhoods]
+    pairs = np.concatenate([p for p, _ in found])
+    score = np.concatenate([s for _, s in found])
+    keep = score <= DUPLICATE_RATIO
+    pairs, score = pairs[keep], score[keep]
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], score))
+    _, first = np.unique(pairs[order], axis=0, return_index=True)  # a pair found twice: its lowest ratio, once
+    ranked = order[np.sort(first)]
+    return [(int(p), int(q)) for p, q in pairs[ranked[:max(1, int(MAX_SHARE * len(neighbourhoods[0][0])))]]]
+
+
+def _duplicate_scores(index: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's pairs with its 3 nearest (a < b), and each pair's distance over its images' reach."""
     k = min(DUPLICATE_CANDIDATES, distance.shape[1])
     if k < 2:  # two images: no neighbourhood to be closer than
-        return []
+        return np.zeros((0, 2), np.int64), np.zeros(0)
     reach = distance[:, k - 1].astype(np.float64)
     a = np.repeat(np.arange(len(index)), k)
     b = index[:, :k].ravel()
     score = distance[:, :k].ravel() / np.maximum(np.sqrt(reach[a] * reach[b]), 1e-9)
-    pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
-    keep = score <= DUPLICATE_RATIO
-    pairs, score = pairs[keep], score[keep]
-    order = np.lexsort((pairs[:, 1], pairs[:, 0], score))
-    _, first = np.unique(pairs[order], axis=0, return_index=True)  # a pair found from both sides, once
-    ranked = order[np.sort(first)]
-    return [(int(p), int(q)) for p, q in pairs[ranked[:max(1, int(MAX_SHARE * len(index)))]]]
+    return np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), score
 
 
 def leaks(pairs: list[tuple[int, int]], held_out: np.ndarray | None) -> list[tuple[int, int]]:
@@ -148,7 +170,7 @@ def audit_space(x: np.ndarray, labels: np.ndarray | None = None, n_classes: int 
     if x.ndim != 2 or len(x) < 2:
         raise ValueError(f"an audit needs at least 2 images' embeddings (images x dimensions), got shape {x.shape}")
     index, distance = nearest(x)
-    pairs = near_duplicates(index, distance)
+    pairs = near_duplicates((index, distance), nearest(whitened(x), DUPLICATE_CANDIDATES))
     labeled = labels is not None and n_classes >= 2
     mislabeled, suggested = label_suspects(index, distance, labels, n_classes) if labeled else ([], {})
     odd = outliers(x, labels, np.asarray(labels)[index]) if labeled else outliers(x, groups)

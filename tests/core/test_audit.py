@@ -81,7 +81,35 @@ def test_the_pair_distance_is_scored_against_the_geometric_mean_of_both_images_3
                          [0.05, 0.06, 0.06], [0.05, 0.06, 0.06],  # 0.05 / 0.06 = 0.83: over 0.8
                          [0.045, 0.05, 0.05], [0.045, 0.07, 0.07]])  # 0.045 / sqrt(0.05 x 0.07) = 0.76 (/ 0.05: 0.9)
     # The pairs across (0 and 2 at 0.04: 0.04 / sqrt(0.04 x 0.06) = 0.82) are no closer than their neighbourhoods.
-    assert audit.near_duplicates(index, distance) == [(0, 1), (4, 5)]
+    assert audit.near_duplicates((index, distance)) == [(0, 1), (4, 5)]
+
+
+def test_whitening_scales_every_direction_to_unit_spread():
+    from ssl_studio.core.audit import whitened
+
+    rng = np.random.default_rng(8)
+    mixing = np.array([[4.0, 0, 0], [3, 2, 0], [0, 1, 1]])  # correlated dimensions, spreads 5, 2.2 and 1
+    x = 5 + rng.normal(size=(5000, 3)) @ mixing
+    assert np.allclose(np.cov(whitened(x), rowvar=False), np.eye(3), atol=0.02)  # 5,000 images: hardly shrunk
+
+
+def test_a_copy_behind_nearer_distinct_images_is_found_once_each_direction_counts_by_its_spread():
+    # 400 images spread along dimensions 0-19 (spread 1) and hardly along 20 (spread 0.01), all at 10 on 21 (the
+    # share that every non-negative embedding has). Image 400 sits at 3 on dimension 0; 401 is its copy, 0.05
+    # further along it (a twentieth of the images' spread there); 402-404 are other images, 0.02 to 0.03 off along
+    # dimension 20 (two to three times the spread there). As cosines 402-404 are 400's three nearest (2e-6 to 4e-6)
+    # and its copy only the 4th (1e-5); whitened, the copy is 4e-7 from it and 402 7e-5: ratio 0.006.
+    from ssl_studio.core.audit import near_duplicates
+
+    rng = np.random.default_rng(0)
+    filler = np.concatenate([rng.normal(size=(400, 20)), 0.01 * rng.normal(size=(400, 1)), np.full((400, 1), 10.0)],
+                            axis=1)
+    image = np.zeros(22)
+    image[[0, 21]] = 3, 10
+    others = [image + by * np.eye(22)[dim] for dim, by in [(0, 0.05), (20, 0.02), (20, -0.025), (20, 0.03)]]
+    x = np.concatenate([filler, [image], others]).astype(np.float32)
+    assert (400, 401) not in near_duplicates(nearest(x))
+    assert audit_space(x).duplicates[0] == (400, 401)
 
 
 def test_a_tight_far_group_ranks_first_although_each_has_four_close_neighbours():
