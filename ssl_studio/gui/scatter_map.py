@@ -250,8 +250,9 @@ class ScatterMap(QWidget):
         item.setData(x=self.coords[indices, 0], y=self.coords[indices, 1], **style)
         return True
 
-    def show_hover(self, index: int) -> None:
-        self._overlay(self.hover, [index] if index >= 0 else None)
+    def show_hover(self, *indices: int) -> None:
+        """Ring these images (a duplicate pair: both); -1 alone clears."""
+        self._overlay(self.hover, [i for i in indices if i >= 0])
 
     def show_selection(self, indices) -> None:
         """Show only the selected points in their colors, the others in grey under them (nothing selected: all)."""

@@ -103,6 +103,22 @@ def test_hovering_an_entry_shows_it_and_color_by_shows_each_space_findings(windo
     assert "0 flagged" in compare.grid.notes["pixels"] and "4 flagged" in compare.grid.notes["ssl"]
 
 
+def test_hovering_a_duplicate_pair_rings_both_images_in_every_map_and_leaving_clears_them(window, drive, qtbot,
+                                                                                     tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    planted_audit(run)
+    compare, panel = open_audit(drive, qtbot, window, run)
+    show(panel, "duplicates")
+    panel.grid.itemEntered.emit(panel.grid.item(1))  # images 2 and 9
+    for space, m in compare.maps.items():
+        ringed = sorted(map(tuple, np.column_stack([m.hover.data["x"], m.hover.data["y"]]).tolist()))
+        assert ringed == sorted(map(tuple, m.coords[[2, 9]].tolist())), space
+    assert compare.linked.paths[2] in compare.inspector.text.text()
+    qtbot.mouseMove(panel.grid.viewport())
+    qtbot.mouseMove(panel.counts)  # the mouse leaves the grid: no entry hovered any more
+    qtbot.waitUntil(lambda: all(len(m.hover.data) == 0 for m in compare.maps.values()))
+
+
 def test_a_run_without_an_audit_is_audited_in_a_job(window, drive, qtbot, tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path)
     (run / "audit.json").unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """The Audit view, a panel beside Compare's maps: what each space's audit flags (near-duplicate pairs side by side,
 outliers, likely wrong labels with the label the neighbours suggest), ranked, and how many each space flags;
-hovering an entry rings its image on every map. Images are marked from the grid or from the maps' selection
+hovering an entry rings its image (a pair: both) on every map. Images are marked from the grid or from the maps' selection
 ("Label selection as…"): exclude, or relabel as a class. The marks are listed with undo, saved in the run folder as
 they are made, exported as a CSV and a class-folder tree of links, and "Train again without them" trains a new run
 on the curated set (the Train page's own start). The audit of a run without audit.json is computed in a job."""
@@ -246,7 +246,8 @@ class AuditPanel(QWidget):
         return canvas
 
     def _hovered(self, item: QListWidgetItem) -> None:
-        self.linked.set_hover(item.data(ENTRY_ROLE)[0])
+        first, *partners = item.data(ENTRY_ROLE)
+        self.linked.set_hover(first, partners=partners)
 
     def _suggest(self) -> None:
         """A suspect label chosen: its suggestion becomes the class to relabel as."""

@@ -4,6 +4,7 @@ wherever it landed in each space, and the inspector and the selection bar show t
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QObject
@@ -68,11 +69,12 @@ class LinkedViews(QObject):
     def caption(self, index: int) -> str:
         return "" if self.coloring is None else self.coloring.name(index)
 
-    def set_hover(self, index: int, source: str | None = None) -> None:
-        """Highlight image ``index`` in every map (-1 clears); the map under the mouse shows its thumbnail."""
+    def set_hover(self, index: int, source: str | None = None, partners: Sequence[int] = ()) -> None:
+        """Highlight image ``index`` in every map (-1 clears), with its ``partners`` (the other image of a
+        duplicate pair); the map under the mouse shows its thumbnail."""
         show = index >= 0 and source is not None and self.cache is not None
         self.maps.show_hover(index, source, self.cache.pixmap(index, THUMBNAIL_SIZE) if show else None,
-                             shown(self.caption(index)) if show else "")
+                             shown(self.caption(index)) if show else "", partners)
         if index >= 0:
             self._inspect(index)
         elif self.clicked_index >= 0:

@@ -3,7 +3,7 @@ kNN mistakes, each by its own space's), with the same groups hidden in all."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from PySide6.QtCore import Signal
@@ -114,10 +114,12 @@ class MapGrid(QWidget):
         self.maps[space].show_selection(selection)
 
     # --- linked highlights ------------------------------------------------------------------------------------
-    def show_hover(self, index: int, source: str | None = None, pixmap=None, caption: str = "") -> None:
-        """Ring image ``index`` in every map (-1 clears); the ``source`` map also shows its thumbnail."""
+    def show_hover(self, index: int, source: str | None = None, pixmap=None, caption: str = "",
+                   partners: Sequence[int] = ()) -> None:
+        """Ring image ``index`` and its ``partners`` in every map (-1 clears); the ``source`` map also shows its
+        thumbnail."""
         for space, m in self.maps.items():
-            m.show_hover(index)
+            m.show_hover(index, *partners)
             if space == source and index >= 0 and pixmap is not None:
                 m.show_preview(index, pixmap, caption)
             else:
