@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QRectF, Qt
+from PySide6.QtWidgets import QScrollArea
 
 from ssl_studio.core.project import UmapProgress
 from ssl_studio.gui import settings
@@ -356,3 +357,7 @@ def test_training_and_computing_the_maps_fit_the_usual_window(window, drive, tin
         qtbot.waitUntil(lambda: not window.compare.busy.isHidden(), timeout=30_000)
         assert window.minimumSizeHint().width() <= 1280
     assert window.width() == 1280
+    window.go("compare")
+    area = window.compare.findChild(QScrollArea)  # and the page itself needs no sideways scrolling
+    qtbot.waitUntil(area.isVisible)
+    assert area.widget().minimumSizeHint().width() <= area.viewport().width()

@@ -74,6 +74,7 @@ class AuditPanel(QWidget):
         self.counts = QLabel("No run yet.", wordWrap=True, objectName="caption")
         self.grid = QListWidget(viewMode=QListView.ViewMode.IconMode, movement=QListView.Movement.Static,
                                 resizeMode=QListView.ResizeMode.Adjust, spacing=2, mouseTracking=True,
+                                wordWrap=True,
                                 selectionMode=QListWidget.SelectionMode.ExtendedSelection)
         self.grid.itemEntered.connect(self._hovered)
         self.grid.itemSelectionChanged.connect(self._suggest)
@@ -84,8 +85,8 @@ class AuditPanel(QWidget):
         self.relabel_to = QComboBox(toolTip="The class to give the chosen images (a suspect's suggestion first)")
         self.relabel_button = QPushButton("Relabel as")
         self.relabel_button.clicked.connect(lambda: self.mark_entries(RELABEL, self.relabel_to.currentText()))
-        self.marks_title = QLabel("<b>Marks</b>: none yet", objectName="sectionTitle")
-        self.marks = QListWidget(maximumHeight=110)
+        self.marks_title = QLabel("<b>Marks</b>: none yet", objectName="sectionTitle", wordWrap=True)
+        self.marks = QListWidget(maximumHeight=76)  # four marks; the grid above gets the height
         self.undo_button = QPushButton("Undo", toolTip="Take back the last mark")
         self.undo_button.clicked.connect(self.undo)
         self.export_button = QPushButton("Export…", toolTip=f"{CSV_NAME} (path, action, new label) and a folder "
@@ -108,18 +109,19 @@ class AuditPanel(QWidget):
         act = QHBoxLayout()
         for widget in (self.exclude_button, self.relabel_button, self.relabel_to):
             act.addWidget(widget)
-        buttons = QHBoxLayout()
-        for widget in (self.undo_button, self.export_button, self.train_button):
-            buttons.addWidget(widget)
+        marks = QHBoxLayout()  # the marks' own buttons beside their title: "Train again" gets a row of its own
+        marks.addWidget(self.marks_title, 1)
+        for widget in (self.undo_button, self.export_button):
+            marks.addWidget(widget)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(choose)
         layout.addWidget(self.counts)
         layout.addWidget(self.grid, 1)
         layout.addLayout(act)
-        layout.addWidget(self.marks_title)
+        layout.addLayout(marks)
         layout.addWidget(self.marks)
-        layout.addLayout(buttons)
+        layout.addWidget(self.train_button)
         self.reset(None, None)
 
     # --- a run ------------------------------------------------------------------------------------------------
@@ -226,7 +228,11 @@ class AuditPanel(QWidget):
             return
         self.counts.setText(self._count_text())
         pair = self.kind.currentData() == "duplicates"
-        self.grid.setIconSize(QSize(2 * THUMB + 2 if pair else THUMB, THUMB))
+        icon = QSize(2 * THUMB + 2 if pair else THUMB, THUMB)
+        self.grid.setIconSize(icon)
+        # Cells of one size, two lines of caption under the icon: the entries line up in columns.
+        lines = 2 * self.grid.fontMetrics().lineSpacing()
+        self.grid.setGridSize(QSize(icon.width() + (12 if pair else 36), THUMB + lines + 8))
         for rank, (images, caption) in enumerate(self.entries(), 1):
             item = QListWidgetItem(self._icon(images), shown(f"{rank}. {caption}" if caption else f"{rank}"))
             item.setData(ENTRY_ROLE, images)

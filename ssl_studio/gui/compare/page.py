@@ -150,7 +150,7 @@ class ComparePage(Page):
         self.busy.setRange(0, 0)
         self.busy.hide()
         self.status = QElidingLabel(objectName="stageText", elideMode=Qt.TextElideMode.ElideRight)
-        self.status.setMinimumWidth(160)
+        self.status.setMinimumWidth(100)  # elided: 160 made the toolbar wider than a 1280 px window's page
         toolbar.addWidget(self.busy)
         toolbar.addWidget(self.status)
         return toolbar
