@@ -15,6 +15,10 @@ Runs page on that folder of runs: 6-runs (the table, the first run whose name ha
 
 --versus FIRST SECOND: only the Run against run page on two finished runs of one folder (9-versus.png, the image
 that moved most clicked and hovered, and explain-versus.png).
+
+--audit RUN: only the Compare page's Audit tab on a copy of that finished run (8-audit.png): the SSL space's
+near-duplicate pairs, the maps colored by each space's pairs, the first pair across the split hovered (ringed on
+every map) and excluded, the first suspect label relabelled as its suggestion.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -202,6 +207,33 @@ def _versus(app, window, out: Path, first: Path, second: Path) -> None:
     page.explanation.set_expanded(False, remember=False)
 
 
+def _audit(app, window, out: Path, run: Path, scratch: Path) -> None:
+    copy = scratch / run.name  # the marks are written into the run folder: never into the person's own
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("curation.json"))
+    opened = []
+    window.runOpened.connect(opened.append)
+    window.open_run(copy)
+    compare = window.compare
+    _wait(app, lambda: opened and compare.audit.audit is not None, 600, "the run and its audit")
+    panel = compare.audit
+    compare.side.setCurrentWidget(panel)
+    compare.legend.color_by.setCurrentIndex(compare.legend.color_by.findData("duplicates"))
+    panel.kind.setCurrentIndex(panel.kind.findData("mislabeled"))
+    panel.space.setCurrentIndex(panel.space.findData("ssl"))
+    panel.grid.item(0).setSelected(True)  # the likeliest wrong label, relabelled as its neighbours suggest
+    panel.relabel_button.click()
+    panel.kind.setCurrentIndex(panel.kind.findData("duplicates"))
+    entries = [panel.grid.item(r) for r in range(panel.grid.count())]
+    pair = next((e for e in entries if "across the split" in e.text()), entries[0])
+    pair.setSelected(True)
+    panel.exclude_button.click()
+    panel.grid.scrollToItem(pair)
+    panel.grid.itemEntered.emit(pair)
+    _wait(app, lambda: True, 0.5, "the highlights")
+    _save(window, out, "8-audit")
+    print(f"audit counts: {panel.counts.text()}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ssl_studio.gui.screenshots", description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
@@ -217,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--select", default="", help="with --workspace: select the first run with this in its name")
     parser.add_argument("--versus", nargs=2, type=Path, metavar=("FIRST", "SECOND"),
                         help="only Run against run, on these two run folders")
+    parser.add_argument("--audit", type=Path, metavar="RUN", help="only the Audit tab, on a copy of this run folder")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -243,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.versus:
             _versus(app, window, args.out, *args.versus)
+            return 0
+        if args.audit:
+            _audit(app, window, args.out, args.audit, scratch)
             return 0
         _save(window, args.out, "0-start")
 
