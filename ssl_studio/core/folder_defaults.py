@@ -142,4 +142,11 @@ def choose(facts: FolderFacts) -> FolderDefaults:
         rules.append(Rule("Grey images: saturation, hue and grayscale are off (they change nothing there); "
                           "brightness and contrast jitter stay.",
                           recipe={"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0}))
+        # With no colour to vary, blur is what makes two views differ in their detail (SimCLR's ImageNet recipe blurs
+        # half the views; its CIFAR recipe dropped blur for colour images). Quiet 120 s runs of the grey photos: kNN
+        # 83.0 -> 83.9 %, linear probe 87.8 -> 88.6 %; the silhouettes gained too (README, "Defaults"). Sigma up to
+        # 1 px: the views are 24 px.
+        rules.append(Rule("Grey images: half the views are blurred, so that with no colour to vary two views still "
+                          "differ in detail and the network must match shapes.",
+                          recipe={"blur_p": 0.5, "blur_sigma": (0.1, 1.0)}))
     return FolderDefaults(facts, tuple(rules))

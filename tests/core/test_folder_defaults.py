@@ -70,8 +70,11 @@ def test_the_choice_and_its_reasons():
     assert grey28.reasons() == ["Images are 28 px: enlarged to 32 px, which the small network's four halvings need (at "
                               "their own size they lost accuracy).",
                                 "Grey images: saturation, hue and grayscale are off (they change nothing there); "
-                                "brightness and contrast jitter stay."]
-    assert grey28.recipe_changes == {"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0}
+                                "brightness and contrast jitter stay.",
+                                "Grey images: half the views are blurred, so that with no colour to vary two views "
+                                "still differ in detail and the network must match shapes."]
+    assert grey28.recipe_changes == {"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0, "blur_p": 0.5,
+                                     "blur_sigma": (0.1, 1.0)}
     assert grey28.train_changes == {"resolution": 32}
     big = choose(FolderFacts(images=2_000, classes=10, grey=False, side=96))
     assert big.train_changes == {"resolution": 32} and big.recipe_changes == {}
@@ -86,7 +89,8 @@ def test_settings_chosen_explicitly_win_over_the_folders():
     assert (recipe.hue, recipe.grayscale_p, recipe.jitter_p, config.resolution) == (0.1, 0.2, 0.8, 32)
     chosen, chosen_recipe, kept = grey28.apply(config, recipe)
     assert (chosen.resolution, chosen_recipe.hue, chosen_recipe.grayscale_p, kept) == (32, 0.0, 0.0, [])
-    assert chosen_recipe == recipe.replace(saturation=0.0, hue=0.0, grayscale_p=0.0)
+    assert (recipe.blur_p, chosen_recipe.blur_p, chosen_recipe.blur_sigma) == (0.0, 0.5, (0.1, 1.0))
+    assert chosen_recipe == recipe.replace(saturation=0.0, hue=0.0, grayscale_p=0.0, blur_p=0.5, blur_sigma=(0.1, 1.0))
     assert chosen == config.replace(resolution=32) and chosen_recipe.jitter_p == 0.8
     mine = recipe.replace(hue=0.3)
     chosen, chosen_recipe, kept = grey28.apply(config, mine, Given(frozenset({"resolution"}), frozenset({"hue"})))
@@ -95,7 +99,8 @@ def test_settings_chosen_explicitly_win_over_the_folders():
     # A whole recipe chosen (a preset): none of the folder's recipe changes apply.
     none = Recipe(crop_scale=(1.0, 1.0), jitter_p=0.3, grayscale_p=0.1)
     _, chosen_recipe, kept = grey28.apply(config, none, Given(whole_recipe=True))
-    assert chosen_recipe == none and kept == ["recipe.saturation", "recipe.hue", "recipe.grayscale_p"]
+    assert chosen_recipe == none and kept == ["recipe.saturation", "recipe.hue", "recipe.grayscale_p",
+                                              "recipe.blur_p", "recipe.blur_sigma"]
 
 
 def test_the_command_line_prints_and_stores_the_folders_choice(grey, tmp_path, capsys):
@@ -107,18 +112,24 @@ def test_the_command_line_prints_and_stores_the_folders_choice(grey, tmp_path, c
             "  Images are 20 px: enlarged to 32 px, which the small network's four halvings need (at their own "
             "size they lost accuracy).\n"
             "  Grey images: saturation, hue and grayscale are off (they change nothing there); brightness and "
-            "contrast jitter stay.\n") in printed
+            "contrast jitter stay.\n"
+            "  Grey images: half the views are blurred, so that with no colour to vary two views still differ in "
+            "detail and the network must match shapes.\n") in printed
     stored = json.loads((out / "config.json").read_text())
     assert stored["data"]["resolution"] == 32 and stored["train"]["resolution"] == 32
     assert stored["recipe"]["hue"] == 0.0 and stored["recipe"]["grayscale_p"] == 0.0
     assert stored["recipe"]["jitter_p"] == 0.8
+    assert stored["recipe"]["blur_p"] == 0.5 and stored["recipe"]["blur_sigma"] == [0.1, 1.0]
     assert stored["defaults"] == {
         "facts": {"images": 24, "classes": 8, "grey": True, "side": 20},
         "rules": [{"reason": "Images are 20 px: enlarged to 32 px, which the small network's four halvings need (at "
                              "their own size they lost accuracy).", "recipe": {}, "train": {"resolution": 32}},
                   {"reason": "Grey images: saturation, hue and grayscale are off (they change nothing there); "
                              "brightness and contrast jitter stay.",
-                   "recipe": {"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0}, "train": {}}],
+                   "recipe": {"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0}, "train": {}},
+                  {"reason": "Grey images: half the views are blurred, so that with no colour to vary two views "
+                             "still differ in detail and the network must match shapes.",
+                   "recipe": {"blur_p": 0.5, "blur_sigma": [0.1, 1.0]}, "train": {}}],
         "kept": []}
     assert np.load(out / "embeddings" / "ssl.npy").shape[0] == 24
 

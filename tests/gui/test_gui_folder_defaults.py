@@ -9,7 +9,8 @@ from ssl_studio.core.methods import default_recipe
 from ssl_studio.gui import data_page
 from ssl_studio.gui.demo import DemoSettings
 
-GREY_SIMCLR = default_recipe("simclr").replace(saturation=0.0, hue=0.0, grayscale_p=0.0)
+GREY = dict(saturation=0.0, hue=0.0, grayscale_p=0.0, blur_p=0.5, blur_sigma=(0.1, 1.0))  # the grey folder's rules
+GREY_SIMCLR = default_recipe("simclr").replace(**GREY)
 TINY = TrainConfig(epochs=500, time_budget=None, batch_size=8, device="cpu")
 
 
@@ -38,6 +39,7 @@ def test_opening_a_grey_folder_sets_and_says_the_augment_and_train_settings(wind
     assert augment.folder_note.isVisibleTo(augment)
     assert "grey, 20 px, 36 images, 3 classes" in augment.folder_note.text()
     assert "Grey images: saturation, hue and grayscale are off" in augment.folder_note.text()
+    assert "Grey images: half the views are blurred" in augment.folder_note.text()
     assert "Changed by you" not in augment.folder_note.text()
     assert train.folder_note.isVisibleTo(train)
     assert "Images are 20 px: enlarged to 32 px" in train.folder_note.text()
@@ -62,7 +64,7 @@ def test_an_override_sticks_and_the_folders_choice_comes_back_on_request(window,
 def test_a_method_chosen_brings_its_recipe_as_the_folder_wants_it(window, drive, grey_folder):
     drive.open_folder(window, grey_folder)
     window.train.control("method").setCurrentIndex(window.train.control("method").findData("byol"))
-    assert window.augment.recipe() == default_recipe("byol").replace(saturation=0.0, hue=0.0, grayscale_p=0.0)
+    assert window.augment.recipe() == default_recipe("byol").replace(**GREY)
 
 
 def test_the_data_pages_resolution_chosen_by_hand_wins_and_is_said(window, drive, grey_folder, qtbot):
@@ -111,7 +113,7 @@ def test_a_sweeps_runs_take_the_folders_choice_and_keep_what_the_person_changed(
     # Each method's own preset: the folder's grey rule, the varied hue as planned.
     for name, recipe in trained(False).items():
         method, hue = name.split("-")[0], float(name.split("-")[1][3:])
-        assert recipe == default_recipe(method).replace(saturation=0.0, hue=hue, grayscale_p=0.0)
+        assert recipe == default_recipe(method).replace(**{**GREY, "hue": hue})
     # The Augment page's recipe for both: its grayscale 0.5 is the person's and stays.
     for recipe in trained(True).values():
         assert (recipe.saturation, recipe.grayscale_p) == (0.0, 0.5)
