@@ -80,7 +80,9 @@ def whitened(x: np.ndarray) -> np.ndarray:
     scaled to unit spread by the Ledoit-Wolf covariance, whose shrinkage towards the average spread gives a folder
     with fewer images than dimensions one too, and damps the directions that hardly vary (noise) instead of
     magnifying them."""
-    cov = LedoitWolf().fit(np.asarray(x, np.float64))
+    # No precision matrix: we never use it, and SciPy's pinvh for it held the GIL for 0.3 s on 2,400 images' 768 pixel
+    # values, freezing the window while a run's audit stage worked in the background.
+    cov = LedoitWolf(store_precision=False).fit(np.asarray(x, np.float64))
     values, vectors = np.linalg.eigh(cov.covariance_)
     scaled = (x - cov.location_) @ vectors / np.sqrt(np.maximum(values, 1e-12))  # all images alike: no spread
     return scaled.astype(np.float32)  # its neighbours in float32, as the space's own: half the time
