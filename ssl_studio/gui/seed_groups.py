@@ -51,8 +51,7 @@ class MetricPlot(pg.PlotItem):
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         self.showGrid(y=True, alpha=0.2)
-        self.setYRange(0, 1, padding=0.02)
-        self.getAxis("left").setTicks([[(v / 4, f"{25 * v}%") for v in range(5)]])
+        self.fit_axis([])
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush=BAR_BRUSH, pen=pg.mkPen(SEED_COLOR, width=1))
         self.spread = pg.ErrorBarItem(pen=pg.mkPen("#2b3140", width=1.5), beam=0.12)
         self.seeds = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(SEED_COLOR), pen=pg.mkPen("w", width=1),
@@ -75,16 +74,40 @@ class MetricPlot(pg.PlotItem):
                 px.append(k + offset)
                 py.append(value)
                 tips.append(f"{shown(run)}: {value:.1%}")
-        self.bars.setOpts(x=x, height=means, width=0.6)
+        low, high = self.fit_axis(py + [m - d for m, d in zip(means, stds)] + [m + d for m, d in zip(means, stds)])
+        self.bars.setOpts(x=x, y0=low, height=[m - low for m in means], width=0.6)
         self.spread.setData(x=np.array(x, dtype=float), y=np.array(means), height=2 * np.array(stds))
         self.seeds.setData(x=px, y=py, data=tips)
         self.getAxis("bottom").setTicks([[(k, group_label(g)) for k, g in enumerate(groups)]])
         self.setLabel("bottom", ", ".join(short_settings(groups[0])) if groups else "")
         self.setXRange(-0.6, max(len(groups), 1) - 0.4, padding=0)
 
+    def fit_axis(self, values: list[float]) -> tuple[float, float]:
+        """Show ``values`` on an axis of round percentages (axis_range) and return its ends."""
+        low, high, step = axis_range(values)
+        self.setYRange(low, high, padding=0.02)
+        ticks = np.arange(round(low / step), round(high / step) + 1) * step
+        self.getAxis("left").setTicks([[(t, f"{100 * t:g}%") for t in ticks]])
+        return low, high
+
     def means(self) -> list[float]:
-        """The bars' heights, group by group (what a test reads back)."""
-        return [float(h) for h in self.bars.opts["height"]]
+        """Where the bars end, group by group (what a test reads back)."""
+        return [float(self.bars.opts["y0"] + h) for h in self.bars.opts["height"]]
+
+
+def axis_range(values: list[float]) -> tuple[float, float, float]:
+    """(low, high, step) of an axis in [0, 1] that holds ``values`` with at most 5 round steps between its ends.
+
+    From 0 when the values span much of the range; closer otherwise, so that seeds at 97 and 99 % do not look alike
+    (the ticks say where the axis starts)."""
+    if not values:
+        return 0.0, 1.0, 0.25
+    lo, hi = max(0.0, min(values)), min(1.0, max(values))
+    for step in (0.01, 0.02, 0.05, 0.1, 0.25):
+        low, high = np.floor(lo / step - 0.5) * step, np.ceil(hi / step + 0.5) * step
+        if (high - low) / step <= 5:
+            return max(0.0, float(low)), min(1.0, float(high)), step
+    return 0.0, 1.0, 0.25
 
 
 class SeedGroupsView(QWidget):

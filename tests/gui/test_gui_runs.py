@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from ssl_studio.core import runs
 from ssl_studio.core.runs import RunFolder
 from ssl_studio.gui.runs_page import RunsPage
+from ssl_studio.gui.seed_groups import axis_range
 from workspaces import make_run
 
 
@@ -158,6 +159,9 @@ def test_the_groups_chart_and_sentence_show_the_seed_groups(page, workspace):
     assert linear.means() == pytest.approx([0.70, 0.50, 0.40])
     assert transfer.means() == pytest.approx([0.52])  # only the first group has the reading
     assert sorted(knn.seeds.data["y"]) == pytest.approx([0.60, 0.70, 0.71, 0.72, 0.80, 0.82, 0.84])
+    # 60 to 84 %: the axis runs from 50 to 90 % in steps of 10, the bars stand on 50 %
+    assert knn.bars.opts["y0"] == pytest.approx(0.5)
+    assert [label for _, label in knn.getAxis("left")._tickLevels[0]] == ["50%", "60%", "70%", "80%", "90%"]
     assert knn.spread.opts["height"] == pytest.approx([0.04, 0.02, 0.0])  # twice the sample std, none for one seed
     assert page.groups.table.item(0, 2).text() == "82.0 ± 2.0 % (80.0, 82.0, 84.0)"
     assert page.groups.table.item(2, 2).text() == "60.0 % (60.0)"
@@ -200,3 +204,10 @@ def test_a_missing_workspace_shows_why_and_an_empty_one_says_where_runs_go(qtbot
     (tmp_path / "empty").mkdir()
     listed(qtbot, page, lambda: page.open_workspace(tmp_path / "empty"))
     assert page.stack.currentIndex() == 0 and f"{tmp_path / 'empty'} holds none yet" in page.empty.text.text()
+
+
+def test_the_groups_axis_is_round_and_close_enough_to_tell_seeds_apart():
+    assert axis_range([0.97, 0.99, 0.992]) == pytest.approx((0.96, 1.0, 0.01))  # 97 and 99 % visibly apart
+    assert axis_range([0.60, 0.84]) == pytest.approx((0.5, 0.9, 0.1))  # 0.01-0.05 steps would need more than 5
+    assert axis_range([0.1, 0.9]) == (0.0, 1.0, 0.25)  # most of the range: from 0
+    assert axis_range([]) == (0.0, 1.0, 0.25)
