@@ -208,8 +208,10 @@ def _versus(app, window, out: Path, first: Path, second: Path) -> None:
 
 
 def _audit(app, window, out: Path, run: Path, scratch: Path) -> None:
+    from ssl_studio.core.runs import CURATION
+
     copy = scratch / run.name  # the marks are written into the run folder: never into the person's own
-    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("curation.json"))
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns(CURATION))
     opened = []
     window.runOpened.connect(opened.append)
     window.open_run(copy)
