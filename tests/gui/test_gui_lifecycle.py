@@ -5,6 +5,8 @@
 import os
 import signal
 
+import pytest
+
 from ssl_studio.gui import settings
 from ssl_studio.gui.main_window import MainWindow
 from ssl_studio.gui.stop_signals import StopSignals
@@ -112,7 +114,19 @@ def test_what_the_user_set_up_is_remembered(qtbot, drive, tiny_folder):
     assert second.compare.use_umap.isChecked()
 
 
-def test_sigterm_and_sigint_arrive_on_the_event_loop_not_as_exceptions(qtbot):
+@pytest.fixture
+def terminal_signals():
+    """SIGINT and SIGTERM as a terminal's process has them: pytest started by a script's `cmd &` has SIGINT ignored,
+    which StopSignals rightly leaves alone (as under nohup)."""
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def test_sigterm_and_sigint_arrive_on_the_event_loop_not_as_exceptions(qtbot, terminal_signals):
     stop = StopSignals()
     try:
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -44,7 +44,13 @@ def train(window) -> None:
 
 
 def main() -> int:
+    import signal
+
     from ssl_studio import cli
+
+    # As from a terminal. A parent without job control (`cmd &` in a script, as CI may be started) hands its
+    # children SIGINT ignored, and the app rightly keeps ignoring a signal it was started ignoring, as under nohup.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from ssl_studio.gui.main_window import MainWindow
 
     show = MainWindow.show
