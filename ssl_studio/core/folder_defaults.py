@@ -85,6 +85,20 @@ class Given:
         kind, name = setting.split(".", 1)
         return name in self.train if kind == "train" else (self.whole_recipe or name in self.recipe)
 
+    @classmethod
+    def of(cls, settings) -> Given:
+        """From settings named as FolderDefaults.changed names them ('train.lr', 'recipe.hue')."""
+        split = [s.split(".", 1) for s in settings]
+        return cls(frozenset(name for kind, name in split if kind == "train"),
+                   frozenset(name for kind, name in split if kind == "recipe"))
+
+    def to_dict(self) -> dict:
+        return {"train": sorted(self.train), "recipe": sorted(self.recipe), "whole_recipe": self.whole_recipe}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Given:
+        return cls(frozenset(data["train"]), frozenset(data["recipe"]), bool(data["whole_recipe"]))
+
 
 @dataclass(frozen=True)
 class FolderDefaults:

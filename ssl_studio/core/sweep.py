@@ -30,7 +30,7 @@ from .cancel import CancelToken, Cancelled
 from .config import TrainConfig
 from .errors import UserError, error_text
 from .events import StageStarted
-from .folder_defaults import FolderDefaults, Given
+from .folder_defaults import Given
 from .methods import default_recipe, method_class, method_names
 from .pipeline import baseline_key, run_pipeline
 from .runs import RunFolder, holds_run_files, is_run_folder
@@ -263,14 +263,6 @@ def _given(given: Given | None, changes: dict) -> Given | None:
                  given.recipe | {name for kind, _, name in varied if kind == "recipe"}, given.whole_recipe)
 
 
-def given_otherwise(defaults: FolderDefaults, config: TrainConfig, recipe: Recipe | None) -> Given:
-    """What the app's pages hold that differs from the folder's choice (``recipe`` None: each method's own preset,
-    which the folder's choice changes): the Given of a sweep planned from them."""
-    changed = [s.split(".", 1) for s in defaults.changed(config.to_dict(), recipe.to_dict() if recipe else None)]
-    return Given(frozenset(name for kind, name in changed if kind == "train"),
-                 frozenset(name for kind, name in changed if kind == "recipe"))
-
-
 def _settings(sweep: Sweep, method: str, seed: int, changes: dict) -> tuple[TrainConfig, Recipe]:
     where = ", ".join(f"{k}={_shown(v)}" for k, v in changes.items())
     try:
@@ -395,7 +387,7 @@ class Queue:
                 taken.add(name)
                 added.append(Job(name, str(Path(sweep.data_dir).resolve()), run.config.to_dict(),
                                  run.recipe.to_dict(), sweep.transfer.to_dict() if sweep.transfer else None,
-                                 sweep.use_umap, run.baselines, _given_json(run.given)))
+                                 sweep.use_umap, run.baselines, run.given.to_dict() if run.given else None))
             self._write(jobs + added)
         return added
 
@@ -472,18 +464,6 @@ class Queue:
             raise SweepError(f"cannot write {QUEUE} in {self.workspace}: {exc.strerror or exc}") from exc
 
 
-def _given_json(given: Given | None) -> dict | None:
-    if given is None:
-        return None
-    return {"train": sorted(given.train), "recipe": sorted(given.recipe), "whole_recipe": given.whole_recipe}
-
-
-def _given_of(job: Job) -> Given | None:
-    given = job.given
-    return None if given is None else Given(frozenset(given["train"]), frozenset(given["recipe"]),
-                                            given["whole_recipe"])
-
-
 def _with(job: Job, **changes) -> Job:
     return Job(**{**job.to_dict(), **changes})
 
@@ -555,9 +535,10 @@ def run_queue(workspace: str | Path, *, cancel: CancelToken | None = None) -> It
         try:
             config, recipe = TrainConfig.from_dict(job.config), Recipe.from_dict(job.recipe)
             transfer = TransferConfig.from_dict(job.transfer) if job.transfer is not None else None
+            given = Given.from_dict(job.given) if job.given is not None else None
             yield from run_pipeline(job.data, folder, config, recipe, cancel=cancel, resume=resumed,
                                     use_umap=job.use_umap, transfer=transfer,
-                                    skip=("transfer",) if transfer is None else (), given=_given_of(job),
+                                    skip=("transfer",) if transfer is None else (), given=given,
                                     baselines=queue.baseline_source(job))
         except Cancelled:
             pass

@@ -12,9 +12,9 @@ from superqt import QElidingLabel
 
 from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
-from ssl_studio.core.folder_defaults import FolderDefaults
+from ssl_studio.core.folder_defaults import FolderDefaults, Given
 from ssl_studio.core.methods import method_class, method_names
-from ssl_studio.core.sweep import (MAX_VARIED, Queue, Sweep, SweepError, estimate, expand, given_otherwise,
+from ssl_studio.core.sweep import (MAX_VARIED, Queue, Sweep, SweepError, estimate, expand,
                                    parse_vary, setting_title, settings_names)
 from ssl_studio.core.transfer import TransferConfig
 
@@ -106,7 +106,10 @@ class SweepDialog(QDialog):
         vary = tuple(parse_vary(f"{combo.currentData()}={line.text().replace(' ', '')}", methods)
                      for combo, line in self.vary if combo.currentData())
         recipe = self._recipe if self.same_recipe.isChecked() else None
-        given = given_otherwise(self._defaults, self._config, recipe) if self._defaults is not None else None
+        # What the pages hold that differs from the folder's choice, as the pages' own notes tell it (recipe None:
+        # each method's preset, which the folder's choice changes).
+        given = (Given.of(self._defaults.changed(self._config.to_dict(), recipe and recipe.to_dict()))
+                 if self._defaults is not None else None)
         return Sweep(self._data_dir, self._config, methods, vary, self.seeds.value(), recipe=recipe,
                      transfer=self._transfer, use_umap=self._use_umap, given=given)
 

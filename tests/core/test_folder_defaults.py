@@ -103,6 +103,19 @@ def test_settings_chosen_explicitly_win_over_the_folders():
                                               "recipe.blur_p", "recipe.blur_sigma"]
 
 
+def test_the_settings_a_person_changed_become_what_the_folder_leaves_and_survive_json():
+    grey28 = choose(FolderFacts(images=10_000, classes=10, grey=True, side=28))
+    config, recipe = TrainConfig(lr=0.01), default_recipe("simclr").replace(hue=0.3, saturation=0.0)
+    # saturation is the folder's own value and lr is no folder setting: neither counts as changed.
+    given = Given.of(grey28.changed(config.to_dict(), recipe.to_dict()))
+    assert given == Given(frozenset(), frozenset({"hue", "grayscale_p", "blur_p", "blur_sigma"}))
+    assert given.to_dict() == {"train": [], "recipe": ["blur_p", "blur_sigma", "grayscale_p", "hue"],
+                               "whole_recipe": False}
+    assert Given.from_dict(json.loads(json.dumps(given.to_dict()))) == given
+    chosen = Given(frozenset({"resolution"}), whole_recipe=True)
+    assert Given.from_dict(json.loads(json.dumps(chosen.to_dict()))) == chosen
+
+
 def test_the_command_line_prints_and_stores_the_folders_choice(grey, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(grey), "--out", str(out), "--epochs", "1", "--batch-size", "8", "--no-umap",
