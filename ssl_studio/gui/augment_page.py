@@ -87,8 +87,12 @@ class AugmentPage(Page):
             label = f"{meta.label} ({meta.unit})" if meta.unit else meta.label
             forms[meta.group].addRow(QLabel(label, toolTip=meta.help), widget)
         form_layout.addStretch(1)
-        scroll = QScrollArea(widgetResizable=True, minimumWidth=340)
+        self.controls_scroll = scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(controls)
+        # Room for the vertical scroll bar (the folder's note makes the controls taller than the page), so that the
+        # controls never also need a horizontal one.
+        scroll.setMinimumWidth(max(340, controls.minimumSizeHint().width() + 2 * scroll.frameWidth()
+                                   + scroll.verticalScrollBar().sizeHint().width()))
 
         self.preview = QWidget()
         self.grid = QGridLayout(self.preview)

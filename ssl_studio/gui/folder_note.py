@@ -40,8 +40,8 @@ class FolderNote(QLabel):
             return
         reasons = [rule.reason for rule in defaults.rules
                    if any(s.startswith(self.kind + ".") for s in rule.settings())]
-        text = (f"<b>Chosen for this folder</b> ({html.escape(defaults.facts.describe())}): "
-                + (" ".join(html.escape(r) for r in reasons) if reasons else "nothing to change here."))
+        text = (f"<b>Chosen for this folder</b> ({html.escape(defaults.facts.describe())}):"
+                + ("".join(f"<br>• {html.escape(r)}" for r in reasons) if reasons else " nothing to change here."))
         mine = [setting_title(s) for s in changed if s.startswith(self.kind + ".")]
         if mine:
             text += (f"<br><i>Changed by you: {html.escape(', '.join(mine))}.</i> "

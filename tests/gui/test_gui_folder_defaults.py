@@ -28,7 +28,7 @@ def grey_folder(tiny_folder, tmp_path_factory):
     return root
 
 
-def test_opening_a_grey_folder_sets_and_says_the_augment_and_train_settings(window, drive, grey_folder):
+def test_opening_a_grey_folder_sets_and_says_the_augment_and_train_settings(window, drive, grey_folder, qtbot):
     augment, train = window.augment, window.train
     assert augment.recipe() == default_recipe("simclr") and augment.recipe().hue == 0.1
     dataset = drive.open_folder(window, grey_folder)
@@ -41,6 +41,10 @@ def test_opening_a_grey_folder_sets_and_says_the_augment_and_train_settings(wind
     assert "Grey images: saturation, hue and grayscale are off" in augment.folder_note.text()
     assert "Grey images: half the views are blurred" in augment.folder_note.text()
     assert "Changed by you" not in augment.folder_note.text()
+    window.go("augment")  # the note makes the controls taller than the page: one scroll bar, not two
+    window.resize(window.minimumSizeHint().width(), 820)  # the controls at their narrowest
+    qtbot.waitUntil(lambda: augment.controls_scroll.verticalScrollBar().isVisible())
+    assert augment.controls_scroll.widget().width() <= augment.controls_scroll.viewport().width()
     assert train.folder_note.isVisibleTo(train)
     assert "Images are 20 px: enlarged to 32 px" in train.folder_note.text()
     assert train.config().resolution == 32 and "32 px" in train.resolution_label.text()
