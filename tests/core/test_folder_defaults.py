@@ -69,12 +69,13 @@ def test_the_choice_and_its_reasons():
     grey28 = choose(FolderFacts(images=10_000, classes=10, grey=True, side=28))
     assert grey28.reasons() == ["Images are 28 px: enlarged to 32 px, which the small network's four halvings need (at "
                               "their own size they lost accuracy).",
-                                "Grey images: saturation, hue and grayscale are off (they change nothing there); "
-                                "brightness and contrast jitter stay.",
+                                "Grey images: saturation, hue and grayscale are off (they change nothing there).",
                                 "Grey images: half the views are blurred, so that with no colour to vary two views "
-                                "still differ in detail and the network must match shapes."]
+                                "still differ in detail and the network must match shapes.",
+                                "Grey images: brightness and contrast jitter at full strength (up to ±80 %): with "
+                                "no colour to vary, tone is what a view can change."]
     assert grey28.recipe_changes == {"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0, "blur_p": 0.5,
-                                     "blur_sigma": (0.1, 1.0)}
+                                     "blur_sigma": (0.1, 1.0), "brightness": 0.8, "contrast": 0.8}
     assert grey28.train_changes == {"resolution": 32}
     big = choose(FolderFacts(images=2_000, classes=10, grey=False, side=96))
     assert big.train_changes == {"resolution": 32} and big.recipe_changes == {}
@@ -90,7 +91,8 @@ def test_settings_chosen_explicitly_win_over_the_folders():
     chosen, chosen_recipe, kept = grey28.apply(config, recipe)
     assert (chosen.resolution, chosen_recipe.hue, chosen_recipe.grayscale_p, kept) == (32, 0.0, 0.0, [])
     assert (recipe.blur_p, chosen_recipe.blur_p, chosen_recipe.blur_sigma) == (0.0, 0.5, (0.1, 1.0))
-    assert chosen_recipe == recipe.replace(saturation=0.0, hue=0.0, grayscale_p=0.0, blur_p=0.5, blur_sigma=(0.1, 1.0))
+    assert chosen_recipe == recipe.replace(saturation=0.0, hue=0.0, grayscale_p=0.0, blur_p=0.5, blur_sigma=(0.1, 1.0),
+                                           brightness=0.8, contrast=0.8)
     assert chosen == config.replace(resolution=32) and chosen_recipe.jitter_p == 0.8
     mine = recipe.replace(hue=0.3)
     chosen, chosen_recipe, kept = grey28.apply(config, mine, Given(frozenset({"resolution"}), frozenset({"hue"})))
@@ -100,7 +102,8 @@ def test_settings_chosen_explicitly_win_over_the_folders():
     none = Recipe(crop_scale=(1.0, 1.0), jitter_p=0.3, grayscale_p=0.1)
     _, chosen_recipe, kept = grey28.apply(config, none, Given(whole_recipe=True))
     assert chosen_recipe == none and kept == ["recipe.saturation", "recipe.hue", "recipe.grayscale_p",
-                                              "recipe.blur_p", "recipe.blur_sigma"]
+                                              "recipe.blur_p", "recipe.blur_sigma", "recipe.brightness",
+                                              "recipe.contrast"]
 
 
 def test_the_settings_a_person_changed_become_what_the_folder_leaves_and_survive_json():
@@ -108,9 +111,10 @@ def test_the_settings_a_person_changed_become_what_the_folder_leaves_and_survive
     config, recipe = TrainConfig(lr=0.01), default_recipe("simclr").replace(hue=0.3, saturation=0.0)
     # saturation is the folder's own value and lr is no folder setting: neither counts as changed.
     given = Given.of(grey28.changed(config.to_dict(), recipe.to_dict()))
-    assert given == Given(frozenset(), frozenset({"hue", "grayscale_p", "blur_p", "blur_sigma"}))
-    assert given.to_dict() == {"train": [], "recipe": ["blur_p", "blur_sigma", "grayscale_p", "hue"],
-                               "whole_recipe": False}
+    assert given == Given(frozenset(), frozenset({"hue", "grayscale_p", "blur_p", "blur_sigma", "brightness",
+                                                  "contrast"}))
+    assert given.to_dict() == {"train": [], "recipe": ["blur_p", "blur_sigma", "brightness", "contrast", "grayscale_p",
+                                                       "hue"], "whole_recipe": False}
     assert Given.from_dict(json.loads(json.dumps(given.to_dict()))) == given
     chosen = Given(frozenset({"resolution"}), whole_recipe=True)
     assert Given.from_dict(json.loads(json.dumps(chosen.to_dict()))) == chosen
@@ -124,25 +128,29 @@ def test_the_command_line_prints_and_stores_the_folders_choice(grey, tmp_path, c
     assert ("Defaults for this folder (grey, 20 px, 24 images, 8 classes):\n"
             "  Images are 20 px: enlarged to 32 px, which the small network's four halvings need (at their own "
             "size they lost accuracy).\n"
-            "  Grey images: saturation, hue and grayscale are off (they change nothing there); brightness and "
-            "contrast jitter stay.\n"
+            "  Grey images: saturation, hue and grayscale are off (they change nothing there).\n"
             "  Grey images: half the views are blurred, so that with no colour to vary two views still differ in "
-            "detail and the network must match shapes.\n") in printed
+            "detail and the network must match shapes.\n"
+            "  Grey images: brightness and contrast jitter at full strength (up to ±80 %): with no colour to vary, "
+            "tone is what a view can change.\n") in printed
     stored = json.loads((out / "config.json").read_text())
     assert stored["data"]["resolution"] == 32 and stored["train"]["resolution"] == 32
     assert stored["recipe"]["hue"] == 0.0 and stored["recipe"]["grayscale_p"] == 0.0
     assert stored["recipe"]["jitter_p"] == 0.8
+    assert stored["recipe"]["brightness"] == 0.8 and stored["recipe"]["contrast"] == 0.8
     assert stored["recipe"]["blur_p"] == 0.5 and stored["recipe"]["blur_sigma"] == [0.1, 1.0]
     assert stored["defaults"] == {
         "facts": {"images": 24, "classes": 8, "grey": True, "side": 20},
         "rules": [{"reason": "Images are 20 px: enlarged to 32 px, which the small network's four halvings need (at "
                              "their own size they lost accuracy).", "recipe": {}, "train": {"resolution": 32}},
-                  {"reason": "Grey images: saturation, hue and grayscale are off (they change nothing there); "
-                             "brightness and contrast jitter stay.",
+                  {"reason": "Grey images: saturation, hue and grayscale are off (they change nothing there).",
                    "recipe": {"saturation": 0.0, "hue": 0.0, "grayscale_p": 0.0}, "train": {}},
                   {"reason": "Grey images: half the views are blurred, so that with no colour to vary two views "
                              "still differ in detail and the network must match shapes.",
-                   "recipe": {"blur_p": 0.5, "blur_sigma": [0.1, 1.0]}, "train": {}}],
+                   "recipe": {"blur_p": 0.5, "blur_sigma": [0.1, 1.0]}, "train": {}},
+                  {"reason": "Grey images: brightness and contrast jitter at full strength (up to ±80 %): with no "
+                             "colour to vary, tone is what a view can change.",
+                   "recipe": {"brightness": 0.8, "contrast": 0.8}, "train": {}}],
         "kept": []}
     assert np.load(out / "embeddings" / "ssl.npy").shape[0] == 24
 

@@ -9,7 +9,8 @@ from ssl_studio.core.methods import default_recipe
 from ssl_studio.gui import data_page
 from ssl_studio.gui.demo import DemoSettings
 
-GREY = dict(saturation=0.0, hue=0.0, grayscale_p=0.0, blur_p=0.5, blur_sigma=(0.1, 1.0))  # the grey folder's rules
+GREY = dict(saturation=0.0, hue=0.0, grayscale_p=0.0, blur_p=0.5, blur_sigma=(0.1, 1.0), brightness=0.8,
+            contrast=0.8)  # the grey folder's rules
 GREY_SIMCLR = default_recipe("simclr").replace(**GREY)
 TINY = TrainConfig(epochs=500, time_budget=None, batch_size=8, device="cpu")
 
