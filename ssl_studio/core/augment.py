@@ -117,9 +117,8 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | N
 
     blur = coin(recipe.blur_p)
     if blur.any():
-        sigma = uniform(*recipe.blur_sigma)
-        # Only the views drawn for blur are convolved: blurring half the views costs half as much.
-        x[blur.to(dev)] = _blur(x[blur.to(dev)], sigma[blur].to(dev))
+        sigma = torch.where(blur, uniform(*recipe.blur_sigma), torch.zeros(batch))
+        x = _blur(x, sigma.to(dev))
 
     sol = coin(recipe.solarize_p)
     if sol.any():
