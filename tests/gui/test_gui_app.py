@@ -1,5 +1,12 @@
 """Start-up checks that run before Qt can abort the process."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
 from ssl_studio.gui.app import NO_DISPLAY, display_problem, main
 
 
@@ -49,3 +56,26 @@ def test_other_systems_are_not_checked():
 def test_more_than_one_folder_is_refused(capsys):
     assert main(["a", "b"]) == 2
     assert "at most one folder" in capsys.readouterr().err
+
+
+OPENMP_THREADS_AFTER_A_GUI_THREAD_MATMUL = """
+import os, sys
+import torch
+if sys.argv[1] == "app":
+    from ssl_studio.gui.app import create_application
+    create_application()
+before = len(os.listdir("/proc/self/task"))
+torch.rand(512, 512) @ torch.rand(512, 512)  # large enough for torch to run it in parallel
+print(len(os.listdir("/proc/self/task")) - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through Linux's /proc")
+@pytest.mark.parametrize("start, new_threads", [("app", 0), ("bare", 1)])
+def test_torch_on_the_gui_thread_starts_no_openmp_team(start, new_threads):
+    """A team on the GUI thread slowed training on a job thread to 60 % of its speed (gui/app.py)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", OPENMP_THREADS_AFTER_A_GUI_THREAD_MATMUL, start], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) == new_threads
