@@ -105,7 +105,7 @@ def single_threaded_gui() -> None:
 
     A thread that once ran a parallel torch operation keeps its team of OpenMP threads while it lives, and with a
     second team on the machine (training's, on a job thread) GNU OpenMP makes every parallel region slower: a
-    small-cnn step at 2 threads took 35-40 ms instead of 25 ms, and the app trained at 60 % of the command line's
+    small-cnn step at 2 threads took 35-43 ms instead of 25-27 ms, and the app trained at 60 % of the command line's
     steps/s (BENCHMARKS.md, "Training in the app"). The GUI thread's torch work is small (a folder's grey check,
     a few images); heavy work runs on job threads, whose thread counts core/threads.py chooses.
     """
