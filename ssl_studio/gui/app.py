@@ -112,6 +112,9 @@ def single_threaded_gui() -> None:
     import torch
 
     torch.set_num_threads(1)
+    # Torch gives each thread, at its first parallel call, the count last set on any thread: asking now fixes this
+    # thread's count at 1 before a job thread sets its own (else the GUI thread would take the job's 2 later on).
+    torch.get_num_threads()
 
 
 def keep_none_alive(app) -> None:
