@@ -170,6 +170,10 @@ class TrainingState:
     def clock(self) -> float:
         return time.perf_counter() - self._start
 
+    def leave_out_since(self, then: float) -> None:
+        """Take the time since ``then`` (a reading of ``clock``) out of this session's time."""
+        self._start += self.clock() - then
+
     def elapsed(self, now: float) -> float:
         return self.elapsed_before + now
 
@@ -362,7 +366,12 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
     while True:
         now = state.clock()
         if reporter.due(now):
-            yield reporter.report(now)
+            event = reporter.report(now)
+            suspended = state.clock()
+            yield event
+            # What the consumer did meanwhile (the SSL map's snapshots: a few % of the time) is not training: left
+            # in, it would take steps from the SSL model that the supervised baseline keeps.
+            state.leave_out_since(suspended)
         reason = budget.stop_reason(state.step, state.elapsed(now))
         stop, due, elapsed = distributed.max_over_ranks((reason is not None, checkpoints.due(now),
                                                          state.elapsed(now)), device)

@@ -1,5 +1,6 @@
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -165,6 +166,29 @@ def test_cancel_before_start_stops_at_once():
 def test_time_budget_stops_the_run():
     _, events = run("simclr", config(epochs=None, time_budget=0.01))
     assert events[-1].reason == "budget" and events[-1].steps >= 1
+
+
+def test_the_time_budget_counts_training_not_what_the_consumer_does_between_reports(monkeypatch):
+    # A clock that each reading moves on by 0.1 s; the consumer spends 1,000 s on each report (as the pipeline
+    # spends a little on the SSL map's snapshots). Counted, the first report would end a 1 s budget after 1 step.
+    now = [0.0]
+
+    def perf_counter():
+        now[0] += 0.1
+        return now[0]
+
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(perf_counter=perf_counter))
+    torch.manual_seed(0)
+    events = []
+    for event in train(build_method("simclr", "small-cnn", num_classes=2), IMAGES, LABELS,
+                       config(epochs=None, time_budget=1.0)):
+        events.append(event)
+        if isinstance(event, TrainProgress):
+            now[0] += 1000.0
+    done = events[-1]
+    assert done.reason == "budget" and done.steps > 1
+    assert 1.0 <= done.seconds < 2.0  # the loop's own readings only
+    assert all(0 < e.elapsed < 2.0 for e in events[:-1])
 
 
 class NaNSimCLR(SimCLR):
