@@ -42,7 +42,12 @@ class TrainConfig:
                               minimum=2, maximum=8192, step=32)
     lr: float = setting(2e-3, "Learning rate", "Peak learning rate (AdamW, warm-up then cosine decay).",
                         minimum=1e-6, maximum=1.0, log=True)
-    weight_decay: float = setting(1e-4, "Weight decay", "AdamW's weight decay.", minimum=0.0, maximum=1.0,
+    # 0.05, as in the AdamW recipes of DINO and MAE: with batch norm after every convolution the decay shrinks the
+    # weights, which raises the effective learning rate (van Laarhoven 2017), and a few minutes of training learn
+    # more. Against 1e-4, over 2-3 seeds of 120 s runs, SSL kNN rose on every folder measured: grey photos 84.2 ->
+    # 84.5 %, silhouettes 95.9 -> 96.4, grey shapes 91.4 -> 91.8, colour shapes 90.2 -> 92.0, colour textures held
+    # at 99.5 (README, "Defaults").
+    weight_decay: float = setting(0.05, "Weight decay", "AdamW's weight decay.", minimum=0.0, maximum=1.0,
                                   log=True, advanced=True)
     warmup_fraction: float = setting(0.05, "Warm-up", "Share of the budget over which the learning rate rises "
                                      "from 0 to its peak.", minimum=0.0, maximum=0.5, step=0.01, advanced=True)
