@@ -369,7 +369,7 @@ def train(method: Method, images: torch.Tensor, labels: torch.Tensor | None, con
             event = reporter.report(now)
             suspended = state.clock()
             yield event
-            # What the consumer did meanwhile (the SSL map's snapshots: a few % of the time) is not training: left
+            # What the consumer did meanwhile (the SSL map's snapshots: about 8 % of the time) is not training: left
             # in, it would take steps from the SSL model that the supervised baseline keeps.
             state.leave_out_since(suspended)
         reason = budget.stop_reason(state.step, state.elapsed(now))
