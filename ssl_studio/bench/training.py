@@ -35,7 +35,7 @@ def phase_split(method, images: torch.Tensor, labels: torch.Tensor, batch: int, 
     tuning = StepTuning(device)
     tuning.model(method)
     method.train()
-    optimizer = torch.optim.AdamW(method.param_groups(), lr=1e-3)
+    optimizer = tuning.optimizer(method.param_groups(), lr=1e-3, weight_decay=TrainConfig().weight_decay)
     gen = torch.Generator().manual_seed(0)
     times: dict[str, list[float]] = {p: [] for p in PHASES}
     for step in range(steps + 1):
@@ -113,7 +113,7 @@ def step_ratios(table: Table, images: torch.Tensor, labels: torch.Tensor, batch:
         method = build_method(name, backbone, num_classes=int(labels.max()) + 1, view_size=view_size)
         tuning.model(method)
         method.train()
-        setups[name] = (method, torch.optim.AdamW(method.param_groups(), lr=1e-3))
+        setups[name] = (method, tuning.optimizer(method.param_groups(), lr=1e-3, weight_decay=TrainConfig().weight_decay))
     best, views = dict.fromkeys(setups, float("inf")), {}
     for round_ in range(rounds + 1):  # the first round warms up
         for name, (method, optimizer) in setups.items():
