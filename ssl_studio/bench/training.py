@@ -19,6 +19,7 @@ from ssl_studio.core.train import StepTuning, TrainFinished, train
 from .common import Table, clock
 
 PHASES = ("augment", "forward", "backward", "optimizer")
+OLDER_ORDER = "simclr, older layer order"  # the small CNN as runs saved before 2026-12-07 have it (core/models.py)
 SHORT = {"augment": "aug", "forward": "fwd", "backward": "bwd", "optimizer": "opt"}
 
 
@@ -102,18 +103,24 @@ def measure_training(table: Table, images: torch.Tensor, labels: torch.Tensor, d
 def step_ratios(table: Table, images: torch.Tensor, labels: torch.Tensor, batch: int, rounds: int, steps: int = 3,
                 backbone: str = "small-cnn") -> dict:
     """Every method's training step on the CPU, timed in alternation (best of ``rounds`` rounds of ``steps`` steps):
-    load that changes during the section hits every method alike, so views/s against SimCLR's can be trusted."""
+    load that changes during the section hits every method alike, so views/s against SimCLR's can be trusted. On
+    the small CNN, SimCLR with its layers in the older order (normalize, then pool) is timed with them."""
     device = torch.device("cpu")
     tuning = StepTuning(device)
     gen = torch.Generator().manual_seed(0)
     setups = {}
     view_size = TrainConfig(resolution=images.shape[-1]).view_size  # as the loop renders them
-    for name in method_names():
+    older = OLDER_ORDER if backbone == "small-cnn" else None
+    for name in (*method_names(), *([older] if older else [])):
         torch.manual_seed(0)
-        method = build_method(name, backbone, num_classes=int(labels.max()) + 1, view_size=view_size)
+        method = build_method("simclr" if name == older else name, backbone, num_classes=int(labels.max()) + 1,
+                              view_size=view_size)
+        if name == older:
+            method.backbone.arrange(pool_first=False)
         tuning.model(method)
         method.train()
-        setups[name] = (method, tuning.optimizer(method.param_groups(), lr=1e-3, weight_decay=TrainConfig().weight_decay))
+        setups[name] = (method, tuning.optimizer(method.param_groups(), lr=1e-3,
+                                                 weight_decay=TrainConfig().weight_decay))
     best, views = dict.fromkeys(setups, float("inf")), {}
     for round_ in range(rounds + 1):  # the first round warms up
         for name, (method, optimizer) in setups.items():

@@ -16,6 +16,7 @@ from safetensors.torch import save
 
 from .atomic import write_bytes_atomic, write_json_atomic
 from .errors import UserError
+from .models import arrange_for
 
 FORMAT = "ssl_studio.checkpoint/1"
 
@@ -61,6 +62,7 @@ def load_checkpoint(path: str | Path, *, with_tensors: bool = True) -> tuple[dic
 
 def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str, source: Path) -> None:
     """Load weights strictly, turning shape or key mismatches into a CheckpointError that names ``source``."""
+    arrange_for(module, state)  # weights saved in an older layer order load into that order
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
