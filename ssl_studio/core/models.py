@@ -31,7 +31,8 @@ class SmallCNN(nn.Module):
     """A VGG-style net sized for 2 CPU cores at 32 px: four conv stages, the first three halving the resolution.
 
     A stage convolves, max-pools, then normalizes (BatchNorm, ReLU): pooling first leaves a quarter of the values
-    to normalize, and on 2 cores a small-cnn SimCLR step fell from 40 to 29 ms, learning as much per step
+    to normalize, which on 2 cores took most of a step's time on the first stage's full-size maps. With AdamW's
+    fused kernel the loop's SimCLR step fell from 45 to 34 ms (BENCHMARKS.md), learning about as much per step
     (README's fifth defaults study). Runs saved before normalized first and pooled last, a different function of the
     same weights; their weights say so (a BatchNorm right after the first conv), and loading them puts the same
     layers back in that order, so old runs embed as they did and resume where they stopped.
