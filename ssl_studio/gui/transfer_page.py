@@ -81,6 +81,7 @@ class CurvePlot(pg.PlotItem):
         # Top left: few labels score low, so the curves rise away from it.
         self.legend = self.addLegend(offset=(10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
         self._hovered = hovered
+        self._under_mouse: dict[str, str] = {}  # curve -> its hovered point's figures: curves can share a point
         self.series: dict[str, tuple[pg.PlotDataItem, pg.ScatterPlotItem, pg.ErrorBarItem]] = {}
 
     def set_curve(self, key: str, title: str, color: str, points: list[dict], classes: int | None,
@@ -90,7 +91,7 @@ class CurvePlot(pg.PlotItem):
             line = self.plot(name=title, pen=pen)
             dots = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(color), pen=pg.mkPen("w", width=1), hoverable=True,
                                       hoverSize=12, tip=lambda x, y, data: data)
-            dots.sigHovered.connect(lambda _item, found, _ev: self._hovered(found[0].data() if len(found) else ""))
+            dots.sigHovered.connect(lambda _item, found, _ev, key=key: self._hover(key, found))
             bars = pg.ErrorBarItem(pen=pg.mkPen(color, width=1), beam=0.02)
             for item in (bars, dots):
                 self.addItem(item)
@@ -103,6 +104,13 @@ class CurvePlot(pg.PlotItem):
         line.setData(x, y)
         dots.setData(x=x, y=y, data=[point_text(title, p, classes) for p in points])
         bars.setData(x=x, y=y, height=2 * std)
+
+    def _hover(self, key: str, found) -> None:
+        if len(found):
+            self._under_mouse[key] = found[0].data()
+        else:
+            self._under_mouse.pop(key, None)
+        self._hovered("\n".join(self._under_mouse[k] for k in self.series if k in self._under_mouse))
 
     def fit_x(self) -> None:
         xs = np.concatenate([c[0].xData for c in self.series.values() if c[0].xData is not None] or [np.zeros(1)])
