@@ -45,6 +45,14 @@ def _wait(app, condition, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def _pump(app, seconds: float) -> None:
+    """Run the event loop for a while, so that what was just set (highlights, a layout) is drawn before a grab."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+
+
 def _save(window, out: Path, name: str) -> Path:
     """Grab the window and save it as a small PNG: 256 colors, chosen by octree so that the small class-color
     swatches and points keep their hue (median cut merged them with the large grey areas)."""
@@ -87,16 +95,18 @@ def _pick_demo_points(compare) -> tuple[int, str]:
     return point, space
 
 
-def _hover_first_point(page) -> None:
-    """Move the mouse onto the fewest-labels point of the SSL curve, so its exact figures show."""
+def _hover_first_point(app, page) -> None:
+    """Move the mouse onto the fewest-labels point of the SSL curve, and wait for its exact figures to show."""
     from PySide6.QtCore import QPointF
     from PySide6.QtTest import QTest
 
     if "ssl" not in page.probe_plot.series:
         return
+    _pump(app, 0.5)  # the page was just shown: lay the charts out before mapping a point onto the screen
     spot = page.probe_plot.series["ssl"][1].points()[0]
     scene = page.probe_plot.vb.mapViewToScene(QPointF(spot.pos().x(), spot.pos().y()))
     QTest.mouseMove(page.charts.viewport(), page.charts.mapFromScene(scene))
+    _wait(app, lambda: page.hover.text(), 10, "the hovered point's figures")
 
 
 def _through_the_demo(app, window, out: Path, epochs: int | None) -> None:
@@ -200,7 +210,7 @@ def _versus(app, window, out: Path, first: Path, second: Path) -> None:
     moved = int(outcome[0].moved[0])
     page.linked.show_neighbours(moved)
     page.linked.set_hover(moved, "second")
-    _wait(app, lambda: True, 0.5, "the highlights")
+    _pump(app, 0.5)
     _save(window, out, "9-versus")
     page.explanation.set_expanded(True, remember=False)
     _save(window, out, "explain-versus")
@@ -231,7 +241,7 @@ def _audit(app, window, out: Path, run: Path, scratch: Path) -> None:
     panel.exclude_button.click()
     panel.grid.scrollToItem(pair)
     panel.grid.itemEntered.emit(pair)
-    _wait(app, lambda: True, 0.5, "the highlights")
+    _pump(app, 0.5)
     _save(window, out, "8-audit")
     print(f"audit counts: {panel.counts.text()}", file=sys.stderr)
 
@@ -272,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     window.resize(width, height)
     window.show()
     try:
-        _wait(app, lambda: True, 1, "the window")
+        _pump(app, 1)
         if args.workspace:
             _runs_page(app, window, args.out, args.workspace, args.select)
             return 0
@@ -301,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         point, space = _pick_demo_points(compare)
         compare.linked.show_neighbours(point)
         compare.linked.set_hover(point, space)
-        _wait(app, lambda: True, 0.5, "the highlights")
+        _pump(app, 0.5)
         _save(window, args.out, "4-compare")
         metrics = {s: compare.scores.get(s) for s in compare.maps}
         print(f"scores: {metrics}", file=sys.stderr)
@@ -315,8 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         transfer = window.transfer
         _wait(app, lambda: transferred or not transfer.is_running(), 3600, "the transfer curves")
         window.go("transfer")
-        _hover_first_point(transfer)
-        _wait(app, lambda: True, 0.5, "the hover")
+        _hover_first_point(app, transfer)
         _save(window, args.out, "5-transfer")
         print(f"transfer: {transfer.reading.text()}", file=sys.stderr)
         for name in ("data", "augment", "train", "compare", "transfer"):
