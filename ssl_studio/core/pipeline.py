@@ -384,9 +384,9 @@ def transfer_stage(exp: Experiment) -> Iterator[StageStarted | TransferPlanned |
         yield StageStarted(name, f"Fine-tuning {STARTS[start]} on {fraction:.0%} of the labels ({len(subset)} "
                                  "images)")
         config = finetune_config(exp.config, settings, k, len(subset))
-        events = finetune(images, label_tensor, subset, test_idx, config, len(dataset.class_names), ssl_backbone if start == "ssl" else None,
-                          checkpoint_path=run.checkpoint(name), cancel=exp.cancel, resume=exp.resume,
-                          meta={"start": start, "fraction": fraction})
+        events = finetune(images, label_tensor, subset, test_idx, config, len(dataset.class_names), ssl_backbone,
+                          start, checkpoint_path=run.checkpoint(name), cancel=exp.cancel, resume=exp.resume,
+                          meta={"fraction": fraction})
         point = yield from _as_train_events(name, events)
         if point is None:  # cancelled: the checkpoint stays, and resuming continues it
             exp.cancel.raise_if_cancelled()

@@ -29,6 +29,7 @@ from .config import TrainConfig
 from .embed import embed
 from .evaluate import knn_top1, linear_probe_top1
 from .methods import build_method, default_recipe
+from .models import arrange_for
 from .schema import check_settings, dataclass_from_dict, setting
 from .train import TrainFinished, TrainProgress, train
 
@@ -193,16 +194,17 @@ def finetune_config(run_config: TrainConfig, settings: TransferConfig, k: int, l
 
 
 def finetune(images: torch.Tensor, labels: torch.Tensor, subset: np.ndarray, test_idx: np.ndarray,
-             config: TrainConfig, num_classes: int, backbone_state: dict[str, torch.Tensor] | None, *,
+             config: TrainConfig, num_classes: int, ssl_state: dict[str, torch.Tensor] | None, start: str, *,
              checkpoint_path: Path, cancel: CancelToken, resume: bool = False,
              meta: dict | None = None) -> Iterator[TrainProgress | TrainFinished]:
     """Fine-tune backbone + fresh linear head on ``subset`` and score it on ``test_idx``; returns the point, or None
-    when cancelled. ``backbone_state`` None starts from scratch: the seed's own weights, as the SSL run did.
+    when cancelled. ``start`` (a key of STARTS) "ssl" starts from ``ssl_state``, "scratch" from the seed's own
+    weights, as the SSL run did.
 
     The head is drawn from the same seed either way, so the two starts differ by the backbone's weights alone.
     """
-    method = finetune_method(config, num_classes, backbone_state)
-    meta = {**(meta or {}), "labels": len(subset)}
+    method = finetune_method(config, num_classes, ssl_state, start)
+    meta = {**(meta or {}), "start": start, "labels": len(subset)}
     resume = resume and _resumable(checkpoint_path, config, meta)
     idx = torch.from_numpy(subset)
     done = None
@@ -217,15 +219,22 @@ def finetune(images: torch.Tensor, labels: torch.Tensor, subset: np.ndarray, tes
         method, images[test], labels[test]), 6), "seconds": round(done.seconds, 2), "steps": done.steps}
 
 
-def finetune_method(config: TrainConfig, num_classes: int, backbone_state: dict[str, torch.Tensor] | None):
+def finetune_method(config: TrainConfig, num_classes: int, ssl_state: dict[str, torch.Tensor] | None, start: str):
     """The supervised method (backbone + fresh linear head, cross-entropy) to fine-tune, drawn from the run's seed
-    backbone first, as the train stage does: with no ``backbone_state`` its backbone is the SSL run's starting
-    point, and the head is the same whichever backbone is loaded."""
+    backbone first, as the train stage does: from scratch its backbone is the SSL run's starting point, and the
+    head is the same whichever start."""
+    if start not in STARTS:
+        raise ValueError(f"unknown start {start!r}: one of {', '.join(STARTS)}")
+    if start == "ssl" and ssl_state is None:
+        raise ValueError("fine-tuning from the SSL weights needs them")
     torch.manual_seed(config.seed)
     method = build_method("supervised", config.backbone, default_recipe("supervised"), params=config.params,
                           num_classes=num_classes, view_size=config.view_size)
-    if backbone_state is not None:
-        method.backbone.load_state_dict(backbone_state)
+    if ssl_state is not None:
+        # From scratch too: a run saved before the small CNN's layer order changed compares like with like.
+        arrange_for(method.backbone, ssl_state)
+    if start == "ssl":
+        method.backbone.load_state_dict(ssl_state)
     return method
 
 

@@ -115,13 +115,25 @@ def test_fine_tuning_from_scratch_starts_from_the_ssl_runs_initial_weights_with_
     config = CONFIG.replace(method="supervised", seed=3)
     torch.manual_seed(3)
     untrained = build_backbone(config.backbone).state_dict()
-    scratch = finetune_method(config, 4, None)
     other = build_backbone(config.backbone)
     torch.nn.init.constant_(other.net[1].weight, 0.5)
-    from_ssl = finetune_method(config, 4, other.state_dict())
+    scratch = finetune_method(config, 4, other.state_dict(), "scratch")
+    from_ssl = finetune_method(config, 4, other.state_dict(), "ssl")
     assert all(torch.equal(v, scratch.backbone.state_dict()[k]) for k, v in untrained.items())
     assert torch.equal(from_ssl.backbone.net[1].weight, other.net[1].weight)
     assert all(torch.equal(a, b) for a, b in zip(scratch.head.parameters(), from_ssl.head.parameters()))
+    with pytest.raises(ValueError, match="needs them"):
+        finetune_method(config, 4, None, "ssl")
+
+
+def test_fine_tuning_from_scratch_on_a_run_saved_in_the_older_layer_order_takes_that_order():
+    config = CONFIG.replace(method="supervised", seed=3)
+    older = build_backbone(config.backbone)
+    older.arrange(pool_first=False)
+    scratch = finetune_method(config, 4, older.state_dict(), "scratch")
+    assert scratch.backbone.pool_first is False
+    assert [type(m) for m in scratch.backbone.net] == [type(m) for m in older.net]
+    assert finetune_method(config, 4, None, "scratch").backbone.pool_first is True
 
 
 def test_transfer_settings_are_checked_and_round_trip():
