@@ -124,6 +124,8 @@ def test_fine_tuning_from_scratch_starts_from_the_ssl_runs_initial_weights_with_
     assert all(torch.equal(a, b) for a, b in zip(scratch.head.parameters(), from_ssl.head.parameters()))
     with pytest.raises(ValueError, match="needs them"):
         finetune_method(config, 4, None, "ssl")
+    with pytest.raises(ValueError, match="unknown start 'pretrained': one of ssl, scratch"):
+        finetune_method(config, 4, other.state_dict(), "pretrained")
 
 
 def test_fine_tuning_from_scratch_on_a_run_saved_in_the_older_layer_order_takes_that_order():
