@@ -48,9 +48,7 @@ def _wait(app, condition, timeout: float, what: str) -> None:
 def _pump(app, seconds: float) -> None:
     """Run the event loop for a while, so that what was just set (highlights, a layout) is drawn before a grab."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.02)
+    _wait(app, lambda: time.monotonic() >= deadline, seconds + 1, "the event loop")
 
 
 def _save(window, out: Path, name: str) -> Path:
