@@ -30,13 +30,18 @@ class StepPlan:
     loop_seconds: float  # time budget given to core.train.train
 
 
+def _optimizer(tuning: StepTuning, method):
+    """The loop's own optimizer (fused AdamW where there is a kernel) at the default weight decay."""
+    return tuning.optimizer(method.param_groups(), lr=1e-3, weight_decay=TrainConfig().weight_decay)
+
+
 def phase_split(method, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int,
                 device: torch.device) -> tuple[dict[str, float], int]:
     """Median seconds per phase over ``steps`` steps (after one warm-up step), and views per step."""
     tuning = StepTuning(device)
     tuning.model(method)
     method.train()
-    optimizer = tuning.optimizer(method.param_groups(), lr=1e-3, weight_decay=TrainConfig().weight_decay)
+    optimizer = _optimizer(tuning, method)
     gen = torch.Generator().manual_seed(0)
     times: dict[str, list[float]] = {p: [] for p in PHASES}
     for step in range(steps + 1):
@@ -119,8 +124,7 @@ def step_ratios(table: Table, images: torch.Tensor, labels: torch.Tensor, batch:
             method.backbone.arrange(pool_first=False)
         tuning.model(method)
         method.train()
-        setups[name] = (method, tuning.optimizer(method.param_groups(), lr=1e-3,
-                                                 weight_decay=TrainConfig().weight_decay))
+        setups[name] = (method, _optimizer(tuning, method))
     best, views = dict.fromkeys(setups, float("inf")), {}
     for round_ in range(rounds + 1):  # the first round warms up
         for name, (method, optimizer) in setups.items():
