@@ -206,7 +206,9 @@ FORMULA = (
 
 
 def train_text(method: type[Method]) -> str:
-    chosen = "" if method.name == "simclr" else (
+    chosen = ("<br>A second task rides along (the <i>Rotation task</i> setting; 0 turns it off): both views of half "
+              "the pairs are turned by the same 90, 180 or 270 degrees, and a small head must tell which, so the "
+              "network keeps how an object stands.") if method.name == "simclr" else (
         f"<br>The method chosen now, <b>{method.title}</b>, has a loss of its own: {method.summary}")
     rows = [(f"{_z('i', POSITIVE)}, {_z('j', POSITIVE)}", "the embeddings of the two views of one image: the "
              "<b>positive pair</b>"),

@@ -4,8 +4,9 @@ import torch
 import torch.nn.functional as F
 
 from ssl_studio.core.methods import build_method
-from ssl_studio.core.methods.rotation import rotate_four, rotation_loss
-from ssl_studio.core.methods.simclr import info_nce
+from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.methods.rotation import TURNED_PAIRS, rotate_four, rotation_loss, turn_pairs
+from ssl_studio.core.methods.simclr import SimCLRParams, info_nce
 from ssl_studio.core.models import build_backbone
 
 
@@ -43,6 +44,43 @@ def test_rotate_four_rotates_and_labels():
     views, targets = rotate_four(x)
     assert targets.tolist() == [0, 1, 2, 3]
     assert torch.equal(views[2], x[0].flip(-1).flip(-2))
+
+
+def test_turn_pairs_turns_both_views_of_a_pair_alike_and_says_how():
+    views = torch.rand(2 * 40, 3, 5, 5, generator=torch.Generator().manual_seed(1))
+    turned, targets = turn_pairs(views.clone(), torch.Generator().manual_seed(0))
+    replay = torch.Generator().manual_seed(0)  # the draws, made again: a turn of 1-3 for every pair taken half the time
+    expected = torch.randint(1, 4, (40,), generator=replay) * (torch.rand(40, generator=replay) < TURNED_PAIRS)
+    assert targets.tolist() == expected.tolist() * 2
+    assert set(expected.tolist()) == {0, 1, 2, 3}
+    for view, turn, original in zip(turned, targets, views):
+        assert torch.equal(view, torch.rot90(original, int(turn), dims=(1, 2)))
+
+
+def test_simclr_adds_its_rotation_task_to_the_contrast_at_the_task_s_weight():
+    images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
+    method = build_method("simclr", "small-cnn", params=SimCLRParams(temperature=0.5, rotation_task=0.25))
+    views, targets = method.make_views(images, None, torch.Generator().manual_seed(0))
+    features = method.backbone(views)
+    z1, z2 = method.head(features).chunk(2)
+    expected = info_nce(z1, z2, 0.5) + 0.25 * F.cross_entropy(method.rotation_head(features), targets)
+    assert torch.allclose(method(views, targets)[0], expected)
+
+    plain = build_method("simclr", "small-cnn", params=SimCLRParams(rotation_task=0.0))
+    views, targets = plain.make_views(images, None, torch.Generator().manual_seed(0))
+    assert plain.rotation_head is None and targets is None
+    z1, z2 = plain.head(plain.backbone(views)).chunk(2)
+    assert torch.allclose(plain(views, targets)[0], info_nce(z1, z2, 0.5))
+
+
+def test_simclr_runs_saved_before_the_rotation_task_load_and_train_without_it():
+    """A run saves every setting, so settings without the task's come from before it and trained without it."""
+    old = TrainConfig.from_dict({"method": "simclr", "params": {"temperature": 0.5}})
+    assert old.params.rotation_task == 0.0
+    assert TrainConfig.from_dict({"method": "simclr"}).params.rotation_task == SimCLRParams().rotation_task == 0.5
+    saved = build_method("simclr", "small-cnn", params=old.params).state_dict()
+    assert not any(key.startswith("rotation_head") for key in saved)
+    build_method("simclr", "small-cnn", params=old.params).load_state_dict(saved)
 
 
 def test_each_method_gives_a_scalar_loss_with_gradients():

@@ -57,7 +57,7 @@ def test_the_app_saves_the_settings_as_the_run_folders_config_json_holds_them(qt
     config = TrainConfig(epochs=3, time_budget=None, batch_size=16, params=SimCLRParams(temperature=0.2))
     assert settings.load_json("train") == as_json(config.to_dict())  # prepare_run writes config.to_dict() too
     assert settings.load_json("budget") == {"unit": "epochs", "time_budget": 90.0, "epochs": 3}
-    assert settings.load_json("method_params") == {"simclr": {"temperature": 0.2}}
+    assert settings.load_json("method_params") == {"simclr": {"temperature": 0.2, "rotation_task": 0.5}}
     augment = AugmentPage()
     qtbot.addWidget(augment)
     augment.control("flip_p").setValue(0.0)

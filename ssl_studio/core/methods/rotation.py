@@ -21,6 +21,23 @@ def rotation_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, targets)
 
 
+TURNED_PAIRS = 0.5  # the other half stay upright, as every image is when it is embedded
+
+
+@torch.no_grad()
+def turn_pairs(views: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn both views of a random half of the pairs (view i and view n + i, square) by the same 90, 180 or 270
+    degrees, so the two views still match; return the views and each one's turn (0-3), a rotation head's target.
+    Drawn on the CPU from ``generator``, as augment draws, so a seed turns the same views on every device."""
+    n = views.shape[0] // 2
+    turns = torch.randint(1, 4, (n,), generator=generator) * (torch.rand(n, generator=generator) < TURNED_PAIRS)
+    for k in (1, 2, 3):
+        rows = (turns == k).nonzero().flatten()
+        rows = torch.cat([rows, rows + n]).to(views.device)
+        views[rows] = torch.rot90(views[rows], k, dims=(2, 3))
+    return views, torch.cat([turns, turns]).to(views.device)
+
+
 class RotationPrediction(Method):
     name = "rotation"
     title = "Rotation prediction"
