@@ -99,7 +99,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
+    def from_dict(cls, data: dict, saved_run: bool = False) -> TrainConfig:
+        """``saved_run``: the settings a run folder recorded, whose missing method settings are older than them
+        (MethodParams.SAVED_WITHOUT); elsewhere (the app's own settings, a sweep) a missing one takes its default."""
         if not isinstance(data, dict):
             raise ValueError(f"training settings must be a JSON object, not {type(data).__name__}")
         data = dict(data)
@@ -111,6 +113,8 @@ class TrainConfig:
         if not isinstance(params, dict):
             raise ValueError(f"the {method} method's settings must be a JSON object")
         method_params = method_class(method).Params
+        if saved_run:
+            params = {**method_params.SAVED_WITHOUT, **params}
         if "temperature" in data:  # runs made before methods had their own settings kept SimCLR's at the top
             temperature = data.pop("temperature")
             if "temperature" in {f.name for f in dataclasses.fields(method_params)}:

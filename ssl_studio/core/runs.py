@@ -167,7 +167,7 @@ class RunFolder:
                 Curation.from_json(curation)  # the marks, checked
                 if not isinstance(curation.get("file"), str):
                     raise ValueError("its curation must name the file the marks came from")
-            return Settings(TrainConfig.from_dict(stored["train"]), Recipe.from_dict(stored["recipe"]),
+            return Settings(TrainConfig.from_dict(stored["train"], saved_run=True), Recipe.from_dict(stored["recipe"]),
                             Path(stored["data"]["root"]), curation)
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError(f"{CONFIG} in {self.path} is not valid: {exc}") from exc

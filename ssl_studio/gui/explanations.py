@@ -206,9 +206,9 @@ FORMULA = (
 
 
 def train_text(method: type[Method]) -> str:
-    chosen = ("<br>A second task rides along (the <i>Rotation task</i> setting; 0 turns it off): both views of half "
-              "the pairs are turned by the same 90, 180 or 270 degrees, and a small head must tell which, so the "
-              "network keeps how an object stands.") if method.name == "simclr" else (
+    closing = ("<br>A second task rides along (the <i>Rotation task</i> setting; 0 turns it off): both views of half "
+               "the pairs are turned by the same 90, 180 or 270 degrees, and a small head must tell which, so the "
+               "network keeps how an object stands.") if method.name == "simclr" else (
         f"<br>The method chosen now, <b>{method.title}</b>, has a loss of its own: {method.summary}")
     rows = [(f"{_z('i', POSITIVE)}, {_z('j', POSITIVE)}", "the embeddings of the two views of one image: the "
              "<b>positive pair</b>"),
@@ -226,7 +226,7 @@ def train_text(method: type[Method]) -> str:
         "its partner out of the batch:" + FORMULA + f"<table cellspacing=0 cellpadding=1>{table}</table>"
         "The histogram shows the batch being trained, live: as the network learns, the <span style='color:"
         f"{POSITIVE}'>pairs</span> move toward 1 and <span style='color:{NEGATIVE}'>other images</span> stay lower. "
-        "If both crowd at 1, every image looks the same to the network: a collapse." + chosen)
+        "If both crowd at 1, every image looks the same to the network: a collapse." + closing)
 
 
 class SimilarityHistogram(pg.PlotWidget):

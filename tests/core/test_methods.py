@@ -1,13 +1,16 @@
+import json
 import math
 
 import torch
 import torch.nn.functional as F
 
-from ssl_studio.core.methods import build_method
+from ssl_studio.core.augment import Recipe
 from ssl_studio.core.config import TrainConfig
+from ssl_studio.core.methods import build_method
 from ssl_studio.core.methods.rotation import TURNED_PAIRS, rotate_four, rotation_loss, turn_pairs
 from ssl_studio.core.methods.simclr import SimCLRParams, info_nce
 from ssl_studio.core.models import build_backbone
+from ssl_studio.core.runs import RunFolder
 
 
 def test_info_nce_matches_a_hand_computed_value():
@@ -73,11 +76,17 @@ def test_simclr_adds_its_rotation_task_to_the_contrast_at_the_task_s_weight():
     assert torch.allclose(plain(views, targets)[0], info_nce(z1, z2, 0.5))
 
 
-def test_simclr_runs_saved_before_the_rotation_task_load_and_train_without_it():
-    """A run saves every setting, so settings without the task's come from before it and trained without it."""
-    old = TrainConfig.from_dict({"method": "simclr", "params": {"temperature": 0.5}})
+def test_simclr_runs_saved_before_the_rotation_task_load_and_train_without_it(tmp_path):
+    """A run saves every setting, so a run's settings without the task's come from before it and trained without
+    it; the app's own settings from before it take the task's default."""
+    run = RunFolder.create(tmp_path)
+    run.write_settings(tmp_path, 32, TrainConfig(method="simclr"), Recipe(), "test")
+    stored = json.loads((tmp_path / "config.json").read_text())
+    del stored["train"]["params"]["rotation_task"]
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    old = run.read_settings().config
     assert old.params.rotation_task == 0.0
-    assert TrainConfig.from_dict({"method": "simclr"}).params.rotation_task == SimCLRParams().rotation_task == 0.5
+    assert TrainConfig.from_dict(stored["train"]).params.rotation_task == SimCLRParams().rotation_task == 0.5
     saved = build_method("simclr", "small-cnn", params=old.params).state_dict()
     assert not any(key.startswith("rotation_head") for key in saved)
     build_method("simclr", "small-cnn", params=old.params).load_state_dict(saved)

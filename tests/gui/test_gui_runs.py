@@ -167,7 +167,8 @@ def test_the_groups_chart_and_sentence_show_the_seed_groups(page, workspace):
     assert page.groups.table.item(2, 2).text() == "60.0 % (60.0)"
     # VICReg has no temperature, so it differs too: said in the tooltip, implied by the method in the words
     assert page.groups.table.item(0, 0).text() == "data=/data/shapes, lr=0.001, method=simclr"
-    assert page.groups.table.item(0, 0).toolTip().endswith("method=simclr, params.rotation_task=0.5, params.temperature=0.5")
+    assert page.groups.table.item(0, 0).toolTip().endswith(
+        "method=simclr, params.rotation_task=0.5, params.temperature=0.5")
     assert [knn.getAxis("bottom")._tickLevels[0][k][1] for k in range(3)] == [
         "shapes, 0.001, simclr", "shapes, 0.002, simclr", "digits, 0.002, vicreg"]
     # lead 82 - 71 = 11 points, spread 2 + 1 = 3 points

@@ -25,7 +25,12 @@ SIMILARITY_PAIRS = 256  # images whose similarities are reported: enough for a h
 
 @dataclass(frozen=True)
 class MethodParams:
-    """A method's own settings: subclass it with :func:`ssl_studio.core.schema.setting` fields."""
+    """A method's own settings: subclass it with :func:`ssl_studio.core.schema.setting` fields.
+
+    ``SAVED_WITHOUT``: settings added after runs were first saved, each with the value a run saved without it
+    trained with (a run saves every setting, so a missing one is older than the setting)."""
+
+    SAVED_WITHOUT: ClassVar[dict] = {}
 
     def __post_init__(self) -> None:
         check_settings(self)

@@ -47,12 +47,7 @@ class SimCLRParams(MethodParams):
     rotation_task: float = setting(0.5, "Rotation task", "Weight of a second pretext task: both views of half the "
                                    "pairs are turned by the same 90, 180 or 270 degrees and a linear head tells which. "
                                    "0: the contrast alone.", minimum=0, maximum=10, step=0.1)
-
-    @classmethod
-    def from_dict(cls, data: dict, what: str = "method") -> SimCLRParams:
-        if data and "rotation_task" not in data:  # saved before the task existed (a run saves every setting)
-            data = {**data, "rotation_task": 0.0}
-        return super().from_dict(data, what)
+    SAVED_WITHOUT = {"rotation_task": 0.0}
 
 
 class SimCLR(TwoViewMethod):
